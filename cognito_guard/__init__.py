@@ -1,0 +1,64 @@
+"""cognito_guard: verify Amazon Cognito access and ID tokens, and protect web APIs with them.
+
+Example::
+
+    from cognito_guard import CognitoVerifier, TokenError
+
+    verifier = CognitoVerifier(user_pool_id="eu-west-1_AbCdEf123", client_id="4a1b...")
+    try:
+        claims = verifier.verify(token)
+    except TokenError as exc:
+        ...  # exc.status_code, exc.www_authenticate()
+"""
+
+from __future__ import annotations
+
+from .claims import CognitoClaims
+from .errors import (
+    ClaimCheckError,
+    CognitoGuardError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InsufficientScopeError,
+    InvalidAlgorithmError,
+    InvalidClientError,
+    InvalidIssuerError,
+    InvalidRequestError,
+    InvalidSignatureError,
+    InvalidTokenUseError,
+    KeysUnavailableError,
+    MalformedTokenError,
+    MissingGroupError,
+    NotYetValidError,
+    TokenError,
+    UnknownKeyError,
+)
+from .keys import KeyPolicy, KeyStore
+from .verifier import CognitoVerifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClaimCheckError",
+    "CognitoClaims",
+    "CognitoGuardError",
+    "CognitoVerifier",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidAlgorithmError",
+    "InvalidClientError",
+    "InvalidIssuerError",
+    "InvalidRequestError",
+    "InvalidSignatureError",
+    "InvalidTokenUseError",
+    "KeyPolicy",
+    "KeyStore",
+    "KeysUnavailableError",
+    "MalformedTokenError",
+    "MissingGroupError",
+    "NotYetValidError",
+    "TokenError",
+    "UnknownKeyError",
+    "__version__",
+]

@@ -1,0 +1,172 @@
+"""Generic, strict parsing of an RS256 JWS compact serialisation (RFC 7515); nothing Cognito here.
+
+Hot path: the token is encoded and translated to the standard base64 alphabet in one C pass that
+also flags every character outside the base64url alphabet, so validation costs no per-character
+Python work. Each distinct header segment is decoded and checked once, then remembered.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
+
+from .errors import InvalidAlgorithmError, InvalidSignatureError, MalformedTokenError, shorten
+
+__all__ = ["HeaderCache", "ParsedToken", "parse", "verify_signature"]
+
+_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64STD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BAD = ord("!")  # not in either alphabet, and not '.'
+
+
+def _make_table() -> bytes:
+    table = bytearray([_BAD]) * 256
+    for url_ch, std_ch in zip(_B64URL, _B64STD, strict=True):
+        table[url_ch] = std_ch
+    table[ord(".")] = ord(".")
+    return bytes(table)
+
+
+_TABLE = _make_table()
+_PAD = (b"", b"", b"==", b"=")
+# RFC 4648 section 3.5: in canonical encoding the bits after the last full byte are zero. Accepting
+# other final characters would let several strings decode to one signature (a malleable token).
+_CANONICAL_LAST = {
+    2: frozenset(c for i, c in enumerate(_B64STD) if i & 0x0F == 0),
+    3: frozenset(c for i, c in enumerate(_B64STD) if i & 0x03 == 0),
+}
+# Header parameters that point at keys or change processing; Cognito never sends them and this
+# library never follows them (RFC 8725 section 3.10).
+_REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip")
+_PADDING = PKCS1v15()
+_SHA256 = SHA256()
+
+
+class ParsedToken(NamedTuple):
+    """A token whose structure was checked and whose signature is not yet verified."""
+
+    kid: str
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member name")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_decode_json: Callable[[str], Any] = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+).decode
+
+
+def _segment(translated: bytes, start: int, end: int, what: str) -> bytes:
+    length = end - start
+    rest = length % 4
+    if length == 0 or rest == 1:
+        raise MalformedTokenError(f"the {what} segment has an impossible base64url length")
+    if rest and translated[end - 1] not in _CANONICAL_LAST[rest]:
+        raise MalformedTokenError(f"the {what} segment is not canonical base64url")
+    return binascii.a2b_base64(translated[start:end] + _PAD[rest])
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = _decode_json(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedTokenError(f"the {what} is not a valid UTF-8 JSON object") from exc
+    if not isinstance(value, dict):
+        raise MalformedTokenError(f"the {what} is not a JSON object")
+    return value
+
+
+def _check_header(header: dict[str, Any]) -> str:
+    alg = header.get("alg")
+    if alg != "RS256":
+        raise InvalidAlgorithmError(f"expected alg 'RS256', got {shorten(alg)}")
+    for name in _REFUSED_HEADERS:
+        if name in header:
+            raise InvalidAlgorithmError(f"the header parameter {name!r} is not accepted")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise MalformedTokenError("the header has no 'kid' string")
+    typ = header.get("typ")
+    if typ is not None and not isinstance(typ, str):
+        raise MalformedTokenError("the header 'typ' is not a string")
+    return kid
+
+
+class HeaderCache:
+    """Remembers the ``kid`` of header segments already checked (bounded; cleared when full)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._kids: dict[bytes, str] = {}
+
+    def kid(self, translated: bytes, end: int) -> str:
+        segment = translated[:end]
+        kid = self._kids.get(segment)
+        if kid is None:
+            kid = _check_header(_json_object(_segment(translated, 0, end, "header"), "header"))
+            if len(self._kids) >= self._size:
+                self._kids.clear()  # an attacker cycling headers only costs us re-parsing
+            self._kids[segment] = kid
+        return kid
+
+
+def parse(token: object, max_bytes: int, headers: HeaderCache) -> ParsedToken:
+    """Check the structure of ``token`` and decode it. Raises MalformedTokenError subclasses."""
+    if not isinstance(token, str):
+        raise MalformedTokenError(f"a token must be a str, not {type(token).__name__}")
+    if len(token) > max_bytes:
+        raise MalformedTokenError(f"the token is longer than {max_bytes} bytes")
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError:
+        raise MalformedTokenError("the token contains non-ASCII characters") from None
+    translated = raw.translate(_TABLE)
+    if _BAD in translated:
+        raise MalformedTokenError("the token contains characters outside base64url and '.'")
+    first = translated.find(b".")
+    second = translated.find(b".", first + 1)
+    if first < 0 or second < 0 or translated.find(b".", second + 1) >= 0:
+        raise MalformedTokenError("a JWS has exactly three dot-separated segments")
+    kid = headers.kid(translated, first)
+    payload = _json_object(_segment(translated, first + 1, second, "payload"), "payload")
+    signature = _segment(translated, second + 1, len(translated), "signature")
+    return ParsedToken(kid, payload, raw[:second], signature)
+
+
+def verify_signature(key: RSAPublicKey, token: ParsedToken) -> None:
+    """RS256 (RSASSA-PKCS1-v1_5 with SHA-256) verification; raises InvalidSignatureError."""
+    try:
+        key.verify(token.signature, token.signing_input, _PADDING, _SHA256)
+    except InvalidSignature:
+        raise InvalidSignatureError("the signature does not verify with the issuer's key") from None
+
+
+def numeric_date(claims: dict[str, Any], name: str, required: bool) -> float | None:
+    """A NumericDate claim as a finite number; bool and strings are rejected."""
+    if name not in claims:
+        if required:
+            raise MalformedTokenError(f"the {name!r} claim is required")
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise MalformedTokenError(f"the {name!r} claim is not a NumericDate: {shorten(value)}")
+    return value

@@ -1,0 +1,188 @@
+"""The error hierarchy of cognito_guard.
+
+Every rejection of a token is a :class:`TokenError` subclass that knows its HTTP status and its
+RFC 6750 ``WWW-Authenticate`` challenge. Failing to obtain the signing keys is not a property of the
+token, so it is a separate :class:`KeysUnavailableError` (HTTP 503).
+
+``str(error)`` is a detailed message meant for logs; it never contains the token, a signature or key
+material, and values taken from an unverified token are shortened and escaped. ``error.description``
+is a short fixed sentence that is safe to send to the client.
+
+Example::
+
+    try:
+        claims = verifier.verify(token)
+    except InsufficientScopeError as exc:
+        return 403, exc.www_authenticate()
+    except TokenError as exc:
+        return exc.status_code, exc.www_authenticate()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+__all__ = [
+    "ClaimCheckError",
+    "CognitoGuardError",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidAlgorithmError",
+    "InvalidClientError",
+    "InvalidIssuerError",
+    "InvalidRequestError",
+    "InvalidSignatureError",
+    "InvalidTokenUseError",
+    "KeysUnavailableError",
+    "MalformedTokenError",
+    "MissingGroupError",
+    "NotYetValidError",
+    "TokenError",
+    "UnknownKeyError",
+]
+
+
+def _quote(value: str) -> str:
+    """Make ``value`` legal inside an RFC 6750 quoted-string (no quote, backslash or control)."""
+    return "".join(ch for ch in value if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\')
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """A printable, bounded ``repr`` of a value that may come from an attacker."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CognitoGuardError(Exception):
+    """Base class of every exception this library raises on purpose."""
+
+
+class ConfigurationError(CognitoGuardError, ValueError):
+    """The library was configured with invalid values (raised at construction, not per request)."""
+
+
+class TokenError(CognitoGuardError):
+    """A token was rejected. Maps to HTTP 401 ``invalid_token`` unless a subclass says otherwise."""
+
+    status_code: ClassVar[int] = 401
+    error_code: ClassVar[str] = "invalid_token"
+    description: ClassVar[str] = "The access token is invalid"
+
+    def www_authenticate(self, realm: str | None = None) -> str:
+        """The RFC 6750 ``WWW-Authenticate`` header value for this rejection."""
+        parts = [f'realm="{_quote(realm)}"'] if realm else []
+        parts.append(f'error="{self.error_code}"')
+        parts.append(f'error_description="{_quote(self.description)}"')
+        parts.extend(self._extra_challenge_params())
+        return "Bearer " + ", ".join(parts)
+
+    def _extra_challenge_params(self) -> list[str]:
+        return []
+
+
+class InvalidRequestError(TokenError):
+    """The request carried credentials in a malformed way (RFC 6750 ``invalid_request``, 400)."""
+
+    status_code = 400
+    error_code = "invalid_request"
+    description = "The Authorization header is malformed"
+
+
+class MalformedTokenError(TokenError):
+    """The token is not a well-formed JWS compact serialisation with JSON header and claims."""
+
+    description = "The token is malformed"
+
+
+class InvalidAlgorithmError(MalformedTokenError):
+    """The header names an algorithm other than RS256, or a header this library refuses."""
+
+    description = "The token is signed with an unsupported algorithm"
+
+
+class UnknownKeyError(TokenError):
+    """No key of the issuer's JWKS has the token's ``kid``."""
+
+    description = "The token is signed with an unknown key"
+
+
+class InvalidSignatureError(TokenError):
+    """The signature does not verify with the issuer's key."""
+
+    description = "The token signature is invalid"
+
+
+class ExpiredTokenError(TokenError):
+    """The token's ``exp`` has passed (beyond the configured leeway)."""
+
+    description = "The token has expired"
+
+
+class NotYetValidError(TokenError):
+    """The token's ``iat`` or ``nbf`` lies in the future (beyond the configured leeway)."""
+
+    description = "The token is not valid yet"
+
+
+class InvalidIssuerError(TokenError):
+    """The token's ``iss`` is not one of the configured issuers."""
+
+    description = "The token was issued by an untrusted issuer"
+
+
+class InvalidTokenUseError(TokenError):
+    """The token's ``token_use`` is not the expected one (an ID token for an access token)."""
+
+    description = "The token is of the wrong type"
+
+
+class InvalidClientError(TokenError):
+    """The token's ``client_id`` (access) or ``aud`` (ID) is not an accepted app client."""
+
+    description = "The token was issued to another client"
+
+
+class ClaimCheckError(TokenError):
+    """A custom claim check rejected the token."""
+
+    description = "The token was rejected by a claim check"
+
+
+class InsufficientScopeError(TokenError):
+    """The token lacks a required scope (HTTP 403 ``insufficient_scope``)."""
+
+    status_code = 403
+    error_code = "insufficient_scope"
+    description = "The token lacks a required scope"
+
+    def __init__(self, message: str, required: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.required: tuple[str, ...] = tuple(required)
+
+    def _extra_challenge_params(self) -> list[str]:
+        if not self.required:
+            return []
+        return [f'scope="{_quote(" ".join(self.required))}"']
+
+
+class MissingGroupError(TokenError):
+    """The token's user is in none of the required groups (HTTP 403 ``insufficient_scope``)."""
+
+    status_code = 403
+    error_code = "insufficient_scope"
+    description = "The user is not in a required group"
+
+
+class KeysUnavailableError(CognitoGuardError):
+    """The issuer's signing keys could not be obtained (HTTP 503); not the token's fault.
+
+    ``retry_after`` is a hint in whole seconds for a ``Retry-After`` header.
+    """
+
+    status_code: ClassVar[int] = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

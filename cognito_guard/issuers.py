@@ -1,0 +1,102 @@
+"""From a user pool id to its issuers and JWKS URLs: pure functions, no I/O.
+
+Cognito has two issuer forms since multi-Region replication: the original
+``https://cognito-idp.{region}.amazonaws.com/{pool}`` and the updated
+``https://issuer-cognito-idp.{region}.amazonaws.com/{pool}``. Pools migrate from one to the other,
+so both are accepted by default.
+
+Example::
+
+    >>> region_of("eu-west-1_AbCdEf123")
+    'eu-west-1'
+    >>> jwks_uri_for("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123")
+    'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "IssuerForm",
+    "check_jwks_uri",
+    "issuers_for",
+    "jwks_uri_for",
+    "region_of",
+    "validate_user_pool_id",
+]
+
+IssuerForm = Literal["both", "original", "updated"]
+
+# AWS's documented pattern for UserPoolId; the suffix length is deliberately not checked
+# because emulators and older pools differ.
+_POOL_ID = re.compile(r"[\w-]+_[0-9a-zA-Z]+", re.ASCII)
+_POOL_ID_MAX = 55
+
+
+def validate_user_pool_id(user_pool_id: str) -> str:
+    """Return ``user_pool_id`` if it matches AWS's pattern, else raise ConfigurationError."""
+    if (
+        not isinstance(user_pool_id, str)
+        or len(user_pool_id) > _POOL_ID_MAX
+        or not _POOL_ID.fullmatch(user_pool_id)
+    ):
+        raise ConfigurationError(
+            f"user_pool_id {user_pool_id!r} is not a Cognito user pool id "
+            "(expected REGION_ID such as 'eu-west-1_AbCdEf123')"
+        )
+    return user_pool_id
+
+
+def region_of(user_pool_id: str) -> str:
+    """The AWS Region of a user pool: the part of its id before the last ``_``."""
+    return validate_user_pool_id(user_pool_id).rsplit("_", 1)[0]
+
+
+def issuers_for(user_pool_id: str, form: IssuerForm = "both") -> tuple[str, ...]:
+    """The issuer strings a pool's tokens may carry, original form first."""
+    region = region_of(user_pool_id)
+    original = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    updated = f"https://issuer-cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    if form == "original":
+        return (original,)
+    if form == "updated":
+        return (updated,)
+    if form == "both":
+        return (original, updated)
+    raise ConfigurationError(f"issuer_form must be 'both', 'original' or 'updated', not {form!r}")
+
+
+def jwks_uri_for(issuer: str) -> str:
+    """The JWKS URL of an issuer: ``{issuer}/.well-known/jwks.json``."""
+    return issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_jwks_uri(url: str) -> str:
+    """Return ``url`` if keys may be fetched from it: https, or plain http on a loopback host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise ConfigurationError(f"JWKS URL {url!r} is not a valid URL") from exc
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and _is_loopback(host):
+        return url
+    raise ConfigurationError(
+        f"JWKS URL {url!r} must use https (plain http is allowed only on loopback hosts)"
+    )

@@ -1,0 +1,446 @@
+"""The JWKS key store: which key verifies a token, and when to fetch the issuer's JWKS again.
+
+The policy (TTL, unknown-``kid`` cool-down, stale-if-error, back-off, single flight) is plain code
+that does no I/O. Fetching is a generator protocol, in the manner of ``httpx.Auth.auth_flow``:
+:meth:`KeyStore._fetch_flow` yields the URLs to try and receives each response body (or the
+exception the attempt raised); a thin sync driver (``httpx.Client``) and a thin async driver
+(``httpx.AsyncClient``) feed it. The async path never waits on a thread lock that is held
+across I/O, so it never blocks an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+
+from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
+
+__all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
+
+log = logging.getLogger("cognito_guard")
+
+
+class JWKSError(Exception):
+    """A JWKS document could not be fetched or had no usable key (internal; becomes a 503)."""
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """How a :class:`KeyStore` fetches and caches a JWKS.
+
+    Example::
+
+        KeyPolicy(ttl=900, unknown_kid_cooldown=10, timeout=2.0)
+
+    Attributes:
+        ttl: seconds a fetched JWKS is fresh; after that the next lookup refreshes it.
+        unknown_kid_cooldown: a token with a ``kid`` missing from a fresh JWKS triggers at most one
+            fetch per this many seconds, so a flood of random ``kid`` values cannot become a
+            flood of fetches.
+        stale_if_error: seconds past ``ttl`` during which cached keys keep serving while refreshes
+            fail. After that, with no successful refresh, the keys are dropped (fail closed).
+        backoff_initial, backoff_max: after a failed fetch, no new fetch for ``backoff_initial``
+            seconds, doubling per consecutive failure up to ``backoff_max``.
+        timeout: connect and read timeout of one HTTP attempt, in seconds.
+        max_bytes: the largest JWKS response accepted.
+        min_key_bits: RSA keys with a smaller modulus are ignored.
+    """
+
+    ttl: float = 3600.0
+    unknown_kid_cooldown: float = 30.0
+    stale_if_error: float = 6 * 3600.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    timeout: float = 5.0
+    max_bytes: int = 64 * 1024
+    min_key_bits: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("ttl", "timeout", "backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigurationError(
+                    f"KeyPolicy.{name} must be a positive number, not {value!r}"
+                )
+        for name in ("unknown_kid_cooldown", "stale_if_error"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigurationError(f"KeyPolicy.{name} must be a number >= 0, not {value!r}")
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigurationError("KeyPolicy.backoff_max must be >= backoff_initial")
+        if self.max_bytes < 1024:
+            raise ConfigurationError("KeyPolicy.max_bytes must be at least 1024")
+        if self.min_key_bits < 2048:
+            raise ConfigurationError("KeyPolicy.min_key_bits must be at least 2048")
+
+
+def parse_jwks(
+    document: Mapping[str, Any] | bytes, min_key_bits: int = 2048
+) -> dict[str, RSAPublicKey]:
+    """Parse a JWKS into ``{kid: RSAPublicKey}``, keeping only keys usable for RS256 signatures.
+
+    Keys that are not RSA, are meant for encryption, name another algorithm, have no ``kid`` or
+    a modulus under ``min_key_bits`` are skipped (logged at debug), not fatal. A ``kid`` that
+    appears twice is ambiguous and dropped. Raises :class:`JWKSError` when the document is not a
+    JWKS or no usable key is left.
+    """
+    if isinstance(document, (bytes, bytearray)):
+        try:
+            document = json.loads(bytes(document).decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise JWKSError("the JWKS is not valid UTF-8 JSON") from exc
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise JWKSError("the JWKS is not a JSON object with a 'keys' list")
+    keys: dict[str, RSAPublicKey] = {}
+    duplicated: set[str] = set()
+    for jwk in document["keys"]:
+        key_or_reason = _usable_key(jwk, min_key_bits)
+        if isinstance(key_or_reason, str):
+            log.debug("cognito_guard: ignoring a JWKS key: %s", key_or_reason)
+            continue
+        kid, key = key_or_reason
+        if kid in keys or kid in duplicated:
+            duplicated.add(kid)
+            keys.pop(kid, None)
+            continue
+        keys[kid] = key
+    if duplicated:
+        log.warning(
+            "cognito_guard: JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated)
+        )
+    if not keys:
+        raise JWKSError("the JWKS has no usable RS256 signing key")
+    return keys
+
+
+def _usable_key(jwk: object, min_key_bits: int) -> tuple[str, RSAPublicKey] | str:
+    if not isinstance(jwk, Mapping):
+        return "not a JSON object"
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid:
+        return "no kid"
+    if jwk.get("kty") != "RSA":
+        return f"kid {shorten(kid)}: kty is not RSA"
+    if jwk.get("use", "sig") != "sig":
+        return f"kid {shorten(kid)}: use is not sig"
+    if jwk.get("alg", "RS256") != "RS256":
+        return f"kid {shorten(kid)}: alg is not RS256"
+    if "d" in jwk:
+        # A private key published in a JWKS is a misconfiguration we refuse to take part in.
+        return f"kid {shorten(kid)}: contains private key material"
+    try:
+        key = PyJWK(dict(jwk), algorithm="RS256").key
+    except (PyJWKError, ValueError, TypeError, KeyError) as exc:
+        return f"kid {shorten(kid)}: unreadable ({type(exc).__name__})"
+    if not isinstance(key, RSAPublicKey):
+        return f"kid {shorten(kid)}: not an RSA public key"
+    if key.key_size < min_key_bits:
+        return f"kid {shorten(kid)}: {key.key_size}-bit modulus is below {min_key_bits}"
+    return kid, key
+
+
+class _Body:
+    """Collects one HTTP response body, enforcing status, JSON content and the size cap."""
+
+    def __init__(self, response: httpx.Response, max_bytes: int) -> None:
+        if response.status_code != 200:
+            raise JWKSError(f"HTTP {response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise JWKSError(f"response of {declared} bytes exceeds the {max_bytes}-byte cap")
+        self._max = max_bytes
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._max:
+            raise JWKSError(f"response exceeds the {self._max}-byte cap")
+        self._chunks.append(chunk)
+
+    def value(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+_FETCH = object()  # a decision: the caller must fetch the JWKS, then decide again
+
+
+class KeyStore:
+    """The signing keys of one issuer, fetched from its JWKS URL(s) and cached.
+
+    Usually created by :class:`~cognito_guard.CognitoVerifier`; create one yourself to share it,
+    or to give it a custom ``transport`` (a proxy, a fault injected in a test).
+
+    Example::
+
+        store = KeyStore(["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/.well-known/jwks.json"])
+        key = store.get_key("abc123", now=time.time())          # sync
+        key = await store.aget_key("abc123", now=time.time())   # async
+
+    ``urls`` are tried in order; later ones are fallbacks (a replica Region) used when an earlier
+    one cannot be reached. With ``jwks`` the store is static and never fetches.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str] = (),
+        policy: KeyPolicy | None = None,
+        *,
+        jwks: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.policy = policy or KeyPolicy()
+        self.urls: tuple[str, ...] = tuple(urls)
+        if not self.urls and jwks is None:
+            raise ConfigurationError("a KeyStore needs JWKS URLs or a preloaded jwks")
+        self._clock = clock
+        self._transport = transport
+        self._async_transport = async_transport
+        self._lock = threading.Lock()  # guards the state below; never held across I/O
+        self._fetch_lock = threading.Lock()  # single flight for sync callers; held across I/O
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]]
+        self._inflight = weakref.WeakKeyDictionary()
+        self._sync_fetching = False
+        self._keys: dict[str, RSAPublicKey] = {}
+        self._fetched_at = -math.inf
+        self._last_attempt = -math.inf
+        self._retry_at = -math.inf
+        self._failures = 0
+        self._attempts = 0
+        self.fetch_count = 0  # HTTP attempts made, for tests and metrics
+        if jwks is not None:
+            try:
+                self._keys = parse_jwks(jwks, self.policy.min_key_bits)
+            except JWKSError as exc:
+                raise ConfigurationError(f"the preloaded jwks is unusable: {exc}") from exc
+            self._fetched_at = math.inf
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def fresh_key(self, kid: str, now: float) -> RSAPublicKey | None:
+        """The key for ``kid`` if the cached JWKS is fresh and has it; no I/O, no lock."""
+        if now - self._fetched_at < self.policy.ttl:
+            return self._keys.get(kid)
+        return None
+
+    def get_key(self, kid: str, now: float) -> RSAPublicKey:
+        """The key for ``kid``, fetching the JWKS (blocking) when the policy says so.
+
+        Raises :class:`UnknownKeyError` or :class:`KeysUnavailableError`.
+        """
+        key = self.fresh_key(kid, now)
+        if key is not None:
+            return key
+        seen = self._attempts
+        with self._lock:
+            decision = self._decide(kid, now, may_fetch=True, busy=self._sync_fetching)
+        if decision is not _FETCH:
+            return decision  # type: ignore[return-value]
+        with self._fetch_lock:
+            if self._attempts == seen:  # nobody fetched while this thread waited for the lock
+                self._sync_fetching = True
+                try:
+                    self._drive_sync()
+                finally:
+                    self._sync_fetching = False
+        return self._decide_after_fetch(kid)
+
+    async def aget_key(self, kid: str, now: float) -> RSAPublicKey:
+        """The key for ``kid``, fetching the JWKS without blocking the event loop.
+
+        Concurrent coroutines of one event loop share one fetch. Raises like :meth:`get_key`.
+        """
+        key = self.fresh_key(kid, now)
+        if key is not None:
+            return key
+        loop = asyncio.get_running_loop()
+        task = self._inflight.get(loop)
+        with self._lock:
+            decision = self._decide(kid, now, may_fetch=True, busy=task is not None)
+        if decision is not _FETCH:
+            return decision  # type: ignore[return-value]
+        if task is None:
+            task = loop.create_task(self._drive_async())
+            self._inflight[loop] = task
+            task.add_done_callback(lambda _: self._inflight.pop(loop, None))
+        # shield: a waiter that is cancelled must not cancel the fetch the others wait for.
+        await asyncio.shield(task)
+        return self._decide_after_fetch(kid)
+
+    def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
+        with self._lock:
+            decision = self._decide(kid, self._clock(), may_fetch=False, busy=False)
+        return decision  # type: ignore[return-value]
+
+    def _decide(self, kid: str, now: float, *, may_fetch: bool, busy: bool) -> object:
+        """Return the key, raise the error, or return ``_FETCH``. Pure policy; call under the lock.
+
+        ``busy`` says a fetch is already under way: a caller that can be served from stale keys
+        then does not wait for it.
+        """
+        policy = self.policy
+        keys = self._keys
+        age = now - self._fetched_at
+        if not self.urls:  # static store
+            return self._key_or_unknown(kid)
+        if age < policy.ttl:
+            if kid in keys:
+                return keys[kid]
+            if (
+                may_fetch
+                and now - self._last_attempt >= policy.unknown_kid_cooldown
+                and now >= self._retry_at
+            ):
+                return _FETCH
+            return self._key_or_unknown(kid)
+        usable_stale = age < policy.ttl + policy.stale_if_error
+        if may_fetch and now >= self._retry_at and not (busy and usable_stale and kid in keys):
+            return _FETCH
+        if usable_stale and keys:
+            return self._key_or_unknown(kid)
+        retry_after = max(self._retry_at - now, 1.0)
+        raise KeysUnavailableError(
+            f"no signing keys are available from {self.urls[0]} "
+            f"({self._failures} failed attempt(s))",
+            retry_after=math.ceil(retry_after),
+        )
+
+    def _key_or_unknown(self, kid: str) -> RSAPublicKey:
+        key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKeyError(f"no key with kid {shorten(kid)} in the issuer's JWKS")
+        return key
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def _fetch_flow(self) -> Generator[str, bytes | BaseException, None]:
+        """The fetch protocol: yield each URL, receive its body or error, record the outcome."""
+        problems: list[str] = []
+        for url in self.urls:
+            result = yield url
+            self.fetch_count += 1
+            if isinstance(result, BaseException):
+                problems.append(f"{url}: {_describe(result)}")
+                continue
+            try:
+                keys = parse_jwks(result, self.policy.min_key_bits)
+            except JWKSError as exc:
+                problems.append(f"{url}: {exc}")
+                continue
+            self._record_success(keys)
+            return
+        self._record_failure(problems)
+
+    def _record_success(self, keys: dict[str, RSAPublicKey]) -> None:
+        now = self._clock()
+        with self._lock:
+            added = keys.keys() - self._keys.keys()
+            removed = self._keys.keys() - keys.keys()
+            had_keys = bool(self._keys)
+            self._keys = keys
+            self._fetched_at = now
+            self._last_attempt = now
+            self._retry_at = -math.inf
+            self._failures = 0
+            self._attempts += 1
+        if had_keys and (added or removed):
+            log.info(
+                "cognito_guard: JWKS rotated (%d key(s) added, %d removed)",
+                len(added),
+                len(removed),
+            )
+
+    def _record_failure(self, problems: list[str]) -> None:
+        now = self._clock()
+        with self._lock:
+            self._failures += 1
+            delay = min(
+                self.policy.backoff_initial * 2 ** (self._failures - 1), self.policy.backoff_max
+            )
+            self._last_attempt = now
+            self._retry_at = now + delay
+            self._attempts += 1
+            stale = bool(self._keys)
+        log.warning(
+            "cognito_guard: JWKS fetch failed (%s); %s; next attempt in %.0fs",
+            "; ".join(problems),
+            "serving cached keys" if stale else "no keys available",
+            delay,
+        )
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "timeout": httpx.Timeout(self.policy.timeout),
+            "follow_redirects": False,
+            "headers": {"Accept": "application/json"},
+        }
+
+    def _drive_sync(self) -> None:
+        flow = self._fetch_flow()
+        url = next(flow)
+        with httpx.Client(transport=self._transport, **self._client_options()) as client:
+            while True:
+                result: bytes | BaseException
+                try:
+                    with client.stream("GET", url) as response:
+                        result = _collect(response, response.iter_bytes(), self.policy.max_bytes)
+                except Exception as exc:  # any failure of one attempt is recorded, never raised
+                    result = exc
+                try:
+                    url = flow.send(result)
+                except StopIteration:
+                    return
+
+    async def _drive_async(self) -> None:
+        flow = self._fetch_flow()
+        url = next(flow)
+        async with httpx.AsyncClient(
+            transport=self._async_transport, **self._client_options()
+        ) as client:
+            while True:
+                result: bytes | BaseException
+                try:
+                    async with client.stream("GET", url) as response:
+                        result = await _acollect(response, self.policy.max_bytes)
+                except Exception as exc:  # any failure of one attempt is recorded, never raised
+                    result = exc
+                try:
+                    url = flow.send(result)
+                except StopIteration:
+                    return
+
+
+def _collect(response: httpx.Response, chunks: Iterator[bytes], max_bytes: int) -> bytes:
+    body = _Body(response, max_bytes)
+    for chunk in chunks:
+        body.feed(chunk)
+    return body.value()
+
+
+async def _acollect(response: httpx.Response, max_bytes: int) -> bytes:
+    body = _Body(response, max_bytes)
+    chunks: AsyncIterator[bytes] = response.aiter_bytes()
+    async for chunk in chunks:
+        body.feed(chunk)
+    return body.value()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, JWKSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,46 @@
+"""pytest fixtures for testing applications protected by cognito_guard (registered automatically).
+
+Example::
+
+    def test_orders(cognito_issuer, cognito_verifier):
+        token = cognito_issuer.access_token(scopes=["orders/read"])
+        assert cognito_verifier.verify(token).scopes >= {"orders/read"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from ..verifier import CognitoVerifier
+from .issuer import LocalIssuer, generate_rsa_key
+from .server import JWKSServer
+
+
+@pytest.fixture(scope="session")
+def cognito_signing_keys() -> list[RSAPrivateKey]:
+    """Two RSA-2048 private keys, generated once per test session (key generation is slow)."""
+    return [generate_rsa_key(), generate_rsa_key()]
+
+
+@pytest.fixture
+def cognito_issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
+    """A fresh :class:`LocalIssuer` (pool ``us-east-1_LocalPool1``) using the session's keys."""
+    return LocalIssuer(keys=cognito_signing_keys)
+
+
+@pytest.fixture
+def cognito_jwks_server(cognito_issuer: LocalIssuer) -> Iterator[JWKSServer]:
+    """The issuer's JWKS served over real HTTP on 127.0.0.1."""
+    with cognito_issuer.serve() as server:
+        yield server
+
+
+@pytest.fixture
+def cognito_verifier(
+    cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
+) -> CognitoVerifier:
+    """A verifier for the issuer's access tokens, fetching keys from ``cognito_jwks_server``."""
+    return cognito_issuer.verifier(jwks_uri=cognito_jwks_server.jwks_uri)

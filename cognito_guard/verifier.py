@@ -1,0 +1,395 @@
+"""CognitoVerifier: parse -> issuer -> key -> signature -> claim checks, sync and async.
+
+``verify`` and ``averify`` share every step except how the key is obtained (a blocking fetch, or
+one awaited on the event loop). Nothing from the token is trusted before its signature verifies,
+except choosing which configured issuer's keys to try.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from cachetools import TLRUCache
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from . import _jws
+from .claims import CognitoClaims
+from .errors import (
+    ClaimCheckError,
+    CognitoGuardError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidClientError,
+    InvalidIssuerError,
+    InvalidTokenUseError,
+    MalformedTokenError,
+    NotYetValidError,
+    TokenError,
+    shorten,
+)
+from .issuers import IssuerForm, check_jwks_uri, issuers_for, jwks_uri_for, validate_user_pool_id
+from .keys import KeyPolicy, KeyStore
+
+__all__ = ["CognitoVerifier", "CustomCheck", "TokenUse"]
+
+log = logging.getLogger("cognito_guard")
+
+TokenUse = Literal["access", "id"]
+CustomCheck = Callable[[CognitoClaims], object]
+
+
+def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
+    """Normalise "one string or several" configuration values; a lone str is one item."""
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, str) else tuple(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise ConfigurationError(f"{what} must be non-empty strings, got {item!r}")
+    return items
+
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    claims: CognitoClaims
+    key: RSAPublicKey
+    store: KeyStore
+    kid: str
+    exp: float
+    not_before: float  # the later of iat and nbf; -inf when neither is present
+
+
+class CognitoVerifier:
+    """Verifies Cognito access and ID tokens of one or more user pools.
+
+    Example::
+
+        verifier = CognitoVerifier(
+            user_pool_id="eu-west-1_AbCdEf123",
+            client_id="4a1b2c3d4e5f6g7h8i9j0k1l2m",
+            token_use="access",
+            scopes=["orders/read"],
+        )
+        claims = verifier.verify(token)          # or: await verifier.averify(token)
+        print(claims.sub, claims.scopes)
+
+    Args:
+        user_pool_id: one pool id, or several (multi-tenant); the token's ``iss`` picks the pool
+            before any key is fetched. Issuers and JWKS URLs are derived from it.
+        client_id: the accepted app client id(s): ``client_id`` of access tokens, ``aud`` of ID
+            tokens. Required unless ``allow_any_client=True``.
+        token_use: ``"access"``, ``"id"``, or None to accept either.
+        scopes: scopes the token must all have (access tokens).
+        groups: ``cognito:groups`` of which the user must be in at least one.
+        leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf``.
+        issuer_form: which issuer forms of a pool to accept: ``"both"`` (default), ``"original"``
+            (``cognito-idp.{region}``) or ``"updated"`` (``issuer-cognito-idp.{region}``).
+        issuer: override the issuer(s), for local and test issuers; their JWKS URL is
+            ``{issuer}/.well-known/jwks.json`` unless ``jwks_uri`` is given.
+        jwks_uri: override the JWKS URL of every issuer (https, or http on loopback only).
+        jwks_fallback_uris: JWKS URLs tried in order when the first cannot be reached.
+        jwks: a preloaded JWKS document: no network at all.
+        token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
+            skips the RSA work but still checks the time claims against the current clock.
+        custom_check: called with the claims after every other check; raise to reject.
+        key_policy: TTLs, timeouts and limits of the JWKS fetching.
+        max_token_bytes: longer tokens are rejected before any parsing.
+        clock: returns the current time in epoch seconds (injectable for tests).
+        transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        user_pool_id: str | Sequence[str] | None = None,
+        client_id: str | Collection[str] | None = None,
+        token_use: TokenUse | None = "access",
+        scopes: str | Iterable[str] = (),
+        groups: str | Iterable[str] = (),
+        leeway: float = 0,
+        allow_any_client: bool = False,
+        issuer_form: IssuerForm = "both",
+        issuer: str | Sequence[str] | None = None,
+        jwks_uri: str | None = None,
+        jwks_fallback_uris: Sequence[str] = (),
+        jwks: Mapping[str, Any] | None = None,
+        token_cache_size: int = 10_000,
+        custom_check: CustomCheck | None = None,
+        key_policy: KeyPolicy | None = None,
+        max_token_bytes: int = 16 * 1024,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if token_use not in ("access", "id", None):
+            raise ConfigurationError(f"token_use must be 'access', 'id' or None, not {token_use!r}")
+        self.token_use: TokenUse | None = token_use
+        self.client_ids = frozenset(_strings(client_id, "client_id"))
+        if not self.client_ids and not allow_any_client:
+            raise ConfigurationError(
+                "client_id is required (pass allow_any_client=True to accept any app client)"
+            )
+        self.allow_any_client = allow_any_client
+        self.scopes = _strings(scopes, "scopes")
+        self.groups = frozenset(_strings(groups, "groups"))
+        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not leeway >= 0:
+            raise ConfigurationError(f"leeway must be a number of seconds >= 0, not {leeway!r}")
+        self.leeway = float(leeway)
+        if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int):
+            raise ConfigurationError("token_cache_size must be an int")
+        if token_cache_size < 0:
+            raise ConfigurationError("token_cache_size must be >= 0")
+        if not isinstance(max_token_bytes, int) or max_token_bytes < 512:
+            raise ConfigurationError("max_token_bytes must be an int >= 512")
+        if custom_check is not None and not callable(custom_check):
+            raise ConfigurationError("custom_check must be callable")
+        self._custom_check = custom_check
+        self._max_token_bytes = max_token_bytes
+        self._clock = clock
+        self._headers = _jws.HeaderCache()
+        self._stores = self._build_stores(
+            user_pool_id=user_pool_id,
+            issuer_form=issuer_form,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks_fallback_uris=jwks_fallback_uris,
+            jwks=jwks,
+            policy=key_policy or KeyPolicy(),
+            transport=transport,
+            async_transport=async_transport,
+        )
+        self._cache: TLRUCache[str, _CacheEntry] | None = None
+        if token_cache_size:
+            self._cache = TLRUCache(maxsize=token_cache_size, ttu=self._cache_deadline, timer=clock)
+        self._cache_lock = threading.Lock()
+
+    def _build_stores(
+        self,
+        *,
+        user_pool_id: str | Sequence[str] | None,
+        issuer_form: IssuerForm,
+        issuer: str | Sequence[str] | None,
+        jwks_uri: str | None,
+        jwks_fallback_uris: Sequence[str],
+        jwks: Mapping[str, Any] | None,
+        policy: KeyPolicy,
+        transport: httpx.BaseTransport | None,
+        async_transport: httpx.AsyncBaseTransport | None,
+    ) -> dict[str, KeyStore]:
+        pools = _strings(user_pool_id, "user_pool_id")
+        issuers = _strings(issuer, "issuer")
+        if not issuers:
+            if not pools:
+                raise ConfigurationError("user_pool_id (or issuer) is required")
+            issuers = tuple(
+                iss
+                for pool in pools
+                for iss in issuers_for(validate_user_pool_id(pool), issuer_form)
+            )
+        for iss in issuers:
+            if iss != iss.rstrip("/"):
+                raise ConfigurationError(f"issuer {iss!r} must not end with '/'")
+        fallbacks = tuple(
+            check_jwks_uri(url) for url in _strings(jwks_fallback_uris, "jwks_fallback_uris")
+        )
+        if jwks_uri is not None:
+            check_jwks_uri(jwks_uri)
+        # Issuers whose keys come from the same URLs share one store, so one fetch serves both.
+        stores: dict[str, KeyStore] = {}
+        by_urls: dict[tuple[str, ...], KeyStore] = {}
+        for iss in issuers:
+            if jwks is not None:
+                urls: tuple[str, ...] = ()
+            else:
+                primary = jwks_uri if jwks_uri is not None else check_jwks_uri(jwks_uri_for(iss))
+                urls = (primary, *(u for u in fallbacks if u != primary))
+            store = by_urls.get(urls)
+            if store is None:
+                store = KeyStore(
+                    urls,
+                    policy,
+                    jwks=jwks,
+                    clock=self._clock,
+                    transport=transport,
+                    async_transport=async_transport,
+                )
+                by_urls[urls] = store
+            stores[iss] = store
+        return stores
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """The issuer strings this verifier accepts."""
+        return tuple(self._stores)
+
+    def key_store(self, issuer: str) -> KeyStore:
+        """The key store used for tokens of ``issuer`` (for metrics and tests)."""
+        return self._stores[issuer]
+
+    # -- the two entry points -----------------------------------------------------------------
+
+    def verify(self, token: str) -> CognitoClaims:
+        """Verify ``token`` and return its claims, fetching keys (blocking) when needed.
+
+        Raises a :class:`~cognito_guard.TokenError` subclass when the token is rejected and
+        :class:`~cognito_guard.KeysUnavailableError` when the keys cannot be had.
+        """
+        now = self._clock()
+        claims = self._cached(token, now)
+        if claims is not None:
+            return claims
+        parsed, store = self._parse(token)
+        key = store.get_key(parsed.kid, now)
+        return self._finish(token, parsed, store, key, now)
+
+    async def averify(self, token: str) -> CognitoClaims:
+        """Like :meth:`verify`, but fetches keys without blocking the event loop."""
+        now = self._clock()
+        claims = self._cached(token, now)
+        if claims is not None:
+            return claims
+        parsed, store = self._parse(token)
+        key = await store.aget_key(parsed.kid, now)
+        return self._finish(token, parsed, store, key, now)
+
+    # -- the shared steps ---------------------------------------------------------------------
+
+    def _parse(self, token: str) -> tuple[_jws.ParsedToken, KeyStore]:
+        try:
+            parsed = _jws.parse(token, self._max_token_bytes, self._headers)
+        except CognitoGuardError:
+            raise
+        except Exception as exc:  # a parser bug must still surface as a rejection
+            log.error("cognito_guard: unexpected %s while parsing a token", type(exc).__name__)
+            raise MalformedTokenError("the token could not be parsed") from exc
+        iss = parsed.payload.get("iss")
+        store = self._stores.get(iss) if isinstance(iss, str) else None
+        if store is None:
+            raise InvalidIssuerError(
+                f"issuer {shorten(iss)} is not one of the configured issuers {list(self._stores)}"
+            )
+        return parsed, store
+
+    def _finish(
+        self,
+        token: str,
+        parsed: _jws.ParsedToken,
+        store: KeyStore,
+        key: RSAPublicKey,
+        now: float,
+    ) -> CognitoClaims:
+        _jws.verify_signature(key, parsed)
+        payload = parsed.payload
+        exp, not_before = self._check_time(payload, now)
+        claims = self._check_claims(payload)
+        if self._cache is not None:
+            entry = _CacheEntry(claims, key, store, parsed.kid, exp, not_before)
+            with self._cache_lock:
+                self._cache[token] = entry
+        return claims
+
+    def _check_time(self, payload: dict[str, Any], now: float) -> tuple[float, float]:
+        exp = _jws.numeric_date(payload, "exp", required=True)
+        assert exp is not None  # noqa: S101 - required=True guarantees it
+        iat = _jws.numeric_date(payload, "iat", required=False)
+        nbf = _jws.numeric_date(payload, "nbf", required=False)
+        not_before = max(
+            iat if iat is not None else -float("inf"), nbf if nbf is not None else -float("inf")
+        )
+        self._check_window(exp, not_before, now)
+        return exp, not_before
+
+    def _check_window(self, exp: float, not_before: float, now: float) -> None:
+        if now >= exp + self.leeway:
+            raise ExpiredTokenError(
+                f"the token expired {now - exp:.0f}s ago (leeway {self.leeway:g}s)"
+            )
+        if not_before > now + self.leeway:
+            raise NotYetValidError(
+                f"the token is valid from {not_before:.0f}, {not_before - now:.0f}s from now "
+                f"(leeway {self.leeway:g}s)"
+            )
+
+    def _check_claims(self, payload: dict[str, Any]) -> CognitoClaims:
+        token_use = payload.get("token_use")
+        if token_use not in ("access", "id"):
+            raise InvalidTokenUseError(f"token_use {shorten(token_use)} is not 'access' or 'id'")
+        if self.token_use is not None and token_use != self.token_use:
+            raise InvalidTokenUseError(
+                f"expected a token_use of {self.token_use!r}, got {token_use!r}"
+                + (" (an ID token where an access token is required)" if token_use == "id" else "")
+            )
+        if not isinstance(payload.get("sub"), str):
+            raise MalformedTokenError("the 'sub' claim is missing or not a string")
+        _check_types(payload)
+        if not self.allow_any_client:
+            self._check_client(payload, token_use)
+        claims = CognitoClaims(payload)
+        if self.scopes:
+            claims.require_scopes(*self.scopes)
+        if self.groups:
+            claims.require_groups(*self.groups)
+        if self._custom_check is not None:
+            self._run_custom_check(claims)
+        return claims
+
+    def _check_client(self, payload: dict[str, Any], token_use: str) -> None:
+        if token_use == "access":
+            client = payload.get("client_id")
+            if not (isinstance(client, str) and client in self.client_ids):
+                raise InvalidClientError(
+                    f"client_id {shorten(client)} is not an accepted app client"
+                )
+            return
+        aud = payload.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(a, str) and a in self.client_ids for a in audiences):
+            raise InvalidClientError(f"aud {shorten(aud)} is not an accepted app client")
+
+    def _run_custom_check(self, claims: CognitoClaims) -> None:
+        assert self._custom_check is not None  # noqa: S101 - guarded by the caller
+        try:
+            self._custom_check(claims)
+        except TokenError:
+            raise
+        except Exception as exc:
+            raise ClaimCheckError(f"custom check rejected the token: {type(exc).__name__}") from exc
+
+    # -- the verified-token cache -------------------------------------------------------------
+
+    @staticmethod
+    def _cache_deadline(_token: str, entry: _CacheEntry, _now: float) -> float:
+        return entry.exp
+
+    def _cached(self, token: str, now: float) -> CognitoClaims | None:
+        cache = self._cache
+        if cache is None:
+            return None
+        with self._cache_lock:
+            entry = cache.get(token)
+        if entry is None:
+            return None
+        # A hit is valid only while the key that verified it is still in a fresh JWKS, and the
+        # time claims still hold now; otherwise the full path decides (and raises the right error).
+        if entry.store.fresh_key(entry.kid, now) is not entry.key:
+            return None
+        if now >= entry.exp + self.leeway or entry.not_before > now + self.leeway:
+            return None
+        return entry.claims
+
+
+def _check_types(payload: dict[str, Any]) -> None:
+    scope = payload.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        raise MalformedTokenError("the 'scope' claim is not a string")
+    groups = payload.get("cognito:groups")
+    if groups is not None and not (
+        isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+    ):
+        raise MalformedTokenError("the 'cognito:groups' claim is not a list of strings")
