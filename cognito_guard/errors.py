@@ -38,6 +38,7 @@ __all__ = [
     "KeysUnavailableError",
     "MalformedTokenError",
     "MissingGroupError",
+    "MissingTokenError",
     "NotYetValidError",
     "TokenError",
     "UnknownKeyError",
@@ -73,6 +74,8 @@ class TokenError(CognitoGuardError):
     def www_authenticate(self, realm: str | None = None) -> str:
         """The RFC 6750 ``WWW-Authenticate`` header value for this rejection."""
         parts = [f'realm="{_quote(realm)}"'] if realm else []
+        if not self.error_code:  # RFC 6750 section 3.1: no error code when no credentials came
+            return "Bearer " + ", ".join(parts) if parts else "Bearer"
         parts.append(f'error="{self.error_code}"')
         parts.append(f'error_description="{_quote(self.description)}"')
         parts.extend(self._extra_challenge_params())
@@ -80,6 +83,13 @@ class TokenError(CognitoGuardError):
 
     def _extra_challenge_params(self) -> list[str]:
         return []
+
+
+class MissingTokenError(TokenError):
+    """A protected resource was requested without a bearer token (401, no error code)."""
+
+    error_code = ""
+    description = "A bearer token is required"
 
 
 class InvalidRequestError(TokenError):
