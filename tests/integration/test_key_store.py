@@ -1,0 +1,324 @@
+"""The key store against a real JWKS server on loopback: rotation, outage, floods, single flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from cognito_guard import (
+    CognitoVerifier,
+    KeyPolicy,
+    KeysUnavailableError,
+    UnknownKeyError,
+)
+from cognito_guard.testing import JWKSServer, LocalIssuer
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: Clock) -> LocalIssuer:
+    return LocalIssuer(keys=cognito_signing_keys, clock=clock)
+
+
+@pytest.fixture
+def server(issuer: LocalIssuer) -> Iterator[JWKSServer]:
+    with issuer.serve() as running:
+        yield running
+
+
+POLICY = KeyPolicy(ttl=600, unknown_kid_cooldown=30, stale_if_error=3600, backoff_initial=5)
+
+
+def make_verifier(issuer: LocalIssuer, server: JWKSServer, **options: object) -> CognitoVerifier:
+    options.setdefault("jwks_uri", server.jwks_uri)
+    options.setdefault("key_policy", POLICY)
+    options.setdefault("token_cache_size", 0)
+    return issuer.verifier(**options)
+
+
+def test_keys_are_fetched_once_and_reused(issuer: LocalIssuer, server: JWKSServer) -> None:
+    verifier = make_verifier(issuer, server)
+    for _ in range(5):
+        assert verifier.verify(issuer.access_token()).token_use == "access"
+    assert server.request_count() == 1
+
+
+@pytest.mark.anyio
+async def test_async_fetch_then_reuse(issuer: LocalIssuer, server: JWKSServer) -> None:
+    verifier = make_verifier(issuer, server, token_use="id")
+    for _ in range(3):
+        assert (await verifier.averify(issuer.id_token())).username == "alice"
+    assert server.request_count() == 1
+
+
+def test_rotation_new_kid_triggers_one_refetch(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server)
+    verifier.verify(issuer.access_token())
+    clock.now += 60  # past the unknown-kid cool-down of 30 s
+    issuer.rotate()
+    claims = verifier.verify(issuer.access_token())
+    assert claims.sub
+    assert server.request_count() == 2
+
+
+def test_removed_key_stops_verifying_after_ttl(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server, token_cache_size=100)
+    old_kid = issuer.access_key.kid
+    old_token = issuer.access_token(expires_in=7200)
+    verifier.verify(old_token)
+    issuer.rotate()
+    issuer.retire(old_kid)
+    verifier.verify(old_token)  # still fresh: the cached JWKS has the old key
+    clock.now += POLICY.ttl + 1
+    with pytest.raises(UnknownKeyError):
+        verifier.verify(old_token)  # TTL passed: refetched JWKS no longer has it, cache or not
+    assert server.request_count() == 2
+
+
+def test_unknown_kid_flood_fetches_at_most_once_per_cooldown(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server)
+    verifier.verify(issuer.access_token())
+    clock.now += POLICY.unknown_kid_cooldown
+    for n in range(200):
+        token = issuer.access_token(header={"kid": f"random-{n}"})
+        with pytest.raises(UnknownKeyError):
+            verifier.verify(token)
+    assert server.request_count() == 2  # the initial fetch and one for the whole flood
+    clock.now += POLICY.unknown_kid_cooldown
+    with pytest.raises(UnknownKeyError):
+        verifier.verify(issuer.access_token(header={"kid": "random-again"}))
+    assert server.request_count() == 3
+
+
+def test_outage_serves_stale_keys_then_fails_closed(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server)
+    verifier.verify(issuer.access_token())
+    server.status = 500
+    clock.now += POLICY.ttl + 1  # keys are stale; the refresh fails; stale keys still serve
+    assert verifier.verify(issuer.access_token()).sub
+    assert server.request_count() == 2
+    clock.now += POLICY.stale_if_error  # beyond the stale window: no keys at all
+    with pytest.raises(KeysUnavailableError) as caught:
+        verifier.verify(issuer.access_token())
+    assert caught.value.status_code == 503
+    assert caught.value.retry_after >= 1
+
+
+def test_cold_outage_fails_fast_with_backoff_then_recovers(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server)
+    server.status = 503
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(issuer.access_token())
+    for _ in range(20):  # inside the back-off window: no new request reaches the server
+        with pytest.raises(KeysUnavailableError) as caught:
+            verifier.verify(issuer.access_token())
+    assert caught.value.retry_after == POLICY.backoff_initial
+    assert server.request_count() == 1
+    clock.now += POLICY.backoff_initial
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(issuer.access_token())  # second failure: back-off doubles
+    assert server.request_count() == 2
+    server.status = 200
+    clock.now += POLICY.backoff_initial  # still backing off (10 s after the 2nd failure)
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(issuer.access_token())
+    clock.now += POLICY.backoff_initial
+    assert verifier.verify(issuer.access_token()).sub  # recovered by itself
+    assert server.request_count() == 3
+
+
+def test_unreachable_primary_falls_back_to_replica(issuer: LocalIssuer, server: JWKSServer) -> None:
+    with issuer.serve() as dead:
+        dead_uri = dead.jwks_uri
+    verifier = make_verifier(
+        issuer, server, jwks_fallback_uris=[server.jwks_uri], jwks_uri=dead_uri
+    )
+    assert verifier.verify(issuer.access_token()).sub
+    assert server.request_count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"keys": "no"}', b'{"keys": []}', b'{"keys": [{"kty": "EC"}]}'],
+    ids=["not-json", "array", "keys-not-list", "no-keys", "no-usable-key"],
+)
+def test_bad_jwks_documents_count_as_outage(
+    issuer: LocalIssuer, server: JWKSServer, body: bytes
+) -> None:
+    server.body = body
+    with pytest.raises(KeysUnavailableError):
+        make_verifier(issuer, server).verify(issuer.access_token())
+
+
+def test_oversized_jwks_is_refused(issuer: LocalIssuer, server: JWKSServer) -> None:
+    jwks = issuer.jwks
+    jwks["padding"] = "x" * 70_000
+    server.body = json.dumps(jwks).encode()
+    with pytest.raises(KeysUnavailableError):
+        make_verifier(issuer, server).verify(issuer.access_token())
+    server.body = None
+    small = make_verifier(issuer, server, key_policy=KeyPolicy(max_bytes=4096))
+    assert small.verify(issuer.access_token()).sub
+
+
+def test_slow_jwks_times_out(issuer: LocalIssuer, server: JWKSServer) -> None:
+    server.delay = 1.0
+    verifier = make_verifier(issuer, server, key_policy=KeyPolicy(timeout=0.2))
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(issuer.access_token())
+
+
+def test_redirects_are_not_followed(issuer: LocalIssuer, server: JWKSServer) -> None:
+    from cognito_guard.testing import LoopbackServer, Response
+
+    redirect = LoopbackServer(
+        fallback=lambda _req: Response(302, b"", {"Location": server.jwks_uri})
+    )
+    with redirect:
+        verifier = issuer.verifier(jwks_uri=redirect.url + "/jwks.json")
+        with pytest.raises(KeysUnavailableError):
+            verifier.verify(issuer.access_token())
+    assert server.request_count() == 0
+
+
+def test_single_flight_threads(issuer: LocalIssuer, server: JWKSServer) -> None:
+    server.delay = 0.2  # keep the first fetch in flight while the others arrive
+    verifier = make_verifier(issuer, server)
+    token = issuer.access_token()
+    barrier = threading.Barrier(100)
+    results: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(verifier.verify(token).sub)
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 100
+    assert all(isinstance(r, str) and r for r in results), results[:3]
+    assert server.request_count() == 1
+
+
+@pytest.mark.anyio
+async def test_single_flight_coroutines(issuer: LocalIssuer, server: JWKSServer) -> None:
+    server.delay = 0.2
+    verifier = make_verifier(issuer, server)
+    token = issuer.access_token()
+    results = await asyncio.gather(*(verifier.averify(token) for _ in range(1000)))
+    assert {claims.sub for claims in results} == {results[0].sub}
+    assert server.request_count() == 1
+
+
+@pytest.mark.anyio
+async def test_averify_does_not_block_the_event_loop(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    server.delay = 0.5
+    verifier = make_verifier(issuer, server)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await verifier.averify(issuer.access_token())
+    task.cancel()
+    # A blocking fetch would freeze the loop for the whole 0.5 s delay and the ticker with it.
+    assert ticks >= 5
+
+
+@pytest.mark.anyio
+async def test_cancelled_waiter_does_not_cancel_the_shared_fetch(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    server.delay = 0.3
+    verifier = make_verifier(issuer, server)
+    token = issuer.access_token()
+    first = asyncio.create_task(verifier.averify(token))
+    second = asyncio.create_task(verifier.averify(token))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    assert (await second).sub
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert server.request_count() == 1
+
+
+def test_stale_keys_serve_while_a_refresh_is_in_flight(
+    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+) -> None:
+    verifier = make_verifier(issuer, server)
+    token = issuer.access_token()
+    verifier.verify(token)
+    clock.now += POLICY.ttl + 1
+    server.delay = 0.5
+    refresher = threading.Thread(target=verifier.verify, args=(token,))
+    refresher.start()
+    while server.request_count() < 2:  # the refresh request has reached the server
+        threading.Event().wait(0.01)
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._sync_fetching  # the refresh is still waiting for its answer
+    assert verifier.verify(token).sub  # served from the stale keys, without waiting
+    refresher.join(timeout=10)
+    assert server.request_count() == 2
+
+
+class FailingTransport(httpx.BaseTransport):
+    """A fault that cannot be real on loopback: the connection resets mid-request."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        raise httpx.ReadError("connection reset by peer", request=request)
+
+
+def test_transport_errors_become_keys_unavailable(issuer: LocalIssuer) -> None:
+    transport = FailingTransport()
+    verifier = issuer.verifier(
+        jwks_uri="https://cognito-idp.us-east-1.amazonaws.com/x/.well-known/jwks.json",
+        transport=transport,
+    )
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(issuer.access_token())
+    assert transport.calls == 1
