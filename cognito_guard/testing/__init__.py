@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from .issuer import OMIT, LocalIssuer, SigningKey, b64url, generate_rsa_key
+from .oauth import OAuthServer
 from .server import JWKSServer, LoopbackServer, Request, Response
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "JWKSServer",
     "LocalIssuer",
     "LoopbackServer",
+    "OAuthServer",
     "Request",
     "Response",
     "SigningKey",

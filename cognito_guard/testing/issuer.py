@@ -18,6 +18,7 @@ from ..issuers import issuers_for, region_of
 
 if TYPE_CHECKING:
     from ..verifier import CognitoVerifier
+    from .oauth import OAuthServer
     from .server import JWKSServer
 
 __all__ = ["OMIT", "LocalIssuer", "SigningKey", "b64url", "generate_rsa_key"]
@@ -287,3 +288,16 @@ class LocalIssuer:
         from .server import JWKSServer
 
         return JWKSServer(self, host=host, port=port)
+
+    def serve_oauth(self, host: str = "127.0.0.1", port: int = 0, **options: Any) -> OAuthServer:
+        """A loopback test double of this pool's token endpoints, user-pool API and JWKS.
+
+        ``options`` go to :class:`~cognito_guard.testing.oauth.OAuthServer` (``client_secret``,
+        ``rotate_refresh_tokens``, ...). Use it as a context manager::
+
+            with issuer.serve_oauth(client_secret="s3cret") as server:
+                tokens = server.client().client_credentials(scopes=["orders/read"])
+        """
+        from .oauth import OAuthServer
+
+        return OAuthServer(self, host=host, port=port, **options)

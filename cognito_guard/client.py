@@ -1,0 +1,719 @@
+"""Getting and refreshing Cognito tokens: refresh, client credentials, code exchange, revoke,
+userInfo (sync and async), and ``httpx.Auth`` classes that keep a token fresh for you.
+
+The protocol lives in :mod:`cognito_guard._oauth` as generators that do no I/O; the methods here
+only drive them with ``httpx.Client`` or ``httpx.AsyncClient``.
+
+Example::
+
+    from cognito_guard.client import ClientCredentialsAuth, CognitoTokenClient, OAuthError
+
+    client = CognitoTokenClient(client_id="4a1b...", client_secret=os.environ["SECRET"],
+                                domain="https://auth.example.com")
+    tokens = client.client_credentials(scopes=["orders/read"])
+    http = httpx.Client(auth=ClientCredentialsAuth(client, scopes=["orders/read"]))
+    http.get("https://api.example.com/orders")      # one token request, reused until near expiry
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._oauth import (
+    MAX_REPLY_BYTES,
+    Endpoint,
+    Flow,
+    HttpCall,
+    HttpReply,
+    OAuthError,
+    TokenEndpointUnavailable,
+    TokenSet,
+    VerifyIdToken,
+    client_credentials_flow,
+    exchange_code_flow,
+    refresh_flow,
+    revoke_flow,
+    userinfo_flow,
+)
+from .claims import CognitoClaims
+from .errors import ConfigurationError
+from .pkce import AuthorizationRequest, authorization_request
+from .verifier import CognitoVerifier
+
+__all__ = [
+    "ClientCredentialsAuth",
+    "CognitoTokenClient",
+    "OAuthError",
+    "RefreshTokenAuth",
+    "TokenEndpointUnavailable",
+    "TokenSet",
+]
+
+log = logging.getLogger("cognito_guard")
+
+T = TypeVar("T")
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def _base_url(url: str, what: str, *, keep_path: bool) -> str:
+    """``url`` if it is https (or http on loopback, for emulators and tests), normalised."""
+    try:
+        parts = urlsplit(url if "://" in url else "https://" + url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise ConfigurationError(f"{what} {url!r} is not a valid URL") from exc
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(f"{what} {url!r} must be a plain https URL")
+    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(host)):
+        raise ConfigurationError(
+            f"{what} {url!r} must use https (plain http is allowed only on loopback hosts)"
+        )
+    path = parts.path if keep_path else ""
+    if not keep_path and parts.path not in ("", "/"):
+        raise ConfigurationError(f"{what} {url!r} must not have a path")
+    netloc = parts.netloc
+    return f"{parts.scheme}://{netloc}{path or ('/' if keep_path else '')}"
+
+
+class _ReplyTooLarge(Exception):
+    pass
+
+
+def _cap(chunks: Iterator[bytes]) -> bytes:
+    collected: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _ReplyTooLarge
+        collected.append(chunk)
+    return b"".join(collected)
+
+
+async def _acap(chunks: AsyncIterator[bytes]) -> bytes:
+    collected: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _ReplyTooLarge
+        collected.append(chunk)
+    return b"".join(collected)
+
+
+def _transport_failure(call: HttpCall, exc: Exception) -> TokenEndpointUnavailable:
+    # Only the exception's type: its text could in principle carry request details.
+    if isinstance(exc, _ReplyTooLarge):
+        why = f"the answer exceeds {MAX_REPLY_BYTES} bytes"
+    elif isinstance(exc, httpx.TimeoutException):
+        why = f"timed out ({type(exc).__name__})"
+    else:
+        why = f"could not be reached ({type(exc).__name__})"
+    return TokenEndpointUnavailable(f"{call.operation}: {call.url} {why}")
+
+
+class CognitoTokenClient:
+    """A client of one Cognito app client's token endpoints.
+
+    Talks to the hosted (or custom) ``domain``'s ``/oauth2/token``, ``/oauth2/revoke`` and
+    ``/oauth2/userInfo``, or, without a domain, to the user-pool API of ``region`` (or
+    ``endpoint_url``, e.g. a local emulator) with ``InitiateAuth``, ``RevokeToken`` and
+    ``GetUser``. The client-credentials grant and code exchange exist only at a domain.
+
+    Example::
+
+        client = CognitoTokenClient(client_id="4a1b...", client_secret=None,
+                                    domain="https://auth.example.com")
+        tokens = client.refresh(refresh_token)              # or: await client.arefresh(...)
+        client.revoke(tokens.refresh_token)
+
+    Args:
+        client_id: the app client id.
+        client_secret: the app client secret, for confidential clients. Never logged or shown.
+        domain: ``https://{prefix}.auth.{region}.amazoncognito.com`` or a custom domain.
+        region: the user pool's Region, to use the user-pool API instead of a domain.
+        endpoint_url: the user-pool API's URL (instead of ``region``), e.g. an emulator.
+        id_token_verifier: when given, every ID token that comes back is verified with it
+            (use ``token_use="id"``) and its claims are put in ``TokenSet.id_claims``.
+        timeout: seconds for connecting and for reading one answer.
+        clock: returns epoch seconds; ``TokenSet.expires_at`` and ``is_expired`` use it.
+        transport, async_transport: httpx transports (proxies, fault injection in tests).
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        domain: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        id_token_verifier: CognitoVerifier | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not isinstance(client_id, str) or not client_id:
+            raise ConfigurationError("client_id is required")
+        if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):
+            raise ConfigurationError("client_secret must be a non-empty string or None")
+        if domain is not None and (region is not None or endpoint_url is not None):
+            raise ConfigurationError("pass domain, or region/endpoint_url, not both")
+        api_url: str | None = None
+        if domain is not None:
+            domain = _base_url(domain, "domain", keep_path=False)
+        elif endpoint_url is not None:
+            api_url = _base_url(endpoint_url, "endpoint_url", keep_path=True)
+        elif region is not None:
+            if not isinstance(region, str) or not _REGION.fullmatch(region):
+                raise ConfigurationError(f"region {region!r} is not an AWS Region name")
+            api_url = f"https://cognito-idp.{region}.amazonaws.com/"
+        else:
+            raise ConfigurationError("pass domain=... (hosted/custom domain) or region=...")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError("timeout must be a positive number of seconds")
+        self.endpoint = Endpoint(client_id, client_secret, domain, api_url)
+        self.id_token_verifier = id_token_verifier
+        self.clock = clock
+        self._timeout = httpx.Timeout(float(timeout))
+        self._transport = transport
+        self._async_transport = async_transport
+        self._slots_lock = threading.Lock()
+        self._slots: dict[tuple[str, ...], _TokenSlot] = {}
+
+    @property
+    def client_id(self) -> str:
+        """The app client id."""
+        return self.endpoint.client_id
+
+    def __repr__(self) -> str:
+        where = self.endpoint.domain or self.endpoint.api_url
+        secret = "yes" if self.endpoint.client_secret else "no"
+        return f"CognitoTokenClient(client_id={self.client_id!r}, at={where!r}, secret={secret})"
+
+    # -- the operations, sync ------------------------------------------------------------------
+
+    def client_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
+        """A machine-to-machine access token (``grant_type=client_credentials``).
+
+        Cognito bills every such request: reuse the token (see :class:`ClientCredentialsAuth`).
+
+        Example: ``tokens = client.client_credentials(scopes=["orders/read"])``
+        """
+        return self._run(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
+
+    def refresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+        """New access and ID tokens for a refresh token.
+
+        The returned ``refresh_token`` is the rotated one when Cognito rotates, else the one
+        passed in. ``username`` is needed only with the user-pool API and a client secret
+        (it is part of ``SECRET_HASH``). Raises :class:`OAuthError` ``invalid_grant`` when the
+        refresh token is revoked or expired.
+
+        Example: ``tokens = client.refresh(tokens.refresh_token)``
+        """
+        return self._run(self._refresh_flow(refresh_token, username))
+
+    def exchange_code(
+        self,
+        code: str,
+        *,
+        redirect_uri: str,
+        code_verifier: str | None = None,
+        nonce: str | None = None,
+    ) -> TokenSet:
+        """Redeem an authorization code from ``/oauth2/authorize`` (PKCE: pass the verifier).
+
+        With an ``id_token_verifier`` and ``nonce``, the ID token's ``nonce`` must match.
+
+        Example::
+
+            tokens = client.exchange_code(code, redirect_uri="https://app/callback",
+                                          code_verifier=session["verifier"])
+        """
+        return self._run(self._exchange_flow(code, redirect_uri, code_verifier, nonce))
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revoke a refresh token and the access and ID tokens it produced.
+
+        Example: ``client.revoke(tokens.refresh_token)``
+        """
+        _require_text(refresh_token, "refresh_token")
+        self._run(revoke_flow(self.endpoint, refresh_token))
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """The signed-in user's attributes (``/oauth2/userInfo``, or ``GetUser`` via the API).
+
+        Example: ``client.userinfo(tokens.access_token)["email"]``
+        """
+        _require_text(access_token, "access_token")
+        return self._run(userinfo_flow(self.endpoint, access_token))
+
+    # -- the operations, async -----------------------------------------------------------------
+
+    async def aclient_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
+        """Async :meth:`client_credentials`."""
+        return await self._arun(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
+
+    async def arefresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+        """Async :meth:`refresh`."""
+        return await self._arun(self._refresh_flow(refresh_token, username))
+
+    async def aexchange_code(
+        self,
+        code: str,
+        *,
+        redirect_uri: str,
+        code_verifier: str | None = None,
+        nonce: str | None = None,
+    ) -> TokenSet:
+        """Async :meth:`exchange_code`."""
+        return await self._arun(self._exchange_flow(code, redirect_uri, code_verifier, nonce))
+
+    async def arevoke(self, refresh_token: str) -> None:
+        """Async :meth:`revoke`."""
+        _require_text(refresh_token, "refresh_token")
+        await self._arun(revoke_flow(self.endpoint, refresh_token))
+
+    async def auserinfo(self, access_token: str) -> dict[str, Any]:
+        """Async :meth:`userinfo`."""
+        _require_text(access_token, "access_token")
+        return await self._arun(userinfo_flow(self.endpoint, access_token))
+
+    # -- sign-in helper ------------------------------------------------------------------------
+
+    def authorization_request(
+        self, redirect_uri: str, scopes: Iterable[str] = ("openid", "email")
+    ) -> AuthorizationRequest:
+        """A hosted sign-in redirect with fresh state, nonce and PKCE pair (needs a domain).
+
+        Example::
+
+            auth = client.authorization_request("https://app/callback")
+            session.update(state=auth.state, nonce=auth.nonce, verifier=auth.code_verifier)
+            return redirect(auth.url)
+        """
+        if self.endpoint.domain is None:
+            raise ConfigurationError("the hosted sign-in pages need domain=...")
+        return authorization_request(
+            self.endpoint.domain, client_id=self.client_id, redirect_uri=redirect_uri, scopes=scopes
+        )
+
+    # -- flows shared by the sync and async methods --------------------------------------------
+
+    def _refresh_flow(self, refresh_token: str, username: str | None) -> Flow[TokenSet]:
+        _require_text(refresh_token, "refresh_token")
+        verify = self.id_token_verifier is not None
+        return refresh_flow(self.endpoint, refresh_token, username, self.clock, verify)
+
+    def _exchange_flow(
+        self, code: str, redirect_uri: str, code_verifier: str | None, nonce: str | None
+    ) -> Flow[TokenSet]:
+        _require_text(code, "code")
+        _require_text(redirect_uri, "redirect_uri")
+        verify = self.id_token_verifier is not None
+        return exchange_code_flow(
+            self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify
+        )
+
+    def _slot(self, scopes: tuple[str, ...]) -> _TokenSlot:
+        with self._slots_lock:
+            slot = self._slots.get(scopes)
+            if slot is None:
+                slot = self._slots[scopes] = _TokenSlot()
+            return slot
+
+    # -- the two drivers -----------------------------------------------------------------------
+
+    def _http_options(self) -> dict[str, Any]:
+        return {"timeout": self._timeout, "follow_redirects": False}
+
+    def _run(self, flow: Flow[T]) -> T:
+        step = next(flow)  # configuration errors surface here, before any connection
+        with httpx.Client(transport=self._transport, **self._http_options()) as http:
+            while True:
+                if isinstance(step, VerifyIdToken):
+                    value: object = self._verify(step)
+                else:
+                    value = self._send(http, step)
+                try:
+                    step = flow.send(value)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+
+    async def _arun(self, flow: Flow[T]) -> T:
+        step = next(flow)
+        async with httpx.AsyncClient(
+            transport=self._async_transport, **self._http_options()
+        ) as http:
+            while True:
+                if isinstance(step, VerifyIdToken):
+                    value: object = await self._averify(step)
+                else:
+                    value = await self._asend(http, step)
+                try:
+                    step = flow.send(value)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+
+    def _send(self, http: httpx.Client, call: HttpCall) -> HttpReply:
+        try:
+            with http.stream(
+                call.method, call.url, headers=call.headers, content=call.content or None
+            ) as response:
+                body = _cap(response.iter_bytes())
+        except (httpx.HTTPError, _ReplyTooLarge) as exc:
+            raise _transport_failure(call, exc) from exc
+        log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
+        return HttpReply(response.status_code, response.headers, body)
+
+    async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply:
+        try:
+            async with http.stream(
+                call.method, call.url, headers=call.headers, content=call.content or None
+            ) as response:
+                body = await _acap(response.aiter_bytes())
+        except (httpx.HTTPError, _ReplyTooLarge) as exc:
+            raise _transport_failure(call, exc) from exc
+        log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
+        return HttpReply(response.status_code, response.headers, body)
+
+    def _verify(self, step: VerifyIdToken) -> CognitoClaims:
+        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
+        return self.id_token_verifier.verify(step.token)
+
+    async def _averify(self, step: VerifyIdToken) -> CognitoClaims:
+        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
+        return await self.id_token_verifier.averify(step.token)
+
+
+def _require_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty string")
+
+
+def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    result = tuple(dict.fromkeys(scopes))
+    for scope in result:
+        if not isinstance(scope, str) or not scope or any(ch.isspace() for ch in scope):
+            raise ConfigurationError(f"scopes must be non-empty strings without spaces: {scope!r}")
+    return result
+
+
+# -- keeping a token fresh: one cached TokenSet and the single flight that replaces it -----------
+
+
+def _effective_skew(tokens: TokenSet, skew: float) -> float:
+    # A skew as long as the token's lifetime would fetch on every request (billed for M2M).
+    return min(skew, tokens.expires_in / 2) if tokens.expires_in else skew
+
+
+class _TokenSlot:
+    """One cached :class:`TokenSet` and its replacement, shared by concurrent requests.
+
+    ``generation`` counts replacements: a request that got a 401 with generation ``g`` asks for
+    a token newer than ``g``, so a burst of 401s leads to one fetch, not one per request.
+    Threads share a fetch through ``_fetch_lock`` (held across the fetch); coroutines of one
+    event loop share one task (no thread lock is held across an await).
+    """
+
+    def __init__(self, tokens: TokenSet | None = None) -> None:
+        self._lock = threading.Lock()  # guards the fields below; never held across I/O
+        self._fetch_lock = threading.Lock()
+        self._tokens = tokens
+        self._generation = 1 if tokens is not None else 0
+        self._attempts = 0
+        self._last_error: BaseException | None = None
+        self.final_error: OAuthError | None = None  # set when retrying can never succeed
+        self._inflight: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Task[tuple[TokenSet, int]]
+        ] = weakref.WeakKeyDictionary()
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        with self._lock:
+            return self._tokens
+
+    def _usable(self, skew: float, stale: int | None) -> tuple[TokenSet, int] | None:
+        with self._lock:
+            tokens, generation = self._tokens, self._generation
+        if tokens is None or generation == stale:
+            return None
+        if tokens.is_expired(_effective_skew(tokens, skew)):
+            return None
+        return tokens, generation
+
+    def _store(self, tokens: TokenSet) -> tuple[TokenSet, int]:
+        with self._lock:
+            self._tokens = tokens
+            self._generation += 1
+            return tokens, self._generation
+
+    def _record(self, error: BaseException | None) -> None:
+        with self._lock:
+            self._attempts += 1
+            self._last_error = error
+            if isinstance(error, OAuthError) and error.error == "invalid_grant":
+                self.final_error = error
+
+    def get(
+        self, fetch: Callable[[TokenSet | None], TokenSet], skew: float, stale: int | None = None
+    ) -> tuple[TokenSet, int]:
+        """A usable token (and its generation), fetching it (blocking) when needed."""
+        if self.final_error is not None:
+            raise self.final_error
+        hit = self._usable(skew, stale)
+        if hit is not None:
+            return hit
+        seen = self._attempts
+        with self._fetch_lock:
+            if self._attempts != seen:  # another thread fetched while this one waited
+                if self._last_error is not None:
+                    raise self._last_error
+                current = self.tokens
+                if current is not None:
+                    return current, self._generation
+            try:
+                tokens = fetch(self.tokens)
+            except BaseException as exc:
+                self._record(exc)
+                raise
+            self._record(None)
+            return self._store(tokens)
+
+    async def aget(
+        self,
+        afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
+        skew: float,
+        stale: int | None = None,
+    ) -> tuple[TokenSet, int]:
+        """Like :meth:`get` for coroutines: one fetch per event loop, shared by all waiters."""
+        if self.final_error is not None:
+            raise self.final_error
+        hit = self._usable(skew, stale)
+        if hit is not None:
+            return hit
+        loop = asyncio.get_running_loop()
+        task = self._inflight.get(loop)
+        if task is None or task.done():
+            task = loop.create_task(self._afetch(afetch))
+            self._inflight[loop] = task
+            task.add_done_callback(self._forget(loop))
+        # shield: a cancelled waiter must not cancel the fetch the other waiters share.
+        return await asyncio.shield(task)
+
+    async def _afetch(
+        self, afetch: Callable[[TokenSet | None], Awaitable[TokenSet]]
+    ) -> tuple[TokenSet, int]:
+        try:
+            tokens = await afetch(self.tokens)
+        except BaseException as exc:
+            self._record(exc)
+            raise
+        self._record(None)
+        return self._store(tokens)
+
+    def _forget(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[asyncio.Task[tuple[TokenSet, int]]], None]:
+        def done(task: asyncio.Task[tuple[TokenSet, int]]) -> None:
+            if self._inflight.get(loop) is task:
+                del self._inflight[loop]
+            if not task.cancelled():
+                task.exception()  # mark it retrieved even if every waiter was cancelled
+
+        return done
+
+
+@dataclass(frozen=True)
+class _NeedToken:
+    stale: int | None  # the generation that was rejected, or None for "any usable token"
+
+
+class _BearerAuth(httpx.Auth):
+    """An ``httpx.Auth`` sending a cached bearer token; one fresh token and one retry on 401."""
+
+    # The request may be sent twice (after a 401), so its body must be replayable.
+    requires_request_body = True
+
+    def __init__(self, slot: _TokenSlot, refresh_skew: float) -> None:
+        if (
+            isinstance(refresh_skew, bool)
+            or not isinstance(refresh_skew, (int, float))
+            or refresh_skew < 0
+        ):
+            raise ConfigurationError("refresh_skew must be a number of seconds >= 0")
+        self._slot = slot
+        self.refresh_skew = float(refresh_skew)
+
+    def _fetch(self, current: TokenSet | None) -> TokenSet:
+        raise NotImplementedError
+
+    async def _afetch(self, current: TokenSet | None) -> TokenSet:
+        raise NotImplementedError
+
+    def _protocol(self, request: httpx.Request) -> Generator[httpx.Request | _NeedToken, Any, None]:
+        """The whole policy, once: send with a token; on 401 get a newer one and retry once."""
+        tokens, generation = yield _NeedToken(None)
+        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+        response: httpx.Response = yield request
+        if response.status_code != 401:
+            return
+        tokens, _ = yield _NeedToken(generation)
+        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+        yield request
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        request.read()
+        flow = self._protocol(request)
+        step = next(flow)
+        while True:
+            if isinstance(step, _NeedToken):
+                value: object = self._slot.get(self._fetch, self.refresh_skew, step.stale)
+            else:
+                value = yield step
+            try:
+                step = flow.send(value)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        await request.aread()
+        flow = self._protocol(request)
+        step = next(flow)
+        while True:
+            if isinstance(step, _NeedToken):
+                value: object = await self._slot.aget(self._afetch, self.refresh_skew, step.stale)
+            else:
+                value = yield step
+            try:
+                step = flow.send(value)
+            except StopIteration:
+                return
+
+
+class ClientCredentialsAuth(_BearerAuth):
+    """``httpx.Auth`` for a service calling an API with a client-credentials (M2M) token.
+
+    The token is cached per (client, scopes) — every ``ClientCredentialsAuth`` of the same
+    client and scopes shares it — and replaced ``refresh_skew`` seconds before it expires.
+    Concurrent requests, threads or coroutines, share one token request. A 401 from the API
+    fetches a new token once and retries the request once.
+
+    Example::
+
+        auth = ClientCredentialsAuth(client, scopes=["orders/read"])
+        with httpx.Client(auth=auth) as http:          # or httpx.AsyncClient(auth=auth)
+            http.get("https://api.example.com/orders")
+    """
+
+    def __init__(
+        self, client: CognitoTokenClient, scopes: Iterable[str] = (), refresh_skew: float = 60
+    ) -> None:
+        self.client = client
+        self.scopes = _scopes(scopes)
+        super().__init__(client._slot(tuple(sorted(self.scopes))), refresh_skew)
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The cached token set, if one was fetched."""
+        return self._slot.tokens
+
+    def _fetch(self, current: TokenSet | None) -> TokenSet:
+        return self.client.client_credentials(self.scopes)
+
+    async def _afetch(self, current: TokenSet | None) -> TokenSet:
+        return await self.client.aclient_credentials(self.scopes)
+
+
+OnRefresh = Callable[[TokenSet], object]
+
+
+class RefreshTokenAuth(_BearerAuth):
+    """``httpx.Auth`` for a backend calling an API on behalf of a signed-in user.
+
+    Sends the current access token; refreshes it with the refresh token when it is within
+    ``refresh_skew`` seconds of expiry, or once after a 401. Every new :class:`TokenSet`
+    (including a rotated refresh token) is handed to ``on_refresh`` so you can persist it; in
+    async use ``on_refresh`` may be a coroutine function. Concurrent requests share one refresh.
+    A revoked or expired refresh token raises :class:`OAuthError` ``invalid_grant`` — then, and
+    on every later request, without asking Cognito again.
+
+    Example::
+
+        auth = RefreshTokenAuth(client, session_tokens, on_refresh=save_to_session)
+        with httpx.Client(auth=auth) as http:
+            http.get("https://api.example.com/me")
+    """
+
+    def __init__(
+        self,
+        client: CognitoTokenClient,
+        tokens: TokenSet,
+        on_refresh: OnRefresh | None = None,
+        refresh_skew: float = 60,
+    ) -> None:
+        if not isinstance(tokens, TokenSet) or not tokens.refresh_token:
+            raise ConfigurationError("RefreshTokenAuth needs a TokenSet with a refresh_token")
+        self.client = client
+        self.on_refresh = on_refresh
+        super().__init__(_TokenSlot(tokens), refresh_skew)
+
+    @property
+    def tokens(self) -> TokenSet:
+        """The current token set (the latest refresh, or the one passed in)."""
+        tokens = self._slot.tokens
+        assert tokens is not None  # noqa: S101 - the slot starts with a token set
+        return tokens
+
+    def _fetch(self, current: TokenSet | None) -> TokenSet:
+        assert current is not None and current.refresh_token  # noqa: S101 - see __init__
+        tokens = self.client.refresh(current.refresh_token, username=current.username)
+        if self.on_refresh is not None:
+            result = self.on_refresh(tokens)
+            if inspect.isawaitable(result):
+                raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
+        return tokens
+
+    async def _afetch(self, current: TokenSet | None) -> TokenSet:
+        assert current is not None and current.refresh_token  # noqa: S101 - see __init__
+        tokens = await self.client.arefresh(current.refresh_token, username=current.username)
+        if self.on_refresh is not None:
+            result = self.on_refresh(tokens)
+            if inspect.isawaitable(result):
+                await result
+        return tokens

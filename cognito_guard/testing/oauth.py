@@ -1,0 +1,636 @@
+"""OAuthServer: a loopback test double of a Cognito user pool's token endpoints and user-pool API.
+
+It serves, on 127.0.0.1, following Cognito's documented formats:
+
+* ``POST /oauth2/token`` — ``authorization_code`` (with PKCE), ``refresh_token`` (rotation on or
+  off) and ``client_credentials``; Basic auth for a client with a secret, ``client_id`` in the
+  body for a public client; errors ``invalid_request``, ``invalid_client``, ``invalid_grant``,
+  ``unauthorized_client``, ``unsupported_grant_type``, ``invalid_scope``;
+* ``POST /oauth2/revoke`` — a revoked refresh token (and the tokens it produced) stops working;
+* ``GET /oauth2/userInfo`` — the user's attributes for an access token with the ``openid`` scope;
+* ``GET /oauth2/authorize`` — signs ``signed_in_user`` in at once and redirects with a code;
+* ``POST /`` — the user-pool API operations ``InitiateAuth`` (``REFRESH_TOKEN_AUTH``, with
+  ``SECRET_HASH``), ``RevokeToken`` and ``GetUser``, errors as ``{"__type", "message"}``;
+* the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer).
+
+Tokens are minted by the :class:`~cognito_guard.testing.LocalIssuer`, so they verify.
+
+Example::
+
+    issuer = LocalIssuer()
+    with issuer.serve_oauth(client_secret="s3cret", rotate_refresh_tokens=True) as server:
+        client = server.client()                       # CognitoTokenClient for the domain
+        tokens = client.refresh(server.issue_refresh_token("alice"))
+        m2m = client.client_credentials(scopes=["orders/read"])
+        server.request_count("/oauth2/token")          # 2
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from .._oauth import API_CONTENT_TYPE, API_TARGET_PREFIX, secret_hash
+from ..errors import TokenError
+from .server import JWKSServer, Request, Response, Route
+
+if TYPE_CHECKING:
+    from ..client import CognitoTokenClient
+    from ..verifier import CognitoVerifier
+    from .issuer import LocalIssuer
+
+__all__ = ["OAuthServer"]
+
+GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+USER_SCOPES = ("openid", "email", "profile", "aws.cognito.signin.user.admin")
+
+
+class _Refused(Exception):
+    """A request the double refuses; ``kind`` is neutral and rendered per endpoint style."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# neutral kind -> (OAuth error, HTTP status, user-pool API __type)
+_RENDER: dict[str, tuple[str, int, str]] = {
+    "bad_request": ("invalid_request", 400, "InvalidParameterException"),
+    "bad_client": ("invalid_client", 401, "ResourceNotFoundException"),
+    "bad_secret": ("invalid_client", 401, "NotAuthorizedException"),
+    "bad_grant": ("invalid_grant", 400, "NotAuthorizedException"),
+    "grant_not_allowed": ("unauthorized_client", 400, "InvalidParameterException"),
+    "unknown_grant": ("unsupported_grant_type", 400, "InvalidParameterException"),
+    "bad_scope": ("invalid_scope", 400, "InvalidParameterException"),
+    "bad_token_type": ("unsupported_token_type", 400, "UnsupportedTokenTypeException"),
+    "bad_token": ("invalid_token", 401, "NotAuthorizedException"),
+    "bad_api_token": ("invalid_token", 401, "NotAuthorizedException"),
+    "bad_revoke_client": ("invalid_client", 401, "UnauthorizedException"),
+}
+
+
+@dataclass
+class _Family:
+    """One sign-in: its user and scopes; every token refreshed from it shares ``origin``."""
+
+    username: str
+    scopes: tuple[str, ...]
+    origin: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class _Code:
+    family: _Family
+    redirect_uri: str
+    expires_at: float
+    code_challenge: str | None
+    nonce: str | None
+
+
+def _looks_like_jws(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class OAuthServer(JWKSServer):
+    """The token endpoints and user-pool API of a :class:`LocalIssuer`, on loopback.
+
+    Args:
+        issuer: mints the tokens; its ``client_id`` is the only app client.
+        client_secret: the app client's secret, or None for a public client.
+        rotate_refresh_tokens: issue a new refresh token on every refresh (and retire the old).
+        allowed_grants: the OAuth grants the app client may use.
+        m2m_scopes: the resource-server scopes a client-credentials token may carry.
+        access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
+        signed_in_user: whom ``/oauth2/authorize`` signs in.
+        token_delay: seconds ``/oauth2/token`` waits before answering (to test concurrency).
+
+    Inspect it with ``request_count(path)``, ``grant_counts`` and ``api_counts``; make the next
+    answer of a path a fault with :meth:`inject`.
+    """
+
+    def __init__(
+        self,
+        issuer: LocalIssuer,
+        *,
+        client_secret: str | None = None,
+        rotate_refresh_tokens: bool = False,
+        allowed_grants: Iterable[str] = GRANTS,
+        m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
+        access_token_ttl: int = 3600,
+        code_ttl: float = 300,
+        signed_in_user: str = "alice",
+        token_delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(issuer, host=host, port=port)
+        self.client_id = issuer.client_id
+        self.client_secret = client_secret
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.allowed_grants = frozenset(allowed_grants)
+        self.m2m_scopes = tuple(m2m_scopes)
+        self.access_token_ttl = access_token_ttl
+        self.code_ttl = code_ttl
+        self.signed_in_user = signed_in_user
+        self.token_delay = token_delay
+        self.grant_counts: Counter[str] = Counter()
+        self.api_counts: Counter[str] = Counter()
+        self.users: dict[str, dict[str, str]] = {}
+        self._state = threading.Lock()
+        self._refresh_tokens: dict[str, _Family] = {}
+        self._codes: dict[str, _Code] = {}
+        self._revoked_origins: set[str] = set()
+        self._injected: dict[str, deque[Response]] = {}
+        self._verifiers: dict[tuple[str, ...], CognitoVerifier] = {}
+        routes: dict[str, Callable[[Request], Response]] = {
+            "/oauth2/token": self._token,
+            "/oauth2/revoke": self._revoke,
+            "/oauth2/userInfo": self._userinfo,
+            "/oauth2/authorize": self._authorize,
+            "/": self._api,
+        }
+        for path, route in routes.items():
+            self.routes[path] = self._injectable(path, route)
+
+    def __enter__(self) -> OAuthServer:
+        self.start()
+        return self
+
+    # -- for tests -----------------------------------------------------------------------------
+
+    @property
+    def domain(self) -> str:
+        """The "hosted domain" URL to give a :class:`CognitoTokenClient` (``domain=``)."""
+        return self.url
+
+    @property
+    def api_url(self) -> str:
+        """The user-pool API URL to give a :class:`CognitoTokenClient` (``endpoint_url=``)."""
+        return self.url + "/"
+
+    def client(self, **options: Any) -> CognitoTokenClient:
+        """A :class:`CognitoTokenClient` of this app client talking to the OAuth endpoints."""
+        from ..client import CognitoTokenClient
+
+        options.setdefault("client_secret", self.client_secret)
+        options.setdefault("clock", self.issuer.clock)
+        return CognitoTokenClient(self.client_id, domain=self.domain, **options)
+
+    def api_client(self, **options: Any) -> CognitoTokenClient:
+        """A :class:`CognitoTokenClient` of this app client talking to the user-pool API."""
+        from ..client import CognitoTokenClient
+
+        options.setdefault("client_secret", self.client_secret)
+        options.setdefault("clock", self.issuer.clock)
+        return CognitoTokenClient(self.client_id, endpoint_url=self.api_url, **options)
+
+    def add_user(self, username: str, **attributes: str) -> None:
+        """Set a user's attributes (as strings, as Cognito returns them)."""
+        self.users[username] = {**self._default_attributes(username), **attributes}
+
+    def issue_refresh_token(
+        self, username: str = "alice", scopes: Iterable[str] = USER_SCOPES
+    ) -> str:
+        """A refresh token of a new sign-in of ``username``, as if through the hosted UI."""
+        family = _Family(username, tuple(scopes))
+        token = self._new_refresh_token()
+        with self._state:
+            self._refresh_tokens[token] = family
+        return token
+
+    def issue_code(
+        self,
+        username: str = "alice",
+        *,
+        redirect_uri: str,
+        scopes: Iterable[str] = USER_SCOPES,
+        code_challenge: str | None = None,
+        nonce: str | None = None,
+    ) -> str:
+        """An authorization code, as ``/oauth2/authorize`` would redirect with."""
+        code = str(uuid.uuid4())
+        entry = _Code(
+            _Family(username, tuple(scopes)),
+            redirect_uri,
+            self.issuer.clock() + self.code_ttl,
+            code_challenge,
+            nonce,
+        )
+        with self._state:
+            self._codes[code] = entry
+        return code
+
+    def is_revoked(self, refresh_token: str) -> bool:
+        """True when ``refresh_token`` no longer works (revoked or rotated away)."""
+        with self._state:
+            return refresh_token not in self._refresh_tokens
+
+    def inject(self, path: str, response: Response, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` with ``response`` (a fault)."""
+        with self._state:
+            self._injected.setdefault(path, deque()).extend([response] * times)
+
+    def inject_oauth_error(self, path: str, error: str, status: int = 400) -> None:
+        """Answer the next request to ``path`` with the OAuth error ``error``."""
+        self.inject(path, Response.json({"error": error}, status))
+
+    def inject_api_error(self, aws_type: str, message: str = "", status: int = 400) -> None:
+        """Answer the next user-pool API request with the error ``__type`` ``aws_type``."""
+        self.inject("/", _api_error_response(aws_type, message, status))
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _injectable(self, path: str, route: Callable[[Request], Response]) -> Route:
+        def serve(request: Request) -> Response:
+            with self._state:
+                queue = self._injected.get(path)
+                injected = queue.popleft() if queue else None
+            return injected if injected is not None else route(request)
+
+        return serve
+
+    def _default_attributes(self, username: str) -> dict[str, str]:
+        sub = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer.user_pool_id}/{username}"))
+        return {"sub": sub, "email": f"{username}@example.com", "email_verified": "true"}
+
+    def _attributes(self, username: str) -> dict[str, str]:
+        return self.users.get(username) or self._default_attributes(username)
+
+    @staticmethod
+    def _new_refresh_token() -> str:
+        # Cognito's refresh tokens are opaque to clients (encrypted JWTs); so are these.
+        return "rt-" + secrets.token_urlsafe(48)
+
+    def _mint(self, family: _Family, nonce: str | None = None) -> dict[str, Any]:
+        attributes = self._attributes(family.username)
+        access = self.issuer.access_token(
+            username=family.username,
+            scopes=family.scopes,
+            expires_in=self.access_token_ttl,
+            origin_jti=family.origin,
+            sub=attributes["sub"],
+        )
+        result: dict[str, Any] = {"access_token": access}
+        if "openid" in family.scopes:
+            result["id_token"] = self.issuer.id_token(
+                username=family.username,
+                email=attributes.get("email", ""),
+                sub=attributes["sub"],
+                expires_in=self.access_token_ttl,
+                origin_jti=family.origin,
+                claims={"nonce": nonce} if nonce is not None else None,
+            )
+        result["token_type"] = "Bearer"
+        result["expires_in"] = self.access_token_ttl
+        return result
+
+    def _verifier(self) -> CognitoVerifier:
+        kids = tuple(self.issuer.published_kids)
+        with self._state:
+            verifier = self._verifiers.get(kids)
+        if verifier is None:
+            verifier = self.issuer.verifier(token_use="access", token_cache_size=0)
+            with self._state:
+                self._verifiers = {kids: verifier}
+        return verifier
+
+    # -- the shared grant logic ----------------------------------------------------------------
+
+    def _refresh(self, refresh_token: str) -> tuple[dict[str, Any], _Family]:
+        with self._state:
+            family = self._refresh_tokens.get(refresh_token)
+            if family is None or family.origin in self._revoked_origins:
+                raise _Refused("bad_grant", "Invalid Refresh Token")
+            rotated = None
+            if self.rotate_refresh_tokens:
+                rotated = self._new_refresh_token()
+                del self._refresh_tokens[refresh_token]
+                self._refresh_tokens[rotated] = family
+        tokens = self._mint(family)
+        if rotated is not None:
+            tokens["refresh_token"] = rotated
+        return tokens, family
+
+    def _revoke_token(self, token: str) -> None:
+        with self._state:
+            family = self._refresh_tokens.get(token)
+            if family is not None:
+                self._revoked_origins.add(family.origin)
+                for other in [t for t, f in self._refresh_tokens.items() if f is family]:
+                    del self._refresh_tokens[other]
+                return
+        if _looks_like_jws(token):
+            raise _Refused("bad_token_type", "Only refresh tokens can be revoked")
+        # RFC 7009: an unknown token is not an error; the client's goal is already reached.
+
+    def _user_of(self, access_token: str, required_scope: str) -> tuple[str, dict[str, str]]:
+        try:
+            claims = self._verifier().verify(access_token)
+        except TokenError as exc:
+            raise _Refused("bad_token", exc.description) from None
+        with self._state:
+            revoked = claims.origin_jti in self._revoked_origins
+        if revoked:
+            raise _Refused("bad_token", "Access token has been revoked")
+        if claims.username is None:
+            raise _Refused("bad_token", "The access token does not belong to a user")
+        if required_scope not in claims.scopes:
+            raise _Refused("bad_scope", "Access token does not have required scopes")
+        return claims.username, self._attributes(claims.username)
+
+    # -- /oauth2/token and /oauth2/revoke ------------------------------------------------------
+
+    def _form(self, request: Request) -> dict[str, str]:
+        if request.method != "POST":
+            raise _Refused("bad_request", "POST is required")
+        content_type = _header(request, "content-type").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise _Refused("bad_request", "the body must be application/x-www-form-urlencoded")
+        pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            raise _Refused("bad_request", "a parameter appears more than once")
+        return form
+
+    def _authenticate(self, request: Request, form: Mapping[str, str]) -> None:
+        authorization = _header(request, "authorization")
+        if authorization[:6].lower() == "basic ":
+            try:
+                raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+                client_id, _, secret = raw.partition(":")
+            except (ValueError, binascii.Error):
+                raise _Refused("bad_secret", "malformed Basic credentials") from None
+            if client_id != self.client_id or form.get("client_id", client_id) != client_id:
+                raise _Refused("bad_secret", "unknown client")
+            if self.client_secret is None or not hmac.compare_digest(
+                secret.encode(), self.client_secret.encode()
+            ):
+                raise _Refused("bad_secret", "invalid client secret")
+            return
+        if form.get("client_id") != self.client_id:
+            raise _Refused("bad_secret", "unknown client")
+        if self.client_secret is not None:
+            raise _Refused("bad_secret", "the client has a secret: authenticate with it")
+
+    def _token(self, request: Request) -> Response:
+        if self.token_delay:
+            time.sleep(self.token_delay)
+        form: dict[str, str] = {}
+        try:
+            form = self._form(request)
+            grant = form.get("grant_type", "")
+            self.grant_counts[grant or "(none)"] += 1
+            self._authenticate(request, form)
+            if not grant:
+                raise _Refused("bad_request", "grant_type is required")
+            if grant not in GRANTS:
+                raise _Refused("unknown_grant", "unsupported grant_type")
+            if grant not in self.allowed_grants:
+                raise _Refused("grant_not_allowed", "the client may not use this grant")
+            if grant == "authorization_code":
+                return Response.json(self._code_grant(form))
+            if grant == "refresh_token":
+                if not form.get("refresh_token"):
+                    raise _Refused("bad_request", "refresh_token is required")
+                return Response.json(self._refresh(form["refresh_token"])[0])
+            return Response.json(self._client_credentials(form))
+        except _Refused as refused:
+            return _oauth_error_response(refused)
+
+    def _code_grant(self, form: Mapping[str, str]) -> dict[str, Any]:
+        code, redirect_uri = form.get("code"), form.get("redirect_uri")
+        if not code or not redirect_uri:
+            raise _Refused("bad_request", "code and redirect_uri are required")
+        with self._state:
+            entry = self._codes.pop(code, None)  # codes are single-use
+        if entry is None or entry.expires_at <= self.issuer.clock():
+            raise _Refused("bad_grant", "invalid or expired code")
+        if entry.redirect_uri != redirect_uri:
+            raise _Refused("bad_grant", "redirect_uri does not match")
+        if entry.code_challenge is not None:
+            verifier = form.get("code_verifier", "")
+            digest = hashlib.sha256(verifier.encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if not verifier or not hmac.compare_digest(challenge, entry.code_challenge):
+                raise _Refused("bad_grant", "code_verifier does not match the code_challenge")
+        tokens = self._mint(entry.family, nonce=entry.nonce)
+        refresh_token = self._new_refresh_token()
+        with self._state:
+            self._refresh_tokens[refresh_token] = entry.family
+        tokens["refresh_token"] = refresh_token
+        return tokens
+
+    def _client_credentials(self, form: Mapping[str, str]) -> dict[str, Any]:
+        if self.client_secret is None:
+            raise _Refused("grant_not_allowed", "client credentials need a client secret")
+        requested = form.get("scope", "").split()
+        for scope in requested:
+            if scope not in self.m2m_scopes:
+                raise _Refused("bad_scope", "invalid scope")
+        token = self.issuer.m2m_token(
+            scopes=requested or self.m2m_scopes, expires_in=self.access_token_ttl
+        )
+        return {"access_token": token, "expires_in": self.access_token_ttl, "token_type": "Bearer"}
+
+    def _revoke(self, request: Request) -> Response:
+        try:
+            form = self._form(request)
+            self._authenticate(request, form)
+            if not form.get("token"):
+                raise _Refused("bad_request", "token is required")
+            self._revoke_token(form["token"])
+        except _Refused as refused:
+            return _oauth_error_response(refused)
+        return Response(200, b"", {"Content-Type": "application/json"})
+
+    # -- /oauth2/userInfo and /oauth2/authorize -------------------------------------------------
+
+    def _userinfo(self, request: Request) -> Response:
+        authorization = _header(request, "authorization")
+        if authorization[:7].lower() != "bearer " or not authorization[7:].strip():
+            return _bearer_error(400, "invalid_request", "Bearer token is required")
+        try:
+            username, attributes = self._user_of(authorization[7:].strip(), "openid")
+        except _Refused as refused:
+            if refused.kind == "bad_scope":
+                return _bearer_error(403, "insufficient_scope", refused.message)
+            return _bearer_error(401, "invalid_token", refused.message)
+        return Response.json({**attributes, "username": username})
+
+    def _authorize(self, request: Request) -> Response:
+        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        if params.get("client_id") != self.client_id or not params.get("redirect_uri"):
+            return Response.json({"error": "invalid_request"}, 400)
+        redirect_uri = params["redirect_uri"]
+        if params.get("response_type") != "code":
+            query = urlencode(
+                {"error": "unsupported_response_type", "state": params.get("state", "")}
+            )
+            return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+        challenge = params.get("code_challenge")
+        if challenge is not None and params.get("code_challenge_method") != "S256":
+            query = urlencode({"error": "invalid_request", "state": params.get("state", "")})
+            return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+        code = self.issue_code(
+            self.signed_in_user,
+            redirect_uri=redirect_uri,
+            scopes=params.get("scope", "openid").split(),
+            code_challenge=challenge,
+            nonce=params.get("nonce"),
+        )
+        query = urlencode(
+            {"code": code, **({"state": params["state"]} if "state" in params else {})}
+        )
+        return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+
+    # -- the user-pool API ---------------------------------------------------------------------
+
+    def _api(self, request: Request) -> Response:
+        target = _header(request, "x-amz-target")
+        if request.method != "POST" or not target.startswith(API_TARGET_PREFIX):
+            return _api_error_response("UnknownOperationException", "", 400)
+        content_type = _header(request, "content-type").split(";")[0].strip()
+        if content_type != API_CONTENT_TYPE:
+            return _api_error_response("SerializationException", "wrong Content-Type", 400)
+        operation = target[len(API_TARGET_PREFIX) :]
+        self.api_counts[operation] += 1
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            return _api_error_response("SerializationException", "the body is not JSON", 400)
+        if not isinstance(payload, dict):
+            return _api_error_response("SerializationException", "the body is not an object", 400)
+        handlers = {
+            "InitiateAuth": self._initiate_auth,
+            "RevokeToken": self._revoke_api,
+            "GetUser": self._get_user,
+        }
+        handler = handlers.get(operation)
+        if handler is None:
+            return _api_error_response("UnknownOperationException", "", 400)
+        try:
+            return _api_response(handler(payload))
+        except _Refused as refused:
+            return _api_error_response(_RENDER[refused.kind][2], refused.message, 400)
+
+    def _check_api_client(self, payload: Mapping[str, Any]) -> None:
+        if payload.get("ClientId") != self.client_id:
+            raise _Refused(
+                "bad_client", f"User pool client {payload.get('ClientId')} does not exist."
+            )
+
+    def _initiate_auth(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        self._check_api_client(payload)
+        if payload.get("AuthFlow") not in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
+            raise _Refused("bad_request", "this test double implements only REFRESH_TOKEN_AUTH")
+        params = payload.get("AuthParameters")
+        params = params if isinstance(params, dict) else {}
+        refresh_token = params.get("REFRESH_TOKEN")
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise _Refused("bad_request", "Missing required parameter REFRESH_TOKEN")
+        if self.client_secret is not None:
+            self._check_secret_hash(params, refresh_token)
+        tokens, _family = self._refresh(refresh_token)
+        result = {
+            "AccessToken": tokens["access_token"],
+            "ExpiresIn": tokens["expires_in"],
+            "TokenType": "Bearer",
+        }
+        if "id_token" in tokens:
+            result["IdToken"] = tokens["id_token"]
+        if "refresh_token" in tokens:
+            result["RefreshToken"] = tokens["refresh_token"]
+        return {"AuthenticationResult": result, "ChallengeParameters": {}}
+
+    def _check_secret_hash(self, params: Mapping[str, Any], refresh_token: str) -> None:
+        assert self.client_secret is not None  # noqa: S101 - called only for a secret client
+        with self._state:
+            family = self._refresh_tokens.get(refresh_token)
+        username, given = params.get("USERNAME"), params.get("SECRET_HASH")
+        # Cognito computes the hash over the user's username (or sub); the token names the user.
+        names = (
+            {family.username, self._attributes(family.username)["sub"]}
+            if family is not None
+            else {username}
+        )
+        if not (
+            isinstance(username, str)
+            and isinstance(given, str)
+            and username in names
+            and hmac.compare_digest(
+                given, secret_hash(self.client_secret, username, self.client_id)
+            )
+        ):
+            raise _Refused(
+                "bad_secret", f"Unable to verify secret hash for client {self.client_id}"
+            )
+
+    def _revoke_api(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        self._check_api_client(payload)
+        secret = payload.get("ClientSecret")
+        if self.client_secret is not None and not (
+            isinstance(secret, str) and hmac.compare_digest(secret, self.client_secret)
+        ):
+            raise _Refused("bad_revoke_client", "Invalid client secret")
+        token = payload.get("Token")
+        if not isinstance(token, str) or not token:
+            raise _Refused("bad_request", "Missing required parameter Token")
+        self._revoke_token(token)
+        return {}
+
+    def _get_user(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        token = payload.get("AccessToken")
+        if not isinstance(token, str) or not token:
+            raise _Refused("bad_request", "Missing required parameter AccessToken")
+        try:
+            username, attributes = self._user_of(token, "aws.cognito.signin.user.admin")
+        except _Refused as refused:
+            raise _Refused("bad_api_token", refused.message) from None
+        return {
+            "Username": username,
+            "UserAttributes": [{"Name": k, "Value": v} for k, v in attributes.items()],
+            "MFAOptions": [],
+        }
+
+
+def _header(request: Request, name: str) -> str:
+    for key, value in request.headers.items():
+        if key.lower() == name:
+            return value
+    return ""
+
+
+def _oauth_error_response(refused: _Refused) -> Response:
+    error, status, _ = _RENDER[refused.kind]
+    return Response.json({"error": error, "error_description": refused.message}, status)
+
+
+def _bearer_error(status: int, error: str, description: str) -> Response:
+    challenge = f'Bearer error="{error}", error_description="{description}"'
+    return Response.json(
+        {"error": error, "error_description": description},
+        status,
+        {"WWW-Authenticate": challenge},
+    )
+
+
+def _api_response(value: Mapping[str, Any]) -> Response:
+    return Response(200, json.dumps(value).encode(), {"Content-Type": API_CONTENT_TYPE})
+
+
+def _api_error_response(aws_type: str, message: str, status: int) -> Response:
+    body = {"__type": aws_type, "message": message}
+    return Response(status, json.dumps(body).encode(), {"Content-Type": API_CONTENT_TYPE})
