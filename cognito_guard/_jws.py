@@ -46,6 +46,7 @@ _CANONICAL_LAST = {
 # Header parameters that point at keys or change processing; Cognito never sends them and this
 # library never follows them (RFC 8725 section 3.10).
 _REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip")
+_ABSENT: Any = object()
 _PADDING = PKCS1v15()
 _SHA256 = SHA256()
 
@@ -116,16 +117,16 @@ class HeaderCache:
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._kids: dict[bytes, str] = {}
+        self.kids: dict[bytes, str] = {}  # translated header segment -> kid
 
     def kid(self, translated: bytes, end: int) -> str:
         segment = translated[:end]
-        kid = self._kids.get(segment)
+        kid = self.kids.get(segment)
         if kid is None:
             kid = _check_header(_json_object(_segment(translated, 0, end, "header"), "header"))
-            if len(self._kids) >= self._size:
-                self._kids.clear()  # an attacker cycling headers only costs us re-parsing
-            self._kids[segment] = kid
+            if len(self.kids) >= self._size:
+                self.kids.clear()  # an attacker cycling headers only costs us re-parsing
+            self.kids[segment] = kid
         return kid
 
 
@@ -146,7 +147,8 @@ def parse(token: object, max_bytes: int, headers: HeaderCache) -> ParsedToken:
     second = translated.find(b".", first + 1)
     if first < 0 or second < 0 or translated.find(b".", second + 1) >= 0:
         raise MalformedTokenError("a JWS has exactly three dot-separated segments")
-    kid = headers.kid(translated, first)
+    # The header cache lookup is inlined: it is the common case on the hot path.
+    kid = headers.kids.get(translated[:first]) or headers.kid(translated, first)
     payload = _json_object(_segment(translated, first + 1, second, "payload"), "payload")
     signature = _segment(translated, second + 1, len(translated), "signature")
     return ParsedToken(kid, payload, raw[:second], signature)
@@ -160,13 +162,11 @@ def verify_signature(key: RSAPublicKey, token: ParsedToken) -> None:
         raise InvalidSignatureError("the signature does not verify with the issuer's key") from None
 
 
-def numeric_date(claims: dict[str, Any], name: str, required: bool) -> float | None:
-    """A NumericDate claim as a finite number; bool and strings are rejected."""
-    if name not in claims:
-        if required:
-            raise MalformedTokenError(f"the {name!r} claim is required")
+def numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate claim as a finite number, None when absent; bool and strings are rejected."""
+    value = claims.get(name, _ABSENT)
+    if value is _ABSENT:
         return None
-    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise MalformedTokenError(f"the {name!r} claim is not a NumericDate: {shorten(value)}")
     return value

@@ -39,14 +39,16 @@ class CognitoClaims(Mapping[str, Any]):
 
     def __init__(self, claims: Mapping[str, Any]) -> None:
         self._claims: Mapping[str, Any] = MappingProxyType(dict(claims))
-        scope = claims.get("scope")
-        self._scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-        groups = claims.get("cognito:groups")
-        self._groups = (
-            frozenset(g for g in groups if isinstance(g, str))
-            if isinstance(groups, list)
-            else frozenset()
-        )
+        self._scopes: frozenset[str] | None = None
+        self._groups: frozenset[str] | None = None
+
+    @classmethod
+    def _adopt(cls, claims: dict[str, Any]) -> CognitoClaims:
+        """Wrap a dict nobody else holds without copying it (the verifier's fresh payload)."""
+        self = cls.__new__(cls)
+        self._claims = MappingProxyType(claims)
+        self._scopes = self._groups = None
+        return self
 
     def __getitem__(self, key: str) -> Any:
         return self._claims[key]
@@ -99,11 +101,21 @@ class CognitoClaims(Mapping[str, Any]):
     @property
     def scopes(self) -> frozenset[str]:
         """The scopes of an access token (empty for ID tokens)."""
+        if self._scopes is None:
+            scope = self._claims.get("scope")
+            self._scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
         return self._scopes
 
     @property
     def groups(self) -> frozenset[str]:
         """The user's ``cognito:groups`` (empty when absent)."""
+        if self._groups is None:
+            groups = self._claims.get("cognito:groups")
+            self._groups = (
+                frozenset(g for g in groups if isinstance(g, str))
+                if isinstance(groups, list)
+                else frozenset()
+            )
         return self._groups
 
     @property
@@ -155,10 +167,11 @@ class CognitoClaims(Mapping[str, Any]):
 
         Example: ``claims.require_scopes("orders/read", "orders/write")``
         """
-        missing = [scope for scope in scopes if scope not in self._scopes]
-        if missing:
+        have = self.scopes
+        if not have.issuperset(scopes):
+            missing = [scope for scope in scopes if scope not in have]
             raise InsufficientScopeError(
-                f"the token lacks the scope(s) {missing}; it has {sorted(self._scopes)}", scopes
+                f"the token lacks the scope(s) {missing}; it has {sorted(have)}", scopes
             )
 
     def require_groups(self, *groups: str) -> None:
@@ -166,8 +179,8 @@ class CognitoClaims(Mapping[str, Any]):
 
         Example: ``claims.require_groups("admins", "support")``
         """
-        if groups and self._groups.isdisjoint(groups):
+        if groups and self.groups.isdisjoint(groups):
             raise MissingGroupError(
                 f"the user is in none of the groups {sorted(groups)}; "
-                f"it is in {sorted(self._groups)}"
+                f"it is in {sorted(self.groups)}"
             )

@@ -8,6 +8,7 @@ except choosing which configured issuer's keys to try.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -295,13 +296,15 @@ class CognitoVerifier:
         return claims
 
     def _check_time(self, payload: dict[str, Any], now: float) -> tuple[float, float]:
-        exp = _jws.numeric_date(payload, "exp", required=True)
-        assert exp is not None  # noqa: S101 - required=True guarantees it
-        iat = _jws.numeric_date(payload, "iat", required=False)
-        nbf = _jws.numeric_date(payload, "nbf", required=False)
-        not_before = max(
-            iat if iat is not None else -float("inf"), nbf if nbf is not None else -float("inf")
-        )
+        """``exp`` (required), then ``iat`` and ``nbf`` (optional); returns exp and not-before."""
+        exp = _jws.numeric_date(payload, "exp")
+        if exp is None:
+            raise MalformedTokenError("the 'exp' claim is required")
+        not_before = -math.inf
+        for name in ("iat", "nbf"):
+            value = _jws.numeric_date(payload, name)
+            if value is not None and value > not_before:
+                not_before = value
         self._check_window(exp, not_before, now)
         return exp, not_before
 
@@ -318,19 +321,19 @@ class CognitoVerifier:
 
     def _check_claims(self, payload: dict[str, Any]) -> CognitoClaims:
         token_use = payload.get("token_use")
-        if token_use not in ("access", "id"):
-            raise InvalidTokenUseError(f"token_use {shorten(token_use)} is not 'access' or 'id'")
-        if self.token_use is not None and token_use != self.token_use:
+        expected = self.token_use
+        if token_use != expected if expected else token_use not in ("access", "id"):
             raise InvalidTokenUseError(
-                f"expected a token_use of {self.token_use!r}, got {token_use!r}"
+                f"expected a token_use of {expected or 'access or id'!r}, "
+                f"got {shorten(token_use)}"
                 + (" (an ID token where an access token is required)" if token_use == "id" else "")
             )
-        if not isinstance(payload.get("sub"), str):
+        if type(payload.get("sub")) is not str:
             raise MalformedTokenError("the 'sub' claim is missing or not a string")
         _check_types(payload)
         if not self.allow_any_client:
             self._check_client(payload, token_use)
-        claims = CognitoClaims(payload)
+        claims = CognitoClaims._adopt(payload)
         if self.scopes:
             claims.require_scopes(*self.scopes)
         if self.groups:
@@ -339,7 +342,7 @@ class CognitoVerifier:
             self._run_custom_check(claims)
         return claims
 
-    def _check_client(self, payload: dict[str, Any], token_use: str) -> None:
+    def _check_client(self, payload: dict[str, Any], token_use: object) -> None:
         if token_use == "access":
             client = payload.get("client_id")
             if not (isinstance(client, str) and client in self.client_ids):

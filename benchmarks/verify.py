@@ -1,0 +1,120 @@
+"""How fast is `verify`? Ratios against a floor measured in the same run.
+
+The floor is one raw `cryptography` RSA-2048 PKCS#1 v1.5 SHA-256 verification of each token's own
+signing input: the work no verifier can skip. Every figure is the best of several interleaved
+rounds over many DISTINCT tokens (so no cache hides work), except the cache-hit row, which repeats
+one token on purpose.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/verify.py [--tokens N] [--rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import platform
+import time
+from collections.abc import Callable
+
+import cryptography
+import jwt
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
+
+import cognito_guard
+from cognito_guard.testing import LocalIssuer
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def best_per_call(run: Callable[[], None], calls: int, rounds: int) -> float:
+    """Microseconds per call: the best of ``rounds`` timings of ``run`` (which makes ``calls``)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per measurement")
+    args = parser.parse_args()
+
+    issuer = LocalIssuer("eu-west-1_AbCdEf123")
+    tokens = [
+        issuer.access_token(scopes=["openid", "email", "orders/read"], groups=["admins"])
+        for _ in range(args.tokens)
+    ]
+    public_key = issuer.access_key.private_key.public_key()
+    raw = []
+    for token in tokens:
+        header, payload, signature = token.split(".")
+        raw.append((f"{header}.{payload}".encode(), _b64decode(signature)))
+    padding, sha256 = PKCS1v15(), SHA256()
+
+    verifier = issuer.verifier(token_cache_size=0, scopes=["orders/read"])
+    cached = issuer.verifier(token_cache_size=10_000, scopes=["orders/read"])
+    verifier.verify(tokens[0])  # warm: keys parsed, header segment known
+    repeated = tokens[0]
+    cached.verify(repeated)
+
+    def floor() -> None:
+        for signing_input, signature in raw:
+            public_key.verify(signature, signing_input, padding, sha256)
+
+    def pyjwt_decode() -> None:
+        for token in tokens:
+            jwt.decode(token, public_key, algorithms=["RS256"], options={"verify_aud": False})
+
+    def warm_verify() -> None:
+        for token in tokens:
+            verifier.verify(token)
+
+    async def _averify_all() -> None:
+        for token in tokens:
+            await verifier.averify(token)
+
+    loop = asyncio.new_event_loop()
+
+    def warm_averify() -> None:
+        loop.run_until_complete(_averify_all())
+
+    def cache_hit() -> None:
+        for _ in range(len(tokens)):
+            cached.verify(repeated)
+
+    n, rounds = len(tokens), args.rounds
+    results: dict[str, float] = {}
+    measured: list[tuple[str, Callable[[], None]]] = [
+        ("floor: cryptography RSA verify", floor),
+        ("PyJWT jwt.decode, known key", pyjwt_decode),
+        ("verify, warm keys, cache off", warm_verify),
+        ("averify, warm keys, cache off", warm_averify),
+        ("verify, cache hit", cache_hit),
+    ]
+    # Interleave the measurements so that machine noise falls on all of them alike.
+    for _ in range(rounds):
+        for name, run in measured:
+            results[name] = min(results.get(name, float("inf")), best_per_call(run, n, 1))
+    loop.close()
+
+    floor_us = results["floor: cryptography RSA verify"]
+    print(
+        f"cognito_guard {cognito_guard.__version__} | Python {platform.python_version()} | "
+        f"cryptography {cryptography.__version__} | PyJWT {jwt.__version__}"
+    )
+    print(f"{n} distinct tokens x {rounds} rounds, best round per row\n")
+    print(f"{'measurement':<34} {'us/call':>9} {'x floor':>8}")
+    for name, _ in measured:
+        print(f"{name:<34} {results[name]:>9.2f} {results[name] / floor_us:>8.3f}")
+    print("\ntargets: warm verify <= 1.3x floor; cache hit <= 0.1x floor")
+
+
+if __name__ == "__main__":
+    main()
