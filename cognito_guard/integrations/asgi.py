@@ -1,0 +1,177 @@
+"""Plain ASGI middleware protecting any ASGI application (Quart, Litestar, BlackSheep, raw ASGI).
+
+``protect`` maps path prefixes to the :class:`~cognito_guard.bearer.Requirement` of everything
+below them::
+
+    app = CognitoASGIMiddleware(
+        app,
+        verifier,                                   # default: verifier_from_env()
+        protect={
+            "/": Requirement(),                     # deny by default: any valid token
+            "/health": None,                        # public
+            "GET /orders": Requirement.of(scopes="orders/read"),
+            "POST /orders": Requirement.of(scopes="orders/write"),
+            "/admin": Requirement.of(groups="admins"),
+        },
+    )
+
+The rules:
+
+- A key is ``"/prefix"`` (every method) or ``"METHOD /prefix"``; ``WEBSOCKET /prefix`` names
+  WebSocket handshakes. A prefix covers itself and what lies below it on a segment boundary:
+  ``/orders`` covers ``/orders``, ``/orders/`` and ``/orders/42``, not ``/orders-archive``.
+- The longest matching prefix wins; at equal length an entry for the request's method beats a
+  method-less one. ``HEAD`` requests are matched by ``GET`` entries too, as frameworks answer
+  them with the GET handler. A value of ``None`` makes the path public.
+- The path is matched after collapsing repeated slashes and resolving ``.``/``..`` segments, so
+  ``//orders`` or ``/health/../orders`` cannot slip past a rule of ``/orders``. Protecting ``/``
+  and listing the public paths is still the safer way round.
+- ``protect`` defaults to ``{"/": Requirement()}``: every path needs a valid token.
+
+On a protected path the token is verified with ``averify`` (nothing blocks the event loop) and
+the claims are put in the scope as ``scope["cognito_guard.claims"]`` (a
+:class:`~cognito_guard.CognitoClaims`) for the application. Public paths pass through untouched.
+A rejected HTTP request gets :meth:`BearerGuard.answer <cognito_guard.bearer.BearerGuard.answer>`:
+its status, ``WWW-Authenticate`` and ``Cache-Control`` headers and JSON body. A rejected
+WebSocket handshake is closed before it is accepted, with code 1008 (policy violation), or 1013
+(try again later) when the signing keys cannot be had; servers send that as an HTTP 403.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from ..bearer import Answer, BearerGuard, Requirement
+from ..config import verifier_from_env
+from ..errors import CognitoGuardError, ConfigurationError
+from ..verifier import CognitoVerifier
+
+__all__ = ["CLAIMS_KEY", "CognitoASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CLAIMS_KEY = "cognito_guard.claims"
+"""The scope key holding the verified :class:`~cognito_guard.CognitoClaims` of a request."""
+
+_WEBSOCKET = "WEBSOCKET"
+
+
+def _normalise(path: str) -> str:
+    # normpath keeps a leading "//" (POSIX allows it a meaning); an HTTP path must not.
+    resolved = posixpath.normpath("/" + path.lstrip("/"))
+    return resolved if resolved.startswith("/") else "/" + resolved
+
+
+def _parse_rule(key: str) -> tuple[str | None, str]:
+    method, _, prefix = key.strip().rpartition(" ")
+    method = method.strip()
+    if not prefix.startswith("/") or (method and not method.isalpha()):
+        raise ConfigurationError(
+            f"protect key {key!r} must be '/prefix' or 'METHOD /prefix' (e.g. 'GET /orders')"
+        )
+    return (method.upper() or None), _normalise(prefix)
+
+
+def _covers(prefix: str, path: str) -> bool:
+    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+
+
+class CognitoASGIMiddleware:
+    """ASGI middleware demanding Cognito tokens on the paths of ``protect`` (see the module).
+
+    Configuration errors (no verifier settings, a bad ``protect`` key) raise
+    :class:`~cognito_guard.ConfigurationError` here, at start-up.
+
+    Example::
+
+        app = CognitoASGIMiddleware(app, protect={"/api": Requirement.of(scopes="api/read")})
+
+        # in the application:
+        claims = scope["cognito_guard.claims"]
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: CognitoVerifier | None = None,
+        *,
+        protect: Mapping[str, Requirement | None] | None = None,
+        realm: str | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = BearerGuard(
+            verifier if verifier is not None else verifier_from_env(), realm=realm
+        )
+        rules = {"/": Requirement()} if protect is None else protect
+        self._rules: list[tuple[str | None, str, Requirement | None]] = []
+        for key, requirement in rules.items():
+            if requirement is not None and not isinstance(requirement, Requirement):
+                raise ConfigurationError(
+                    f"protect[{key!r}] must be a Requirement or None, not {requirement!r}"
+                )
+            self._rules.append((*_parse_rule(key), requirement))
+
+    def requirement_for(self, method: str, path: str) -> Requirement | None:
+        """The requirement for a request, or None when the path is public.
+
+        Example: ``middleware.requirement_for("GET", "/orders/42")``
+        """
+        path = _normalise(path)
+        methods = {method.upper(), "GET"} if method.upper() == "HEAD" else {method.upper()}
+        best: tuple[int, bool] | None = None
+        found: Requirement | None = None
+        for rule_method, prefix, requirement in self._rules:
+            if rule_method is not None and rule_method not in methods:
+                continue
+            if not _covers(prefix, path):
+                continue
+            rank = (len(prefix), rule_method is not None)
+            if best is None or rank > best:
+                best, found = rank, requirement
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
+        requirement = self.requirement_for(method, str(scope.get("path", "/")))
+        if requirement is None:
+            await self.app(scope, receive, send)
+            return
+        values = [
+            value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name.lower() == b"authorization"
+        ]
+        try:
+            claims = self.guard.authorize(await self.guard.aauthenticate(values), requirement)
+        except CognitoGuardError as exc:
+            await self._reject(kind, self.guard.answer(exc), send)
+            return
+        await self.app({**scope, CLAIMS_KEY: claims}, receive, send)
+
+    @staticmethod
+    async def _reject(kind: str, answer: Answer, send: Send) -> None:
+        if kind == "websocket":
+            code = 1013 if answer.status == 503 else 1008
+            await send({"type": "websocket.close", "code": code, "reason": answer.error})
+            return
+        body = answer.json()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *(
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in answer.headers
+            ),
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,275 @@
+"""CognitoASGIMiddleware in front of a framework-less ASGI app serving the reference routes."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cognito_guard import CognitoClaims, CognitoVerifier, ConfigurationError
+from cognito_guard.bearer import Requirement
+from cognito_guard.integrations.asgi import CLAIMS_KEY, CognitoASGIMiddleware
+from cognito_guard.testing import JWKSServer, LocalIssuer
+
+from . import matrix
+
+with warnings.catch_warnings():
+    # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+PROTECT: dict[str, Requirement | None] = {
+    "/": Requirement(),
+    "/public": None,
+    "GET /orders": Requirement.of(scopes="orders/read"),
+    "POST /orders": Requirement.of(scopes="orders/write"),
+    "/admin": Requirement.of(groups="admins"),
+    "WEBSOCKET /ws/orders": Requirement.of(scopes="orders/read"),
+}
+
+
+async def reference_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The reference routes in raw ASGI: what any other ASGI framework would see."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    claims: CognitoClaims | None = scope.get(CLAIMS_KEY)
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        assert claims is not None
+        await send({"type": "websocket.send", "text": json.dumps({"user": claims.sub})})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    route = (scope["method"], scope["path"])
+    status, body = 404, {"error": "not_found"}
+    if route == ("GET", "/public"):
+        status, body = 200, {"ok": True, "claims": claims is not None}
+    elif claims is not None and route == ("GET", "/me"):
+        status = 200
+        body = {"sub": claims.sub, "username": claims.username, "scopes": sorted(claims.scopes)}
+    elif claims is not None and route in (("GET", "/orders"), ("GET", "/admin")):
+        status, body = 200, {"user": claims.sub, "orders": []}
+    elif claims is not None and route == ("POST", "/orders"):
+        status, body = 201, {"user": claims.sub, "created": True}
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+@pytest.fixture
+def app(cognito_verifier: CognitoVerifier) -> CognitoASGIMiddleware:
+    return CognitoASGIMiddleware(reference_app, cognito_verifier, protect=PROTECT)
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", matrix.CASES, ids=lambda case: case.id)
+async def test_matrix(
+    case: matrix.Case,
+    app: CognitoASGIMiddleware,
+    cognito_issuer: LocalIssuer,
+    other_issuer: LocalIssuer,
+) -> None:
+    authorization = case.authorization(cognito_issuer, other_issuer)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with client_for(app) as client:
+        response = await client.request(case.method, case.path, headers=headers)
+    matrix.check(case, response.status_code, response.headers, response.json())
+    if response.status_code >= 400:
+        assert int(response.headers["content-length"]) == len(response.content)
+
+
+@pytest.mark.anyio
+async def test_the_app_finds_the_claims_in_the_scope(
+    app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer
+) -> None:
+    async with client_for(app) as client:
+        response = await client.get("/me", headers=bearer(cognito_issuer.access_token(sub="s")))
+    assert response.json() == {"sub": "s", "username": "alice", "scopes": ["email", "openid"]}
+
+
+@pytest.mark.anyio
+async def test_public_paths_pass_through_unverified(app: CognitoASGIMiddleware) -> None:
+    async with client_for(app) as client:
+        response = await client.get("/public", headers={"Authorization": "Bearer not.a.jwt"})
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "claims": False}
+
+
+async def status_for(app: CognitoASGIMiddleware, path: str) -> int:
+    """Call the middleware with a scope built by hand: HTTP clients tidy such paths up first."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path", ["//orders", "/public/../orders", "/orders/", "/orders/42", "/public/./../admin"]
+)
+async def test_disguised_paths_do_not_escape_protection(
+    cognito_verifier: CognitoVerifier, path: str
+) -> None:
+    # no deny-by-default "/" rule here: only the prefix rules stand between a path and the app
+    app = CognitoASGIMiddleware(
+        reference_app,
+        cognito_verifier,
+        protect={"/orders": Requirement(), "/admin": Requirement(), "/public": None},
+    )
+    assert await status_for(app, path) == 401
+    assert await status_for(app, "/public") == 200
+
+
+@pytest.mark.anyio
+async def test_head_is_held_to_the_get_rule(
+    app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer
+) -> None:
+    async with client_for(app) as client:
+        response = await client.head(
+            "/orders", headers=bearer(cognito_issuer.access_token(scopes=["openid"]))
+        )
+    assert response.status_code == 403
+    assert 'scope="orders/read"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.anyio
+async def test_keys_unavailable_is_503_with_retry_after(
+    app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
+) -> None:
+    cognito_jwks_server.status = 500
+    async with client_for(app) as client:
+        response = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
+def test_rules_longest_prefix_and_method_specific_win(cognito_verifier: CognitoVerifier) -> None:
+    read, write, admins = (
+        Requirement.of(scopes="orders/read"),
+        Requirement.of(scopes="orders/write"),
+        Requirement.of(groups="admins"),
+    )
+    middleware = CognitoASGIMiddleware(
+        reference_app,
+        cognito_verifier,
+        protect={"/orders": read, "post /orders": write, "/orders/admin": admins, "/": None},
+    )
+    rule = middleware.requirement_for
+    assert rule("GET", "/orders") is read
+    assert rule("POST", "/orders/7") is write
+    assert rule("POST", "/orders/admin/x") is admins
+    assert rule("GET", "/orders-archive") is None
+    assert rule("GET", "/") is None
+    assert rule("DELETE", "/orders") is read
+
+
+def test_without_protect_every_path_needs_a_token(cognito_verifier: CognitoVerifier) -> None:
+    middleware = CognitoASGIMiddleware(reference_app, cognito_verifier)
+    assert middleware.requirement_for("GET", "/anything") == Requirement()
+
+
+@pytest.mark.parametrize(
+    "protect",
+    [{"orders": Requirement()}, {"GET orders /x": Requirement()}, {"/x": "orders/read"}],
+)
+def test_bad_rules_fail_at_start_up(cognito_verifier: CognitoVerifier, protect: Any) -> None:
+    with pytest.raises(ConfigurationError, match="protect"):
+        CognitoASGIMiddleware(reference_app, cognito_verifier, protect=protect)
+
+
+# -- WebSocket and lifespan -------------------------------------------------------------------
+
+
+@pytest.fixture
+def ws_client(app: CognitoASGIMiddleware) -> Iterator[TestClient]:
+    with TestClient(app) as client:  # runs the lifespan through the middleware
+        yield client
+
+
+def test_websocket_with_a_valid_token_is_accepted(
+    ws_client: TestClient, cognito_issuer: LocalIssuer
+) -> None:
+    token = cognito_issuer.access_token(scopes=["orders/read"], sub="ws-2")
+    with ws_client.websocket_connect("/ws/orders", headers=bearer(token)) as websocket:
+        assert websocket.receive_json() == {"user": "ws-2"}
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda issuer: None, "unauthorized"),
+        (lambda issuer: "Bearer not.a.jwt", "invalid_token"),
+        (lambda issuer: "Bearer " + issuer.access_token(scopes=["openid"]), "insufficient_scope"),
+    ],
+    ids=["no-token", "garbage", "without-scope"],
+)
+def test_websocket_rejected_before_accept_with_1008(
+    ws_client: TestClient, cognito_issuer: LocalIssuer, make: Any, reason: str
+) -> None:
+    authorization = make(cognito_issuer)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    with (
+        pytest.raises(WebSocketDisconnect) as caught,
+        ws_client.websocket_connect("/ws/orders", headers=headers),
+    ):
+        pass
+    assert (caught.value.code, caught.value.reason) == (1008, reason)
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_configuration_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
+) -> None:
+    for name in ("TOKEN_USE", "ISSUER", "SCOPES", "GROUPS", "LEEWAY", "ALLOW_ANY_CLIENT"):
+        monkeypatch.delenv("COGNITO_" + name, raising=False)
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", cognito_issuer.user_pool_id)
+    monkeypatch.setenv("COGNITO_CLIENT_ID", cognito_issuer.client_id)
+    monkeypatch.setenv("COGNITO_JWKS_URI", cognito_jwks_server.jwks_uri)
+    app = CognitoASGIMiddleware(reference_app, protect=PROTECT)
+    async with client_for(app) as client:
+        response = await client.get(
+            "/orders", headers=bearer(cognito_issuer.access_token(scopes=["orders/read"]))
+        )
+    assert response.status_code == 200
+    assert cognito_jwks_server.request_count() == 1
+
+
+def test_missing_configuration_fails_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", "us-east-1_LocalPool1")
+    monkeypatch.delenv("COGNITO_CLIENT_ID", raising=False)
+    monkeypatch.delenv("COGNITO_ALLOW_ANY_CLIENT", raising=False)
+    with pytest.raises(ConfigurationError, match="COGNITO_CLIENT_ID"):
+        CognitoASGIMiddleware(reference_app)
