@@ -1,0 +1,436 @@
+"""Django adapter: a middleware, view decorators and a system check.
+
+Setup::
+
+    INSTALLED_APPS = [..., "cognito_guard.integrations.django.CognitoGuardConfig"]  # system check
+    MIDDLEWARE = [..., "cognito_guard.integrations.django.CognitoMiddleware"]
+    COGNITO_GUARD = {"USER_POOL_ID": "eu-west-1_AbCdEf123", "CLIENT_ID": "4a1b...",
+                     "TOKEN_USE": "access", "JWKS_URI": None}
+
+    from cognito_guard.integrations.django import require_scope
+
+    @require_scope("orders/read")
+    def orders(request):
+        return JsonResponse({"user": request.cognito_user.sub})
+
+Settings, read once when Django builds its middleware chain (at start-up, so a configuration error
+is raised then, never at the first request):
+
+- ``COGNITO_GUARD``: a dict of the names :mod:`cognito_guard.config` documents (``USER_POOL_ID``,
+  ``CLIENT_ID``, ``TOKEN_USE``, ``JWKS_URI``, ...). Without it the ``COGNITO_*`` environment
+  variables are read instead.
+- ``COGNITO_GUARD_VERIFIER``: a ready :class:`~cognito_guard.CognitoVerifier`, or the dotted path of
+  one or of a function returning one. It replaces ``COGNITO_GUARD``; tests use it to inject a
+  verifier of a local issuer.
+- ``COGNITO_GUARD_REALM``: the ``realm`` of the ``WWW-Authenticate`` challenges (optional).
+
+How a request is decided: the middleware verifies the bearer token of every request that has one
+and sets ``request.cognito_user`` to its :class:`~cognito_guard.CognitoClaims`, or to None when
+the request has no token or a token that was rejected. A rejection is kept on the request, not
+answered: only a protected view (:func:`require_auth`, :func:`require_scope`,
+:func:`require_group`) turns a missing, malformed or invalid token into its RFC 6750 answer (400,
+401, 403 or 503). An unprotected view therefore works the same with a stale or broken header, as
+it does without one. Sync stacks verify with ``verify``; async stacks with ``averify``, so the
+event loop never blocks on a key fetch.
+
+CSRF: the decorators authenticate by the ``Authorization`` header only, which a browser never
+adds to a cross-site request by itself; an API-only project can leave ``CsrfViewMiddleware`` out or
+mark its views ``csrf_exempt``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
+from django.utils.module_loading import import_string
+
+from ..bearer import Answer, BearerGuard, Requirement
+from ..claims import CognitoClaims
+from ..config import verifier_from_env, verifier_from_settings
+from ..errors import CognitoGuardError, ConfigurationError
+from ..verifier import CognitoVerifier
+
+__all__ = [
+    "CognitoGuardConfig",
+    "CognitoMiddleware",
+    "CognitoRequest",
+    "CognitoUser",
+    "RequestState",
+    "build_guard",
+    "build_verifier",
+    "check_settings",
+    "django_answer",
+    "request_state",
+    "require_auth",
+    "require_group",
+    "require_scope",
+]
+
+MIDDLEWARE_PATH = "cognito_guard.integrations.django.CognitoMiddleware"
+_STATE = "_cognito_guard_state"
+
+View = TypeVar("View", bound=Callable[..., Any])
+GetResponse = Callable[[HttpRequest], "HttpResponseBase | Awaitable[HttpResponseBase]"]
+
+
+class CognitoRequest(HttpRequest):
+    """An :class:`~django.http.HttpRequest` as the middleware leaves it (for type hints only).
+
+    Example::
+
+        def me(request: CognitoRequest) -> JsonResponse:
+            return JsonResponse({"sub": request.cognito_user.sub if request.cognito_user else None})
+    """
+
+    cognito_user: CognitoClaims | None
+
+
+class CognitoUser:
+    """A user object wrapping verified claims, for code that expects ``request.user``.
+
+    It is what :class:`~cognito_guard.integrations.django_rest.CognitoAuthentication` gives Django
+    REST framework as ``request.user``; there is no database row behind it.
+
+    Example::
+
+        user = CognitoUser(claims)
+        user.is_authenticated, user.pk, user.username   # True, claims.sub, "alice"
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, claims: CognitoClaims) -> None:
+        self.claims = claims
+
+    @property
+    def pk(self) -> str:
+        """The token's ``sub`` (DRF's throttles key users by ``pk``)."""
+        return self.claims.sub
+
+    id = pk
+
+    @property
+    def username(self) -> str:
+        """The Cognito username; the client id for a machine-to-machine token."""
+        return self.claims.username or self.claims.sub
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The token's scopes."""
+        return self.claims.scopes
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """The user's ``cognito:groups``."""
+        return self.claims.groups
+
+    def get_username(self) -> str:
+        """The username, as Django's user models answer it."""
+        return self.username
+
+    def __str__(self) -> str:
+        return self.username
+
+    def __repr__(self) -> str:
+        return f"CognitoUser(sub={self.claims.sub!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CognitoUser) and other.claims.sub == self.claims.sub
+
+    def __hash__(self) -> int:
+        return hash(self.claims.sub)
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def build_verifier() -> CognitoVerifier:
+    """The verifier the Django settings describe (see the module docstring for the settings).
+
+    Raises :class:`~cognito_guard.ConfigurationError` for missing or invalid settings.
+
+    Example::
+
+        verifier = build_verifier()   # COGNITO_GUARD_VERIFIER, else COGNITO_GUARD, else COGNITO_*
+    """
+    injected = getattr(settings, "COGNITO_GUARD_VERIFIER", None)
+    if injected is not None:
+        return _injected_verifier(injected)
+    config = getattr(settings, "COGNITO_GUARD", None)
+    if config is None:
+        return verifier_from_env()
+    if not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f"settings.COGNITO_GUARD must be a dict, not {type(config).__name__}"
+        )
+    return verifier_from_settings(config, source="COGNITO_GUARD")
+
+
+def _injected_verifier(value: object) -> CognitoVerifier:
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"settings.COGNITO_GUARD_VERIFIER {value!r} cannot be imported: {exc}"
+            ) from exc
+        if callable(value) and not isinstance(value, CognitoVerifier):
+            value = value()
+    if not isinstance(value, CognitoVerifier):
+        raise ConfigurationError(
+            "settings.COGNITO_GUARD_VERIFIER must be a CognitoVerifier or the dotted path of one "
+            f"(or of a function returning one), not {type(value).__name__}"
+        )
+    return value
+
+
+def build_guard() -> BearerGuard:
+    """A :class:`~cognito_guard.bearer.BearerGuard` of :func:`build_verifier` and the realm."""
+    realm = getattr(settings, "COGNITO_GUARD_REALM", None)
+    if realm is not None and not isinstance(realm, str):
+        raise ConfigurationError("settings.COGNITO_GUARD_REALM must be a string")
+    return BearerGuard(build_verifier(), realm=realm or None)
+
+
+# -- the middleware -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """What :class:`CognitoMiddleware` found on a request: the claims, or the rejection to answer.
+
+    Example: ``request_state(request).error``  (None, or e.g. an ExpiredTokenError)
+    """
+
+    guard: BearerGuard
+    claims: CognitoClaims | None
+    error: CognitoGuardError | None
+
+
+def _authorization(request: HttpRequest) -> list[str]:
+    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
+    value = request.META.get("HTTP_AUTHORIZATION")
+    return [] if value is None else [value]
+
+
+class CognitoMiddleware:
+    """Verifies each request's bearer token and sets ``request.cognito_user``.
+
+    Both sync- and async-capable: on an async stack it awaits ``averify``. The verifier is built
+    when Django loads its middleware, so bad settings fail the start-up.
+
+    Example::
+
+        MIDDLEWARE = [..., "cognito_guard.integrations.django.CognitoMiddleware"]
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.guard = build_guard()
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        claims: CognitoClaims | None = None
+        error: CognitoGuardError | None = None
+        try:
+            claims = self.guard.authenticate(_authorization(request))
+        except CognitoGuardError as exc:
+            error = exc
+        self._store(request, claims, error)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        claims: CognitoClaims | None = None
+        error: CognitoGuardError | None = None
+        try:
+            claims = await self.guard.aauthenticate(_authorization(request))
+        except CognitoGuardError as exc:
+            error = exc
+        self._store(request, claims, error)
+        return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+    def _store(
+        self, request: HttpRequest, claims: CognitoClaims | None, error: CognitoGuardError | None
+    ) -> None:
+        cast(CognitoRequest, request).cognito_user = claims
+        request.__dict__[_STATE] = RequestState(self.guard, claims, error)
+
+
+def request_state(request: HttpRequest) -> RequestState:
+    """What the middleware found on ``request`` (raises ImproperlyConfigured without it)."""
+    state = request.__dict__.get(_STATE)
+    if not isinstance(state, RequestState):
+        raise ImproperlyConfigured(
+            f"cognito_guard needs {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE to protect views"
+        )
+    return state
+
+
+# -- answers and decorators -----------------------------------------------------------------------
+
+
+def django_answer(answer: Answer) -> JsonResponse:
+    """A :class:`~django.http.JsonResponse` of a :class:`~cognito_guard.bearer.Answer`.
+
+    Example::
+
+        return django_answer(guard.answer(exc))   # status, challenge, JSON body
+    """
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
+def _denial(request: HttpRequest, requirement: Requirement) -> JsonResponse | None:
+    state = request_state(request)
+    if state.error is not None:
+        return django_answer(state.guard.answer(state.error))
+    try:
+        state.guard.authorize(state.claims, requirement)
+    except CognitoGuardError as exc:
+        return django_answer(state.guard.answer(exc))
+    return None
+
+
+def _protect(requirement: Requirement) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                denial = _denial(request, requirement)
+                if denial is not None:
+                    return denial
+                return await view(request, *args, **kwargs)
+
+            return cast(View, async_view)
+
+        @functools.wraps(view)
+        def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            denial = _denial(request, requirement)
+            if denial is not None:
+                return denial
+            return view(request, *args, **kwargs)
+
+        return cast(View, sync_view)
+
+    return decorator
+
+
+def require_auth(view: View) -> View:
+    """Let only requests with a valid bearer token reach ``view`` (sync or async).
+
+    Without a token the answer is 401 with a bare ``Bearer`` challenge; with a malformed header
+    400 ``invalid_request``; with a rejected token 401 ``invalid_token``; 503 when the signing
+    keys cannot be fetched. For class-based views use ``method_decorator(require_auth)`` on the
+    handler methods (``get``, ``post``), or on ``dispatch`` of a sync view.
+
+    Example::
+
+        @require_auth
+        def me(request):
+            return JsonResponse({"sub": request.cognito_user.sub})
+    """
+    return _protect(Requirement())(view)
+
+
+def require_scope(*scopes: str) -> Callable[[View], View]:
+    """Like :func:`require_auth`, and the token must have every one of ``scopes`` (else 403).
+
+    Example::
+
+        @require_scope("orders/read")
+        async def orders(request):
+            return JsonResponse({"user": request.cognito_user.sub})
+    """
+    if not scopes or not all(isinstance(scope, str) and scope for scope in scopes):
+        raise ConfigurationError("require_scope() needs one or more scope names")
+    return _protect(Requirement.of(scopes=scopes))
+
+
+def require_group(*groups: str) -> Callable[[View], View]:
+    """Like :func:`require_auth`, and the user must be in at least one of ``groups`` (else 403).
+
+    Example::
+
+        @method_decorator(require_group("admins"), name="dispatch")
+        class AdminView(View): ...
+    """
+    if not groups or not all(isinstance(group, str) and group for group in groups):
+        raise ConfigurationError("require_group() needs one or more group names")
+    return _protect(Requirement.of(groups=groups))
+
+
+# -- system check ---------------------------------------------------------------------------------
+
+
+def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """The ``manage.py check`` check: the Cognito settings build a verifier; middleware is on.
+
+    ``cognito_guard.E001`` for missing or invalid settings, ``cognito_guard.W001`` when the
+    middleware is not in ``MIDDLEWARE``.
+
+    Example::
+
+        from django.core.checks import run_checks
+        [m.id for m in run_checks()]   # e.g. ["cognito_guard.E001"]
+    """
+    messages: list[Any] = []
+    try:
+        build_guard()
+    except ConfigurationError as exc:
+        messages.append(
+            checks.Error(
+                f"cognito_guard is not configured: {exc}",
+                hint="Set settings.COGNITO_GUARD = {'USER_POOL_ID': ..., 'CLIENT_ID': ...} or "
+                "the COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID environment variables.",
+                id="cognito_guard.E001",
+            )
+        )
+    if MIDDLEWARE_PATH not in (getattr(settings, "MIDDLEWARE", None) or ()):
+        messages.append(
+            checks.Warning(
+                f"{MIDDLEWARE_PATH!r} is not in settings.MIDDLEWARE",
+                hint="The cognito_guard decorators and DRF classes need it to see the token.",
+                id="cognito_guard.W001",
+            )
+        )
+    return messages
+
+
+class CognitoGuardConfig(AppConfig):
+    """Registers :func:`check_settings`; add its dotted path to ``INSTALLED_APPS``.
+
+    Example::
+
+        INSTALLED_APPS = [..., "cognito_guard.integrations.django.CognitoGuardConfig"]
+    """
+
+    name = "cognito_guard.integrations.django"
+    label = "cognito_guard"
+    verbose_name = "Cognito Guard"
+
+    def ready(self) -> None:
+        checks.register(check_settings)
