@@ -1,0 +1,180 @@
+"""Django REST framework classes: authentication, permissions and an exception handler.
+
+They read what :class:`~cognito_guard.integrations.django.CognitoMiddleware` found, so the
+middleware must be installed (it builds the verifier once, at start-up)::
+
+    MIDDLEWARE = [..., "cognito_guard.integrations.django.CognitoMiddleware"]
+    REST_FRAMEWORK = {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "cognito_guard.integrations.django_rest.CognitoAuthentication",
+        ],
+        # adds Cache-Control: no-store to the answers below; optional
+        "EXCEPTION_HANDLER": "cognito_guard.integrations.django_rest.exception_handler",
+    }
+
+    class Orders(APIView):
+        permission_classes = [HasScope]
+        required_scopes = {"GET": ["orders/read"], "POST": ["orders/write"]}
+
+As DRF's own token authentication does, a malformed header or a rejected token is answered (400,
+401 or 503) even on an ``AllowAny`` view; a request without a token is anonymous and the
+permission classes decide. :class:`IsCognitoAuthenticated`, :class:`HasScope` and
+:class:`InGroup` answer with the RFC 6750 status, challenge and ``{"error", "error_description"}``
+body of :meth:`~cognito_guard.bearer.BearerGuard.answer`; DRF's ``IsAuthenticated`` works too and
+gets the ``Bearer`` challenge on its 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rest_framework.authentication import BaseAuthentication  # type: ignore[import-untyped]
+from rest_framework.exceptions import APIException  # type: ignore[import-untyped]
+from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
+
+from ..bearer import Answer, Requirement
+from ..claims import CognitoClaims
+from ..errors import ConfigurationError, MissingTokenError, TokenError
+from .django import CognitoUser, request_state
+
+__all__ = [
+    "CognitoAPIException",
+    "CognitoAuthentication",
+    "HasScope",
+    "InGroup",
+    "IsCognitoAuthenticated",
+    "exception_handler",
+]
+
+
+class CognitoAPIException(APIException):  # type: ignore[misc]
+    """A DRF exception carrying a :class:`~cognito_guard.bearer.Answer` (status, challenge, body).
+
+    Example: ``raise CognitoAPIException(guard.answer(exc))``
+    """
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(detail=answer.body)
+        self.answer = answer
+        self.status_code = answer.status
+        headers = dict(answer.headers)
+        # DRF's own handler turns these two attributes into the headers of the same names.
+        self.auth_header = headers.get("WWW-Authenticate")
+        retry_after = headers.get("Retry-After")
+        self.wait = int(retry_after) if retry_after else None
+
+
+def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Any:
+    """DRF's exception handler, plus every header of a :class:`CognitoAPIException`'s answer.
+
+    Example: ``REST_FRAMEWORK = {"EXCEPTION_HANDLER":
+    "cognito_guard.integrations.django_rest.exception_handler"}``
+    """
+    # Imported here: rest_framework.views imports the authentication classes named in the settings,
+    # this module among them, so a module-level import would be circular.
+    from rest_framework.views import exception_handler as drf_exception_handler  # type: ignore[import-untyped]
+
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, CognitoAPIException):
+        for name, value in exc.answer.headers:
+            response[name] = value
+    return response
+
+
+class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
+    """Authenticates DRF requests by the Cognito bearer token: ``(CognitoUser, CognitoClaims)``.
+
+    Example::
+
+        REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [
+            "cognito_guard.integrations.django_rest.CognitoAuthentication"]}
+        # in a view: request.user.username, request.auth.scopes
+    """
+
+    def authenticate(self, request: Any) -> tuple[CognitoUser, CognitoClaims] | None:
+        """The user and claims; None without a token; raises for a bad header or token."""
+        state = request_state(request._request)
+        if state.error is not None:
+            raise CognitoAPIException(state.guard.answer(state.error))
+        if state.claims is None:
+            return None
+        return CognitoUser(state.claims), state.claims
+
+    def authenticate_header(self, request: Any) -> str:
+        """The challenge of a 401, which also keeps DRF from turning 401s into 403s."""
+        realm = request_state(request._request).guard.realm
+        return MissingTokenError("no bearer token").www_authenticate(realm)
+
+
+def _items(value: Any, request: Any, attribute: str) -> tuple[str, ...]:
+    if isinstance(value, Mapping):
+        method = request.method
+        # DRF serves HEAD with the GET handler, so it gets the GET demand unless it has its own.
+        value = value.get(method, value.get("GET", ()) if method == "HEAD" else ())
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Iterable) or not all(isinstance(item, str) for item in value):
+        raise ConfigurationError(
+            f"{attribute} must be a list of strings or a dict of them by HTTP method"
+        )
+    return tuple(value)
+
+
+class IsCognitoAuthenticated(BasePermission):  # type: ignore[misc]
+    """Allows requests authenticated by :class:`CognitoAuthentication`; answers 401 otherwise.
+
+    Example: ``permission_classes = [IsCognitoAuthenticated]``
+    """
+
+    def requirement(self, request: Any, view: Any) -> Requirement:
+        """What the view demands of the token (nothing but its validity here)."""
+        return Requirement()
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        """True, or raises :class:`CognitoAPIException` with the RFC 6750 answer."""
+        guard = request_state(request._request).guard
+        claims = request.auth if isinstance(request.auth, CognitoClaims) else None
+        try:
+            guard.authorize(claims, self.requirement(request, view))
+        except TokenError as exc:
+            raise CognitoAPIException(guard.answer(exc)) from None
+        return True
+
+
+class HasScope(IsCognitoAuthenticated):
+    """Demands the view's ``required_scopes`` (all of them); 403 ``insufficient_scope`` if not.
+
+    ``required_scopes`` is a list, or a dict from HTTP method to list.
+
+    Example::
+
+        class Orders(APIView):
+            permission_classes = [HasScope]
+            required_scopes = {"GET": ["orders/read"], "POST": ["orders/write"]}
+    """
+
+    def requirement(self, request: Any, view: Any) -> Requirement:
+        """The view's ``required_scopes`` for this request's method."""
+        scopes = getattr(view, "required_scopes", None)
+        if scopes is None:
+            raise ConfigurationError(f"{type(view).__name__} uses HasScope without required_scopes")
+        return Requirement(scopes=_items(scopes, request, "required_scopes"))
+
+
+class InGroup(IsCognitoAuthenticated):
+    """Demands membership of one of the view's ``required_groups``; 403 if not.
+
+    Example::
+
+        class Admin(APIView):
+            permission_classes = [InGroup]
+            required_groups = ["admins"]
+    """
+
+    def requirement(self, request: Any, view: Any) -> Requirement:
+        """The view's ``required_groups`` for this request's method."""
+        groups = getattr(view, "required_groups", None)
+        if groups is None:
+            raise ConfigurationError(f"{type(view).__name__} uses InGroup without required_groups")
+        return Requirement(groups=_items(groups, request, "required_groups"))
