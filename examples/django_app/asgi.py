@@ -1,0 +1,11 @@
+"""ASGI entry point: ``uvicorn asgi:application`` (from here); tokens are verified with averify."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+
+application = get_asgi_application()

@@ -1,0 +1,39 @@
+"""Settings of the example project: an API protected by Cognito tokens.
+
+There is no ``COGNITO_GUARD`` dict here on purpose: the adapter then reads the environment,
+
+    COGNITO_USER_POOL_ID=eu-west-1_AbCdEf123   (required)
+    COGNITO_CLIENT_ID=4a1b...                  (required)
+    COGNITO_TOKEN_USE=access                   (access, id or any; default access)
+    COGNITO_JWKS_URI=...                       (optional override of the pool's JWKS URL)
+
+and refuses to start without them (``python manage.py check`` names what is missing).
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-a-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+ROOT_URLCONF = "urls"
+WSGI_APPLICATION = "wsgi.application"
+INSTALLED_APPS = [
+    # Registers the system check that reports missing or invalid Cognito settings.
+    "cognito_guard.integrations.django.CognitoGuardConfig",
+]
+# An API authenticated by bearer tokens only: no sessions, no cookies, hence no CSRF middleware.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "cognito_guard.integrations.django.CognitoMiddleware",
+]
+DATABASES: dict[str, object] = {}
+USE_TZ = True
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"cognito_guard": {"handlers": ["console"], "level": "INFO"}},
+}
