@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 import json
-import math
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -47,6 +47,13 @@ _CANONICAL_LAST = {
 # library never follows them (RFC 8725 section 3.10).
 _REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip")
 _ABSENT: Any = object()
+# NumericDates beyond the year 33658 are nonsense; the bound also keeps huge ints (10**400), NaN
+# and infinities out of float arithmetic (a comparison with NaN is always false).
+_MAX_TIME = 1e15
+# Deeper JSON than this in a token is refused whatever the Python version's recursion limit.
+_MAX_DEPTH = 64
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
 _PADDING = PKCS1v15()
 _SHA256 = SHA256()
 
@@ -86,9 +93,23 @@ def _segment(translated: bytes, start: int, end: int, what: str) -> bytes:
     return binascii.a2b_base64(translated[start:end] + _PAD[rest])
 
 
+def _too_deep(text: str) -> bool:
+    """True if JSON ``text`` nests deeper than _MAX_DEPTH (brackets inside strings don't count)."""
+    depth = 0
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > _MAX_DEPTH:
+            return True
+    return False
+
+
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = _decode_json(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        # Counting is cheap; the exact depth scan runs only for unusually bracket-heavy JSON.
+        if text.count("[") + text.count("{") > _MAX_DEPTH and _too_deep(text):
+            raise MalformedTokenError(f"the {what} nests deeper than {_MAX_DEPTH} levels")
+        value = _decode_json(text)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MalformedTokenError(f"the {what} is not a valid UTF-8 JSON object") from exc
     if not isinstance(value, dict):
@@ -167,6 +188,10 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name, _ABSENT)
     if value is _ABSENT:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not -_MAX_TIME < value < _MAX_TIME
+    ):
         raise MalformedTokenError(f"the {name!r} claim is not a NumericDate: {shorten(value)}")
     return value

@@ -24,13 +24,16 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
 
 log = logging.getLogger("cognito_guard")
+
+
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 
 
 class JWKSError(Exception):
@@ -138,12 +141,14 @@ def _usable_key(jwk: object, min_key_bits: int) -> tuple[str, RSAPublicKey] | st
         return f"kid {shorten(kid)}: use is not sig"
     if jwk.get("alg", "RS256") != "RS256":
         return f"kid {shorten(kid)}: alg is not RS256"
-    if "d" in jwk:
-        # A private key published in a JWKS is a misconfiguration we refuse to take part in.
+    if any(name in jwk for name in _PRIVATE_MEMBERS):
+        # Any private member (p alone factors n) means the key is compromised: never trust it.
         return f"kid {shorten(kid)}: contains private key material"
+    if any(op != "verify" for op in jwk.get("key_ops", ["verify"]) or ["?"]):
+        return f"kid {shorten(kid)}: key_ops do not allow verify only"
     try:
         key = PyJWK(dict(jwk), algorithm="RS256").key
-    except (PyJWKError, ValueError, TypeError, KeyError) as exc:
+    except (PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
         return f"kid {shorten(kid)}: unreadable ({type(exc).__name__})"
     if not isinstance(key, RSAPublicKey):
         return f"kid {shorten(kid)}: not an RSA public key"
@@ -339,8 +344,8 @@ class KeyStore:
                 continue
             try:
                 keys = parse_jwks(result, self.policy.min_key_bits)
-            except JWKSError as exc:
-                problems.append(f"{url}: {exc}")
+            except Exception as exc:  # an unusable document is an outage, never a crash
+                problems.append(f"{url}: {_describe(exc)}")
                 continue
             self._record_success(keys)
             return

@@ -372,7 +372,7 @@ class CognitoVerifier:
 
     def _cached(self, token: str, now: float) -> CognitoClaims | None:
         cache = self._cache
-        if cache is None:
+        if cache is None or type(token) is not str:  # the parser rejects non-str tokens
             return None
         with self._cache_lock:
             entry = cache.get(token)
