@@ -1,7 +1,9 @@
 """``make demo``: a local issuer on loopback, good and bad tokens, and the verdict on each.
 
-Everything runs on 127.0.0.1 with real RSA keys and a real JWKS endpoint: no AWS account needed.
-The process exits non-zero if any verdict differs from the expected one.
+Part 1 verifies a set of tokens with the core. Part 2 serves the three example apps (Django and
+Flask under waitress, FastAPI under uvicorn) and sends each the same requests. Everything runs on
+127.0.0.1 with real RSA keys and a real JWKS endpoint: no AWS account needed. The process exits
+non-zero if any answer differs from the expected one.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ import hmac
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 
 from .errors import CognitoGuardError
 from .testing import LocalIssuer, b64url, generate_rsa_key
+from .testing.process import AppProcess
 from .verifier import CognitoVerifier
 
 __all__ = ["main"]
@@ -129,19 +136,157 @@ def run_core_demo(out: Callable[[str], None] = print) -> bool:
             ("JWKS down, cold cache", "KeysUnavailableError", verdict, str(status), "ok" * ok)
         )
         fetches = server.request_count()
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    _print_table(rows, out)
+    out(f"\n{len(rows) - 1} cases, JWKS requests at the server: {fetches}")
+    return all_match
+
+
+@dataclass(frozen=True)
+class _Request:
+    name: str
+    method: str
+    path: str
+    authorization: Callable[[], str | None]
+    expected: int
+
+
+def _requests(issuer: LocalIssuer, other_pool: LocalIssuer) -> list[_Request]:
+    def bearer(mint: Callable[[], str]) -> Callable[[], str]:
+        return lambda: "Bearer " + mint()
+
+    return [
+        _Request("no token", "GET", "/orders", lambda: None, 401),
+        _Request("public route, no token", "GET", "/public", lambda: None, 200),
+        _Request(
+            "valid, orders/read",
+            "GET",
+            "/orders",
+            bearer(lambda: issuer.access_token(scopes=["orders/read"])),
+            200,
+        ),
+        _Request(
+            "valid, without orders/read",
+            "GET",
+            "/orders",
+            bearer(lambda: issuer.access_token(scopes=["openid"])),
+            403,
+        ),
+        _Request(
+            "POST, orders/write",
+            "POST",
+            "/orders",
+            bearer(lambda: issuer.access_token(scopes=["orders/write"])),
+            201,
+        ),
+        _Request(
+            "M2M token, orders/read",
+            "GET",
+            "/orders",
+            bearer(lambda: issuer.m2m_token(scopes=["orders/read"])),
+            200,
+        ),
+        _Request(
+            "expired",
+            "GET",
+            "/orders",
+            bearer(lambda: issuer.access_token(scopes=["orders/read"], expires_in=-60)),
+            401,
+        ),
+        _Request("tampered", "GET", "/orders", bearer(lambda: _tampered(issuer)), 401),
+        _Request("ID token for access", "GET", "/me", bearer(issuer.id_token), 401),
+        _Request("another pool's token", "GET", "/me", bearer(other_pool.access_token), 401),
+        _Request(
+            "group admins, in it",
+            "GET",
+            "/admin",
+            bearer(lambda: issuer.access_token(groups=["admins"])),
+            200,
+        ),
+        _Request("malformed header", "GET", "/me", lambda: "Basic dXNlcjpwYXNz", 400),
+        _Request("two tokens in header", "GET", "/me", lambda: "Bearer abc def", 400),
+    ]
+
+
+def _apps(examples: Path) -> list[tuple[str, AppProcess]]:
+    return [
+        (
+            "Django",
+            AppProcess(
+                "wsgi:application",
+                server="waitress",
+                paths=[examples / "django_app", examples.parent],
+                env={"DJANGO_SETTINGS_MODULE": "settings"},
+            ),
+        ),
+        ("Flask", AppProcess("flask_app:app", server="waitress", paths=[examples])),
+        ("FastAPI", AppProcess("fastapi_app:app", server="uvicorn", paths=[examples])),
+    ]
+
+
+def run_framework_demo(examples: Path, out: Callable[[str], None] = print) -> bool:
+    """Serve the three example apps under real servers and send each the same requests.
+
+    Returns True if every framework gave every expected answer.
+    """
+    issuer = LocalIssuer("eu-west-1_DemoPool1")
+    other_pool = LocalIssuer("us-east-1_OtherPool", keys=[generate_rsa_key()])
+    apps = _apps(examples)
+    with issuer.serve() as server:
+        env = {
+            "COGNITO_USER_POOL_ID": issuer.user_pool_id,
+            "COGNITO_CLIENT_ID": issuer.client_id,
+            "COGNITO_TOKEN_USE": "access",
+            "COGNITO_JWKS_URI": server.jwks_uri,
+        }
+        statuses: dict[str, list[int]] = {name: [] for name, _ in apps}
+        with ExitStack() as running, httpx.Client(timeout=10) as client:
+            for name, app in apps:  # all three up at once, sharing the one JWKS endpoint
+                app.env.update(env)
+                running.enter_context(app)
+                out(f"{name}: {app.server} on {app.url}")
+            for request in _requests(issuer, other_pool):
+                authorization = request.authorization()
+                headers = {} if authorization is None else {"Authorization": authorization}
+                for name, app in apps:
+                    url = app.url + request.path
+                    response = client.request(request.method, url, headers=headers)
+                    statuses[name].append(response.status_code)
+    names = [name for name, _ in apps]
+    rows = [("request", "expected", *names, "")]
+    all_match = True
+    for n, request in enumerate(_requests(issuer, other_pool)):
+        got = [statuses[name][n] for name in names]
+        ok = all(status == request.expected for status in got)
+        all_match &= ok
+        rows.append(
+            (request.name, str(request.expected), *map(str, got), "ok" if ok else "MISMATCH")
+        )
+    out("")
+    _print_table(rows, out)
+    return all_match
+
+
+def _print_table(rows: Sequence[tuple[str, ...]], out: Callable[[str], None]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if n == 0:
             out("  ".join("-" * width for width in widths))
-    out(f"\n{len(rows) - 1} cases, JWKS requests at the server: {fetches}")
-    return all_match
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit status 0 when every verdict is the expected one."""
     logging.basicConfig(level=logging.WARNING, format="  (log) %(message)s", stream=sys.stdout)
+    print("== 1. The core: verdicts of CognitoVerifier.verify ==\n")
     ok = run_core_demo()
+    examples = Path.cwd() / "examples"
+    if (examples / "flask_app.py").exists():
+        print("\n== 2. Django, Flask and FastAPI behind real servers, same requests ==\n")
+        ok &= run_framework_demo(examples)
+    else:
+        print(
+            "\n(examples/ not found: run from a checkout of cognito_guard for the framework demo)"
+        )
     print("\nall verdicts as expected" if ok else "\nSOME VERDICTS DIFFER FROM THE EXPECTED ONES")
     return 0 if ok else 1
 
