@@ -32,18 +32,30 @@ THREADS = 4
 
 @contextmanager
 def waitress(app: Flask, threads: int = THREADS) -> Iterator[str]:
-    """Serve ``app`` with waitress on 127.0.0.1 (a free port) in a thread; yield its URL."""
-    server: Any = create_server(
-        app, host="127.0.0.1", port=0, threads=threads, asyncore_loop_timeout=0.05
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    """Serve ``app`` with waitress on 127.0.0.1 (a free port) in a thread; yield its URL.
+
+    The serving thread runs waitress's loop one bounded poll at a time and closes every socket
+    itself when told to stop: closing them from the test's thread races the poll (EBADF).
+    """
+    server: Any = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            while not stop.is_set():
+                server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+        finally:
+            for channel in list(server._map.values()):
+                channel.close()
+            server.task_dispatcher.shutdown(timeout=5)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        stop.set()
         thread.join(timeout=5)
-        server.task_dispatcher.shutdown(timeout=5)
     assert not thread.is_alive(), "waitress did not stop"
 
 
