@@ -11,12 +11,13 @@ across I/O, so it never blocks an event loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import logging
 import math
 import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,10 +218,10 @@ class KeyStore:
         self._transport = transport
         self._async_transport = async_transport
         self._lock = threading.Lock()  # guards the state below; never held across I/O
-        self._fetch_lock = threading.Lock()  # single flight for sync callers; held across I/O
-        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]]
-        self._inflight = weakref.WeakKeyDictionary()
-        self._sync_fetching = False
+        self._flight: concurrent.futures.Future[None] | None = None  # the fetch under way
+        self._task: asyncio.Task[None] | None = None
+        # Waiters give up on a flight that takes longer than all its attempts could.
+        self._flight_timeout = 4 * self.policy.timeout * max(1, len(self.urls)) + 1
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._last_attempt = -math.inf
@@ -251,41 +252,66 @@ class KeyStore:
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        seen = self._attempts
-        with self._lock:
-            decision = self._decide(kid, now, may_fetch=True, busy=self._sync_fetching)
-        if decision is not _FETCH:
+        decision, flight, mine = self._plan(kid, now)
+        if flight is None:
             return decision  # type: ignore[return-value]
-        with self._fetch_lock:
-            if self._attempts == seen:  # nobody fetched while this thread waited for the lock
-                self._sync_fetching = True
-                try:
-                    self._drive_sync()
-                finally:
-                    self._sync_fetching = False
+        if mine:
+            try:
+                self._drive_sync()
+            finally:
+                self._land(flight)
+        else:
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                flight.result(timeout=self._flight_timeout)
         return self._decide_after_fetch(kid)
 
     async def aget_key(self, kid: str, now: float) -> RSAPublicKey:
         """The key for ``kid``, fetching the JWKS without blocking the event loop.
 
-        Concurrent coroutines of one event loop share one fetch. Raises like :meth:`get_key`.
+        Raises like :meth:`get_key`.
         """
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        loop = asyncio.get_running_loop()
-        task = self._inflight.get(loop)
-        with self._lock:
-            decision = self._decide(kid, now, may_fetch=True, busy=task is not None)
-        if decision is not _FETCH:
+        decision, flight, mine = self._plan(kid, now)
+        if flight is None:
             return decision  # type: ignore[return-value]
-        if task is None:
-            task = loop.create_task(self._drive_async())
-            self._inflight[loop] = task
-            task.add_done_callback(lambda _: self._inflight.pop(loop, None))
-        # shield: a waiter that is cancelled must not cancel the fetch the others wait for.
-        await asyncio.shield(task)
+        if mine:
+            # A task of its own, so that a cancelled caller does not cancel the fetch that others
+            # wait for; the store keeps a reference so that the task cannot be collected.
+            self._task = asyncio.get_running_loop().create_task(self._drive_async(flight))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.wrap_future(flight), self._flight_timeout)
         return self._decide_after_fetch(kid)
+
+    def _plan(
+        self, kid: str, now: float
+    ) -> tuple[object, concurrent.futures.Future[None] | None, bool]:
+        """Decide; when a fetch is due, join the one in flight or start one (single flight).
+
+        One flight is shared by every caller: threads on ``get_key`` and coroutines of any event
+        loop on ``aget_key`` (Flask and asgiref run async views on a loop per request). Returns
+        the key (or raises) with no flight, or the flight to wait for and whether this caller must
+        perform it. Deciding and joining happen under one lock, so no fetch is ever duplicated.
+        """
+        with self._lock:
+            flight = self._flight
+            decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
+            if decision is not _FETCH:
+                return decision, None, False
+            if flight is not None:
+                return decision, flight, False
+            flight = concurrent.futures.Future()
+            # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
+            flight.set_running_or_notify_cancel()
+            self._flight = flight
+            return decision, flight, True
+
+    def _land(self, flight: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            if self._flight is flight:
+                self._flight = None
+        flight.set_result(None)
 
     def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
         with self._lock:
@@ -411,23 +437,26 @@ class KeyStore:
                 except StopIteration:
                     return
 
-    async def _drive_async(self) -> None:
-        flow = self._fetch_flow()
-        url = next(flow)
-        async with httpx.AsyncClient(
-            transport=self._async_transport, **self._client_options()
-        ) as client:
-            while True:
-                result: bytes | BaseException
-                try:
-                    async with client.stream("GET", url) as response:
-                        result = await _acollect(response, self.policy.max_bytes)
-                except Exception as exc:  # any failure of one attempt is recorded, never raised
-                    result = exc
-                try:
-                    url = flow.send(result)
-                except StopIteration:
-                    return
+    async def _drive_async(self, flight: concurrent.futures.Future[None]) -> None:
+        try:
+            flow = self._fetch_flow()
+            url = next(flow)
+            async with httpx.AsyncClient(
+                transport=self._async_transport, **self._client_options()
+            ) as client:
+                while True:
+                    result: bytes | BaseException
+                    try:
+                        async with client.stream("GET", url) as response:
+                            result = await _acollect(response, self.policy.max_bytes)
+                    except Exception as exc:  # any failure of one attempt is recorded, not raised
+                        result = exc
+                    try:
+                        url = flow.send(result)
+                    except StopIteration:
+                        return
+        finally:  # also when the loop is closed under the task: waiters must not hang
+            self._land(flight)
 
 
 def _collect(response: httpx.Response, chunks: Iterator[bytes], max_bytes: int) -> bytes:

@@ -296,7 +296,7 @@ def test_stale_keys_serve_while_a_refresh_is_in_flight(
     while server.request_count() < 2:  # the refresh request has reached the server
         threading.Event().wait(0.01)
     store = verifier.key_store(verifier.issuers[0])
-    assert store._sync_fetching  # the refresh is still waiting for its answer
+    assert store._flight is not None  # the refresh is still waiting for its answer
     assert verifier.verify(token).sub  # served from the stale keys, without waiting
     refresher.join(timeout=10)
     assert server.request_count() == 2
@@ -322,3 +322,31 @@ def test_transport_errors_become_keys_unavailable(issuer: LocalIssuer) -> None:
     with pytest.raises(KeysUnavailableError):
         verifier.verify(issuer.access_token())
     assert transport.calls == 1
+
+
+def test_single_flight_across_event_loops_and_threads(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    """Flask and asgiref run each async view on a loop of its own: they must still share a fetch."""
+    server.delay = 0.3
+    verifier = make_verifier(issuer, server)
+    token = issuer.access_token()
+    barrier = threading.Barrier(16)
+    results: list[object] = []
+
+    def on_own_loop() -> None:
+        barrier.wait()
+        results.append(asyncio.run(verifier.averify(token)).sub)
+
+    def blocking() -> None:
+        barrier.wait()
+        results.append(verifier.verify(token).sub)
+
+    threads = [threading.Thread(target=on_own_loop) for _ in range(8)]
+    threads += [threading.Thread(target=blocking) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 16 and len(set(results)) == 1
+    assert server.request_count() == 1
