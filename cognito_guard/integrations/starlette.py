@@ -245,6 +245,17 @@ class _SecurityScopes(Protocol):
     def scopes(self) -> Sequence[str]: ...
 
 
+_KIND = inspect.Parameter.POSITIONAL_OR_KEYWORD
+# What Starlette code and inspect see without FastAPI.
+_PLAIN_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter("request", _KIND, annotation=HTTPConnection),
+        inspect.Parameter("security_scopes", _KIND, default=None),
+        inspect.Parameter("bearer", _KIND, default=None),
+    ]
+)
+
+
 @functools.cache
 def _fastapi_signature() -> inspect.Signature | None:
     """The signature FastAPI should see, or None when FastAPI is not installed."""
@@ -274,16 +285,6 @@ def _fastapi_signature() -> inspect.Signature | None:
             inspect.Parameter("bearer", _KIND, default=Depends(scheme)),
         ]
     )
-
-
-_KIND = inspect.Parameter.POSITIONAL_OR_KEYWORD
-_PLAIN_SIGNATURE = inspect.Signature(
-    [
-        inspect.Parameter("request", _KIND, annotation=HTTPConnection),
-        inspect.Parameter("security_scopes", _KIND, default=None),
-        inspect.Parameter("bearer", _KIND, default=None),
-    ]
-)
 
 
 class _Dependency:

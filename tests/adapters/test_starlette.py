@@ -6,6 +6,9 @@ The reference app here uses CognitoGuard(app, authentication=True) and this adap
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +29,7 @@ from cognito_guard.integrations.starlette import (
     CognitoAuthBackend,
     CognitoGuard,
     CognitoUser,
+    _fastapi_signature,
     cognito_user,
     cognito_user_optional,
     on_auth_error,
@@ -322,3 +326,46 @@ def test_requires_needs_a_request_or_websocket_parameter() -> None:
 
     with pytest.raises(TypeError, match="request"):
         requires("orders/read")(endpoint)
+
+
+# -- without FastAPI ----------------------------------------------------------------------------
+
+
+def test_importing_the_adapter_does_not_import_fastapi() -> None:
+    code = (
+        "import sys\n"
+        "import cognito_guard.integrations.starlette\n"
+        "assert 'fastapi' not in sys.modules, 'fastapi was imported'\n"
+        "sys.modules['fastapi'] = None  # what an absent package looks like to import\n"
+        "import inspect\n"
+        "from cognito_guard.integrations.starlette import cognito_user\n"
+        "assert list(inspect.signature(cognito_user).parameters) == "
+        "['request', 'security_scopes', 'bearer']\n"
+    )
+    result = subprocess.run(  # noqa: S603 - a fixed script run by this interpreter
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.anyio
+async def test_starlette_parts_work_when_fastapi_is_absent(
+    monkeypatch: pytest.MonkeyPatch, cognito_issuer: LocalIssuer, cognito_verifier: CognitoVerifier
+) -> None:
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    monkeypatch.setitem(sys.modules, "fastapi.security", None)
+    _fastapi_signature.cache_clear()
+    try:
+        assert inspect.signature(cognito_user).parameters["bearer"].default is None
+        app = reference_app(cognito_verifier)
+        app.router.routes.append(Route("/awaited", awaited_me))
+        token = cognito_issuer.access_token(scopes=["orders/read"], sub="no-fastapi")
+        async with client_for(app) as client:
+            orders = await client.get("/orders", headers=bearer(token))
+            awaited = await client.get("/awaited", headers=bearer(token))
+            missing = await client.get("/awaited")
+    finally:
+        _fastapi_signature.cache_clear()
+    assert orders.status_code == 200 and orders.json()["user"] == "no-fastapi"
+    assert awaited.json() == {"sub": "no-fastapi"}
+    assert missing.status_code == 401
