@@ -374,9 +374,11 @@ class CognitoVerifier:
         cache = self._cache
         if cache is None or type(token) is not str:  # the parser rejects non-str tokens
             return None
-        with self._cache_lock:
-            entry = cache.get(token)
-        if entry is None:
+        try:
+            with self._cache_lock:
+                # Indexing, not .get(): get() asks the clock and the LRU twice.
+                entry = cache[token]
+        except KeyError:
             return None
         # A hit is valid only while the key that verified it is still in a fresh JWKS, and the
         # time claims still hold now; otherwise the full path decides (and raises the right error).
