@@ -1,0 +1,214 @@
+"""What does the guard cost per request? The same route unprotected and protected, per framework.
+
+Every framework serves two identical handlers answering ``{"ok": true}``: ``/open`` (no guard) and
+``/guarded`` (any valid token, verified by the adapter). Requests are sent to the application
+objects themselves, through the WSGI or ASGI protocol in this process (no sockets, no test-client
+layers), all carrying the same valid bearer token, with warm keys and the verified-token cache on,
+as in production. Django's unprotected handler is built without the middleware, since the
+middleware verifies any token it sees. Rounds are interleaved; the best round of each cell is kept.
+
+Run: ``.venv/bin/python benchmarks/adapters.py [--requests N] [--rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cognito_guard import CognitoVerifier
+from cognito_guard.testing import LocalIssuer
+
+Send = Callable[[str], int]
+
+
+def _wsgi_sender(app: Any, authorization: str) -> Send:
+    def send(path: str) -> int:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": authorization,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        status: list[str] = []
+        body = app(environ, lambda s, headers, exc_info=None: status.append(s))
+        b"".join(body)
+        if hasattr(body, "close"):
+            body.close()
+        return int(status[0].split()[0])
+
+    return send
+
+
+def _asgi_sender(app: Any, authorization: str, loop: asyncio.AbstractEventLoop) -> Send:
+    async def call(path: str) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"authorization", authorization.encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        return status[0]
+
+    return lambda path: loop.run_until_complete(call(path))
+
+
+def _flask(verifier: CognitoVerifier, authorization: str) -> tuple[Send, Send]:
+    from flask import Flask
+
+    from cognito_guard.integrations.flask import CognitoGuard, require_auth
+
+    app = Flask("bench")
+    CognitoGuard(app, verifier=verifier)
+
+    @app.get("/open")
+    def open_route() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/guarded")
+    @require_auth
+    def guarded_route() -> dict[str, bool]:
+        return {"ok": True}
+
+    send = _wsgi_sender(app, authorization)
+    return (lambda: send("/open")), (lambda: send("/guarded"))
+
+
+def _fastapi(
+    verifier: CognitoVerifier, authorization: str, loop: asyncio.AbstractEventLoop
+) -> tuple[Send, Send]:
+    from fastapi import Depends, FastAPI
+
+    from cognito_guard.integrations.starlette import CognitoGuard, cognito_user
+
+    app = FastAPI()
+    CognitoGuard(app, verifier=verifier)
+
+    @app.get("/open")
+    async def open_route() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/guarded", dependencies=[Depends(cognito_user)])
+    async def guarded_route() -> dict[str, bool]:
+        return {"ok": True}
+
+    send = _asgi_sender(app, authorization, loop)
+    return (lambda: send("/open")), (lambda: send("/guarded"))
+
+
+def ok_view(request: Any) -> Any:
+    from django.http import JsonResponse
+
+    return JsonResponse({"ok": True})
+
+
+urlpatterns: list[Any] = []
+
+
+def _django(verifier: CognitoVerifier, authorization: str) -> tuple[Send, Send]:
+    import django
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.utils import override_settings
+    from django.urls import path
+
+    from cognito_guard.integrations.django import require_auth
+
+    settings.configure(
+        ROOT_URLCONF=__name__,
+        ALLOWED_HOSTS=["127.0.0.1"],
+        SECRET_KEY="benchmark-only",
+        MIDDLEWARE=[],
+        COGNITO_GUARD_VERIFIER=verifier,
+        INSTALLED_APPS=[],
+    )
+    django.setup()
+    urlpatterns[:] = [path("open", ok_view), path("guarded", require_auth(ok_view))]
+    plain = WSGIHandler()
+    with override_settings(MIDDLEWARE=["cognito_guard.integrations.django.CognitoMiddleware"]):
+        guarded = WSGIHandler()
+    send_plain = _wsgi_sender(plain, authorization)
+    send_guarded = _wsgi_sender(guarded, authorization)
+    return (lambda: send_plain("/open")), (lambda: send_guarded("/guarded"))
+
+
+def _rate(send: Callable[[], int], requests: int) -> float:
+    start = time.perf_counter()
+    for _ in range(requests):
+        if send() != 200:
+            raise SystemExit(f"unexpected status {send()}")
+    return requests / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    issuer = LocalIssuer("eu-west-1_BenchPool1")
+    loop = asyncio.new_event_loop()
+    with issuer.serve() as server:
+        verifier = issuer.verifier(jwks_uri=server.jwks_uri)
+        authorization = "Bearer " + issuer.access_token(scopes=["openid"])
+        apps = {
+            "Django": _django(verifier, authorization),
+            "Flask": _flask(verifier, authorization),
+            "FastAPI": _fastapi(verifier, authorization, loop),
+        }
+        for open_route, guarded_route in apps.values():  # warm: keys fetched, token cached
+            open_route(), guarded_route()
+        best: dict[tuple[str, str], float] = {}
+        for _ in range(args.rounds):
+            for name, routes in apps.items():
+                for kind, send in zip(("open", "guarded"), routes, strict=True):
+                    rate = _rate(send, args.requests)
+                    best[name, kind] = max(best.get((name, kind), 0.0), rate)
+        fetches = server.request_count()
+    loop.close()
+
+    print(f"{args.requests} requests x {args.rounds} rounds per cell, best round, in-process\n")
+    print(f"{'framework':<10} {'open req/s':>11} {'guarded req/s':>14} {'guard cost':>11}")
+    for name in apps:
+        open_rate, guarded_rate = best[name, "open"], best[name, "guarded"]
+        cost = open_rate / guarded_rate - 1
+        print(f"{name:<10} {open_rate:>11.0f} {guarded_rate:>14.0f} {cost:>11.1%}")
+    print("\nguard cost = extra time of a guarded request relative to the open one")
+    print(f"JWKS requests at the server during the run: {fetches}")
+
+
+if __name__ == "__main__":
+    main()
