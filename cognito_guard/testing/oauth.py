@@ -197,6 +197,22 @@ class OAuthServer(JWKSServer):
         options.setdefault("clock", self.issuer.clock)
         return CognitoTokenClient(self.client_id, endpoint_url=self.api_url, **options)
 
+    def reset(self) -> None:
+        """Forget issued tokens and codes, users, injected faults and counters.
+
+        Lets one running server serve many tests (starting and stopping one is slower).
+        """
+        with self._state:
+            self._refresh_tokens.clear()
+            self._codes.clear()
+            self._revoked_origins.clear()
+            self._injected.clear()
+            self.users.clear()
+            self.grant_counts.clear()
+            self.api_counts.clear()
+        with self._count_lock:
+            self.requests.clear()
+
     def add_user(self, username: str, **attributes: str) -> None:
         """Set a user's attributes (as strings, as Cognito returns them)."""
         self.users[username] = {**self._default_attributes(username), **attributes}
