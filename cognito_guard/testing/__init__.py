@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+from .clock import ManualClock
 from .issuer import OMIT, LocalIssuer, SigningKey, b64url, generate_rsa_key
 from .oauth import OAuthServer
 from .server import JWKSServer, LoopbackServer, Request, Response
@@ -25,6 +26,7 @@ __all__ = [
     "JWKSServer",
     "LocalIssuer",
     "LoopbackServer",
+    "ManualClock",
     "OAuthServer",
     "Request",
     "Response",

@@ -7,10 +7,8 @@ fetches its keys over HTTP from the local issuer's JWKS server in this process.
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,32 +16,12 @@ import httpx
 import pytest
 
 from cognito_guard.testing import JWKSServer, LocalIssuer
+from cognito_guard.testing.process import AppProcess
 
 from . import matrix
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_app"
 STARTUP_TIMEOUT = 60.0
-
-# Binds a free loopback port itself, so the test learns the port before any request is made.
-RUNNER = """
-import socket, sys
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-sock.listen(64)
-server_kind = sys.argv[1]
-if server_kind == "waitress":
-    import waitress
-    from wsgi import application
-    server = waitress.create_server(application, sockets=[sock])
-    print(sock.getsockname()[1], flush=True)
-    server.run()
-else:
-    import uvicorn
-    from asgi import application
-    config = uvicorn.Config(application, lifespan="off", log_level="warning")
-    print(sock.getsockname()[1], flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
-"""
 
 
 def _environment(**cognito: str) -> dict[str, str]:
@@ -59,56 +37,23 @@ def _environment(**cognito: str) -> dict[str, str]:
     return env
 
 
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        return ""
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(params=["waitress", "uvicorn"])
 def example_server(
     request: pytest.FixtureRequest, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
 ) -> Iterator[str]:
     """The example project served by waitress (WSGI, sync) or uvicorn (ASGI, async)."""
-    env = _environment(
-        COGNITO_USER_POOL_ID=cognito_issuer.user_pool_id,
-        COGNITO_CLIENT_ID=cognito_issuer.client_id,
-        COGNITO_TOKEN_USE="access",
-        COGNITO_JWKS_URI=cognito_jwks_server.jwks_uri,
-    )
-    process = subprocess.Popen(  # noqa: S603 - our interpreter, our script, a fixed param
-        [sys.executable, "-c", RUNNER, request.param],
-        cwd=EXAMPLE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = _first_line(process, STARTUP_TIMEOUT).strip()
-        if not port.isdigit():
-            _stop(process)
-            pytest.fail(f"the {request.param} server did not start: {process.stderr.read()}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(process)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    target = "wsgi:application" if request.param == "waitress" else "asgi:application"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "settings",
+        "COGNITO_USER_POOL_ID": cognito_issuer.user_pool_id,
+        "COGNITO_CLIENT_ID": cognito_issuer.client_id,
+        "COGNITO_TOKEN_USE": "access",
+        "COGNITO_JWKS_URI": cognito_jwks_server.jwks_uri,
+    }
+    with AppProcess(
+        target, server=request.param, paths=[EXAMPLE, EXAMPLE.parents[1]], env=env
+    ) as app:
+        yield app.url
 
 
 def test_example_project_answers_the_matrix_over_http(

@@ -17,26 +17,16 @@ from cognito_guard import (
     KeysUnavailableError,
     UnknownKeyError,
 )
-from cognito_guard.testing import JWKSServer, LocalIssuer
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: Clock) -> LocalIssuer:
+def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock) -> LocalIssuer:
     return LocalIssuer(keys=cognito_signing_keys, clock=clock)
 
 
@@ -72,7 +62,7 @@ async def test_async_fetch_then_reuse(issuer: LocalIssuer, server: JWKSServer) -
 
 
 def test_rotation_new_kid_triggers_one_refetch(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server)
     verifier.verify(issuer.access_token())
@@ -84,7 +74,7 @@ def test_rotation_new_kid_triggers_one_refetch(
 
 
 def test_removed_key_stops_verifying_after_ttl(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server, token_cache_size=100)
     old_kid = issuer.access_key.kid
@@ -100,7 +90,7 @@ def test_removed_key_stops_verifying_after_ttl(
 
 
 def test_unknown_kid_flood_fetches_at_most_once_per_cooldown(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server)
     verifier.verify(issuer.access_token())
@@ -117,7 +107,7 @@ def test_unknown_kid_flood_fetches_at_most_once_per_cooldown(
 
 
 def test_outage_serves_stale_keys_then_fails_closed(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server)
     verifier.verify(issuer.access_token())
@@ -133,7 +123,7 @@ def test_outage_serves_stale_keys_then_fails_closed(
 
 
 def test_cold_outage_fails_fast_with_backoff_then_recovers(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server)
     server.status = 503
@@ -284,7 +274,7 @@ async def test_cancelled_waiter_does_not_cancel_the_shared_fetch(
 
 
 def test_stale_keys_serve_while_a_refresh_is_in_flight(
-    issuer: LocalIssuer, server: JWKSServer, clock: Clock
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     verifier = make_verifier(issuer, server)
     token = issuer.access_token()

@@ -22,24 +22,16 @@ from cognito_guard import (
     NotYetValidError,
     UnknownKeyError,
 )
-from cognito_guard.testing import OMIT, LocalIssuer
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from cognito_guard.testing import OMIT, LocalIssuer, ManualClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: Clock) -> LocalIssuer:
+def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock) -> LocalIssuer:
     return LocalIssuer("eu-west-1_AbCdEf123", keys=cognito_signing_keys, clock=clock)
 
 
@@ -114,7 +106,7 @@ def test_both_issuer_forms_verify(issuer: LocalIssuer) -> None:
 # -- claim checks --------------------------------------------------------------------------------
 
 
-def test_access_token_claims(issuer: LocalIssuer, clock: Clock) -> None:
+def test_access_token_claims(issuer: LocalIssuer, clock: ManualClock) -> None:
     token = issuer.access_token(scopes=["openid", "orders/read"], groups=["admins"])
     claims = issuer.verifier().verify(token)
     assert isinstance(claims, CognitoClaims)
@@ -239,7 +231,7 @@ def test_several_clients(issuer: LocalIssuer) -> None:
 
 
 def test_multi_pool_picks_pool_by_issuer_before_fetching(
-    issuer: LocalIssuer, cognito_signing_keys: list[RSAPrivateKey], clock: Clock
+    issuer: LocalIssuer, cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock
 ) -> None:
     second = LocalIssuer("us-west-2_Second", keys=cognito_signing_keys[::-1], clock=clock)
     with issuer.serve() as first_server, second.serve() as second_server:
@@ -264,7 +256,7 @@ def test_multi_pool_picks_pool_by_issuer_before_fetching(
 
 
 def test_cache_hit_returns_same_claims_and_rechecks_expiry(
-    issuer: LocalIssuer, clock: Clock
+    issuer: LocalIssuer, clock: ManualClock
 ) -> None:
     verifier = issuer.verifier()
     token = issuer.access_token(expires_in=60)
