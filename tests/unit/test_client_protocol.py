@@ -1,0 +1,347 @@
+"""The token-lifecycle protocol without I/O: the flows are driven by hand, step by step."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Generator
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from cognito_guard._oauth import (
+    Endpoint,
+    HttpCall,
+    HttpReply,
+    OAuthError,
+    TokenEndpointUnavailable,
+    TokenSet,
+    api_error_code,
+    client_credentials_flow,
+    exchange_code_flow,
+    read_api_reply,
+    read_oauth_reply,
+    refresh_flow,
+    revoke_flow,
+    scrub,
+    secret_hash,
+    userinfo_flow,
+)
+from cognito_guard.client import CognitoTokenClient, RefreshTokenAuth
+from cognito_guard.errors import ConfigurationError
+
+DOMAIN = Endpoint("cid", "sekret", "https://auth.example.com", None)
+PUBLIC = Endpoint("cid", None, "https://auth.example.com", None)
+API = Endpoint("cid", "sekret", None, "https://cognito-idp.eu-west-1.amazonaws.com/")
+
+
+def clock() -> float:
+    return 1000.0
+
+
+def first_call(flow: Generator[Any, Any, Any]) -> HttpCall:
+    step = next(flow)
+    assert isinstance(step, HttpCall)
+    return step
+
+
+def finish(flow: Generator[Any, Any, Any], status: int, body: Any, **headers: str) -> Any:
+    """Start ``flow``, answer its one HTTP call, and return the flow's result."""
+    first_call(flow)
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(StopIteration) as stop:
+        flow.send(HttpReply(status, headers, raw))
+    return stop.value.value
+
+
+def form(call: HttpCall) -> dict[str, list[str]]:
+    return parse_qs(call.content.decode())
+
+
+TOKENS = {"access_token": "a.b.c", "id_token": "i.d.t", "token_type": "Bearer", "expires_in": 300}
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+def test_a_confidential_client_uses_basic_auth_and_keeps_the_secret_out_of_the_body() -> None:
+    flow = refresh_flow(DOMAIN, "rt-1", None, clock, False)
+    call = first_call(flow)
+    assert (call.method, call.url) == ("POST", "https://auth.example.com/oauth2/token")
+    assert call.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:sekret").decode()
+    assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert form(call) == {"grant_type": ["refresh_token"], "refresh_token": ["rt-1"]}
+
+
+def test_a_public_client_sends_its_id_in_the_body() -> None:
+    call = first_call(refresh_flow(PUBLIC, "rt-1", None, clock, False))
+    assert "Authorization" not in call.headers
+    assert form(call)["client_id"] == ["cid"]
+
+
+def test_client_credentials_sends_space_separated_scopes() -> None:
+    call = first_call(client_credentials_flow(DOMAIN, ["a/read", "b/write"], clock))
+    assert form(call) == {"grant_type": ["client_credentials"], "scope": ["a/read b/write"]}
+    call = first_call(client_credentials_flow(DOMAIN, [], clock))
+    assert form(call) == {"grant_type": ["client_credentials"]}
+
+
+def test_exchange_code_sends_the_verifier_and_redacts_it() -> None:
+    call = first_call(
+        exchange_code_flow(DOMAIN, "code-1", "https://app/cb", "v" * 43, None, clock, False)
+    )
+    assert form(call) == {
+        "grant_type": ["authorization_code"],
+        "code": ["code-1"],
+        "redirect_uri": ["https://app/cb"],
+        "code_verifier": ["v" * 43],
+    }
+    assert {"code-1", "v" * 43, "sekret"} <= set(call.redact)
+
+
+def test_refresh_through_the_api_sends_initiate_auth_with_secret_hash() -> None:
+    call = first_call(refresh_flow(API, "rt-1", "alice", clock, False))
+    assert call.headers["X-Amz-Target"] == "AWSCognitoIdentityProviderService.InitiateAuth"
+    assert call.headers["Content-Type"] == "application/x-amz-json-1.1"
+    expected_hash = base64.b64encode(
+        hmac.new(b"sekret", b"alicecid", hashlib.sha256).digest()
+    ).decode()
+    assert json.loads(call.content) == {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "ClientId": "cid",
+        "AuthParameters": {
+            "REFRESH_TOKEN": "rt-1",
+            "USERNAME": "alice",
+            "SECRET_HASH": expected_hash,
+        },
+    }
+    assert secret_hash("sekret", "alice", "cid") == expected_hash
+
+
+def test_revoke_through_the_api_sends_the_client_secret() -> None:
+    call = first_call(revoke_flow(API, "rt-1"))
+    assert call.headers["X-Amz-Target"] == "AWSCognitoIdentityProviderService.RevokeToken"
+    assert json.loads(call.content) == {
+        "Token": "rt-1",
+        "ClientId": "cid",
+        "ClientSecret": "sekret",
+    }
+
+
+def test_userinfo_sends_the_access_token_as_bearer() -> None:
+    call = first_call(userinfo_flow(DOMAIN, "a.b.c"))
+    assert (call.method, call.url) == ("GET", "https://auth.example.com/oauth2/userInfo")
+    assert call.headers["Authorization"] == "Bearer a.b.c"
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def test_a_token_answer_becomes_a_token_set_timed_from_the_send() -> None:
+    tokens = finish(refresh_flow(DOMAIN, "rt-1", None, clock, False), 200, TOKENS)
+    assert tokens.access_token == "a.b.c"
+    assert tokens.refresh_token == "rt-1"  # not rotated: the one used is kept
+    assert (tokens.expires_in, tokens.expires_at) == (300, 1300.0)
+
+
+def test_a_rotated_refresh_token_replaces_the_old_one() -> None:
+    answer = {**TOKENS, "refresh_token": "rt-2"}
+    assert finish(refresh_flow(DOMAIN, "rt-1", None, clock, False), 200, answer).refresh_token == (
+        "rt-2"
+    )
+
+
+def test_an_api_answer_becomes_a_token_set() -> None:
+    answer = {
+        "AuthenticationResult": {
+            "AccessToken": "a.b.c",
+            "IdToken": "i.d.t",
+            "ExpiresIn": 3600,
+            "TokenType": "Bearer",
+        },
+        "ChallengeParameters": {},
+    }
+    tokens = finish(refresh_flow(API, "rt-1", "alice", clock, False), 200, answer)
+    assert (tokens.id_token, tokens.refresh_token, tokens.expires_at) == ("i.d.t", "rt-1", 4600.0)
+
+
+def test_an_api_challenge_instead_of_tokens_is_invalid_grant() -> None:
+    flow = refresh_flow(API, "rt-1", "alice", clock, False)
+    next(flow)
+    with pytest.raises(OAuthError) as info:
+        flow.send(HttpReply(200, {}, b'{"ChallengeName": "SMS_MFA", "Session": "s"}'))
+    assert info.value.error == "invalid_grant"
+
+
+def test_get_user_attributes_become_a_flat_dict() -> None:
+    answer = {
+        "Username": "alice",
+        "UserAttributes": [{"Name": "sub", "Value": "s-1"}, {"Name": "email", "Value": "a@x"}],
+    }
+    flow = userinfo_flow(API, "a.b.c")
+    assert finish(flow, 200, answer) == {"sub": "s-1", "email": "a@x", "username": "alice"}
+
+
+def test_revoke_accepts_an_empty_200() -> None:
+    flow = revoke_flow(DOMAIN, "rt-1")
+    assert finish(flow, 200, b"") is None
+
+
+CALL = HttpCall("refresh", "POST", "https://x/oauth2/token", {}, b"", ("rt-secret-1",))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (400, {"error": "invalid_grant"}, {}, "invalid_grant"),
+        (401, {"error": "invalid_client"}, {}, "invalid_client"),
+        (401, b"", {"www-authenticate": 'Bearer error="invalid_token"'}, "invalid_token"),
+        (403, b"", {"www-authenticate": 'Bearer error="insufficient_scope"'}, "insufficient_scope"),
+    ],
+)
+def test_oauth_error_answers(
+    status: int, body: Any, headers: dict[str, str], expected: str
+) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(OAuthError) as info:
+        read_oauth_reply(CALL, HttpReply(status, headers, raw), body_required=True)
+    assert (info.value.error, info.value.status_code) == (expected, status)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(500, b"{}"), (502, b"oops"), (429, b"{}"), (404, b"<html>"), (200, b"[]")]
+)
+def test_unusable_oauth_answers_are_outages(status: int, body: bytes) -> None:
+    with pytest.raises(TokenEndpointUnavailable) as info:
+        read_oauth_reply(CALL, HttpReply(status, {}, body), body_required=True)
+    assert info.value.status_code == status
+
+
+def test_server_text_is_scrubbed_of_secrets() -> None:
+    body = json.dumps({"error": "invalid_grant", "error_description": "bad rt-secret-1\n!"})
+    with pytest.raises(OAuthError) as info:
+        read_oauth_reply(CALL, HttpReply(400, {}, body.encode()), body_required=True)
+    assert "rt-secret-1" not in str(info.value)
+    assert info.value.description == "bad [redacted] !"
+    assert scrub("x" * 500, ()) == "x" * 197 + "..."
+
+
+def test_api_error_types_with_a_namespace_prefix_are_mapped() -> None:
+    body = json.dumps({"__type": "com.amazon#NotAuthorizedException", "message": "Invalid"})
+    with pytest.raises(OAuthError) as info:
+        read_api_reply(CALL, HttpReply(400, {}, body.encode()))
+    assert (info.value.error, info.value.aws_error_type) == (
+        "invalid_grant",
+        "NotAuthorizedException",
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "aws_type", "message", "expected"),
+    [
+        ("refresh", "NotAuthorizedException", "Refresh Token has expired", "invalid_grant"),
+        (
+            "refresh",
+            "NotAuthorizedException",
+            "Unable to verify SECRET HASH for client",
+            "invalid_client",
+        ),
+        ("refresh", "InvalidUserPoolConfigurationException", "", "unauthorized_client"),
+        ("revoke", "UnsupportedTokenTypeException", "", "unsupported_token_type"),
+        ("userinfo", "NotAuthorizedException", "Access Token has been revoked", "invalid_token"),
+        ("userinfo", "InvalidParameterException", "", "invalid_request"),
+        ("refresh", "SomethingNewException", "", "invalid_request"),
+        ("refresh", "TooManyRequestsException", "", None),
+        ("userinfo", "InternalErrorException", "", None),
+    ],
+)
+def test_api_error_code_table(
+    operation: str, aws_type: str, message: str, expected: str | None
+) -> None:
+    assert api_error_code(operation, aws_type, message) == expected
+
+
+# -- TokenSet ------------------------------------------------------------------------------------
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln"
+
+
+def test_token_set_repr_shows_no_token_and_expiry_uses_its_clock() -> None:
+    now = [1000.0]
+    tokens = TokenSet(
+        access_token=_jwt({"username": "alice"}),
+        refresh_token="rt-secret",
+        id_token="id-secret",
+        expires_in=300,
+        expires_at=1300.0,
+        clock=lambda: now[0],
+    )
+    assert "secret" not in repr(tokens)
+    assert tokens.access_token not in repr(tokens)
+    assert "refresh" in repr(tokens)
+    assert tokens.username == "alice"
+    assert not tokens.is_expired(leeway=299)
+    assert tokens.is_expired(leeway=300)
+    now[0] = 1300.0
+    assert tokens.is_expired()
+    assert TokenSet.from_dict(tokens.as_dict(), clock=tokens.clock) == tokens
+
+
+def test_a_machine_token_set_has_no_username() -> None:
+    tokens = TokenSet(access_token=_jwt({"client_id": "cid"}), expires_in=1, expires_at=1)
+    assert tokens.username is None
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"domain": "http://auth.example.com"},  # plain http off loopback
+        {"domain": "https://auth.example.com/oauth2"},  # a path
+        {"domain": "https://auth.example.com?x=1"},
+        {"domain": "https://auth.example.com", "region": "eu-west-1"},
+        {"region": "europe"},
+        {"endpoint_url": "ftp://localhost"},
+        {"domain": "https://auth.example.com", "timeout": 0},
+    ],
+)
+def test_invalid_client_configurations_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        CognitoTokenClient("cid", **options)
+
+
+def test_endpoint_forms() -> None:
+    assert CognitoTokenClient("c", domain="auth.example.com").endpoint.domain == (
+        "https://auth.example.com"
+    )
+    assert CognitoTokenClient("c", region="eu-west-1").endpoint.api_url == (
+        "https://cognito-idp.eu-west-1.amazonaws.com/"
+    )
+    assert CognitoTokenClient("c", endpoint_url="http://127.0.0.1:9229").endpoint.api_url == (
+        "http://127.0.0.1:9229/"
+    )
+
+
+def test_the_client_repr_never_shows_the_secret() -> None:
+    client = CognitoTokenClient("cid", "super-secret-value", domain="https://auth.example.com")
+    assert "super-secret-value" not in repr(client)
+    assert "secret=yes" in repr(client)
+
+
+def test_refresh_token_auth_needs_a_refresh_token() -> None:
+    client = CognitoTokenClient("cid", domain="https://auth.example.com")
+    machine = TokenSet(access_token="a.b.c", expires_in=60, expires_at=60)
+    with pytest.raises(ConfigurationError, match="refresh_token"):
+        RefreshTokenAuth(client, machine)
+    user = TokenSet(access_token="a.b.c", refresh_token="rt", expires_in=60, expires_at=60)
+    with pytest.raises(ConfigurationError, match="refresh_skew"):
+        RefreshTokenAuth(client, user, refresh_skew=-1)
