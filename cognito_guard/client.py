@@ -73,6 +73,9 @@ log = logging.getLogger("cognito_guard")
 
 T = TypeVar("T")
 
+# Defined next to the protocol that raises and builds them; public here.
+OAuthError.__module__ = TokenEndpointUnavailable.__module__ = TokenSet.__module__ = __name__
+
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 
 
@@ -487,9 +490,17 @@ class _TokenSlot:
                 self.final_error = error
 
     def get(
-        self, fetch: Callable[[TokenSet | None], TokenSet], skew: float, stale: int | None = None
+        self,
+        fetch: Callable[[TokenSet | None], TokenSet],
+        skew: float,
+        stale: int | None = None,
+        on_new: Callable[[TokenSet], object] | None = None,
     ) -> tuple[TokenSet, int]:
-        """A usable token (and its generation), fetching it (blocking) when needed."""
+        """A usable token (and its generation), fetching it (blocking) when needed.
+
+        ``on_new`` sees every fetched token set, after it is stored: if it raises, a rotated
+        refresh token is still not lost.
+        """
         if self.final_error is not None:
             raise self.final_error
         hit = self._usable(skew, stale)
@@ -509,13 +520,20 @@ class _TokenSlot:
                 self._record(exc)
                 raise
             self._record(None)
-            return self._store(tokens)
+            stored = self._store(tokens)
+            result = on_new(tokens) if on_new is not None else None
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited on purpose; do not warn about it
+                raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
+            return stored
 
     async def aget(
         self,
         afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
         skew: float,
         stale: int | None = None,
+        on_new: Callable[[TokenSet], object] | None = None,
     ) -> tuple[TokenSet, int]:
         """Like :meth:`get` for coroutines: one fetch per event loop, shared by all waiters."""
         if self.final_error is not None:
@@ -526,14 +544,16 @@ class _TokenSlot:
         loop = asyncio.get_running_loop()
         task = self._inflight.get(loop)
         if task is None or task.done():
-            task = loop.create_task(self._afetch(afetch))
+            task = loop.create_task(self._afetch(afetch, on_new))
             self._inflight[loop] = task
             task.add_done_callback(self._forget(loop))
         # shield: a cancelled waiter must not cancel the fetch the other waiters share.
         return await asyncio.shield(task)
 
     async def _afetch(
-        self, afetch: Callable[[TokenSet | None], Awaitable[TokenSet]]
+        self,
+        afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
+        on_new: Callable[[TokenSet], object] | None,
     ) -> tuple[TokenSet, int]:
         try:
             tokens = await afetch(self.tokens)
@@ -541,7 +561,12 @@ class _TokenSlot:
             self._record(exc)
             raise
         self._record(None)
-        return self._store(tokens)
+        stored = self._store(tokens)
+        if on_new is not None:
+            result = on_new(tokens)
+            if inspect.isawaitable(result):
+                await result
+        return stored
 
     def _forget(
         self, loop: asyncio.AbstractEventLoop
@@ -582,6 +607,9 @@ class _BearerAuth(httpx.Auth):
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
         raise NotImplementedError
 
+    def _on_new(self, tokens: TokenSet) -> object:
+        return None
+
     def _protocol(self, request: httpx.Request) -> Generator[httpx.Request | _NeedToken, Any, None]:
         """The whole policy, once: send with a token; on 401 get a newer one and retry once."""
         tokens, generation = yield _NeedToken(None)
@@ -601,7 +629,9 @@ class _BearerAuth(httpx.Auth):
         step = next(flow)
         while True:
             if isinstance(step, _NeedToken):
-                value: object = self._slot.get(self._fetch, self.refresh_skew, step.stale)
+                value: object = self._slot.get(
+                    self._fetch, self.refresh_skew, step.stale, self._on_new
+                )
             else:
                 value = yield step
             try:
@@ -617,7 +647,9 @@ class _BearerAuth(httpx.Auth):
         step = next(flow)
         while True:
             if isinstance(step, _NeedToken):
-                value: object = await self._slot.aget(self._afetch, self.refresh_skew, step.stale)
+                value: object = await self._slot.aget(
+                    self._afetch, self.refresh_skew, step.stale, self._on_new
+                )
             else:
                 value = yield step
             try:
@@ -702,18 +734,11 @@ class RefreshTokenAuth(_BearerAuth):
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
         assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        tokens = self.client.refresh(current.refresh_token, username=current.username)
-        if self.on_refresh is not None:
-            result = self.on_refresh(tokens)
-            if inspect.isawaitable(result):
-                raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
-        return tokens
+        return self.client.refresh(current.refresh_token, username=current.username)
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
         assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        tokens = await self.client.arefresh(current.refresh_token, username=current.username)
-        if self.on_refresh is not None:
-            result = self.on_refresh(tokens)
-            if inspect.isawaitable(result):
-                await result
-        return tokens
+        return await self.client.arefresh(current.refresh_token, username=current.username)
+
+    def _on_new(self, tokens: TokenSet) -> object:
+        return self.on_refresh(tokens) if self.on_refresh is not None else None

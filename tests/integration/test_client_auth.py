@@ -24,6 +24,7 @@ from cognito_guard.client import (
     RefreshTokenAuth,
     TokenSet,
 )
+from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import LocalIssuer, OAuthServer
 
 from ._oauth_support import SECRET, Clock, ProtectedAPI
@@ -294,6 +295,38 @@ def test_refresh_auth_refreshes_near_expiry_and_hands_over_rotated_tokens(
     assert send(mode, auth, api.orders_url).status_code == 200
     assert len(saved) == 2
     assert saved[1].refresh_token not in (saved[0].refresh_token, tokens.refresh_token)
+
+
+def test_a_failing_on_refresh_does_not_lose_the_rotated_refresh_token(
+    rotating: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+) -> None:
+    client, tokens = _signed_in(rotating, clock)
+
+    def broken_store(new: TokenSet) -> None:
+        raise OSError("the session store is down")
+
+    auth = RefreshTokenAuth(client, tokens, on_refresh=broken_store)
+    clock.advance(3600)
+    with pytest.raises(OSError, match="session store"):
+        send(mode, auth, api.orders_url)
+    assert auth.tokens.refresh_token not in (None, tokens.refresh_token)
+    assert rotating.is_revoked(tokens.refresh_token or "")
+    assert send(mode, auth, api.orders_url).status_code == 200  # the new tokens are in use
+    assert rotating.grant_counts["refresh_token"] == 2  # sign-in + the one refresh
+
+
+def test_an_async_on_refresh_with_a_sync_client_is_a_configuration_error(
+    server: OAuthServer, api: ProtectedAPI, clock: Clock
+) -> None:
+    client, tokens = _signed_in(server, clock)
+
+    async def persist(new: TokenSet) -> None:
+        pass
+
+    auth = RefreshTokenAuth(client, tokens, on_refresh=persist)
+    clock.advance(3600)
+    with pytest.raises(ConfigurationError, match="AsyncClient"):
+        send("sync", auth, api.orders_url)
 
 
 def test_refresh_auth_refreshes_once_after_a_401(
