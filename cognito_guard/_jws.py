@@ -18,7 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from .errors import InvalidAlgorithmError, InvalidSignatureError, MalformedTokenError, shorten
+from .errors import (
+    InvalidAlgorithmError,
+    InvalidSignatureError,
+    MalformedClaimsError,
+    MalformedTokenError,
+    shorten,
+)
 
 __all__ = ["HeaderCache", "ParsedToken", "parse", "verify_signature"]
 
@@ -193,5 +199,7 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
         or not isinstance(value, (int, float))
         or not -_MAX_TIME < value < _MAX_TIME
     ):
-        raise MalformedTokenError(f"the {name!r} claim is not a NumericDate: {shorten(value)}")
+        raise MalformedClaimsError(
+            f"the {name!r} claim is not a NumericDate: {shorten(value)}", name
+        )
     return value

@@ -36,6 +36,7 @@ __all__ = [
     "InvalidSignatureError",
     "InvalidTokenUseError",
     "KeysUnavailableError",
+    "MalformedClaimsError",
     "MalformedTokenError",
     "MissingGroupError",
     "MissingTokenError",
@@ -104,6 +105,17 @@ class MalformedTokenError(TokenError):
     """The token is not a well-formed JWS compact serialisation with JSON header and claims."""
 
     description = "The token is malformed"
+
+
+class MalformedClaimsError(MalformedTokenError):
+    """The token is well formed and its signature verified, but a claim is missing or mistyped.
+
+    ``claim`` names it (``"exp"``, ``"sub"``, ``"cognito:groups"`` ...).
+    """
+
+    def __init__(self, message: str, claim: str) -> None:
+        super().__init__(message)
+        self.claim = claim
 
 
 class InvalidAlgorithmError(MalformedTokenError):

@@ -29,6 +29,7 @@ from .errors import (
     InvalidClientError,
     InvalidIssuerError,
     InvalidTokenUseError,
+    MalformedClaimsError,
     MalformedTokenError,
     NotYetValidError,
     TokenError,
@@ -299,7 +300,7 @@ class CognitoVerifier:
         """``exp`` (required), then ``iat`` and ``nbf`` (optional); returns exp and not-before."""
         exp = _jws.numeric_date(payload, "exp")
         if exp is None:
-            raise MalformedTokenError("the 'exp' claim is required")
+            raise MalformedClaimsError("the 'exp' claim is required", "exp")
         not_before = -math.inf
         for name in ("iat", "nbf"):
             value = _jws.numeric_date(payload, name)
@@ -329,7 +330,7 @@ class CognitoVerifier:
                 + (" (an ID token where an access token is required)" if token_use == "id" else "")
             )
         if type(payload.get("sub")) is not str:
-            raise MalformedTokenError("the 'sub' claim is missing or not a string")
+            raise MalformedClaimsError("the 'sub' claim is missing or not a string", "sub")
         _check_types(payload)
         if not self.allow_any_client:
             self._check_client(payload, token_use)
@@ -392,9 +393,11 @@ class CognitoVerifier:
 def _check_types(payload: dict[str, Any]) -> None:
     scope = payload.get("scope")
     if scope is not None and not isinstance(scope, str):
-        raise MalformedTokenError("the 'scope' claim is not a string")
+        raise MalformedClaimsError("the 'scope' claim is not a string", "scope")
     groups = payload.get("cognito:groups")
     if groups is not None and not (
         isinstance(groups, list) and all(isinstance(g, str) for g in groups)
     ):
-        raise MalformedTokenError("the 'cognito:groups' claim is not a list of strings")
+        raise MalformedClaimsError(
+            "the 'cognito:groups' claim is not a list of strings", "cognito:groups"
+        )

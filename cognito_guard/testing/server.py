@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,6 +53,18 @@ class Response:
 
 
 Route = Callable[[Request], Response]
+
+
+class _Server(ThreadingHTTPServer):
+    # A burst of concurrent clients (single-flight tests send hundreds) must not overflow the
+    # listen backlog, whose default of 5 drops connections.
+    request_queue_size = 1024
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, handler)
 
 
 class LoopbackServer:
@@ -135,18 +148,7 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean; requests are counted instead
 
-        family_host = self._host
-        ThreadingHTTPServer.allow_reuse_address = True
-        if ":" in family_host:
-            import socket
-
-            class V6Server(ThreadingHTTPServer):
-                address_family = socket.AF_INET6
-
-            self._httpd = V6Server((family_host, self._port), Handler)
-        else:
-            self._httpd = ThreadingHTTPServer((family_host, self._port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((self._host, self._port), Handler)
         # A short poll interval makes stop() quick: tests start and stop many servers.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
