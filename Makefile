@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m cognito_guard.demo
+	$(VENV)/bin/cognito-guard demo
 
 test: lint typecheck pytest
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import importlib
 import json
 import math
 import os
@@ -621,16 +620,10 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the local demo (cognito_guard.demo), if this installation has it."""
-    try:
-        demo = importlib.import_module("cognito_guard.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "cognito_guard.demo":
-            raise
-        print("cognito-guard demo: the demo is not part of this installation", file=sys.stderr)
-        return EXIT_USAGE
-    result = demo.main()
-    return result if isinstance(result, int) else EXIT_VALID
+    """Run the local demo (a local issuer, good and bad tokens, the three example apps)."""
+    from .demo import main as demo  # imported here: it pulls in httpx and the test servers
+
+    return demo()
 
 
 # -- the parser -----------------------------------------------------------------------------------
