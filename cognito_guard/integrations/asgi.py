@@ -15,18 +15,11 @@ below them::
         },
     )
 
-The rules:
-
-- A key is ``"/prefix"`` (every method) or ``"METHOD /prefix"``; ``WEBSOCKET /prefix`` names
-  WebSocket handshakes. A prefix covers itself and what lies below it on a segment boundary:
-  ``/orders`` covers ``/orders``, ``/orders/`` and ``/orders/42``, not ``/orders-archive``.
-- The longest matching prefix wins; at equal length an entry for the request's method beats a
-  method-less one. ``HEAD`` requests are matched by ``GET`` entries too, as frameworks answer
-  them with the GET handler. A value of ``None`` makes the path public.
-- The path is matched after collapsing repeated slashes and resolving ``.``/``..`` segments, so
-  ``//orders`` or ``/health/../orders`` cannot slip past a rule of ``/orders``. Protecting ``/``
-  and listing the public paths is still the safer way round.
-- ``protect`` defaults to ``{"/": Requirement()}``: every path needs a valid token.
+The rules are :class:`cognito_guard.rules.PathRules`, shared with the WSGI middleware: the longest
+matching prefix wins, a rule for the request's method beats a method-less one, ``HEAD`` follows
+``GET``, ``WEBSOCKET /prefix`` names WebSocket handshakes, paths are normalised before matching
+(``//orders`` and ``/health/../orders`` are ``/orders``), ``None`` is public, and ``protect``
+defaults to ``{"/": Requirement()}``: every path needs a valid token.
 
 On a protected path the token is verified with ``averify`` (nothing blocks the event loop) and
 the claims are put in the scope as ``scope["cognito_guard.claims"]`` (a
@@ -39,13 +32,13 @@ WebSocket handshake is closed before it is accepted, with code 1008 (policy viol
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..bearer import Answer, BearerGuard, Requirement
+from ..bearer import Answer, BearerGuard
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError, ConfigurationError
+from ..errors import CognitoGuardError
+from ..rules import PathRules, Protect
 from ..verifier import CognitoVerifier
 
 __all__ = ["CLAIMS_KEY", "CognitoASGIMiddleware"]
@@ -60,26 +53,6 @@ CLAIMS_KEY = "cognito_guard.claims"
 """The scope key holding the verified :class:`~cognito_guard.CognitoClaims` of a request."""
 
 _WEBSOCKET = "WEBSOCKET"
-
-
-def _normalise(path: str) -> str:
-    # normpath keeps a leading "//" (POSIX allows it a meaning); an HTTP path must not.
-    resolved = posixpath.normpath("/" + path.lstrip("/"))
-    return resolved if resolved.startswith("/") else "/" + resolved
-
-
-def _parse_rule(key: str) -> tuple[str | None, str]:
-    method, _, prefix = key.strip().rpartition(" ")
-    method = method.strip()
-    if not prefix.startswith("/") or (method and not method.isalpha()):
-        raise ConfigurationError(
-            f"protect key {key!r} must be '/prefix' or 'METHOD /prefix' (e.g. 'GET /orders')"
-        )
-    return (method.upper() or None), _normalise(prefix)
-
-
-def _covers(prefix: str, path: str) -> bool:
-    return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
 
 class CognitoASGIMiddleware:
@@ -101,40 +74,14 @@ class CognitoASGIMiddleware:
         app: ASGIApp,
         verifier: CognitoVerifier | None = None,
         *,
-        protect: Mapping[str, Requirement | None] | None = None,
+        protect: Protect | None = None,
         realm: str | None = None,
     ) -> None:
         self.app = app
         self.guard = BearerGuard(
             verifier if verifier is not None else verifier_from_env(), realm=realm
         )
-        rules = {"/": Requirement()} if protect is None else protect
-        self._rules: list[tuple[str | None, str, Requirement | None]] = []
-        for key, requirement in rules.items():
-            if requirement is not None and not isinstance(requirement, Requirement):
-                raise ConfigurationError(
-                    f"protect[{key!r}] must be a Requirement or None, not {requirement!r}"
-                )
-            self._rules.append((*_parse_rule(key), requirement))
-
-    def requirement_for(self, method: str, path: str) -> Requirement | None:
-        """The requirement for a request, or None when the path is public.
-
-        Example: ``middleware.requirement_for("GET", "/orders/42")``
-        """
-        path = _normalise(path)
-        methods = {method.upper(), "GET"} if method.upper() == "HEAD" else {method.upper()}
-        best: tuple[int, bool] | None = None
-        found: Requirement | None = None
-        for rule_method, prefix, requirement in self._rules:
-            if rule_method is not None and rule_method not in methods:
-                continue
-            if not _covers(prefix, path):
-                continue
-            rank = (len(prefix), rule_method is not None)
-            if best is None or rank > best:
-                best, found = rank, requirement
-        return found
+        self.rules = PathRules(protect)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -142,7 +89,7 @@ class CognitoASGIMiddleware:
             await self.app(scope, receive, send)
             return
         method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
-        requirement = self.requirement_for(method, str(scope.get("path", "/")))
+        requirement = self.rules.requirement_for(method, str(scope.get("path", "/")))
         if requirement is None:
             await self.app(scope, receive, send)
             return

@@ -184,7 +184,7 @@ def test_rules_longest_prefix_and_method_specific_win(cognito_verifier: CognitoV
         cognito_verifier,
         protect={"/orders": read, "post /orders": write, "/orders/admin": admins, "/": None},
     )
-    rule = middleware.requirement_for
+    rule = middleware.rules.requirement_for
     assert rule("GET", "/orders") is read
     assert rule("POST", "/orders/7") is write
     assert rule("POST", "/orders/admin/x") is admins
@@ -195,7 +195,7 @@ def test_rules_longest_prefix_and_method_specific_win(cognito_verifier: CognitoV
 
 def test_without_protect_every_path_needs_a_token(cognito_verifier: CognitoVerifier) -> None:
     middleware = CognitoASGIMiddleware(reference_app, cognito_verifier)
-    assert middleware.requirement_for("GET", "/anything") == Requirement()
+    assert middleware.rules.requirement_for("GET", "/anything") == Requirement()
 
 
 @pytest.mark.parametrize(

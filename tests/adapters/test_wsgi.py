@@ -18,7 +18,7 @@ from werkzeug.test import Client
 from cognito_guard import CognitoVerifier, ConfigurationError, KeyPolicy
 from cognito_guard.bearer import Requirement
 from cognito_guard.claims import CognitoClaims
-from cognito_guard.integrations.wsgi import CLAIMS_KEY, ERROR_KEY, CognitoWSGIMiddleware
+from cognito_guard.integrations.wsgi import CLAIMS_KEY, CognitoWSGIMiddleware
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
@@ -59,14 +59,9 @@ def reference_app(environ: WSGIEnvironment, start_response: StartResponse) -> It
 
 
 def echo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """Says what reached the application: the claims' sub and the error's type."""
-    claims, error = environ[CLAIMS_KEY], environ[ERROR_KEY]
-    data = json.dumps(
-        {
-            "user": claims.sub if claims else None,
-            "error": type(error).__name__ if error else None,
-        }
-    ).encode()
+    """Says what reached the application: the claims' sub."""
+    claims = environ[CLAIMS_KEY]
+    data = json.dumps({"user": claims.sub if claims else None}).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [data]
 
@@ -103,7 +98,7 @@ def test_matrix_through_werkzeug_client(
     other_issuer: LocalIssuer,
 ) -> None:
     verifier = matrix_issuer.verifier(jwks_uri=matrix_server.jwks_uri)
-    client = Client(CognitoWSGIMiddleware(reference_app, verifier, REFERENCE_RULES))
+    client = Client(CognitoWSGIMiddleware(reference_app, verifier, protect=REFERENCE_RULES))
     authorization = case.authorization(matrix_issuer, other_issuer)
     headers = {} if authorization is None else {"Authorization": authorization}
     response = client.open(case.path, method=case.method, headers=headers)
@@ -134,7 +129,9 @@ def wsgiref_server(app: Any) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def real_server_url(matrix_issuer: LocalIssuer, matrix_server: JWKSServer) -> Iterator[str]:
     verifier = matrix_issuer.verifier(jwks_uri=matrix_server.jwks_uri)
-    with wsgiref_server(CognitoWSGIMiddleware(reference_app, verifier, REFERENCE_RULES)) as url:
+    with wsgiref_server(
+        CognitoWSGIMiddleware(reference_app, verifier, protect=REFERENCE_RULES)
+    ) as url:
         yield url
 
 
@@ -175,28 +172,25 @@ def test_default_protects_every_path(verifier: CognitoVerifier) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_none_protects_nothing_but_still_provides_claims(
+def test_empty_rules_protect_nothing(
     verifier: CognitoVerifier, cognito_issuer: LocalIssuer
 ) -> None:
-    client = Client(CognitoWSGIMiddleware(echo_app, verifier, None))
+    client = Client(CognitoWSGIMiddleware(echo_app, verifier, protect={}))
     token = cognito_issuer.access_token()
-    assert client.get("/x").get_json() == {"user": None, "error": None}
-    assert client.get("/x", headers=bearer(token)).get_json() == {
-        "user": verifier.verify(token).sub,
-        "error": None,
-    }
+    assert client.get("/x").get_json() == {"user": None}
+    assert client.get("/x", headers=bearer(token)).get_json() == {"user": None}
 
 
-def test_bad_token_on_an_open_path_reaches_the_app_without_claims(
+def test_public_paths_pass_through_untouched(
     verifier: CognitoVerifier, cognito_issuer: LocalIssuer
 ) -> None:
-    client = Client(CognitoWSGIMiddleware(echo_app, verifier, {"/api": Requirement()}))
+    client = Client(CognitoWSGIMiddleware(echo_app, verifier, protect={"/api": Requirement()}))
     expired = cognito_issuer.access_token(expires_in=-60)
     response = client.get("/open", headers=bearer(expired))
     assert response.status_code == 200
-    assert response.get_json() == {"user": None, "error": "ExpiredTokenError"}
+    assert response.get_json() == {"user": None}
     response = client.get("/open", headers={"Authorization": "Basic dXNlcjpwYXNz"})
-    assert response.get_json() == {"user": None, "error": "InvalidRequestError"}
+    assert response.status_code == 200
     assert client.get("/api", headers=bearer(expired)).status_code == 401
 
 
@@ -212,7 +206,7 @@ def test_bad_token_on_an_open_path_reaches_the_app_without_claims(
         ("GET", "//orders", 403),  # repeated slashes cannot dodge a rule
         ("GET", "/admin", 401),  # "/" protects by default...
         ("GET", "/admin/public", 200),  # ...a longer open prefix wins
-        ("GET", "/admin/public/../secret", 200),  # PATH_INFO is matched as the server gives it
+        ("GET", "/admin/public/../secret", 401),  # dot segments are resolved before matching
     ],
 )
 def test_prefix_rules(
@@ -226,7 +220,7 @@ def test_prefix_rules(
         "GET /orders": Requirement.of(scopes="orders/read"),
         "post /orders": Requirement.of(scopes="orders/write"),
     }
-    client = Client(CognitoWSGIMiddleware(echo_app, verifier, rules))
+    client = Client(CognitoWSGIMiddleware(echo_app, verifier, protect=rules))
     writer = cognito_issuer.access_token(scopes=["orders/write"])
     headers = {} if status == 401 else bearer(writer)
     # PATH_INFO set directly: a client would read "//orders" as a host name.
@@ -234,18 +228,6 @@ def test_prefix_rules(
     assert response.status_code == status
     if status == 403:
         assert 'scope="orders/read"' in response.headers["WWW-Authenticate"]
-
-
-def test_callable_rule(verifier: CognitoVerifier, cognito_issuer: LocalIssuer) -> None:
-    def rule(environ: WSGIEnvironment) -> Requirement | None:
-        return Requirement.of(groups="admins") if environ["REQUEST_METHOD"] == "DELETE" else None
-
-    client = Client(CognitoWSGIMiddleware(echo_app, verifier, rule))
-    staff = cognito_issuer.access_token(groups=["staff"])
-    assert client.get("/x", headers=bearer(staff)).status_code == 200
-    response = client.delete("/x", headers=bearer(staff))
-    assert response.status_code == 403
-    assert response.get_json()["error"] == "insufficient_scope"
 
 
 @pytest.mark.parametrize(
@@ -258,13 +240,13 @@ def test_callable_rule(verifier: CognitoVerifier, cognito_issuer: LocalIssuer) -
     ],
 )
 def test_invalid_rules_fail_at_start_up(rules: Any, verifier: CognitoVerifier) -> None:
-    with pytest.raises(ConfigurationError, match="WSGI rule"):
-        CognitoWSGIMiddleware(echo_app, verifier, rules)
+    with pytest.raises(ConfigurationError, match="protect"):
+        CognitoWSGIMiddleware(echo_app, verifier, protect=rules)
 
 
 def test_requirement_of_the_wrong_type_fails_at_start_up(verifier: CognitoVerifier) -> None:
-    with pytest.raises(ConfigurationError, match="requirement must be"):
-        CognitoWSGIMiddleware(echo_app, verifier, 42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="protect must be"):
+        CognitoWSGIMiddleware(echo_app, verifier, protect=42)  # type: ignore[arg-type]
 
 
 def test_realm_is_in_the_challenge(verifier: CognitoVerifier) -> None:
@@ -313,7 +295,7 @@ def test_jwks_down_answers_503_through_a_real_server(
         jwks_uri=cognito_jwks_server.jwks_uri, key_policy=KeyPolicy(backoff_initial=5)
     )
     token = cognito_issuer.access_token()
-    app = CognitoWSGIMiddleware(echo_app, verifier, {"/api": Requirement()})
+    app = CognitoWSGIMiddleware(echo_app, verifier, protect={"/api": Requirement()})
     with wsgiref_server(app) as url:
         response = httpx.get(url + "/api", headers=bearer(token), timeout=10)
         public = httpx.get(url + "/open", headers=bearer(token), timeout=10)
@@ -321,6 +303,6 @@ def test_jwks_down_answers_503_through_a_real_server(
     assert response.headers["Retry-After"] == "5"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.json()["error"] == "temporarily_unavailable"
-    # On an open path the outage is the application's to judge: it gets no claims and the error.
+    # An open path is not touched by the guard, so the outage does not reach it.
     assert public.status_code == 200
-    assert public.json() == {"user": None, "error": "KeysUnavailableError"}
+    assert public.json() == {"user": None}

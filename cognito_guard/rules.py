@@ -1,0 +1,107 @@
+"""Path rules: which :class:`~cognito_guard.bearer.Requirement` a request must meet.
+
+One implementation for the plain WSGI and ASGI middlewares. ``protect`` maps path prefixes to the
+requirement of everything below them::
+
+    PathRules({
+        "/": Requirement(),                         # deny by default: any valid token
+        "/health": None,                            # public
+        "GET /orders": Requirement.of(scopes="orders/read"),
+        "POST /orders": Requirement.of(scopes="orders/write"),
+        "WEBSOCKET /feed": Requirement(),           # WebSocket handshakes (ASGI)
+    })
+
+- A key is ``"/prefix"`` (every method) or ``"METHOD /prefix"``. A prefix covers itself and what
+  lies below it on a segment boundary: ``/orders`` covers ``/orders``, ``/orders/`` and
+  ``/orders/42``, not ``/orders-archive``.
+- The longest matching prefix wins; at equal length a rule for the request's method beats a
+  method-less one. ``HEAD`` requests are matched by ``GET`` rules too, as frameworks answer them
+  with the GET handler. ``None`` makes a path public, and so does matching no rule.
+- Paths are matched after collapsing repeated slashes and resolving ``.``/``..`` segments, so
+  ``//orders`` or ``/health/../orders`` cannot slip past a rule of ``/orders``.
+- The default is ``{"/": Requirement()}``: every path needs a valid token. A bare
+  ``Requirement`` means ``{"/": requirement}``; ``{}`` protects nothing.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+
+from .bearer import Requirement
+from .errors import ConfigurationError
+
+__all__ = ["PathRules", "Protect"]
+
+Protect = Requirement | Mapping[str, Requirement | None]
+"""What the middlewares accept as ``protect``."""
+
+
+def _normalise(path: str) -> str:
+    # Leading slashes are stripped first: normpath keeps a leading "//" (POSIX gives it a meaning).
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def _parse_key(key: object) -> tuple[str | None, str]:
+    text = key.strip() if isinstance(key, str) else ""
+    method, _, prefix = text.rpartition(" ")
+    method = method.strip()
+    if not prefix.startswith("/") or (method and not method.isalpha()):
+        raise ConfigurationError(
+            f"protect key {key!r} must be '/prefix' or 'METHOD /prefix' (e.g. 'GET /orders')"
+        )
+    return (method.upper() or None), _normalise(prefix)
+
+
+class PathRules:
+    """The requirement of each request, by method and path (see the module documentation).
+
+    Example::
+
+        rules = PathRules({"/": Requirement(), "/health": None})
+        rules.requirement_for("GET", "/orders/42")   # -> Requirement()
+        rules.requirement_for("GET", "/health")      # -> None (public)
+    """
+
+    def __init__(self, protect: Protect | None = None) -> None:
+        if protect is None:
+            protect = Requirement()
+        if isinstance(protect, Requirement):
+            protect = {"/": protect}
+        if not isinstance(protect, Mapping):
+            raise ConfigurationError("protect must be a Requirement or a mapping of path rules")
+        seen: dict[tuple[str | None, str], object] = {}
+        self._rules: list[tuple[str | None, str, Requirement | None]] = []
+        for key, requirement in protect.items():
+            if requirement is not None and not isinstance(requirement, Requirement):
+                raise ConfigurationError(
+                    f"protect[{key!r}] must be a Requirement or None, not {requirement!r}"
+                )
+            method, prefix = _parse_key(key)
+            # "/orders" and "/orders/" are one rule: two values for it would silently override.
+            if (method, prefix) in seen:
+                raise ConfigurationError(
+                    f"protect keys {seen[method, prefix]!r} and {key!r} cover the same paths"
+                )
+            seen[method, prefix] = key
+            self._rules.append((method, prefix, requirement))
+
+    def requirement_for(self, method: str, path: str) -> Requirement | None:
+        """The requirement for a request, or None when the path is public."""
+        path = _normalise(path)
+        method = method.upper()
+        best: tuple[int, int] = (-1, -1)
+        found: Requirement | None = None
+        for rule_method, prefix, requirement in self._rules:
+            if rule_method is None:
+                weight = 0
+            elif rule_method == method:
+                weight = 2
+            elif rule_method == "GET" and method == "HEAD":
+                weight = 1
+            else:
+                continue
+            covers = prefix == "/" or path == prefix or path.startswith(prefix + "/")
+            if covers and (len(prefix), weight) > best:
+                best, found = (len(prefix), weight), requirement
+        return found
