@@ -26,12 +26,10 @@ import time
 import weakref
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
     Iterable,
-    Iterator,
 )
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._http import BodyTooLarge, aread_capped, read_capped
 from ._oauth import (
     MAX_REPLY_BYTES,
     Endpoint,
@@ -57,6 +56,7 @@ from ._oauth import (
 )
 from .claims import CognitoClaims
 from .errors import ConfigurationError
+from .issuers import is_loopback_host
 from .pkce import AuthorizationRequest, authorization_request
 from .verifier import CognitoVerifier
 
@@ -79,10 +79,6 @@ OAuthError.__module__ = TokenEndpointUnavailable.__module__ = TokenSet.__module_
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 
 
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-
-
 def _base_url(url: str, what: str, *, keep_path: bool) -> str:
     """``url`` if it is https (or http on loopback, for emulators and tests), normalised."""
     try:
@@ -92,7 +88,7 @@ def _base_url(url: str, what: str, *, keep_path: bool) -> str:
         raise ConfigurationError(f"{what} {url!r} is not a valid URL") from exc
     if not host or parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError(f"{what} {url!r} must be a plain https URL")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(host)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
         raise ConfigurationError(
             f"{what} {url!r} must use https (plain http is allowed only on loopback hosts)"
         )
@@ -103,35 +99,9 @@ def _base_url(url: str, what: str, *, keep_path: bool) -> str:
     return f"{parts.scheme}://{netloc}{path or ('/' if keep_path else '')}"
 
 
-class _ReplyTooLarge(Exception):
-    pass
-
-
-def _cap(chunks: Iterator[bytes]) -> bytes:
-    collected: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            raise _ReplyTooLarge
-        collected.append(chunk)
-    return b"".join(collected)
-
-
-async def _acap(chunks: AsyncIterator[bytes]) -> bytes:
-    collected: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            raise _ReplyTooLarge
-        collected.append(chunk)
-    return b"".join(collected)
-
-
 def _transport_failure(call: HttpCall, exc: Exception) -> TokenEndpointUnavailable:
     # Only the exception's type: its text could in principle carry request details.
-    if isinstance(exc, _ReplyTooLarge):
+    if isinstance(exc, BodyTooLarge):
         why = f"the answer exceeds {MAX_REPLY_BYTES} bytes"
     elif isinstance(exc, httpx.TimeoutException):
         why = f"timed out ({type(exc).__name__})"
@@ -392,8 +362,8 @@ class CognitoTokenClient:
             with http.stream(
                 call.method, call.url, headers=call.headers, content=call.content or None
             ) as response:
-                body = _cap(response.iter_bytes())
-        except (httpx.HTTPError, _ReplyTooLarge) as exc:
+                body = read_capped(response.iter_bytes(), MAX_REPLY_BYTES)
+        except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
         log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
         return HttpReply(response.status_code, response.headers, body)
@@ -403,8 +373,8 @@ class CognitoTokenClient:
             async with http.stream(
                 call.method, call.url, headers=call.headers, content=call.content or None
             ) as response:
-                body = await _acap(response.aiter_bytes())
-        except (httpx.HTTPError, _ReplyTooLarge) as exc:
+                body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
+        except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
         log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
         return HttpReply(response.status_code, response.headers, body)

@@ -25,6 +25,7 @@ from .errors import ConfigurationError
 __all__ = [
     "IssuerForm",
     "check_jwks_uri",
+    "is_loopback_host",
     "issuers_for",
     "jwks_uri_for",
     "region_of",
@@ -77,7 +78,8 @@ def jwks_uri_for(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/jwks.json"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -95,7 +97,7 @@ def check_jwks_uri(url: str) -> str:
         raise ConfigurationError(f"JWKS URL {url!r} is not a valid URL") from exc
     if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_host(host):
         return url
     raise ConfigurationError(
         f"JWKS URL {url!r} must use https (plain http is allowed only on loopback hosts)"

@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from ._http import BodyTooLarge, aread_capped, read_capped
 from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
@@ -158,27 +159,12 @@ def _usable_key(jwk: object, min_key_bits: int) -> tuple[str, RSAPublicKey] | st
     return kid, key
 
 
-class _Body:
-    """Collects one HTTP response body, enforcing status, JSON content and the size cap."""
-
-    def __init__(self, response: httpx.Response, max_bytes: int) -> None:
-        if response.status_code != 200:
-            raise JWKSError(f"HTTP {response.status_code}")
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise JWKSError(f"response of {declared} bytes exceeds the {max_bytes}-byte cap")
-        self._max = max_bytes
-        self._chunks: list[bytes] = []
-        self._size = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self._max:
-            raise JWKSError(f"response exceeds the {self._max}-byte cap")
-        self._chunks.append(chunk)
-
-    def value(self) -> bytes:
-        return b"".join(self._chunks)
+def _check_response(response: httpx.Response, max_bytes: int) -> None:
+    if response.status_code != 200:
+        raise JWKSError(f"HTTP {response.status_code}")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise JWKSError(f"response of {declared} bytes exceeds the {max_bytes}-byte cap")
 
 
 _FETCH = object()  # a decision: the caller must fetch the JWKS, then decide again
@@ -429,7 +415,8 @@ class KeyStore:
                 result: bytes | BaseException
                 try:
                     with client.stream("GET", url) as response:
-                        result = _collect(response, response.iter_bytes(), self.policy.max_bytes)
+                        _check_response(response, self.policy.max_bytes)
+                        result = read_capped(response.iter_bytes(), self.policy.max_bytes)
                 except Exception as exc:  # any failure of one attempt is recorded, never raised
                     result = exc
                 try:
@@ -448,7 +435,9 @@ class KeyStore:
                     result: bytes | BaseException
                     try:
                         async with client.stream("GET", url) as response:
-                            result = await _acollect(response, self.policy.max_bytes)
+                            _check_response(response, self.policy.max_bytes)
+                            limit = self.policy.max_bytes
+                            result = await aread_capped(response.aiter_bytes(), limit)
                     except Exception as exc:  # any failure of one attempt is recorded, not raised
                         result = exc
                     try:
@@ -459,22 +448,7 @@ class KeyStore:
             self._land(flight)
 
 
-def _collect(response: httpx.Response, chunks: Iterator[bytes], max_bytes: int) -> bytes:
-    body = _Body(response, max_bytes)
-    for chunk in chunks:
-        body.feed(chunk)
-    return body.value()
-
-
-async def _acollect(response: httpx.Response, max_bytes: int) -> bytes:
-    body = _Body(response, max_bytes)
-    chunks: AsyncIterator[bytes] = response.aiter_bytes()
-    async for chunk in chunks:
-        body.feed(chunk)
-    return body.value()
-
-
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, JWKSError):
+    if isinstance(exc, (JWKSError, BodyTooLarge)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,39 @@
+"""Small HTTP helpers shared by the key store and the token client (no policy here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+__all__ = ["BodyTooLarge", "aread_capped", "read_capped"]
+
+
+class BodyTooLarge(Exception):
+    """A response body exceeded its size cap (the body is not kept)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response exceeds the {limit}-byte cap")
+        self.limit = limit
+
+
+def read_capped(chunks: Iterator[bytes], limit: int) -> bytes:
+    """Join a streamed body, raising :class:`BodyTooLarge` as soon as it passes ``limit``."""
+    collected: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        collected.append(chunk)
+    return b"".join(collected)
+
+
+async def aread_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """Like :func:`read_capped`, for an async stream."""
+    collected: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        collected.append(chunk)
+    return b"".join(collected)
