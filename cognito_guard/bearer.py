@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .claims import CognitoClaims
 from .errors import (
     CognitoGuardError,
+    ConfigurationError,
     InvalidRequestError,
     KeysUnavailableError,
     MissingTokenError,
@@ -75,6 +76,11 @@ class Requirement:
     scopes: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        for name in (*self.scopes, *self.groups):
+            if not isinstance(name, str) or not name or name != name.strip():
+                raise ConfigurationError(f"scope and group names must be non-empty, got {name!r}")
+
     @classmethod
     def of(cls, scopes: Iterable[str] = (), groups: Iterable[str] = ()) -> Requirement:
         """Build from any iterables; a lone string counts as one item."""
@@ -82,6 +88,19 @@ class Requirement:
             (scopes,) if isinstance(scopes, str) else tuple(scopes),
             (groups,) if isinstance(groups, str) else tuple(groups),
         )
+
+    @classmethod
+    def decorator_args(
+        cls, decorator: str, scopes: tuple[str, ...] = (), groups: tuple[str, ...] = ()
+    ) -> Requirement:
+        """The requirement of a ``require_scope(*scopes)`` / ``require_group(*groups)`` decorator.
+
+        Every adapter's decorators build theirs here, so that they refuse the same mistakes
+        (no names at all, an empty name) with the same :class:`~cognito_guard.ConfigurationError`.
+        """
+        if not scopes and not groups:
+            raise ConfigurationError(f"{decorator}() needs one or more names")
+        return cls(scopes, groups)
 
     def check(self, claims: CognitoClaims) -> None:
         """Raise InsufficientScopeError / MissingGroupError unless ``claims`` meet the demand."""

@@ -56,7 +56,7 @@ class KeyPolicy:
             fetch per this many seconds, so a flood of random ``kid`` values cannot become a
             flood of fetches.
         stale_if_error: seconds past ``ttl`` during which cached keys keep serving while refreshes
-            fail. After that, with no successful refresh, the keys are dropped (fail closed).
+            fail. After that, with no successful refresh, they are no longer used (fail closed).
         backoff_initial, backoff_max: after a failed fetch, no new fetch for ``backoff_initial``
             seconds, doubling per consecutive failure up to ``backoff_max``.
         timeout: connect and read timeout of one HTTP attempt, in seconds.
@@ -173,8 +173,8 @@ _FETCH = object()  # a decision: the caller must fetch the JWKS, then decide aga
 class KeyStore:
     """The signing keys of one issuer, fetched from its JWKS URL(s) and cached.
 
-    Usually created by :class:`~cognito_guard.CognitoVerifier`; create one yourself to share it,
-    or to give it a custom ``transport`` (a proxy, a fault injected in a test).
+    Created by :class:`~cognito_guard.CognitoVerifier` (one per distinct list of JWKS URLs, so
+    issuers sharing a JWKS share a store); ``verifier.key_store(issuer)`` returns it.
 
     Example::
 
@@ -392,7 +392,9 @@ class KeyStore:
             self._last_attempt = now
             self._retry_at = now + delay
             self._attempts += 1
-            stale = bool(self._keys)
+            stale = bool(self._keys) and now - self._fetched_at < (
+                self.policy.ttl + self.policy.stale_if_error
+            )
         log.warning(
             "cognito_guard: JWKS fetch failed (%s); %s; next attempt in %.0fs",
             "; ".join(problems),

@@ -99,7 +99,8 @@ class CognitoVerifier:
         jwks: a preloaded JWKS document: no network at all.
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
-        custom_check: called with the claims after every other check; raise to reject.
+        custom_check: called with the claims after every other check, on cache hits too; raise
+            (or return False) to reject.
         key_policy: TTLs, timeouts and limits of the JWKS fetching.
         max_token_bytes: longer tokens are rejected before any parsing.
         clock: returns the current time in epoch seconds (injectable for tests).
@@ -186,6 +187,8 @@ class CognitoVerifier:
     ) -> dict[str, KeyStore]:
         pools = _strings(user_pool_id, "user_pool_id")
         issuers = _strings(issuer, "issuer")
+        if pools and issuers:  # one would silently win over the other
+            raise ConfigurationError("give user_pool_id or issuer, not both")
         if not issuers:
             if not pools:
                 raise ConfigurationError("user_pool_id (or issuer) is required")
@@ -359,11 +362,13 @@ class CognitoVerifier:
     def _run_custom_check(self, claims: CognitoClaims) -> None:
         assert self._custom_check is not None  # noqa: S101 - guarded by the caller
         try:
-            self._custom_check(claims)
+            verdict = self._custom_check(claims)
         except TokenError:
             raise
         except Exception as exc:
             raise ClaimCheckError(f"custom check rejected the token: {type(exc).__name__}") from exc
+        if verdict is False:  # returning False is the other natural way to say no
+            raise ClaimCheckError("custom check returned False")
 
     # -- the verified-token cache -------------------------------------------------------------
 
@@ -387,6 +392,8 @@ class CognitoVerifier:
             return None
         if now >= entry.exp + self.leeway or entry.not_before > now + self.leeway:
             return None
+        if self._custom_check is not None:  # a deny-list must hold for cached tokens too
+            self._run_custom_check(entry.claims)
         return entry.claims
 
 

@@ -90,8 +90,8 @@ class CognitoASGIMiddleware:
             return
         method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
         requirement = self.rules.requirement_for(method, str(scope.get("path", "/")))
-        if requirement is None:
-            await self.app(scope, receive, send)
+        if requirement is None:  # public: untouched, but the key is there as in the WSGI middleware
+            await self.app({**scope, CLAIMS_KEY: None}, receive, send)
             return
         values = [
             value.decode("latin-1")

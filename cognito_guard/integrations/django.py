@@ -365,9 +365,7 @@ def require_scope(*scopes: str) -> Callable[[View], View]:
         async def orders(request):
             return JsonResponse({"user": request.cognito_user.sub})
     """
-    if not scopes or not all(isinstance(scope, str) and scope for scope in scopes):
-        raise ConfigurationError("require_scope() needs one or more scope names")
-    return _protect(Requirement.of(scopes=scopes))
+    return _protect(Requirement.decorator_args("require_scope", scopes=scopes))
 
 
 def require_group(*groups: str) -> Callable[[View], View]:
@@ -378,9 +376,7 @@ def require_group(*groups: str) -> Callable[[View], View]:
         @method_decorator(require_group("admins"), name="dispatch")
         class AdminView(View): ...
     """
-    if not groups or not all(isinstance(group, str) and group for group in groups):
-        raise ConfigurationError("require_group() needs one or more group names")
-    return _protect(Requirement.of(groups=groups))
+    return _protect(Requirement.decorator_args("require_group", groups=groups))
 
 
 # -- system check ---------------------------------------------------------------------------------

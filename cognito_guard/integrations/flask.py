@@ -352,9 +352,7 @@ def require_scope(*scopes: str) -> Callable[[View], View]:
         @require_scope("orders/write")
         def create_order(): ...
     """
-    if not scopes:
-        raise TypeError("require_scope() needs at least one scope")
-    return _protect(Requirement.of(scopes=scopes))
+    return _protect(Requirement.decorator_args("require_scope", scopes=scopes))
 
 
 def require_group(*groups: str) -> Callable[[View], View]:
@@ -366,6 +364,4 @@ def require_group(*groups: str) -> Callable[[View], View]:
         @require_group("admins")
         def admin(): ...
     """
-    if not groups:
-        raise TypeError("require_group() needs at least one group")
-    return _protect(Requirement.of(groups=groups))
+    return _protect(Requirement.decorator_args("require_group", groups=groups))

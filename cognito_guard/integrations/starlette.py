@@ -71,7 +71,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER
 from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError, ConfigurationError
+from ..errors import CognitoGuardError
 from ..verifier import CognitoVerifier
 
 if TYPE_CHECKING:
@@ -363,12 +363,6 @@ Example::
 """
 
 
-def _names(values: tuple[str, ...], what: str) -> tuple[str, ...]:
-    if not values or not all(isinstance(v, str) and v for v in values):
-        raise ConfigurationError(f"{what} needs one or more non-empty strings, got {values!r}")
-    return values
-
-
 def require_scope(*scopes: str) -> Callable[..., Awaitable[CognitoClaims]]:
     """Dependency demanding every one of ``scopes`` (403 ``insufficient_scope`` otherwise).
 
@@ -379,8 +373,8 @@ def require_scope(*scopes: str) -> Callable[..., Awaitable[CognitoClaims]]:
         @app.get("/orders", dependencies=[Depends(require_scope("orders/read"))])
         async def orders(): ...
     """
-    wanted = _names(scopes, "require_scope")
-    return _Required(Requirement(scopes=wanted), f"require_scope{wanted!r}")
+    requirement = Requirement.decorator_args("require_scope", scopes=scopes)
+    return _Required(requirement, f"require_scope{scopes!r}")
 
 
 def require_group(*groups: str) -> Callable[..., Awaitable[CognitoClaims]]:
@@ -391,8 +385,8 @@ def require_group(*groups: str) -> Callable[..., Awaitable[CognitoClaims]]:
         @app.get("/admin", dependencies=[Depends(require_group("admins"))])
         async def admin(): ...
     """
-    wanted = _names(groups, "require_group")
-    return _Required(Requirement(groups=wanted), f"require_group{wanted!r}")
+    requirement = Requirement.decorator_args("require_group", groups=groups)
+    return _Required(requirement, f"require_group{groups!r}")
 
 
 # -- Starlette authentication ----------------------------------------------------------------

@@ -58,7 +58,9 @@ class CognitoWSGIMiddleware:
 
     Example::
 
-        app.wsgi_app = CognitoWSGIMiddleware(app.wsgi_app, verifier, {"/api": Requirement()})
+        app.wsgi_app = CognitoWSGIMiddleware(
+            app.wsgi_app, verifier, protect={"/api": Requirement()}
+        )
 
     Args:
         app: the WSGI application to protect.

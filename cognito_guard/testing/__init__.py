@@ -19,10 +19,12 @@ from __future__ import annotations
 from .clock import ManualClock
 from .issuer import OMIT, LocalIssuer, SigningKey, b64url, generate_rsa_key
 from .oauth import OAuthServer
+from .process import AppProcess
 from .server import JWKSServer, LoopbackServer, Request, Response
 
 __all__ = [
     "OMIT",
+    "AppProcess",
     "JWKSServer",
     "LocalIssuer",
     "LoopbackServer",

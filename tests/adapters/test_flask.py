@@ -562,10 +562,12 @@ def test_lazy_user_in_an_async_view_refuses_to_block_the_loop(
 
 
 def test_require_scope_and_group_need_arguments() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="require_scope"):
         require_scope()
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="require_group"):
         require_group()
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        require_scope("orders/read", "")
 
 
 # -- async views and the key store's single flight -------------------------------------------

@@ -287,3 +287,25 @@ def test_rejected_tokens_are_not_cached(issuer: LocalIssuer) -> None:
     for _ in range(2):
         with pytest.raises(InsufficientScopeError):
             verifier.verify(token)
+
+
+def test_custom_check_runs_on_cache_hits_too(issuer: LocalIssuer) -> None:
+    revoked: set[str] = set()
+
+    def not_revoked(claims: CognitoClaims) -> bool:
+        return claims.origin_jti not in revoked
+
+    verifier = issuer.verifier(custom_check=not_revoked)
+    token = issuer.access_token()
+    claims = verifier.verify(token)
+    assert verifier.verify(token) is claims  # cached
+    revoked.add(str(claims.origin_jti))  # the sign-in is revoked: cached or not, it is refused
+    with pytest.raises(ClaimCheckError, match="returned False"):
+        verifier.verify(token)
+
+
+def test_pool_id_and_issuer_together_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="not both"):
+        CognitoVerifier(
+            user_pool_id="eu-west-1_abc", issuer="https://issuer.example/pool", client_id="c"
+        )
