@@ -18,12 +18,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import logging
 import re
 import threading
 import time
-import weakref
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -411,53 +411,83 @@ def _effective_skew(tokens: TokenSet, skew: float) -> float:
     return min(skew, tokens.expires_in / 2) if tokens.expires_in else skew
 
 
+_Hit = tuple[TokenSet, int]
+_Flight = concurrent.futures.Future[_Hit]
+_NO_FLIGHT: _Flight = concurrent.futures.Future()  # returned with a hit; never waited on
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    # The leader may have been cancelled: mark the outcome seen so asyncio does not warn.
+    if not task.cancelled():
+        task.exception()
+
+
 class _TokenSlot:
     """One cached :class:`TokenSet` and its replacement, shared by concurrent requests.
 
     ``generation`` counts replacements: a request that got a 401 with generation ``g`` asks for
     a token newer than ``g``, so a burst of 401s leads to one fetch, not one per request.
-    Threads share a fetch through ``_fetch_lock`` (held across the fetch); coroutines of one
-    event loop share one task (no thread lock is held across an await).
+    One fetch at a time is shared by every caller: threads and coroutines of any event loop
+    (Flask and asgiref run async views on a loop per request) wait for the same flight, and a
+    fetch that fails hands its error to all of them. No thread lock is held across I/O.
     """
 
     def __init__(self, tokens: TokenSet | None = None) -> None:
         self._lock = threading.Lock()  # guards the fields below; never held across I/O
-        self._fetch_lock = threading.Lock()
         self._tokens = tokens
         self._generation = 1 if tokens is not None else 0
-        self._attempts = 0
-        self._last_error: BaseException | None = None
+        self._flight: _Flight | None = None
+        self._task: asyncio.Task[None] | None = None  # keeps the async leader from collection
         self.final_error: OAuthError | None = None  # set when retrying can never succeed
-        self._inflight: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Task[tuple[TokenSet, int]]
-        ] = weakref.WeakKeyDictionary()
 
     @property
     def tokens(self) -> TokenSet | None:
         with self._lock:
             return self._tokens
 
-    def _usable(self, skew: float, stale: int | None) -> tuple[TokenSet, int] | None:
+    def _join(self, skew: float, stale: int | None) -> tuple[_Hit | None, _Flight, bool]:
+        """A usable (token, generation); or the flight to wait for, and whether to lead it."""
         with self._lock:
+            if self.final_error is not None:
+                raise self.final_error
             tokens, generation = self._tokens, self._generation
-        if tokens is None or generation == stale:
-            return None
-        if tokens.is_expired(_effective_skew(tokens, skew)):
-            return None
-        return tokens, generation
+            if (
+                tokens is not None
+                and generation != stale
+                and not tokens.is_expired(_effective_skew(tokens, skew))
+            ):
+                return (tokens, generation), _NO_FLIGHT, False
+            if self._flight is not None:
+                return None, self._flight, False
+            flight: _Flight = concurrent.futures.Future()
+            # A running future cannot be cancelled: a waiter's cancellation must not end it.
+            flight.set_running_or_notify_cancel()
+            self._flight = flight
+            return None, flight, True
 
-    def _store(self, tokens: TokenSet) -> tuple[TokenSet, int]:
+    def _land(
+        self,
+        flight: _Flight,
+        tokens: TokenSet | None,
+        error: BaseException | None,
+    ) -> tuple[TokenSet, int] | None:
         with self._lock:
-            self._tokens = tokens
-            self._generation += 1
-            return tokens, self._generation
-
-    def _record(self, error: BaseException | None) -> None:
-        with self._lock:
-            self._attempts += 1
-            self._last_error = error
+            stored: tuple[TokenSet, int] | None = None
+            if tokens is not None:
+                self._tokens = tokens
+                self._generation += 1
+                stored = (tokens, self._generation)
             if isinstance(error, OAuthError) and error.error == "invalid_grant":
                 self.final_error = error
+            if self._flight is flight:
+                self._flight = None
+        if stored is not None:
+            flight.set_result(stored)
+        elif isinstance(error, Exception):
+            flight.set_exception(error)
+        else:  # cancelled, or its event loop closed under it: the waiters must not hang
+            flight.set_exception(TokenEndpointUnavailable("the token request was interrupted"))
+        return stored
 
     def get(
         self,
@@ -468,35 +498,27 @@ class _TokenSlot:
     ) -> tuple[TokenSet, int]:
         """A usable token (and its generation), fetching it (blocking) when needed.
 
-        ``on_new`` sees every fetched token set, after it is stored: if it raises, a rotated
-        refresh token is still not lost.
+        ``on_new`` sees every fetched token set after it is stored (and handed to the waiters):
+        if it raises, a rotated refresh token is still not lost.
         """
-        if self.final_error is not None:
-            raise self.final_error
-        hit = self._usable(skew, stale)
+        hit, flight, lead = self._join(skew, stale)
         if hit is not None:
             return hit
-        seen = self._attempts
-        with self._fetch_lock:
-            if self._attempts != seen:  # another thread fetched while this one waited
-                if self._last_error is not None:
-                    raise self._last_error
-                current = self.tokens
-                if current is not None:
-                    return current, self._generation
-            try:
-                tokens = fetch(self.tokens)
-            except BaseException as exc:
-                self._record(exc)
-                raise
-            self._record(None)
-            stored = self._store(tokens)
-            result = on_new(tokens) if on_new is not None else None
-            if inspect.isawaitable(result):
-                if inspect.iscoroutine(result):
-                    result.close()  # never awaited on purpose; do not warn about it
-                raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
-            return stored
+        if not lead:
+            return flight.result()
+        try:
+            tokens = fetch(self.tokens)
+        except BaseException as exc:
+            self._land(flight, None, exc)
+            raise
+        stored = self._land(flight, tokens, None)
+        assert stored is not None  # noqa: S101 - tokens were given
+        result = on_new(tokens) if on_new is not None else None
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited on purpose; do not warn about it
+            raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
+        return stored
 
     async def aget(
         self,
@@ -505,49 +527,37 @@ class _TokenSlot:
         stale: int | None = None,
         on_new: Callable[[TokenSet], object] | None = None,
     ) -> tuple[TokenSet, int]:
-        """Like :meth:`get` for coroutines: one fetch per event loop, shared by all waiters."""
-        if self.final_error is not None:
-            raise self.final_error
-        hit = self._usable(skew, stale)
+        """Like :meth:`get` for coroutines, without blocking the event loop."""
+        hit, flight, lead = self._join(skew, stale)
         if hit is not None:
             return hit
-        loop = asyncio.get_running_loop()
-        task = self._inflight.get(loop)
-        if task is None or task.done():
-            task = loop.create_task(self._afetch(afetch, on_new))
-            self._inflight[loop] = task
-            task.add_done_callback(self._forget(loop))
-        # shield: a cancelled waiter must not cancel the fetch the other waiters share.
-        return await asyncio.shield(task)
+        if not lead:
+            return await asyncio.wrap_future(flight)
+        # A task of its own: a cancelled leader must not cancel the fetch others wait for, nor
+        # the on_refresh that persists its result. The leader sees on_refresh's error; waiters
+        # get the tokens as soon as they are stored.
+        task = asyncio.get_running_loop().create_task(self._alead(flight, afetch, on_new))
+        task.add_done_callback(_retrieve)
+        self._task = task
+        await asyncio.shield(task)
+        return flight.result()
 
-    async def _afetch(
+    async def _alead(
         self,
+        flight: _Flight,
         afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
         on_new: Callable[[TokenSet], object] | None,
-    ) -> tuple[TokenSet, int]:
+    ) -> None:
         try:
             tokens = await afetch(self.tokens)
-        except BaseException as exc:
-            self._record(exc)
+        except BaseException as exc:  # also when the loop is closed under the task
+            self._land(flight, None, exc)
             raise
-        self._record(None)
-        stored = self._store(tokens)
+        self._land(flight, tokens, None)
         if on_new is not None:
             result = on_new(tokens)
             if inspect.isawaitable(result):
                 await result
-        return stored
-
-    def _forget(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> Callable[[asyncio.Task[tuple[TokenSet, int]]], None]:
-        def done(task: asyncio.Task[tuple[TokenSet, int]]) -> None:
-            if self._inflight.get(loop) is task:
-                del self._inflight[loop]
-            if not task.cancelled():
-                task.exception()  # mark it retrieved even if every waiter was cancelled
-
-        return done
 
 
 @dataclass(frozen=True)

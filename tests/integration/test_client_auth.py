@@ -144,6 +144,25 @@ async def test_200_coroutines_share_one_token_request(
     assert len(set(api.seen)) == 1
 
 
+def test_event_loops_of_many_threads_share_one_token_request(
+    server: OAuthServer, api: ProtectedAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask and asgiref run async views on a loop per request: still one billed token."""
+    monkeypatch.setattr(server, "token_delay", 0.2)
+    auth = ClientCredentialsAuth(server.client(), scopes=["orders/read"])
+    barrier = threading.Barrier(8)
+
+    def on_own_loop(_: int) -> list[int]:
+        barrier.wait()
+        return asyncio.run(many_coroutines(auth, api.orders_url, 5))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [status for batch in pool.map(on_own_loop, range(8)) for status in batch]
+    assert statuses == [200] * 40
+    assert server.request_count(TOKEN) == 1
+    assert len(set(api.seen)) == 1
+
+
 def test_the_token_is_reused_until_refresh_skew_before_expiry(
     server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
 ) -> None:
