@@ -11,7 +11,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -84,9 +84,11 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_decode_json: Callable[[str], Any] = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-).decode
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+_decode_json: Callable[[str], Any] = _DECODER.decode
+# The C scanner behind decode(), called directly: decode() adds two whitespace regex matches in
+# Python, which a compact token never needs (anything else falls back to decode()).
+_scan = cast(Callable[[str, int], tuple[Any, int]], vars(_DECODER)["scan_once"])
 
 
 def _segment(translated: bytes, start: int, end: int, what: str) -> bytes:
@@ -115,7 +117,12 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
         # Counting is cheap; the exact depth scan runs only for unusually bracket-heavy JSON.
         if text.count("[") + text.count("{") > _MAX_DEPTH and _too_deep(text):
             raise MalformedTokenError(f"the {what} nests deeper than {_MAX_DEPTH} levels")
-        value = _decode_json(text)
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:  # no value at offset 0 (leading whitespace, or nothing)
+            end = -1
+        if end != len(text):
+            value = _decode_json(text)  # whitespace around the value, or trailing data
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MalformedTokenError(f"the {what} is not a valid UTF-8 JSON object") from exc
     if not isinstance(value, dict):

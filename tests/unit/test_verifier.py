@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
 
 from cognito_guard import (
     ClaimCheckError,
@@ -18,11 +21,12 @@ from cognito_guard import (
     InvalidIssuerError,
     InvalidSignatureError,
     InvalidTokenUseError,
+    MalformedTokenError,
     MissingGroupError,
     NotYetValidError,
     UnknownKeyError,
 )
-from cognito_guard.testing import OMIT, LocalIssuer, ManualClock
+from cognito_guard.testing import OMIT, LocalIssuer, ManualClock, b64url
 
 
 @pytest.fixture
@@ -309,3 +313,26 @@ def test_pool_id_and_issuer_together_are_refused() -> None:
         CognitoVerifier(
             user_pool_id="eu-west-1_abc", issuer="https://issuer.example/pool", client_id="c"
         )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "accepted"),
+    [("  ", "\n", True), ("", " x", False), ("", "{}", False)],
+    ids=["whitespace-around", "trailing-garbage", "two-values"],
+)
+def test_payload_json_outside_the_compact_form(
+    issuer: LocalIssuer, clock: ManualClock, before: str, after: str, accepted: bool
+) -> None:
+    """The fast path only handles compact JSON; the full parser decides everything else."""
+    claims = {"sub": "s", "exp": int(clock.now) + 60, "token_use": "access"}
+    claims.update(client_id=issuer.client_id, iss=issuer.issuer)
+    header = b64url(json.dumps({"kid": issuer.access_key.kid, "alg": "RS256"}).encode())
+    body = before + json.dumps(claims) + after
+    signing_input = f"{header}.{b64url(body.encode())}"
+    signature = issuer.access_key.private_key.sign(signing_input.encode(), PKCS1v15(), SHA256())
+    token = f"{signing_input}.{b64url(signature)}"
+    if accepted:
+        assert issuer.verifier().verify(token).sub == "s"
+    else:
+        with pytest.raises(MalformedTokenError):
+            issuer.verifier().verify(token)
