@@ -226,7 +226,10 @@ def _bearer_guard(app: Flask | None = None) -> BearerGuard:
 
 
 def _authorization() -> list[str]:
-    return request.headers.getlist("Authorization")
+    # WSGI servers join repeated headers with ", ", which parse_authorization refuses; reading the
+    # environ key directly avoids werkzeug's scan of every header for getlist().
+    value = request.environ.get("HTTP_AUTHORIZATION")
+    return [] if value is None else [value]
 
 
 def _outcome(
