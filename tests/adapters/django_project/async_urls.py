@@ -10,6 +10,6 @@ urlpatterns = [
     path("public", async_views.public),
     path("whoami", async_views.whoami),
     path("me", async_views.me),
-    path("orders", async_views.Orders.as_view()),
+    path("orders", async_views.orders),
     path("admin", async_views.admin),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django
 from django.http import HttpRequest, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -39,6 +40,25 @@ class Orders(View):
     @method_decorator(require_scope("orders/write"))
     async def post(self, request: HttpRequest) -> JsonResponse:
         return JsonResponse({"user": claims_of(request).sub, "created": True}, status=201)
+
+
+@require_scope("orders/read")
+async def _list_orders(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": claims_of(request).sub, "orders": []})
+
+
+@require_scope("orders/write")
+async def _create_order(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": claims_of(request).sub, "created": True}, status=201)
+
+
+async def _orders_by_method(request: HttpRequest) -> JsonResponse:
+    return await (_create_order if request.method == "POST" else _list_orders)(request)
+
+
+# Django 4.2's method_decorator hides that a handler is async (fixed in Django 5.0), so there the
+# same routes are async function views.
+orders = Orders.as_view() if django.VERSION >= (5, 0) else _orders_by_method
 
 
 @require_group("admins")
