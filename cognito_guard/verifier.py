@@ -85,7 +85,10 @@ class CognitoVerifier:
         user_pool_id: one pool id, or several (multi-tenant); the token's ``iss`` picks the pool
             before any key is fetched. Issuers and JWKS URLs are derived from it.
         client_id: the accepted app client id(s): ``client_id`` of access tokens, ``aud`` of ID
-            tokens. Required unless ``allow_any_client=True``.
+            tokens. Required unless ``allow_any_client=True``. For several pools, a mapping
+            ``{pool_id: client id(s)}`` pairs each pool with its own clients (a token of one
+            pool naming another pool's client is refused); ``user_pool_id`` then defaults to
+            the mapping's pools.
         token_use: ``"access"``, ``"id"``, or None to accept either.
         scopes: scopes the token must all have (access tokens).
         groups: ``cognito:groups`` of which the user must be in at least one.
@@ -111,7 +114,7 @@ class CognitoVerifier:
         self,
         *,
         user_pool_id: str | Sequence[str] | None = None,
-        client_id: str | Collection[str] | None = None,
+        client_id: str | Collection[str] | Mapping[str, str | Collection[str]] | None = None,
         token_use: TokenUse | None = "access",
         scopes: str | Iterable[str] = (),
         groups: str | Iterable[str] = (),
@@ -133,7 +136,24 @@ class CognitoVerifier:
         if token_use not in ("access", "id", None):
             raise ConfigurationError(f"token_use must be 'access', 'id' or None, not {token_use!r}")
         self.token_use: TokenUse | None = token_use
-        self.client_ids = frozenset(_strings(client_id, "client_id"))
+        per_pool: dict[str, frozenset[str]] | None = None
+        if isinstance(client_id, Mapping):
+            per_pool = {
+                validate_user_pool_id(pool): frozenset(_strings(ids, f"client_id[{pool!r}]"))
+                for pool, ids in client_id.items()
+            }
+            if issuer is not None or not all(per_pool.values()):
+                raise ConfigurationError(
+                    "client_id as a mapping pairs user pool ids with their client ids: give "
+                    "every pool at least one client, and no issuer"
+                )
+            if user_pool_id is None:
+                user_pool_id = tuple(per_pool)
+            elif set(_strings(user_pool_id, "user_pool_id")) != set(per_pool):
+                raise ConfigurationError("the pools of client_id must be those of user_pool_id")
+            self.client_ids = frozenset().union(*per_pool.values())
+        else:
+            self.client_ids = frozenset(_strings(client_id, "client_id"))
         if not self.client_ids and not allow_any_client:
             raise ConfigurationError(
                 "client_id is required (pass allow_any_client=True to accept any app client)"
@@ -167,6 +187,11 @@ class CognitoVerifier:
             transport=transport,
             async_transport=async_transport,
         )
+        # The clients accepted per issuer: each pool's own, or all of them.
+        self._clients = {iss: self.client_ids for iss in self._stores}
+        for pool, ids in (per_pool or {}).items():
+            for iss in issuers_for(pool, issuer_form):
+                self._clients[iss] = ids
         self._cache: TLRUCache[str, _CacheEntry] | None = None
         if token_cache_size:
             self._cache = TLRUCache(maxsize=token_cache_size, ttu=self._cache_deadline, timer=clock)
@@ -347,16 +372,17 @@ class CognitoVerifier:
         return claims
 
     def _check_client(self, payload: dict[str, Any], token_use: object) -> None:
+        accepted = self._clients[payload["iss"]]  # iss chose the keys: it is a configured issuer
         if token_use == "access":
             client = payload.get("client_id")
-            if not (isinstance(client, str) and client in self.client_ids):
+            if not (isinstance(client, str) and client in accepted):
                 raise InvalidClientError(
                     f"client_id {shorten(client)} is not an accepted app client"
                 )
             return
         aud = payload.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if not any(isinstance(a, str) and a in self.client_ids for a in audiences):
+        if not any(isinstance(a, str) and a in accepted for a in audiences):
             raise InvalidClientError(f"aud {shorten(aud)} is not an accepted app client")
 
     def _run_custom_check(self, claims: CognitoClaims) -> None:

@@ -336,3 +336,42 @@ def test_payload_json_outside_the_compact_form(
     else:
         with pytest.raises(MalformedTokenError):
             issuer.verifier().verify(token)
+
+
+def test_clients_paired_with_their_pools(
+    issuer: LocalIssuer, cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock
+) -> None:
+    other = LocalIssuer("us-west-2_Second", "second-client", keys=cognito_signing_keys, clock=clock)
+    verifier = CognitoVerifier(
+        client_id={issuer.user_pool_id: issuer.client_id, other.user_pool_id: ["second-client"]},
+        jwks={"keys": issuer.jwks["keys"] + other.jwks["keys"]},
+        clock=clock,
+    )
+    assert set(verifier.client_ids) == {issuer.client_id, "second-client"}
+    assert verifier.verify(issuer.access_token()).client_id == issuer.client_id
+    assert verifier.verify(other.access_token()).client_id == "second-client"
+    with pytest.raises(InvalidClientError):  # pool A's token naming pool B's client
+        verifier.verify(issuer.access_token(client_id="second-client"))
+    id_tokens = CognitoVerifier(
+        client_id={issuer.user_pool_id: issuer.client_id, other.user_pool_id: "second-client"},
+        token_use="id",
+        jwks={"keys": issuer.jwks["keys"] + other.jwks["keys"]},
+        clock=clock,
+    )
+    assert id_tokens.verify(other.id_token(aud="second-client")).client_id == "second-client"
+    with pytest.raises(InvalidClientError):  # the aud of an ID token is paired the same way
+        id_tokens.verify(other.id_token(aud=issuer.client_id))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"client_id": {"eu-west-1_A": []}},
+        {"client_id": {"not a pool": "c"}},
+        {"client_id": {"eu-west-1_A": "c"}, "user_pool_id": "eu-west-1_B"},
+        {"client_id": {"eu-west-1_A": "c"}, "issuer": "https://issuer.example/x"},
+    ],
+)
+def test_client_mapping_mistakes(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        CognitoVerifier(**options)
