@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from cognito_guard.testing import LocalIssuer
 
 Headers = dict[str, str]
@@ -141,6 +143,22 @@ CASES: tuple[Case, ...] = (
         "insufficient_scope",
     ),
 )
+
+
+def headers_for(case: Case, issuer: LocalIssuer, other: LocalIssuer) -> Headers:
+    """The request headers of ``case``: its Authorization header, if it has one."""
+    authorization = case.authorization(issuer, other)
+    return {} if authorization is None else {"Authorization": authorization}
+
+
+def bearer(token: str) -> Headers:
+    """An ``Authorization: Bearer`` header."""
+    return {"Authorization": "Bearer " + token}
+
+
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    """An httpx client calling an ASGI application in-process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
 def check(case: Case, status: int, headers: Mapping[str, str], body: Any) -> None:

@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from cognito_guard import CognitoClaims, CognitoVerifier, ConfigurationError
@@ -16,6 +15,7 @@ from cognito_guard.integrations.asgi import CLAIMS_KEY, CognitoASGIMiddleware
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from .matrix import asgi_client, bearer
 
 with warnings.catch_warnings():
     # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
@@ -75,14 +75,6 @@ def app(cognito_verifier: CognitoVerifier) -> CognitoASGIMiddleware:
     return CognitoASGIMiddleware(reference_app, cognito_verifier, protect=PROTECT)
 
 
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token}
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", matrix.CASES, ids=lambda case: case.id)
 async def test_matrix(
@@ -91,9 +83,8 @@ async def test_matrix(
     cognito_issuer: LocalIssuer,
     other_issuer: LocalIssuer,
 ) -> None:
-    authorization = case.authorization(cognito_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
-    async with client_for(app) as client:
+    headers = matrix.headers_for(case, cognito_issuer, other_issuer)
+    async with asgi_client(app) as client:
         response = await client.request(case.method, case.path, headers=headers)
     matrix.check(case, response.status_code, response.headers, response.json())
     if response.status_code >= 400:
@@ -104,14 +95,14 @@ async def test_matrix(
 async def test_the_app_finds_the_claims_in_the_scope(
     app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer
 ) -> None:
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get("/me", headers=bearer(cognito_issuer.access_token(sub="s")))
     assert response.json() == {"sub": "s", "username": "alice", "scopes": ["email", "openid"]}
 
 
 @pytest.mark.anyio
 async def test_public_paths_pass_through_unverified(app: CognitoASGIMiddleware) -> None:
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get("/public", headers={"Authorization": "Bearer not.a.jwt"})
     assert response.status_code == 200
     assert response.json() == {"ok": True, "claims": False}
@@ -153,7 +144,7 @@ async def test_disguised_paths_do_not_escape_protection(
 async def test_head_is_held_to_the_get_rule(
     app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer
 ) -> None:
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.head(
             "/orders", headers=bearer(cognito_issuer.access_token(scopes=["openid"]))
         )
@@ -166,7 +157,7 @@ async def test_keys_unavailable_is_503_with_retry_after(
     app: CognitoASGIMiddleware, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
 ) -> None:
     cognito_jwks_server.status = 500
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
@@ -259,7 +250,7 @@ async def test_configuration_from_the_environment(
     monkeypatch.setenv("COGNITO_CLIENT_ID", cognito_issuer.client_id)
     monkeypatch.setenv("COGNITO_JWKS_URI", cognito_jwks_server.jwks_uri)
     app = CognitoASGIMiddleware(reference_app, protect=PROTECT)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get(
             "/orders", headers=bearer(cognito_issuer.access_token(scopes=["orders/read"]))
         )

@@ -60,8 +60,7 @@ def _get(api: APIClient, path: str, authorization: str | None = None) -> Any:
 def test_matrix_through_drf(
     case: matrix.Case, api: APIClient, issuer: LocalIssuer, other_issuer: LocalIssuer
 ) -> None:
-    authorization = case.authorization(issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = matrix.headers_for(case, issuer, other_issuer)
     response = api.generic(case.method, case.path, headers=headers)
     body = response.json()
     matrix.check(case, response.status_code, response.headers, body)

@@ -64,8 +64,7 @@ def test_example_project_answers_the_matrix_over_http(
 ) -> None:
     with httpx.Client(base_url=example_server, timeout=10) as client:
         for case in matrix.CASES:
-            authorization = case.authorization(cognito_issuer, other_issuer)
-            headers = {} if authorization is None else {"Authorization": authorization}
+            headers = matrix.headers_for(case, cognito_issuer, other_issuer)
             response = client.request(case.method, case.path, headers=headers)
             matrix.check(case, response.status_code, response.headers, response.json())
     # The keys came from the JWKS server over HTTP, once, then from the verifier's cache.

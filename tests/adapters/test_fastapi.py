@@ -14,7 +14,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
-import httpx
 import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.responses import JSONResponse
@@ -33,6 +32,7 @@ from cognito_guard.keys import KeyStore
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from .matrix import asgi_client, bearer
 
 with warnings.catch_warnings():
     # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
@@ -86,22 +86,13 @@ def example_app(cognito_env: None) -> FastAPI:
     return app
 
 
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token}
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("case", matrix.CASES, ids=lambda case: case.id)
 async def test_matrix(
     case: matrix.Case, example_app: FastAPI, cognito_issuer: LocalIssuer, other_issuer: LocalIssuer
 ) -> None:
-    authorization = case.authorization(cognito_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
-    async with client_for(example_app) as client:
+    headers = matrix.headers_for(case, cognito_issuer, other_issuer)
+    async with asgi_client(example_app) as client:
         response = await client.request(case.method, case.path, headers=headers)
     matrix.check(case, response.status_code, response.headers, response.json())
 
@@ -111,7 +102,7 @@ async def test_handlers_receive_the_verified_claims(
     example_app: FastAPI, cognito_issuer: LocalIssuer
 ) -> None:
     sub = "11111111-2222-3333-4444-555555555555"
-    async with client_for(example_app) as client:
+    async with asgi_client(example_app) as client:
         me = await client.get("/me", headers=bearer(cognito_issuer.access_token(sub=sub)))
         created = await client.post(
             "/orders",
@@ -149,7 +140,7 @@ async def test_a_request_is_verified_once_and_never_with_the_blocking_path(
     ) -> dict[str, Any]:
         return {"same": again is user}
 
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get(
             "/orders", headers=bearer(cognito_issuer.access_token(scopes=["orders/read"]))
         )
@@ -189,7 +180,7 @@ def security_app(verifier: CognitoVerifier) -> FastAPI:
 async def test_security_scopes_add_to_the_dependency_own_scopes(
     cognito_issuer: LocalIssuer, cognito_verifier: CognitoVerifier
 ) -> None:
-    async with client_for(security_app(cognito_verifier)) as client:
+    async with asgi_client(security_app(cognito_verifier)) as client:
         partial = await client.get(
             "/reports", headers=bearer(cognito_issuer.access_token(scopes=["reports/read"]))
         )
@@ -208,7 +199,7 @@ async def test_optional_user_is_none_without_a_token_but_a_bad_token_is_rejected
     cognito_issuer: LocalIssuer, cognito_verifier: CognitoVerifier
 ) -> None:
     token = cognito_issuer.access_token(scopes=["openid"])
-    async with client_for(security_app(cognito_verifier)) as client:
+    async with asgi_client(security_app(cognito_verifier)) as client:
         anonymous = await client.get("/catalogue")
         known = await client.get("/catalogue", headers=bearer(token))
         expired = await client.get(
@@ -232,7 +223,7 @@ async def test_optional_user_is_none_without_a_token_but_a_bad_token_is_rejected
 async def test_openapi_documents_the_bearer_scheme_on_protected_routes(
     example_app: FastAPI,
 ) -> None:
-    async with client_for(example_app) as client:
+    async with asgi_client(example_app) as client:
         document = (await client.get("/openapi.json")).json()
     scheme = document["components"]["securitySchemes"]["CognitoBearer"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
@@ -251,7 +242,7 @@ async def test_keys_unavailable_is_503_with_retry_after(
     example_app: FastAPI, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
 ) -> None:
     cognito_jwks_server.status = 500
-    async with client_for(example_app) as client:
+    async with asgi_client(example_app) as client:
         response = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
@@ -279,7 +270,7 @@ async def test_applications_can_reshape_the_answer(
     async def me(user: Annotated[CognitoClaims, Depends(cognito_user)]) -> dict[str, Any]:
         return {"sub": user.sub}
 
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get(
             "/me", headers=bearer(cognito_issuer.access_token(expires_in=-60))
         )
@@ -298,7 +289,7 @@ async def test_a_dependency_without_cognito_guard_fails_loudly(
     async def me(user: Annotated[CognitoClaims, Depends(cognito_user)]) -> dict[str, Any]:
         return {"sub": user.sub}
 
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         with pytest.raises(RuntimeError, match=r"CognitoGuard\(app"):
             await client.get("/me", headers=bearer(cognito_issuer.access_token()))
 
@@ -375,7 +366,7 @@ async def test_configuration_from_the_environment(
     async def me(user: Annotated[CognitoClaims, Depends(cognito_user)]) -> dict[str, Any]:
         return {"email": user.email}
 
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         id_token = await client.get("/me", headers=bearer(cognito_issuer.id_token()))
         access = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
     assert guard.verifier.token_use == "id"

@@ -59,8 +59,7 @@ def test_matrix_through_a_real_server(
 ) -> None:
     with httpx.Client(base_url=base_url, timeout=10) as client:
         for case in matrix.CASES:
-            authorization = case.authorization(cognito_issuer, other_issuer)
-            headers = {} if authorization is None else {"Authorization": authorization}
+            headers = matrix.headers_for(case, cognito_issuer, other_issuer)
             response = client.request(case.method, case.path, headers=headers)
             matrix.check(case, response.status_code, response.headers, response.json())
 

@@ -114,8 +114,7 @@ def async_reference_app(verifier: CognitoVerifier) -> Flask:
 
 
 def run_case(app: Flask, case: matrix.Case, issuer: LocalIssuer, other: LocalIssuer) -> None:
-    authorization = case.authorization(issuer, other)
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = matrix.headers_for(case, issuer, other)
     response = app.test_client().open(case.path, method=case.method, headers=headers)
     matrix.check(case, response.status_code, response.headers, response.get_json())
 

@@ -101,8 +101,7 @@ def example_url(e2e_issuer: LocalIssuer, e2e_jwks: JWKSServer) -> Iterator[str]:
 def test_matrix_through_waitress(
     case: matrix.Case, example_url: str, e2e_issuer: LocalIssuer, other_issuer: LocalIssuer
 ) -> None:
-    authorization = case.authorization(e2e_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = matrix.headers_for(case, e2e_issuer, other_issuer)
     response = httpx.request(case.method, example_url + case.path, headers=headers, timeout=10)
     matrix.check(case, response.status_code, response.headers, response.json())
 

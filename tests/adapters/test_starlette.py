@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires as starlette_requires
@@ -39,6 +38,7 @@ from cognito_guard.integrations.starlette import (
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from .matrix import asgi_client, bearer
 
 with warnings.catch_warnings():
     # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
@@ -113,14 +113,6 @@ def reference_app(verifier: CognitoVerifier | None) -> Starlette:
     return app
 
 
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token}
-
-
 @pytest.fixture
 def app(cognito_verifier: CognitoVerifier) -> Starlette:
     return reference_app(cognito_verifier)
@@ -131,9 +123,8 @@ def app(cognito_verifier: CognitoVerifier) -> Starlette:
 async def test_matrix(
     case: matrix.Case, app: Starlette, cognito_issuer: LocalIssuer, other_issuer: LocalIssuer
 ) -> None:
-    authorization = case.authorization(cognito_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
-    async with client_for(app) as client:
+    headers = matrix.headers_for(case, cognito_issuer, other_issuer)
+    async with asgi_client(app) as client:
         response = await client.request(case.method, case.path, headers=headers)
     matrix.check(case, response.status_code, response.headers, response.json())
 
@@ -143,7 +134,7 @@ async def test_request_user_and_auth_scopes_come_from_the_token(
     app: Starlette, cognito_issuer: LocalIssuer
 ) -> None:
     token = cognito_issuer.access_token(scopes=["orders/read", "openid"], username="bob")
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get("/starlette/orders", headers=bearer(token))
     assert response.status_code == 200
     assert response.json() == {"user": "bob", "auth": ["authenticated", "openid", "orders/read"]}
@@ -153,9 +144,10 @@ async def test_request_user_and_auth_scopes_come_from_the_token(
 async def test_starlettes_own_requires_admits_by_token_scopes(
     app: Starlette, cognito_issuer: LocalIssuer
 ) -> None:
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         lacking = await client.get(
-            "/starlette/orders", headers=bearer(cognito_issuer.access_token(scopes=["openid"]))
+            "/starlette/orders",
+            headers=bearer(cognito_issuer.access_token(scopes=["openid"])),
         )
         anonymous = await client.get("/starlette/me")
         known = await client.get(
@@ -174,7 +166,7 @@ async def test_keys_unavailable_is_503_with_retry_after(
     app: Starlette, cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer
 ) -> None:
     cognito_jwks_server.status = 500
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
@@ -211,7 +203,7 @@ async def test_dependencies_can_be_awaited_in_plain_starlette_endpoints(
         ]
     )
     CognitoGuard(app, verifier=cognito_verifier)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         me_ok = await client.get("/me", headers=bearer(cognito_issuer.access_token(sub="s-2")))
         me_missing = await client.get("/me")
         maybe = await client.get("/maybe")
@@ -241,7 +233,7 @@ async def test_backend_middleware_built_by_hand(
             )
         ],
     )
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         ok = await client.get("/me", headers=bearer(cognito_issuer.access_token(sub="s-3")))
         bad = await client.get("/me", headers=bearer(cognito_issuer.access_token(expires_in=-9)))
     assert ok.json() == {"user": "s-3"}
@@ -303,7 +295,7 @@ async def test_configuration_from_the_environment(
     monkeypatch.setenv("COGNITO_CLIENT_ID", cognito_issuer.client_id)
     monkeypatch.setenv("COGNITO_JWKS_URI", cognito_jwks_server.jwks_uri)
     app = reference_app(None)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.get(
             "/orders", headers=bearer(cognito_issuer.access_token(scopes=["orders/read"]))
         )
@@ -360,7 +352,7 @@ async def test_starlette_parts_work_when_fastapi_is_absent(
         app = reference_app(cognito_verifier)
         app.router.routes.append(Route("/awaited", awaited_me))
         token = cognito_issuer.access_token(scopes=["orders/read"], sub="no-fastapi")
-        async with client_for(app) as client:
+        async with asgi_client(app) as client:
             orders = await client.get("/orders", headers=bearer(token))
             awaited = await client.get("/awaited", headers=bearer(token))
             missing = await client.get("/awaited")

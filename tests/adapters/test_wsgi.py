@@ -22,6 +22,7 @@ from cognito_guard.integrations.wsgi import CLAIMS_KEY, CognitoWSGIMiddleware
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from .matrix import bearer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -83,10 +84,6 @@ def matrix_server(matrix_issuer: LocalIssuer) -> Iterator[JWKSServer]:
         yield server
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 # -- the behaviour matrix -----------------------------------------------------------------------
 
 
@@ -99,8 +96,7 @@ def test_matrix_through_werkzeug_client(
 ) -> None:
     verifier = matrix_issuer.verifier(jwks_uri=matrix_server.jwks_uri)
     client = Client(CognitoWSGIMiddleware(reference_app, verifier, protect=REFERENCE_RULES))
-    authorization = case.authorization(matrix_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = matrix.headers_for(case, matrix_issuer, other_issuer)
     response = client.open(case.path, method=case.method, headers=headers)
     matrix.check(case, response.status_code, response.headers, response.get_json())
 
@@ -139,8 +135,7 @@ def real_server_url(matrix_issuer: LocalIssuer, matrix_server: JWKSServer) -> It
 def test_matrix_through_a_real_wsgi_server(
     case: matrix.Case, real_server_url: str, matrix_issuer: LocalIssuer, other_issuer: LocalIssuer
 ) -> None:
-    authorization = case.authorization(matrix_issuer, other_issuer)
-    headers = {} if authorization is None else {"Authorization": authorization}
+    headers = matrix.headers_for(case, matrix_issuer, other_issuer)
     response = httpx.request(case.method, real_server_url + case.path, headers=headers, timeout=10)
     matrix.check(case, response.status_code, response.headers, response.json())
 
