@@ -213,8 +213,6 @@ class KeyStore:
         self._last_attempt = -math.inf
         self._retry_at = -math.inf
         self._failures = 0
-        self._attempts = 0
-        self.fetch_count = 0  # HTTP attempts made, for tests and metrics
         if jwks is not None:
             try:
                 self._keys = parse_jwks(jwks, self.policy.min_key_bits)
@@ -350,7 +348,6 @@ class KeyStore:
         problems: list[str] = []
         for url in self.urls:
             result = yield url
-            self.fetch_count += 1
             if isinstance(result, BaseException):
                 problems.append(f"{url}: {_describe(result)}")
                 continue
@@ -374,7 +371,6 @@ class KeyStore:
             self._last_attempt = now
             self._retry_at = -math.inf
             self._failures = 0
-            self._attempts += 1
         if had_keys and (added or removed):
             log.info(
                 "cognito_guard: JWKS rotated (%d key(s) added, %d removed)",
@@ -391,7 +387,6 @@ class KeyStore:
             )
             self._last_attempt = now
             self._retry_at = now + delay
-            self._attempts += 1
             stale = bool(self._keys) and now - self._fetched_at < (
                 self.policy.ttl + self.policy.stale_if_error
             )
