@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from cognito_guard.errors import TokenError
 from cognito_guard.testing import LocalIssuer, LoopbackServer, Request, Response
 
 SECRET = "s3cret-client-secret-value"
-
-
-class Clock:
-    """A clock that stands still until a test moves it."""
-
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class ProtectedAPI(LoopbackServer):

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cognito_guard.client import CognitoTokenClient, OAuthError, TokenEndpointUnavailable
 from cognito_guard.errors import ClaimCheckError, ConfigurationError
 from cognito_guard.pkce import make_pkce_pair
-from cognito_guard.testing import LocalIssuer, OAuthServer, Response
+from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer, Response
 
-from ._oauth_support import SECRET, Clock
+from ._oauth_support import SECRET
 
 REDIRECT = "https://app.example.com/callback"
 
@@ -112,7 +112,7 @@ def test_client_credentials_returns_a_verifiable_m2m_token(
 def test_client_credentials_expiry_follows_the_injected_clock(
     server: OAuthServer, mode: str
 ) -> None:
-    clock = Clock(1_000_000)
+    clock = ManualClock(1_000_000)
     tokens = call(mode, server.client(clock=clock), "client_credentials")
     assert tokens.expires_at == 1_000_000 + 3600
     clock.advance(3600 - 60)

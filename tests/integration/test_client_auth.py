@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,9 +26,9 @@ from cognito_guard.client import (
     TokenSet,
 )
 from cognito_guard.errors import ConfigurationError
-from cognito_guard.testing import LocalIssuer, OAuthServer
+from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 
-from ._oauth_support import SECRET, Clock, ProtectedAPI
+from ._oauth_support import SECRET, ProtectedAPI
 
 TOKEN = "/oauth2/token"
 # One connection per concurrent request: the single flight under test happens in the auth flow,
@@ -80,8 +81,8 @@ def rotating(running: tuple[OAuthServer, OAuthServer, ProtectedAPI]) -> OAuthSer
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(time.time())  # the test issuer mints tokens on the real clock
 
 
 def send(
@@ -164,7 +165,7 @@ def test_event_loops_of_many_threads_share_one_token_request(
 
 
 def test_the_token_is_reused_until_refresh_skew_before_expiry(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     auth = ClientCredentialsAuth(
         server.client(clock=clock), scopes=["orders/read"], refresh_skew=60
@@ -279,14 +280,14 @@ def test_threads_waiting_on_a_failed_fetch_share_its_error(
 
 
 def _signed_in(
-    server: OAuthServer, clock: Clock, **options: Any
+    server: OAuthServer, clock: ManualClock, **options: Any
 ) -> tuple[CognitoTokenClient, TokenSet]:
     client = server.client(clock=clock, **options)
     return client, client.refresh(server.issue_refresh_token("alice"))
 
 
 def test_refresh_auth_sends_the_current_access_token(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(server, clock)
     saved: list[TokenSet] = []
@@ -298,7 +299,7 @@ def test_refresh_auth_sends_the_current_access_token(
 
 
 def test_refresh_auth_refreshes_near_expiry_and_hands_over_rotated_tokens(
-    rotating: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    rotating: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(rotating, clock)
     saved: list[TokenSet] = []
@@ -317,7 +318,7 @@ def test_refresh_auth_refreshes_near_expiry_and_hands_over_rotated_tokens(
 
 
 def test_a_failing_on_refresh_does_not_lose_the_rotated_refresh_token(
-    rotating: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    rotating: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(rotating, clock)
 
@@ -335,7 +336,7 @@ def test_a_failing_on_refresh_does_not_lose_the_rotated_refresh_token(
 
 
 def test_an_async_on_refresh_with_a_sync_client_is_a_configuration_error(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock
 ) -> None:
     client, tokens = _signed_in(server, clock)
 
@@ -349,7 +350,7 @@ def test_an_async_on_refresh_with_a_sync_client_is_a_configuration_error(
 
 
 def test_refresh_auth_refreshes_once_after_a_401(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(server, clock)
     saved: list[TokenSet] = []
@@ -362,7 +363,7 @@ def test_refresh_auth_refreshes_once_after_a_401(
 
 
 def test_a_revoked_refresh_token_is_invalid_grant_not_a_retry_loop(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(server, clock)
     client.revoke(tokens.refresh_token or "")
@@ -377,7 +378,7 @@ def test_a_revoked_refresh_token_is_invalid_grant_not_a_retry_loop(
 
 
 def test_an_expired_session_fails_before_calling_the_api(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client, tokens = _signed_in(server, clock)
     client.revoke(tokens.refresh_token or "")
@@ -390,7 +391,7 @@ def test_an_expired_session_fails_before_calling_the_api(
 
 
 def test_100_threads_share_one_refresh(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, tokens = _signed_in(server, clock)
     saved: list[TokenSet] = []
@@ -404,7 +405,7 @@ def test_100_threads_share_one_refresh(
 
 @pytest.mark.anyio
 async def test_100_coroutines_share_one_refresh_and_await_an_async_on_refresh(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, tokens = _signed_in(server, clock)
     saved: list[TokenSet] = []
@@ -422,7 +423,7 @@ async def test_100_coroutines_share_one_refresh_and_await_an_async_on_refresh(
 
 
 def test_refresh_auth_through_the_user_pool_api_computes_the_secret_hash(
-    server: OAuthServer, api: ProtectedAPI, clock: Clock, mode: str
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client = server.api_client(clock=clock)
     tokens = client.refresh(server.issue_refresh_token("carol"), username="carol")

@@ -21,11 +21,6 @@ from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock) -> LocalIssuer:
     return LocalIssuer(keys=cognito_signing_keys, clock=clock)
 

@@ -30,11 +30,6 @@ from cognito_guard.testing import OMIT, LocalIssuer, ManualClock, b64url
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def issuer(cognito_signing_keys: list[RSAPrivateKey], clock: ManualClock) -> LocalIssuer:
     return LocalIssuer("eu-west-1_AbCdEf123", keys=cognito_signing_keys, clock=clock)
 
