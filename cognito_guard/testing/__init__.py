@@ -20,6 +20,7 @@ from .clock import ManualClock
 from .issuer import OMIT, LocalIssuer, SigningKey, b64url, generate_rsa_key
 from .oauth import OAuthServer
 from .process import AppProcess
+from .redis import RedisServer, find_redis_server
 from .server import JWKSServer, LoopbackServer, Request, Response
 
 __all__ = [
@@ -30,9 +31,11 @@ __all__ = [
     "LoopbackServer",
     "ManualClock",
     "OAuthServer",
+    "RedisServer",
     "Request",
     "Response",
     "SigningKey",
     "b64url",
+    "find_redis_server",
     "generate_rsa_key",
 ]

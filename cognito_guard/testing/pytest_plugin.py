@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..verifier import CognitoVerifier
 from .issuer import LocalIssuer, generate_rsa_key
+from .redis import RedisServer, RedisServerNotFound
 from .server import JWKSServer
 
 
@@ -44,3 +46,40 @@ def cognito_verifier(
 ) -> CognitoVerifier:
     """A verifier for the issuer's access tokens, fetching keys from ``cognito_jwks_server``."""
     return cognito_issuer.verifier(jwks_uri=cognito_jwks_server.jwks_uri)
+
+
+def redis_server_or_skip(**options: object) -> RedisServer:
+    """A started :class:`RedisServer`; skips the test when no server binary is installed.
+
+    Under ``CI=true`` a missing server fails the test instead: CI must install one.
+    """
+    try:
+        server = RedisServer(**options)  # type: ignore[arg-type]
+    except RedisServerNotFound as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {exc}")
+        pytest.skip(str(exc))
+    return server.start()
+
+
+@pytest.fixture(scope="session")
+def cognito_redis_server() -> Iterator[RedisServer]:
+    """A real Redis-compatible server on 127.0.0.1, one per test session.
+
+    Skipped (with the reason) when no server is installed, except under ``CI=true``. Tests that
+    stop or restart Redis should start their own :class:`RedisServer` instead.
+    """
+    server = redis_server_or_skip()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def cognito_redis_url(cognito_redis_server: RedisServer) -> str:
+    """The URL of the session's Redis server, flushed before the test."""
+    if not cognito_redis_server.running:  # a test stopped it: bring it back for the next one
+        cognito_redis_server.start()
+    cognito_redis_server.flushall()
+    return cognito_redis_server.url

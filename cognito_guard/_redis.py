@@ -1,0 +1,241 @@
+"""The one place that knows how to connect to Redis (or Valkey, ElastiCache, MemoryDB).
+
+Every Redis user of cognito_guard (the revocation list, the shared token cache, the session store)
+goes through :class:`RedisConnection`, so the rules live once:
+
+- a URL must be ``redis://``, ``rediss://`` (TLS) or ``unix://``; anything else is a
+  :class:`~cognito_guard.ConfigurationError` where it is written;
+- credentials in the URL (``redis://user:password@host``) are used, but never shown: the
+  connection's ``repr``, its :attr:`~RedisConnection.url` and :func:`describe` of an error are
+  redacted;
+- connect and socket timeouts are always set, so an unreachable server is an error after a
+  bounded wait, never a hang;
+- ``redis`` (redis-py) is imported only when a connection is made from a URL; without it the
+  error says which extra to install;
+- sync code uses one ``redis.Redis``; async code gets one ``redis.asyncio.Redis`` per event loop
+  (an asyncio connection belongs to the loop that opened it; Flask and asgiref run a loop per
+  request).
+
+Example::
+
+    conn = RedisConnection("rediss://app:secret@cache.example.com:6380/0")
+    conn.sync.ping()
+    await conn.for_loop().ping()
+    repr(conn)    # RedisConnection('rediss://app:***@cache.example.com:6380/0')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+__all__ = ["SCHEMES", "RedisConnection", "check_url", "describe", "redact_url"]
+
+SCHEMES = ("redis", "rediss", "unix")
+_INSTALL_HINT = "install it with: pip install 'cognito-guard[redis]'"
+
+
+def check_url(url: object, what: str = "the Redis URL") -> str:
+    """Return ``url`` if it is a ``redis://``, ``rediss://`` or ``unix://`` URL, else raise.
+
+    The error names the scheme found, never the URL itself (it may hold a password).
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{what} must be a non-empty string")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL") from None
+    if parts.scheme not in SCHEMES:
+        found = f"'{parts.scheme}://'" if parts.scheme else "no scheme"
+        raise ConfigurationError(
+            f"{what} must start with redis://, rediss:// (TLS) or unix:// (found {found})"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigurationError(f"{what} names no socket path (unix:///path/to/redis.sock)")
+    elif not parts.hostname:
+        raise ConfigurationError(f"{what} names no host (redis://HOST:6379/0)")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any ``password=`` query value) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an invalid URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
+    query = "&".join(
+        f"{name}=***" if name.lower() == "password" else f"{name}{eq}{value}"
+        for name, eq, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """A one-line description of a Redis error for logs, with ``secrets`` removed."""
+    text = str(exc)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            f"using Redis needs the 'redis' package (redis-py); {_INSTALL_HINT}"
+        ) from None
+    return redis
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "Redis is unreachable or failing" (not "your data is bad")."""
+    redis = _import_redis()
+    return (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+
+
+class RedisConnection:
+    """A Redis endpoint: a sync client, and an asyncio client per event loop, from one URL.
+
+    Give ``url`` (the clients are made here, with timeouts), or ready clients: ``client`` (a
+    ``redis.Redis``) and optionally ``async_client`` (a ``redis.asyncio.Redis``; without it async
+    callers run the sync client in a thread). Clients you pass are yours to configure and close.
+
+    Example::
+
+        conn = RedisConnection("redis://127.0.0.1:6379/0", timeout=2.0)
+        conn.sync.set("k", b"v")
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` or
+            ``unix:///path.sock``; checked here.
+        client, async_client: clients of your own instead of ``url``.
+        timeout: connect and socket timeout in seconds for the clients made from ``url``.
+        what: how errors name this connection's owner (``"RedisRevocations"``).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: redis.Redis | None = None,
+        async_client: redis.asyncio.Redis | None = None,
+        timeout: float = 2.0,
+        what: str = "Redis",
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError(f"{what} needs a Redis URL or client=..., not both")
+        if async_client is not None and client is None:
+            raise ConfigurationError(f"{what}: async_client=... needs client=... as well")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(f"{what}: timeout must be a positive number of seconds")
+        self.what = what
+        self.timeout = float(timeout)
+        self._url = check_url(url, f"{what}'s Redis URL") if url is not None else None
+        self._owned = client is None
+        self._sync: redis.Redis | None = client
+        self._given_async = async_client
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]
+        self._async = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        if self._url is not None:
+            _import_redis()  # fail at construction, not at the first request
+
+    @property
+    def url(self) -> str:
+        """The URL with credentials redacted (safe to log), or a description of the client."""
+        if self._url is not None:
+            return redact_url(self._url)
+        return "(a client passed in)"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in text: the URL's password."""
+        if self._url is None:
+            return ()
+        password = urlsplit(self._url).password
+        return (password,) if password else ()
+
+    def __repr__(self) -> str:
+        return f"RedisConnection({self.url!r})"
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "health_check_interval": 30,
+        }
+
+    @property
+    def sync(self) -> redis.Redis:
+        """The sync client (made on first use from the URL)."""
+        client = self._sync
+        if client is None:
+            with self._lock:
+                if self._sync is None:
+                    redis = _import_redis()
+                    self._sync = redis.Redis.from_url(self._url, **self._options())
+                client = self._sync
+        assert client is not None  # noqa: S101 - set above
+        return client
+
+    @property
+    def has_async(self) -> bool:
+        """True when :meth:`for_loop` can give an asyncio client (a URL, or one was passed)."""
+        return self._url is not None or self._given_async is not None
+
+    def for_loop(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop (made on first use per loop)."""
+        if self._given_async is not None:
+            return self._given_async
+        if self._url is None:
+            raise ConfigurationError(f"{self.what} was given a sync client only")
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async.get(loop)
+            if client is None:
+                redis = _import_redis()
+                client = redis.asyncio.Redis.from_url(self._url, **self._options())
+                self._async[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Close the sync client this connection made (not one passed in).
+
+        An asyncio client can only be closed on its own loop: see :meth:`aclose`.
+        """
+        if not self._owned:
+            return
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's asyncio client and the sync client this connection made."""
+        if self._owned:
+            with self._lock:
+                client = self._async.pop(asyncio.get_running_loop(), None)
+            if client is not None:
+                await client.aclose()
+        self.close()
