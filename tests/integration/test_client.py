@@ -184,10 +184,13 @@ def test_refresh_validates_the_id_token_when_given_a_verifier(
     assert server.request_count("/" + issuer.user_pool_id + "/.well-known/jwks.json") == 1
 
 
-def test_refresh_through_the_api_with_a_secret_needs_the_username(server: OAuthServer) -> None:
-    with pytest.raises(ConfigurationError, match="username"):
-        server.api_client().refresh(server.issue_refresh_token())
-    assert server.request_count() == 0
+def test_refresh_through_the_api_with_a_secret_needs_no_username(
+    server: OAuthServer, mode: str
+) -> None:
+    """GetTokensFromRefreshToken takes the client secret itself, not a SECRET_HASH."""
+    tokens = call(mode, server.api_client(), "refresh", server.issue_refresh_token("dave"))
+    assert tokens.username == "dave"
+    assert server.api_counts == {"GetTokensFromRefreshToken": 1}
 
 
 def test_public_client_authenticates_with_client_id_in_the_body(

@@ -422,14 +422,35 @@ async def test_100_coroutines_share_one_refresh_and_await_an_async_on_refresh(
     assert server.request_count(TOKEN) == 2
 
 
-def test_refresh_auth_through_the_user_pool_api_computes_the_secret_hash(
+def test_refresh_auth_through_the_user_pool_api_uses_get_tokens_from_refresh_token(
     server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client = server.api_client(clock=clock)
-    tokens = client.refresh(server.issue_refresh_token("carol"), username="carol")
+    tokens = client.refresh(server.issue_refresh_token("carol"))
     saved: list[TokenSet] = []
     auth = RefreshTokenAuth(client, tokens, on_refresh=saved.append)
     clock.advance(3600)
     assert send(mode, auth, api.orders_url).status_code == 200
     assert len(saved) == 1
-    assert server.api_counts["InitiateAuth"] == 2
+    assert saved[0].refresh_token == tokens.refresh_token  # no rotation: the old one is kept
+    assert server.api_counts == {"GetTokensFromRefreshToken": 2}
+
+
+def test_refresh_auth_hands_every_rotated_token_set_to_on_refresh_on_both_paths(
+    rotating: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
+) -> None:
+    for client in (rotating.client(clock=clock), rotating.api_client(clock=clock)):
+        tokens = client.refresh(rotating.issue_refresh_token("erin"))
+        saved: list[TokenSet] = []
+        auth = RefreshTokenAuth(client, tokens, on_refresh=saved.append)
+        used = [tokens.refresh_token]
+        for _ in range(3):
+            clock.advance(3600)
+            assert send(mode, auth, api.orders_url).status_code == 200
+            used.append(saved[-1].refresh_token)
+        assert len(saved) == 3
+        assert len(set(used)) == 4  # every refresh rotated, and each used the latest token
+        assert [rotating.is_revoked(token or "") for token in used] == [True] * 3 + [False]
+        assert auth.tokens is saved[-1]
+    assert rotating.grant_counts["refresh_token"] == 4
+    assert rotating.api_counts == {"GetTokensFromRefreshToken": 4}
