@@ -6,14 +6,12 @@ against both the hosted OAuth endpoints and the user-pool API (the ``style`` fix
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -23,7 +21,7 @@ from cognito_guard.errors import ClaimCheckError, ConfigurationError
 from cognito_guard.pkce import make_pkce_pair
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer, Response
 
-from ._oauth_support import SECRET
+from ._oauth_support import SECRET, call
 
 REDIRECT = "https://app.example.com/callback"
 
@@ -36,13 +34,6 @@ def mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["domain", "api"])
 def style(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def call(mode: str, client: CognitoTokenClient, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Run ``client.method`` (sync) or ``client.amethod`` on an event loop (async)."""
-    if mode == "sync":
-        return getattr(client, method)(*args, **kwargs)
-    return anyio.run(functools.partial(getattr(client, "a" + method), *args, **kwargs))
 
 
 def make_client(server: OAuthServer, style: str, **options: Any) -> CognitoTokenClient:

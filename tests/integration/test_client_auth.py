@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -28,7 +27,7 @@ from cognito_guard.client import (
 from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 
-from ._oauth_support import SECRET, ProtectedAPI
+from ._oauth_support import SECRET, ProtectedAPI, send
 
 TOKEN = "/oauth2/token"
 # One connection per concurrent request: the single flight under test happens in the auth flow,
@@ -83,21 +82,6 @@ def rotating(running: tuple[OAuthServer, OAuthServer, ProtectedAPI]) -> OAuthSer
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(time.time())  # the test issuer mints tokens on the real clock
-
-
-def send(
-    mode: str, auth: httpx.Auth, url: str, method: str = "GET", content: bytes | None = None
-) -> httpx.Response:
-    """One request through ``auth`` with httpx.Client (sync) or httpx.AsyncClient (async)."""
-    if mode == "sync":
-        with httpx.Client(auth=auth) as http:
-            return http.request(method, url, content=content)
-
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(auth=auth) as http:
-            return await http.request(method, url, content=content)
-
-    return anyio.run(go)
 
 
 def many_threads(auth: httpx.Auth, url: str, count: int) -> list[int]:
