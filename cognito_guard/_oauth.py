@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("cognito_guard")
 
 MAX_REPLY_BYTES = 256 * 1024
 API_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
@@ -350,12 +353,21 @@ def read_oauth_reply(call: HttpCall, reply: HttpReply, *, body_required: bool) -
 # (operation, __type) -> OAuth error code; ``None`` means "not a verdict": TokenEndpointUnavailable.
 # A (operation, __type, message fragment) entry refines one __type by Cognito's message text.
 _API_ERRORS: dict[tuple[str, str], str | None] = {
+    # GetTokensFromRefreshToken: a token rotated out after its grace period, or one that is
+    # invalid, expired, revoked or (with device tracking) sent without its device key.
+    ("refresh", "RefreshTokenReuseException"): "invalid_grant",
     ("refresh", "NotAuthorizedException"): "invalid_grant",
     ("refresh", "UserNotFoundException"): "invalid_grant",
     ("refresh", "UserNotConfirmedException"): "invalid_grant",
     ("refresh", "PasswordResetRequiredException"): "invalid_grant",
     ("refresh", "ResourceNotFoundException"): "invalid_client",
     ("refresh", "InvalidUserPoolConfigurationException"): "unauthorized_client",
+    ("refresh", "OperationNotEnabledException"): "unauthorized_client",
+    # The pool's pre-token-generation trigger refused the user: a decision, asking again the
+    # same way gets the same answer. A trigger that failed or answered nonsense is an outage.
+    ("refresh", "UserLambdaValidationException"): "invalid_grant",
+    ("refresh", "InvalidLambdaResponseException"): None,
+    ("refresh", "UnexpectedLambdaException"): None,
     ("revoke", "UnauthorizedException"): "invalid_client",
     ("revoke", "NotAuthorizedException"): "invalid_client",
     ("revoke", "ResourceNotFoundException"): "invalid_client",
@@ -369,7 +381,8 @@ _API_ERRORS: dict[tuple[str, str], str | None] = {
 }
 _API_ERROR_REFINEMENTS: dict[tuple[str, str, str], str] = {
     # A wrong client secret is reported as NotAuthorizedException too; it is the client's fault.
-    ("refresh", "NotAuthorizedException", "secret hash"): "invalid_client",
+    # ("Unable to verify secret hash ...", "... configured with secret but ... not received").
+    ("refresh", "NotAuthorizedException", "secret"): "invalid_client",
     ("userinfo", "NotAuthorizedException", "required scopes"): "insufficient_scope",
 }
 _API_ERROR_DEFAULTS: dict[str, str | None] = {
@@ -552,49 +565,84 @@ def exchange_code_flow(
 def refresh_flow(
     ep: Endpoint,
     refresh_token: str,
-    username: str | None,
     clock: Callable[[], float],
     verify_id: bool,
+    *,
+    device_key: str | None = None,
+    client_metadata: Mapping[str, str] | None = None,
 ) -> Flow[TokenSet]:
-    """``grant_type=refresh_token`` at the domain, or ``InitiateAuth REFRESH_TOKEN_AUTH``."""
-    sent_at = clock()
+    """``grant_type=refresh_token`` at the domain, or ``GetTokensFromRefreshToken`` (the API).
+
+    ``GetTokensFromRefreshToken`` works whether the app client rotates refresh tokens or not;
+    ``InitiateAuth REFRESH_TOKEN_AUTH`` is refused by clients that rotate, so it is not used.
+    It takes the client secret itself, so no username (``SECRET_HASH``) is needed.
+
+    A request that fails on the way (connection, timeout, HTTP 5xx) may still have reached
+    Cognito and rotated the refresh token, with the answer lost: it is sent once more, at once,
+    with the same refresh token, which Cognito honours for ``RetryGracePeriodSeconds``. A
+    verdict (``OAuthError``, e.g. ``invalid_grant``) is never retried.
+    """
     if ep.domain is not None:
+        if device_key is not None or client_metadata is not None:
+            raise ConfigurationError(
+                "device_key and client_metadata are parameters of the user-pool API "
+                "(GetTokensFromRefreshToken); the /oauth2/token refresh_token grant has none"
+            )
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         call = _oauth_call(ep, "refresh", "/oauth2/token", form, (refresh_token,))
-        reply: HttpReply = yield call
-        raw = read_oauth_reply(call, reply, body_required=True)
         keys = _OAUTH_KEYS
     else:
-        params = {"REFRESH_TOKEN": refresh_token}
+        payload: dict[str, Any] = {"ClientId": ep.client_id, "RefreshToken": refresh_token}
         if ep.client_secret is not None:
-            if not username:
-                raise ConfigurationError(
-                    "refreshing through the user-pool API with a client secret needs the "
-                    "username (it is part of SECRET_HASH): pass username=..."
-                )
-            params["USERNAME"] = username
-            params["SECRET_HASH"] = secret_hash(ep.client_secret, username, ep.client_id)
-        payload = {
-            "AuthFlow": "REFRESH_TOKEN_AUTH",
-            "ClientId": ep.client_id,
-            "AuthParameters": params,
-        }
-        call = _api_call(ep, "refresh", "InitiateAuth", payload, (refresh_token,))
-        reply = yield call
-        answer = read_api_reply(call, reply)
-        result = answer.get("AuthenticationResult")
-        if not isinstance(result, dict):
-            challenge = scrub(str(answer.get("ChallengeName", "")), (), 60)
-            raise OAuthError(
-                "invalid_grant",
-                f"Cognito answered with the challenge {challenge!r} instead of tokens",
-                operation="refresh",
-                status_code=reply.status,
-            )
-        raw = result
+            payload["ClientSecret"] = ep.client_secret
+        redact: tuple[str, ...] = (refresh_token,)
+        if device_key is not None:
+            payload["DeviceKey"] = device_key
+            redact += (device_key,)
+        if client_metadata is not None:
+            payload["ClientMetadata"] = dict(client_metadata)
+        call = _api_call(ep, "refresh", "GetTokensFromRefreshToken", payload, redact)
         keys = _API_KEYS
+    raw: Mapping[str, Any] | None = None
+    for attempt in (1, 2):
+        sent_at = clock()
+        try:
+            reply: HttpReply = yield call
+            raw = _read_refresh_reply(ep, call, reply)
+        except TokenEndpointUnavailable as exc:
+            if attempt == 2 or not _may_have_rotated(exc):
+                raise
+            log.warning(
+                "cognito_guard: refresh failed before its answer arrived (%s); "
+                "retrying once with the same refresh token",
+                exc,
+            )
+            continue
+        break
+    assert raw is not None  # noqa: S101 - the loop either read an answer or raised
     tokens = _token_set(call, reply, raw, keys, sent_at, clock, refresh_token)
     return (yield from _with_id_claims(tokens, verify_id, None))
+
+
+def _read_refresh_reply(ep: Endpoint, call: HttpCall, reply: HttpReply) -> Mapping[str, Any]:
+    if ep.domain is not None:
+        return read_oauth_reply(call, reply, body_required=True)
+    result = read_api_reply(call, reply).get("AuthenticationResult")
+    if not isinstance(result, dict):
+        raise _unavailable(call, reply, "the answer has no AuthenticationResult")
+    return result
+
+
+def _may_have_rotated(exc: TokenEndpointUnavailable) -> bool:
+    """True for a failure after which Cognito may have rotated the token: retry within grace.
+
+    No status: the request failed on the transport (it may have been processed, and a
+    connection refused before sending costs one more attempt at most). 5xx: Cognito or a
+    proxy failed, possibly after rotating. Throttling (429, ``TooManyRequestsException``) and
+    answers of an unknown shape are not retried: the first was not processed, the second is
+    not an outage a second attempt cures.
+    """
+    return exc.status_code is None or exc.status_code >= 500
 
 
 def revoke_flow(ep: Endpoint, refresh_token: str) -> Flow[None]:

@@ -30,6 +30,7 @@ from collections.abc import (
     Callable,
     Generator,
     Iterable,
+    Mapping,
 )
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -115,8 +116,8 @@ class CognitoTokenClient:
 
     Talks to the hosted (or custom) ``domain``'s ``/oauth2/token``, ``/oauth2/revoke`` and
     ``/oauth2/userInfo``, or, without a domain, to the user-pool API of ``region`` (or
-    ``endpoint_url``, e.g. a local emulator) with ``InitiateAuth``, ``RevokeToken`` and
-    ``GetUser``. The client-credentials grant and code exchange exist only at a domain.
+    ``endpoint_url``, e.g. a local emulator) with ``GetTokensFromRefreshToken``, ``RevokeToken``
+    and ``GetUser``. The client-credentials grant and code exchange exist only at a domain.
 
     Example::
 
@@ -201,17 +202,37 @@ class CognitoTokenClient:
         """
         return self._run(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
 
-    def refresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
-        """New access and ID tokens for a refresh token.
+    def refresh(
+        self,
+        refresh_token: str,
+        *,
+        device_key: str | None = None,
+        client_metadata: Mapping[str, str] | None = None,
+        username: str | None = None,
+    ) -> TokenSet:
+        """New access and ID tokens for a refresh token (and a new refresh token if it rotates).
 
-        The returned ``refresh_token`` is the rotated one when Cognito rotates, else the one
-        passed in. ``username`` is needed only with the user-pool API and a client secret
-        (it is part of ``SECRET_HASH``). Raises :class:`OAuthError` ``invalid_grant`` when the
-        refresh token is revoked or expired.
+        At a domain this is the ``refresh_token`` grant of ``/oauth2/token``; through the
+        user-pool API it is ``GetTokensFromRefreshToken``. With rotation on, the returned
+        ``refresh_token`` is the new one and the one passed in stops working (after the app
+        client's retry grace period): persist the new one every time. Without rotation it is
+        the one passed in.
+
+        A request that fails on the way (timeout, connection reset, HTTP 5xx) is sent once
+        more at once with the same refresh token, which Cognito accepts again within the
+        grace period. Raises :class:`OAuthError` ``invalid_grant`` when the refresh token is
+        revoked, expired or rotated out (``aws_error_type`` ``RefreshTokenReuseException``).
+
+        Args:
+            device_key: the device key of a pool with device remembering (required there);
+                user-pool API only.
+            client_metadata: passed to the pool's pre-token-generation trigger; user-pool API
+                only.
+            username: accepted and ignored (it used to be needed for ``SECRET_HASH``).
 
         Example: ``tokens = client.refresh(tokens.refresh_token)``
         """
-        return self._run(self._refresh_flow(refresh_token, username))
+        return self._run(self._refresh_flow(refresh_token, device_key, client_metadata))
 
     def exchange_code(
         self,
@@ -254,9 +275,16 @@ class CognitoTokenClient:
         """Async :meth:`client_credentials`."""
         return await self._arun(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
 
-    async def arefresh(self, refresh_token: str, *, username: str | None = None) -> TokenSet:
+    async def arefresh(
+        self,
+        refresh_token: str,
+        *,
+        device_key: str | None = None,
+        client_metadata: Mapping[str, str] | None = None,
+        username: str | None = None,
+    ) -> TokenSet:
         """Async :meth:`refresh`."""
-        return await self._arun(self._refresh_flow(refresh_token, username))
+        return await self._arun(self._refresh_flow(refresh_token, device_key, client_metadata))
 
     async def aexchange_code(
         self,
@@ -300,10 +328,26 @@ class CognitoTokenClient:
 
     # -- flows shared by the sync and async methods --------------------------------------------
 
-    def _refresh_flow(self, refresh_token: str, username: str | None) -> Flow[TokenSet]:
+    def _refresh_flow(
+        self,
+        refresh_token: str,
+        device_key: str | None,
+        client_metadata: Mapping[str, str] | None,
+    ) -> Flow[TokenSet]:
         _require_text(refresh_token, "refresh_token")
+        if device_key is not None:
+            _require_text(device_key, "device_key")
+        if client_metadata is not None:
+            client_metadata = _client_metadata(client_metadata)
         verify = self.id_token_verifier is not None
-        return refresh_flow(self.endpoint, refresh_token, username, self.clock, verify)
+        return refresh_flow(
+            self.endpoint,
+            refresh_token,
+            self.clock,
+            verify,
+            device_key=device_key,
+            client_metadata=client_metadata,
+        )
 
     def _exchange_flow(
         self, code: str, redirect_uri: str, code_verifier: str | None, nonce: str | None
@@ -327,16 +371,24 @@ class CognitoTokenClient:
     def _http_options(self) -> dict[str, Any]:
         return {"timeout": self._timeout, "follow_redirects": False}
 
+    # A failed send is thrown into the flow, which may answer with the call again (refresh
+    # retries once within the grace period) or let it propagate.
+
     def _run(self, flow: Flow[T]) -> T:
         step = next(flow)  # configuration errors surface here, before any connection
         with httpx.Client(transport=self._transport, **self._http_options()) as http:
             while True:
+                failure: TokenEndpointUnavailable | None = None
+                value: object = None
                 if isinstance(step, VerifyIdToken):
-                    value: object = self._verify(step)
+                    value = self._verify(step)
                 else:
-                    value = self._send(http, step)
+                    try:
+                        value = self._send(http, step)
+                    except TokenEndpointUnavailable as exc:
+                        failure = exc
                 try:
-                    step = flow.send(value)
+                    step = flow.send(value) if failure is None else flow.throw(failure)
                 except StopIteration as stop:
                     result: T = stop.value
                     return result
@@ -347,12 +399,17 @@ class CognitoTokenClient:
             transport=self._async_transport, **self._http_options()
         ) as http:
             while True:
+                failure: TokenEndpointUnavailable | None = None
+                value: object = None
                 if isinstance(step, VerifyIdToken):
-                    value: object = await self._averify(step)
+                    value = await self._averify(step)
                 else:
-                    value = await self._asend(http, step)
+                    try:
+                        value = await self._asend(http, step)
+                    except TokenEndpointUnavailable as exc:
+                        failure = exc
                 try:
-                    step = flow.send(value)
+                    step = flow.send(value) if failure is None else flow.throw(failure)
                 except StopIteration as stop:
                     result: T = stop.value
                     return result
@@ -391,6 +448,14 @@ class CognitoTokenClient:
 def _require_text(value: object, name: str) -> None:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty string")
+
+
+def _client_metadata(metadata: object) -> dict[str, str]:
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(key, str) and key and isinstance(value, str) for key, value in metadata.items()
+    ):
+        raise ConfigurationError("client_metadata must map non-empty strings to strings")
+    return dict(metadata)
 
 
 def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -681,9 +746,12 @@ class RefreshTokenAuth(_BearerAuth):
     Sends the current access token; refreshes it with the refresh token when it is within
     ``refresh_skew`` seconds of expiry, or once after a 401. Every new :class:`TokenSet`
     (including a rotated refresh token) is handed to ``on_refresh`` so you can persist it; in
-    async use ``on_refresh`` may be a coroutine function. Concurrent requests share one refresh.
-    A revoked or expired refresh token raises :class:`OAuthError` ``invalid_grant`` — then, and
-    on every later request, without asking Cognito again.
+    async use ``on_refresh`` may be a coroutine function. With rotation on, the refresh token
+    that was used stops working: persisting each new one is what keeps the session alive.
+    Concurrent requests share one refresh. A revoked, expired or rotated-out refresh token
+    raises :class:`OAuthError` ``invalid_grant`` — then, and on every later request, without
+    asking Cognito again. ``device_key`` and ``client_metadata`` go with every refresh through
+    the user-pool API (see :meth:`CognitoTokenClient.refresh`).
 
     Example::
 
@@ -698,11 +766,27 @@ class RefreshTokenAuth(_BearerAuth):
         tokens: TokenSet,
         on_refresh: OnRefresh | None = None,
         refresh_skew: float = 60,
+        *,
+        device_key: str | None = None,
+        client_metadata: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(tokens, TokenSet) or not tokens.refresh_token:
             raise ConfigurationError("RefreshTokenAuth needs a TokenSet with a refresh_token")
+        if device_key is not None:
+            _require_text(device_key, "device_key")
+        if client.endpoint.domain is not None and (
+            device_key is not None or client_metadata is not None
+        ):
+            raise ConfigurationError(
+                "device_key and client_metadata apply only to the user-pool API "
+                "(GetTokensFromRefreshToken), not to a client with a domain"
+            )
         self.client = client
         self.on_refresh = on_refresh
+        self.device_key = device_key
+        self.client_metadata = (
+            None if client_metadata is None else _client_metadata(client_metadata)
+        )
         super().__init__(_TokenSlot(tokens), refresh_skew)
 
     @property
@@ -714,11 +798,19 @@ class RefreshTokenAuth(_BearerAuth):
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
         assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return self.client.refresh(current.refresh_token, username=current.username)
+        return self.client.refresh(
+            current.refresh_token,
+            device_key=self.device_key,
+            client_metadata=self.client_metadata,
+        )
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
         assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return await self.client.arefresh(current.refresh_token, username=current.username)
+        return await self.client.arefresh(
+            current.refresh_token,
+            device_key=self.device_key,
+            client_metadata=self.client_metadata,
+        )
 
     def _on_new(self, tokens: TokenSet) -> object:
         return self.on_refresh(tokens) if self.on_refresh is not None else None

@@ -9,9 +9,16 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
 * ``POST /oauth2/revoke`` — a revoked refresh token (and the tokens it produced) stops working;
 * ``GET /oauth2/userInfo`` — the user's attributes for an access token with the ``openid`` scope;
 * ``GET /oauth2/authorize`` — signs ``signed_in_user`` in at once and redirects with a code;
-* ``POST /`` — the user-pool API operations ``InitiateAuth`` (``REFRESH_TOKEN_AUTH``, with
-  ``SECRET_HASH``), ``RevokeToken`` and ``GetUser``, errors as ``{"__type", "message"}``;
+* ``POST /`` — the user-pool API operations ``GetTokensFromRefreshToken`` (raw ``ClientSecret``,
+  ``DeviceKey`` with device tracking), ``InitiateAuth`` (``REFRESH_TOKEN_AUTH`` with
+  ``SECRET_HASH``, refused like Cognito does for a client that rotates refresh tokens),
+  ``RevokeToken`` and ``GetUser``, errors as ``{"__type", "message"}``;
 * the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer).
+
+Refresh-token rotation works as in Cognito on both ``/oauth2/token`` and the API: each refresh
+returns a new refresh token; the one used keeps working for ``retry_grace_period`` seconds by
+the issuer's clock (so a test can step through it with a ManualClock), and after that it is
+``RefreshTokenReuseException`` (``invalid_grant`` at ``/oauth2/token``).
 
 Tokens are minted by the :class:`~cognito_guard.testing.LocalIssuer`, so they verify.
 
@@ -79,6 +86,8 @@ _RENDER: dict[str, tuple[str, int, str]] = {
     "bad_token": ("invalid_token", 401, "NotAuthorizedException"),
     "bad_api_token": ("invalid_token", 401, "NotAuthorizedException"),
     "bad_revoke_client": ("invalid_client", 401, "UnauthorizedException"),
+    "flow_not_enabled": ("unauthorized_client", 400, "InvalidParameterException"),
+    "reused_grant": ("invalid_grant", 400, "RefreshTokenReuseException"),
 }
 
 
@@ -89,6 +98,16 @@ class _Family:
     username: str
     scopes: tuple[str, ...]
     origin: str = field(default_factory=lambda: str(uuid.uuid4()))
+    device_key: str | None = None  # with device tracking: every refresh through the API needs it
+
+
+@dataclass
+class _Rotated:
+    """A refresh token rotation retired: usable until ``until`` while ``replacement`` is unused."""
+
+    family: _Family
+    until: float
+    replacement: str
 
 
 @dataclass
@@ -110,7 +129,13 @@ class OAuthServer(JWKSServer):
     Args:
         issuer: mints the tokens; its ``client_id`` is the only app client.
         client_secret: the app client's secret, or None for a public client.
-        rotate_refresh_tokens: issue a new refresh token on every refresh (and retire the old).
+        rotate_refresh_tokens: issue a new refresh token on every refresh (and retire the old);
+            ``InitiateAuth REFRESH_TOKEN_AUTH`` is then refused, as by Cognito.
+        retry_grace_period: seconds (0 to 60, Cognito's ``RetryGracePeriodSeconds``) a rotated-out
+            refresh token keeps working, by the issuer's clock.
+        device_tracking: the pool remembers devices: refresh tokens from
+            :meth:`issue_refresh_token` belong to a device, and refreshing one through the API
+            needs its ``DeviceKey`` (see :meth:`device_key_of`).
         allowed_grants: the OAuth grants the app client may use.
         m2m_scopes: the resource-server scopes a client-credentials token may carry.
         access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
@@ -127,6 +152,8 @@ class OAuthServer(JWKSServer):
         *,
         client_secret: str | None = None,
         rotate_refresh_tokens: bool = False,
+        retry_grace_period: float = 0,
+        device_tracking: bool = False,
         allowed_grants: Iterable[str] = GRANTS,
         m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
         access_token_ttl: int = 3600,
@@ -139,7 +166,16 @@ class OAuthServer(JWKSServer):
         super().__init__(issuer, host=host, port=port)
         self.client_id = issuer.client_id
         self.client_secret = client_secret
+        if (
+            isinstance(retry_grace_period, bool)
+            or not isinstance(retry_grace_period, (int, float))
+            or not 0 <= retry_grace_period <= 60
+        ):
+            raise ValueError("retry_grace_period must be 0 to 60 seconds, as in Cognito")
         self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.retry_grace_period = float(retry_grace_period)
+        self.device_tracking = device_tracking
+        self.last_client_metadata: dict[str, str] | None = None
         self.allowed_grants = frozenset(allowed_grants)
         self.m2m_scopes = tuple(m2m_scopes)
         self.access_token_ttl = access_token_ttl
@@ -151,6 +187,7 @@ class OAuthServer(JWKSServer):
         self.users: dict[str, dict[str, str]] = {}
         self._state = threading.Lock()
         self._refresh_tokens: dict[str, _Family] = {}
+        self._rotated: dict[str, _Rotated] = {}
         self._codes: dict[str, _Code] = {}
         self._revoked_origins: set[str] = set()
         self._injected: dict[str, deque[Response]] = {}
@@ -204,6 +241,8 @@ class OAuthServer(JWKSServer):
         """
         with self._state:
             self._refresh_tokens.clear()
+            self._rotated.clear()
+            self.last_client_metadata = None
             self._codes.clear()
             self._revoked_origins.clear()
             self._injected.clear()
@@ -218,14 +257,32 @@ class OAuthServer(JWKSServer):
         self.users[username] = {**self._default_attributes(username), **attributes}
 
     def issue_refresh_token(
-        self, username: str = "alice", scopes: Iterable[str] = USER_SCOPES
+        self,
+        username: str = "alice",
+        scopes: Iterable[str] = USER_SCOPES,
+        *,
+        device_key: str | None = None,
     ) -> str:
-        """A refresh token of a new sign-in of ``username``, as if through the hosted UI."""
-        family = _Family(username, tuple(scopes))
+        """A refresh token of a new sign-in of ``username``.
+
+        With ``device_tracking``, the sign-in is on a device: ``device_key`` (or a new key,
+        read it with :meth:`device_key_of`), which every API refresh must then send.
+        """
+        if device_key is not None and not self.device_tracking:
+            raise ValueError("a device_key needs serve_oauth(device_tracking=True)")
+        if self.device_tracking and device_key is None:
+            device_key = f"{self.issuer.region}_{uuid.uuid4()}"
+        family = _Family(username, tuple(scopes), device_key=device_key)
         token = self._new_refresh_token()
         with self._state:
             self._refresh_tokens[token] = family
         return token
+
+    def device_key_of(self, refresh_token: str) -> str | None:
+        """The device key the sign-in of ``refresh_token`` is bound to (device tracking)."""
+        with self._state:
+            family = self._family_of(refresh_token)
+        return family.device_key if family is not None else None
 
     def issue_code(
         self,
@@ -250,9 +307,13 @@ class OAuthServer(JWKSServer):
         return code
 
     def is_revoked(self, refresh_token: str) -> bool:
-        """True when ``refresh_token`` no longer works (revoked or rotated away)."""
+        """True when ``refresh_token`` no longer works: revoked, or rotated out (past grace)."""
         with self._state:
-            return refresh_token not in self._refresh_tokens
+            family = self._family_of(refresh_token)
+            if family is None or family.origin in self._revoked_origins:
+                return True
+            rotated = self._rotated.get(refresh_token)
+            return rotated is not None and not self._in_grace(rotated)
 
     def inject(self, path: str, response: Response, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``path`` with ``response`` (a fault)."""
@@ -325,16 +386,59 @@ class OAuthServer(JWKSServer):
 
     # -- the shared grant logic ----------------------------------------------------------------
 
-    def _refresh(self, refresh_token: str) -> tuple[dict[str, Any], _Family]:
+    def _family_of(self, refresh_token: str) -> _Family | None:
+        """The sign-in of a live or rotated-out refresh token (call with ``_state`` held)."""
+        family = self._refresh_tokens.get(refresh_token)
+        rotated = self._rotated.get(refresh_token) if family is None else None
+        return rotated.family if rotated is not None else family
+
+    def _in_grace(self, rotated: _Rotated) -> bool:
+        # The grace period is for retrying a request whose answer was lost: once the
+        # replacement has been used (or the grace period is over) the old token is spent.
+        return self.issuer.clock() < rotated.until and rotated.replacement in self._refresh_tokens
+
+    def _refresh(
+        self, refresh_token: str, *, device_key: str | None = None, check_device: bool = False
+    ) -> tuple[dict[str, Any], _Family]:
+        """New tokens for a refresh token; with rotation also a new refresh token.
+
+        A rotated-out token used again within the grace period gets new tokens and a newer
+        replacement, and the replacement it got before stops working. (Cognito does not say
+        whether a retry gets the same replacement or a new one; this is the stricter reading,
+        and a client that keeps the latest answer works with both.)
+        """
         with self._state:
-            family = self._refresh_tokens.get(refresh_token)
+            family = self._family_of(refresh_token)
             if family is None or family.origin in self._revoked_origins:
                 raise _Refused("bad_grant", "Invalid Refresh Token")
+            # With device remembering, a refresh without the sign-in's device key is refused
+            # the way Cognito refuses it.
+            if (
+                check_device
+                and family.device_key is not None
+                and not (
+                    isinstance(device_key, str)
+                    and hmac.compare_digest(device_key.encode(), family.device_key.encode())
+                )
+            ):
+                raise _Refused("bad_grant", "Invalid Refresh Token")
+            retired = self._rotated.get(refresh_token)
+            if retired is not None and not self._in_grace(retired):
+                raise _Refused(
+                    "reused_grant",
+                    "The refresh token has been invalidated by refresh token rotation.",
+                )
             rotated = None
             if self.rotate_refresh_tokens:
                 rotated = self._new_refresh_token()
-                del self._refresh_tokens[refresh_token]
                 self._refresh_tokens[rotated] = family
+                if retired is not None:
+                    del self._refresh_tokens[retired.replacement]
+                    retired.replacement = rotated
+                else:
+                    del self._refresh_tokens[refresh_token]
+                    until = self.issuer.clock() + self.retry_grace_period
+                    self._rotated[refresh_token] = _Rotated(family, until, rotated)
         tokens = self._mint(family)
         if rotated is not None:
             tokens["refresh_token"] = rotated
@@ -342,7 +446,7 @@ class OAuthServer(JWKSServer):
 
     def _revoke_token(self, token: str) -> None:
         with self._state:
-            family = self._refresh_tokens.get(token)
+            family = self._family_of(token)
             if family is not None:
                 self._revoked_origins.add(family.origin)
                 for other in [t for t, f in self._refresh_tokens.items() if f is family]:
@@ -530,6 +634,7 @@ class OAuthServer(JWKSServer):
         if not isinstance(payload, dict):
             return _api_error_response("SerializationException", "the body is not an object", 400)
         handlers = {
+            "GetTokensFromRefreshToken": self._get_tokens_from_refresh_token,
             "InitiateAuth": self._initiate_auth,
             "RevokeToken": self._revoke_api,
             "GetUser": self._get_user,
@@ -554,22 +659,65 @@ class OAuthServer(JWKSServer):
             raise _Refused("bad_request", "this test double implements only REFRESH_TOKEN_AUTH")
         params = payload.get("AuthParameters")
         params = params if isinstance(params, dict) else {}
+        if self.rotate_refresh_tokens:
+            # Rotation needs ALLOW_REFRESH_TOKEN_AUTH off ("Refresh token rotation isn't
+            # compatible with the authentication flow REFRESH_TOKEN_AUTH"): Cognito's answer
+            # for an auth flow the client does not allow.
+            raise _Refused(
+                "flow_not_enabled", "REFRESH_TOKEN_AUTH flow not enabled for this client"
+            )
         refresh_token = params.get("REFRESH_TOKEN")
         if not isinstance(refresh_token, str) or not refresh_token:
             raise _Refused("bad_request", "Missing required parameter REFRESH_TOKEN")
         if self.client_secret is not None:
             self._check_secret_hash(params, refresh_token)
-        tokens, _family = self._refresh(refresh_token)
-        result = {
-            "AccessToken": tokens["access_token"],
-            "ExpiresIn": tokens["expires_in"],
-            "TokenType": "Bearer",
-        }
-        if "id_token" in tokens:
-            result["IdToken"] = tokens["id_token"]
-        if "refresh_token" in tokens:
-            result["RefreshToken"] = tokens["refresh_token"]
-        return {"AuthenticationResult": result, "ChallengeParameters": {}}
+        device_key = params.get("DEVICE_KEY")
+        tokens, _family = self._refresh(
+            refresh_token,
+            device_key=device_key if isinstance(device_key, str) else None,
+            check_device=True,
+        )
+        return {"AuthenticationResult": _authentication_result(tokens), "ChallengeParameters": {}}
+
+    def _get_tokens_from_refresh_token(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        self._check_api_client(payload)
+        refresh_token = payload.get("RefreshToken")
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise _Refused("bad_request", "Missing required parameter RefreshToken")
+        self._check_client_secret(payload.get("ClientSecret"))
+        metadata = payload.get("ClientMetadata")
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+        ):
+            raise _Refused("bad_request", "ClientMetadata must map strings to strings")
+        device_key = payload.get("DeviceKey")
+        if device_key is not None and not isinstance(device_key, str):
+            raise _Refused("bad_request", "DeviceKey must be a string")
+        tokens, _family = self._refresh(refresh_token, device_key=device_key, check_device=True)
+        with self._state:
+            self.last_client_metadata = dict(metadata) if metadata is not None else None
+        # No ChallengeParameters: this operation answers with tokens or an error, nothing else.
+        return {"AuthenticationResult": _authentication_result(tokens)}
+
+    def _check_client_secret(self, secret: object) -> None:
+        """The raw ``ClientSecret`` of GetTokensFromRefreshToken (not a SECRET_HASH)."""
+        if self.client_secret is None:
+            if secret is not None:
+                raise _Refused("bad_secret", f"Client {self.client_id} has no client secret")
+            return
+        if secret is None:
+            raise _Refused(
+                "bad_secret",
+                f"Client {self.client_id} is configured with secret but ClientSecret was not "
+                "received",
+            )
+        if not isinstance(secret, str) or not hmac.compare_digest(
+            secret.encode(), self.client_secret.encode()
+        ):
+            raise _Refused(
+                "bad_secret", f"Unable to verify secret hash for client {self.client_id}"
+            )
 
     def _check_secret_hash(self, params: Mapping[str, Any], refresh_token: str) -> None:
         assert self.client_secret is not None  # noqa: S101 - called only for a secret client
@@ -641,6 +789,20 @@ def _bearer_error(status: int, error: str, description: str) -> Response:
         status,
         {"WWW-Authenticate": challenge},
     )
+
+
+def _authentication_result(tokens: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``AuthenticationResult`` of the user-pool API for tokens in OAuth field names."""
+    result = {
+        "AccessToken": tokens["access_token"],
+        "ExpiresIn": tokens["expires_in"],
+        "TokenType": "Bearer",
+    }
+    if "id_token" in tokens:
+        result["IdToken"] = tokens["id_token"]
+    if "refresh_token" in tokens:
+        result["RefreshToken"] = tokens["refresh_token"]
+    return result
 
 
 def _api_response(value: Mapping[str, Any]) -> Response:

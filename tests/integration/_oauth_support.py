@@ -1,10 +1,16 @@
-"""Shared helpers of the token-client tests: a pinned clock and a protected API on loopback."""
+"""Shared helpers of the token-client tests: a protected API on loopback, a sync/async caller,
+and a transport that loses Cognito's answer after Cognito acted on the request."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
+import anyio
+import httpx
+
+from cognito_guard.client import CognitoTokenClient
 from cognito_guard.errors import TokenError
 from cognito_guard.testing import LocalIssuer, LoopbackServer, Request, Response
 
@@ -55,3 +61,77 @@ class ProtectedAPI(LoopbackServer):
             return Response.json({"message": "invalid"}, 401, challenge)
         body: dict[str, Any] = {"sub": claims.sub, "body": request.body.decode()}
         return Response.json(body)
+
+
+def call(mode: str, client: CognitoTokenClient, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Run ``client.method`` (sync) or ``client.amethod`` on an event loop (async)."""
+    if mode == "sync":
+        return getattr(client, method)(*args, **kwargs)
+    return anyio.run(functools.partial(getattr(client, "a" + method), *args, **kwargs))
+
+
+def send(
+    mode: str, auth: httpx.Auth, url: str, method: str = "GET", content: bytes | None = None
+) -> httpx.Response:
+    """One request through ``auth`` with httpx.Client (sync) or httpx.AsyncClient (async)."""
+    if mode == "sync":
+        with httpx.Client(auth=auth) as http:
+            return http.request(method, url, content=content)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(auth=auth) as http:
+            return await http.request(method, url, content=content)
+
+    return anyio.run(go)
+
+
+class LoseTheAnswer(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Fails the next ``times`` requests with ``error``, the way a network does.
+
+    With ``after_sending`` (a timeout or a reset while the answer is on its way), each request
+    really reaches the server, which acts on it (and so rotates a refresh token), and its
+    answer is then thrown away; without it the request fails before anything is sent. Later
+    requests pass through. ``attempts`` counts every request seen.
+    """
+
+    def __init__(
+        self,
+        times: int = 1,
+        error: type[httpx.TransportError] = httpx.ReadTimeout,
+        *,
+        after_sending: bool = True,
+    ) -> None:
+        self.left = times
+        self.error = error
+        self.after_sending = after_sending
+        self.attempts = 0
+        self._lock = threading.Lock()
+
+    def _fail_this_one(self) -> bool:
+        with self._lock:
+            self.attempts += 1
+            failing = self.left > 0
+            self.left -= 1 if failing else 0
+            return failing
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        failing = self._fail_this_one()
+        if failing and not self.after_sending:
+            raise self.error("failed before sending", request=request)
+        with httpx.HTTPTransport() as real:
+            answer = real.handle_request(request)
+            body = answer.read()
+        if failing:
+            raise self.error("the answer was lost", request=request)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=body)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        failing = self._fail_this_one()
+        if failing and not self.after_sending:
+            raise self.error("failed before sending", request=request)
+        async with httpx.AsyncHTTPTransport() as real:
+            answer = await real.handle_async_request(request)
+            body = await answer.aread()
+        if failing:
+            raise self.error("the answer was lost", request=request)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=body)

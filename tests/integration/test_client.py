@@ -6,14 +6,12 @@ against both the hosted OAuth endpoints and the user-pool API (the ``style`` fix
 
 from __future__ import annotations
 
-import functools
 import logging
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -23,7 +21,7 @@ from cognito_guard.errors import ClaimCheckError, ConfigurationError
 from cognito_guard.pkce import make_pkce_pair
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer, Response
 
-from ._oauth_support import SECRET
+from ._oauth_support import SECRET, call
 
 REDIRECT = "https://app.example.com/callback"
 
@@ -36,13 +34,6 @@ def mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["domain", "api"])
 def style(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def call(mode: str, client: CognitoTokenClient, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Run ``client.method`` (sync) or ``client.amethod`` on an event loop (async)."""
-    if mode == "sync":
-        return getattr(client, method)(*args, **kwargs)
-    return anyio.run(functools.partial(getattr(client, "a" + method), *args, **kwargs))
 
 
 def make_client(server: OAuthServer, style: str, **options: Any) -> CognitoTokenClient:
@@ -184,10 +175,13 @@ def test_refresh_validates_the_id_token_when_given_a_verifier(
     assert server.request_count("/" + issuer.user_pool_id + "/.well-known/jwks.json") == 1
 
 
-def test_refresh_through_the_api_with_a_secret_needs_the_username(server: OAuthServer) -> None:
-    with pytest.raises(ConfigurationError, match="username"):
-        server.api_client().refresh(server.issue_refresh_token())
-    assert server.request_count() == 0
+def test_refresh_through_the_api_with_a_secret_needs_no_username(
+    server: OAuthServer, mode: str
+) -> None:
+    """GetTokensFromRefreshToken takes the client secret itself, not a SECRET_HASH."""
+    tokens = call(mode, server.api_client(), "refresh", server.issue_refresh_token("dave"))
+    assert tokens.username == "dave"
+    assert server.api_counts == {"GetTokensFromRefreshToken": 1}
 
 
 def test_public_client_authenticates_with_client_id_in_the_body(

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -28,7 +27,7 @@ from cognito_guard.client import (
 from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 
-from ._oauth_support import SECRET, ProtectedAPI
+from ._oauth_support import SECRET, ProtectedAPI, send
 
 TOKEN = "/oauth2/token"
 # One connection per concurrent request: the single flight under test happens in the auth flow,
@@ -83,21 +82,6 @@ def rotating(running: tuple[OAuthServer, OAuthServer, ProtectedAPI]) -> OAuthSer
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(time.time())  # the test issuer mints tokens on the real clock
-
-
-def send(
-    mode: str, auth: httpx.Auth, url: str, method: str = "GET", content: bytes | None = None
-) -> httpx.Response:
-    """One request through ``auth`` with httpx.Client (sync) or httpx.AsyncClient (async)."""
-    if mode == "sync":
-        with httpx.Client(auth=auth) as http:
-            return http.request(method, url, content=content)
-
-    async def go() -> httpx.Response:
-        async with httpx.AsyncClient(auth=auth) as http:
-            return await http.request(method, url, content=content)
-
-    return anyio.run(go)
 
 
 def many_threads(auth: httpx.Auth, url: str, count: int) -> list[int]:
@@ -422,14 +406,35 @@ async def test_100_coroutines_share_one_refresh_and_await_an_async_on_refresh(
     assert server.request_count(TOKEN) == 2
 
 
-def test_refresh_auth_through_the_user_pool_api_computes_the_secret_hash(
+def test_refresh_auth_through_the_user_pool_api_uses_get_tokens_from_refresh_token(
     server: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
 ) -> None:
     client = server.api_client(clock=clock)
-    tokens = client.refresh(server.issue_refresh_token("carol"), username="carol")
+    tokens = client.refresh(server.issue_refresh_token("carol"))
     saved: list[TokenSet] = []
     auth = RefreshTokenAuth(client, tokens, on_refresh=saved.append)
     clock.advance(3600)
     assert send(mode, auth, api.orders_url).status_code == 200
     assert len(saved) == 1
-    assert server.api_counts["InitiateAuth"] == 2
+    assert saved[0].refresh_token == tokens.refresh_token  # no rotation: the old one is kept
+    assert server.api_counts == {"GetTokensFromRefreshToken": 2}
+
+
+def test_refresh_auth_hands_every_rotated_token_set_to_on_refresh_on_both_paths(
+    rotating: OAuthServer, api: ProtectedAPI, clock: ManualClock, mode: str
+) -> None:
+    for client in (rotating.client(clock=clock), rotating.api_client(clock=clock)):
+        tokens = client.refresh(rotating.issue_refresh_token("erin"))
+        saved: list[TokenSet] = []
+        auth = RefreshTokenAuth(client, tokens, on_refresh=saved.append)
+        used = [tokens.refresh_token]
+        for _ in range(3):
+            clock.advance(3600)
+            assert send(mode, auth, api.orders_url).status_code == 200
+            used.append(saved[-1].refresh_token)
+        assert len(saved) == 3
+        assert len(set(used)) == 4  # every refresh rotated, and each used the latest token
+        assert [rotating.is_revoked(token or "") for token in used] == [True] * 3 + [False]
+        assert auth.tokens is saved[-1]
+    assert rotating.grant_counts["refresh_token"] == 4
+    assert rotating.api_counts == {"GetTokensFromRefreshToken": 4}

@@ -36,6 +36,7 @@ from cognito_guard.errors import ConfigurationError
 DOMAIN = Endpoint("cid", "sekret", "https://auth.example.com", None)
 PUBLIC = Endpoint("cid", None, "https://auth.example.com", None)
 API = Endpoint("cid", "sekret", None, "https://cognito-idp.eu-west-1.amazonaws.com/")
+PUBLIC_API = Endpoint("cid", None, None, "https://cognito-idp.eu-west-1.amazonaws.com/")
 
 
 def clock() -> float:
@@ -68,7 +69,7 @@ TOKENS = {"access_token": "a.b.c", "id_token": "i.d.t", "token_type": "Bearer", 
 
 
 def test_a_confidential_client_uses_basic_auth_and_keeps_the_secret_out_of_the_body() -> None:
-    flow = refresh_flow(DOMAIN, "rt-1", None, clock, False)
+    flow = refresh_flow(DOMAIN, "rt-1", clock, False)
     call = first_call(flow)
     assert (call.method, call.url) == ("POST", "https://auth.example.com/oauth2/token")
     assert call.headers["Authorization"] == "Basic " + base64.b64encode(b"cid:sekret").decode()
@@ -77,7 +78,7 @@ def test_a_confidential_client_uses_basic_auth_and_keeps_the_secret_out_of_the_b
 
 
 def test_a_public_client_sends_its_id_in_the_body() -> None:
-    call = first_call(refresh_flow(PUBLIC, "rt-1", None, clock, False))
+    call = first_call(refresh_flow(PUBLIC, "rt-1", clock, False))
     assert "Authorization" not in call.headers
     assert form(call)["client_id"] == ["cid"]
 
@@ -102,23 +103,45 @@ def test_exchange_code_sends_the_verifier_and_redacts_it() -> None:
     assert {"code-1", "v" * 43, "sekret"} <= set(call.redact)
 
 
-def test_refresh_through_the_api_sends_initiate_auth_with_secret_hash() -> None:
-    call = first_call(refresh_flow(API, "rt-1", "alice", clock, False))
-    assert call.headers["X-Amz-Target"] == "AWSCognitoIdentityProviderService.InitiateAuth"
+def test_refresh_through_the_api_sends_get_tokens_from_refresh_token_with_the_raw_secret() -> None:
+    call = first_call(refresh_flow(API, "rt-1", clock, False))
+    assert call.headers["X-Amz-Target"] == (
+        "AWSCognitoIdentityProviderService.GetTokensFromRefreshToken"
+    )
     assert call.headers["Content-Type"] == "application/x-amz-json-1.1"
-    expected_hash = base64.b64encode(
-        hmac.new(b"sekret", b"alicecid", hashlib.sha256).digest()
-    ).decode()
+    # The secret itself (no SECRET_HASH, so no username), and never in error text.
     assert json.loads(call.content) == {
-        "AuthFlow": "REFRESH_TOKEN_AUTH",
         "ClientId": "cid",
-        "AuthParameters": {
-            "REFRESH_TOKEN": "rt-1",
-            "USERNAME": "alice",
-            "SECRET_HASH": expected_hash,
-        },
+        "RefreshToken": "rt-1",
+        "ClientSecret": "sekret",
     }
-    assert secret_hash("sekret", "alice", "cid") == expected_hash
+    assert {"rt-1", "sekret"} <= set(call.redact)
+
+
+def test_refresh_through_the_api_sends_the_device_key_and_client_metadata() -> None:
+    flow = refresh_flow(
+        PUBLIC_API, "rt-1", clock, False, device_key="eu-west-1_dev", client_metadata={"k": "v"}
+    )
+    call = first_call(flow)
+    assert json.loads(call.content) == {
+        "ClientId": "cid",
+        "RefreshToken": "rt-1",
+        "DeviceKey": "eu-west-1_dev",
+        "ClientMetadata": {"k": "v"},
+    }
+    assert "eu-west-1_dev" in call.redact
+
+
+def test_device_key_and_client_metadata_at_a_domain_are_a_configuration_error() -> None:
+    for options in ({"device_key": "eu-west-1_dev"}, {"client_metadata": {"k": "v"}}):
+        with pytest.raises(ConfigurationError, match="GetTokensFromRefreshToken"):
+            next(refresh_flow(DOMAIN, "rt-1", clock, False, **options))  # type: ignore[arg-type]
+
+
+def test_secret_hash_is_cognitos_hmac_of_username_and_client_id() -> None:
+    # Used by the test double's InitiateAuth REFRESH_TOKEN_AUTH (non-rotating clients).
+    expected = base64.b64encode(hmac.new(b"sekret", b"alicecid", hashlib.sha256).digest())
+    assert secret_hash("sekret", "alice", "cid") == expected.decode()
 
 
 def test_revoke_through_the_api_sends_the_client_secret() -> None:
@@ -141,7 +164,7 @@ def test_userinfo_sends_the_access_token_as_bearer() -> None:
 
 
 def test_a_token_answer_becomes_a_token_set_timed_from_the_send() -> None:
-    tokens = finish(refresh_flow(DOMAIN, "rt-1", None, clock, False), 200, TOKENS)
+    tokens = finish(refresh_flow(DOMAIN, "rt-1", clock, False), 200, TOKENS)
     assert tokens.access_token == "a.b.c"
     assert tokens.refresh_token == "rt-1"  # not rotated: the one used is kept
     assert (tokens.expires_in, tokens.expires_at) == (300, 1300.0)
@@ -149,31 +172,108 @@ def test_a_token_answer_becomes_a_token_set_timed_from_the_send() -> None:
 
 def test_a_rotated_refresh_token_replaces_the_old_one() -> None:
     answer = {**TOKENS, "refresh_token": "rt-2"}
-    assert finish(refresh_flow(DOMAIN, "rt-1", None, clock, False), 200, answer).refresh_token == (
-        "rt-2"
-    )
+    assert finish(refresh_flow(DOMAIN, "rt-1", clock, False), 200, answer).refresh_token == ("rt-2")
+
+
+API_ANSWER = {
+    "AuthenticationResult": {
+        "AccessToken": "a.b.c",
+        "IdToken": "i.d.t",
+        "ExpiresIn": 3600,
+        "TokenType": "Bearer",
+    }
+}
 
 
 def test_an_api_answer_becomes_a_token_set() -> None:
-    answer = {
-        "AuthenticationResult": {
-            "AccessToken": "a.b.c",
-            "IdToken": "i.d.t",
-            "ExpiresIn": 3600,
-            "TokenType": "Bearer",
-        },
-        "ChallengeParameters": {},
-    }
-    tokens = finish(refresh_flow(API, "rt-1", "alice", clock, False), 200, answer)
+    tokens = finish(refresh_flow(API, "rt-1", clock, False), 200, API_ANSWER)
     assert (tokens.id_token, tokens.refresh_token, tokens.expires_at) == ("i.d.t", "rt-1", 4600.0)
+    rotated = {"AuthenticationResult": {**API_ANSWER["AuthenticationResult"], "RefreshToken": "r2"}}
+    assert finish(refresh_flow(API, "rt-1", clock, False), 200, rotated).refresh_token == "r2"
 
 
-def test_an_api_challenge_instead_of_tokens_is_invalid_grant() -> None:
-    flow = refresh_flow(API, "rt-1", "alice", clock, False)
+def test_an_api_answer_without_tokens_is_an_outage_not_a_verdict() -> None:
+    flow = refresh_flow(API, "rt-1", clock, False)
     next(flow)
-    with pytest.raises(OAuthError) as info:
+    with pytest.raises(TokenEndpointUnavailable) as info:
         flow.send(HttpReply(200, {}, b'{"ChallengeName": "SMS_MFA", "Session": "s"}'))
-    assert info.value.error == "invalid_grant"
+    assert not isinstance(info.value, OAuthError)
+
+
+# -- the grace-period retry ----------------------------------------------------------------------
+
+LOST = TokenEndpointUnavailable(
+    "refresh: https://x timed out (ReadTimeout)"
+)  # no status: transport
+
+
+@pytest.mark.parametrize("endpoint", [DOMAIN, API], ids=["domain", "api"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        LOST,
+        HttpReply(500, {}, b"{}"),
+        HttpReply(503, {}, b"<html>"),
+        HttpReply(500, {}, b'{"__type": "InternalErrorException", "message": "x"}'),
+    ],
+    ids=["transport", "500", "503", "api-internal-error"],
+)
+def test_a_refresh_lost_on_the_way_is_sent_once_more_with_the_same_token(
+    endpoint: Endpoint, failure: TokenEndpointUnavailable | HttpReply
+) -> None:
+    flow = refresh_flow(endpoint, "rt-1", clock, False)
+    call = first_call(flow)
+    again = flow.throw(failure) if isinstance(failure, Exception) else flow.send(failure)
+    assert again == call and again.content == call.content  # the same request, same token
+    answer = {**TOKENS, "refresh_token": "rt-2"} if endpoint is DOMAIN else API_ANSWER
+    with pytest.raises(StopIteration) as stop:
+        flow.send(HttpReply(200, {}, json.dumps(answer).encode()))
+    assert stop.value.value.access_token == "a.b.c"
+
+
+def test_the_retry_happens_once() -> None:
+    flow = refresh_flow(DOMAIN, "rt-1", clock, False)
+    first_call(flow)
+    assert isinstance(flow.throw(LOST), HttpCall)
+    with pytest.raises(TokenEndpointUnavailable) as info:
+        flow.throw(TokenEndpointUnavailable("refresh: second failure"))
+    assert str(info.value) == "refresh: second failure"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reply", "expected"),
+    [
+        (DOMAIN, HttpReply(400, {}, b'{"error": "invalid_grant"}'), OAuthError),
+        (API, HttpReply(400, {}, b'{"__type": "RefreshTokenReuseException"}'), OAuthError),
+        (API, HttpReply(400, {}, b'{"__type": "NotAuthorizedException"}'), OAuthError),
+        (DOMAIN, HttpReply(429, {}, b"{}"), TokenEndpointUnavailable),
+        (
+            API,
+            HttpReply(400, {}, b'{"__type": "TooManyRequestsException"}'),
+            TokenEndpointUnavailable,
+        ),
+        (DOMAIN, HttpReply(200, {}, b"<html>"), TokenEndpointUnavailable),
+    ],
+    ids=["invalid_grant", "reuse", "not-authorized", "429", "throttled", "200-html"],
+)
+def test_verdicts_throttling_and_unknown_answers_are_not_retried(
+    endpoint: Endpoint, reply: HttpReply, expected: type[Exception]
+) -> None:
+    flow = refresh_flow(endpoint, "rt-1", clock, False)
+    first_call(flow)
+    with pytest.raises(expected):
+        flow.send(reply)
+
+
+def test_the_retried_token_set_is_timed_from_the_retry() -> None:
+    now = [1000.0]
+    flow = refresh_flow(DOMAIN, "rt-1", lambda: now[0], False)
+    first_call(flow)
+    now[0] = 1010.0
+    flow.throw(LOST)
+    with pytest.raises(StopIteration) as stop:
+        flow.send(HttpReply(200, {}, json.dumps(TOKENS).encode()))
+    assert stop.value.value.expires_at == 1310.0
 
 
 def test_get_user_attributes_become_a_flat_dict() -> None:
@@ -243,6 +343,17 @@ def test_api_error_types_with_a_namespace_prefix_are_mapped() -> None:
     ("operation", "aws_type", "message", "expected"),
     [
         ("refresh", "NotAuthorizedException", "Refresh Token has expired", "invalid_grant"),
+        ("refresh", "RefreshTokenReuseException", "", "invalid_grant"),
+        (
+            "refresh",
+            "NotAuthorizedException",
+            "Client x is configured with secret",
+            "invalid_client",
+        ),
+        ("refresh", "OperationNotEnabledException", "", "unauthorized_client"),
+        ("refresh", "UserLambdaValidationException", "", "invalid_grant"),
+        ("refresh", "UnexpectedLambdaException", "", None),
+        ("refresh", "InvalidLambdaResponseException", "", None),
         (
             "refresh",
             "NotAuthorizedException",
@@ -345,3 +456,24 @@ def test_refresh_token_auth_needs_a_refresh_token() -> None:
     user = TokenSet(access_token="a.b.c", refresh_token="rt", expires_in=60, expires_at=60)
     with pytest.raises(ConfigurationError, match="refresh_skew"):
         RefreshTokenAuth(client, user, refresh_skew=-1)
+    with pytest.raises(ConfigurationError, match="user-pool API"):
+        RefreshTokenAuth(client, user, device_key="eu-west-1_dev")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"device_key": ""},
+        {"device_key": 42},
+        {"client_metadata": {"k": 1}},
+        {"client_metadata": {"": "v"}},
+        {"client_metadata": ["k", "v"]},
+    ],
+)
+def test_bad_refresh_options_are_refused_before_any_connection(options: dict[str, Any]) -> None:
+    client = CognitoTokenClient("cid", endpoint_url="http://127.0.0.1:9")  # nothing listens
+    with pytest.raises(ConfigurationError):
+        client.refresh("rt-1", **options)
+    user = TokenSet(access_token="a.b.c", refresh_token="rt", expires_in=60, expires_at=60)
+    with pytest.raises(ConfigurationError):
+        RefreshTokenAuth(client, user, **options)
