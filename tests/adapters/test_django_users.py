@@ -71,7 +71,7 @@ Configure = Callable[..., Any]
 
 @pytest.fixture
 def project(database: None, issuer: LocalIssuer) -> Iterator[Configure]:
-    """``project(**COGNITO_GUARD keys)``: the users project with CognitoBackend on; rows wiped after.
+    """``project(**COGNITO_GUARD keys)``: the users project, CognitoBackend on; rows wiped after.
 
     Access and ID tokens are both accepted (``TOKEN_USE`` any), from a verifier of ``issuer``.
     """
@@ -226,7 +226,9 @@ def test_synced_groups_carry_their_permissions(project: Configure, issuer: Local
 def test_without_sync_groups_cognito_groups_are_not_copied(
     project: Configure, issuer: LocalIssuer
 ) -> None:
-    assert get("/me", issuer.access_token(username="erin", groups=["admins"])).json()["groups"] == []
+    assert (
+        get("/me", issuer.access_token(username="erin", groups=["admins"])).json()["groups"] == []
+    )
     assert not Group.objects.exists()
 
 

@@ -1,7 +1,8 @@
 """The ``manage.py check`` checks of the user mapping (``cognito_guard.E002`` to ``E005``, W002).
 
-This module is also the ``name`` of :class:`~cognito_guard.integrations.django.CognitoGuardConfig`
-(the checks-only app): it must import nothing that needs the app registry or ``django.contrib.auth``.
+This module is also the ``name`` of the checks-only app
+(:class:`~cognito_guard.integrations.django.CognitoGuardConfig`): it must import nothing that
+needs the app registry or ``django.contrib.auth``.
 
 - ``E001`` (also from :func:`~cognito_guard.integrations.django.check_settings`): an invalid
   ``CREATE_USERS``, ``SYNC_GROUPS`` or ``USER_MAPPER``;
@@ -61,7 +62,7 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
                 f"CognitoBackend is in settings.AUTHENTICATION_BACKENDS but {APP_NAME!r} is not "
                 "in settings.INSTALLED_APPS",
                 hint=f"Add {APP_NAME!r} to INSTALLED_APPS (in place of "
-                f"'{APP_NAME}.CognitoGuardConfig', which has no model), then run manage.py migrate.",
+                f"'{APP_NAME}.CognitoGuardConfig', which has no model), then run migrate.",
                 id="cognito_guard.E002",
             )
         ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -67,7 +67,7 @@ def _mapper(value: object) -> UserMapper | None:
             f"{_SOURCE}['USER_MAPPER'] must be the dotted path of a function "
             f"fn(claims, user, created), not {type(value).__name__}"
         )
-    return value  # type: ignore[no-any-return]
+    return cast(UserMapper, value)
 
 
 def parse_user_settings(config: Mapping[str, Any]) -> UserSettings:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
@@ -203,14 +203,14 @@ def _set_user(request: HttpRequest, user: Any) -> None:
     async def auser() -> Any:
         return user
 
-    request.user = user
-    request.auser = auser  # type: ignore[attr-defined]
+    target = cast(Any, request)
+    target.user, target.auser = user, auser
 
 
 def _set_lazy_user(request: HttpRequest, lazy: _LazyUser) -> Any:
     user = SimpleLazyObject(lazy.get)
-    request.user = user
-    request.auser = lazy.aget  # type: ignore[attr-defined]
+    target = cast(Any, request)
+    target.user, target.auser = user, lazy.aget
     return user
 
 
@@ -341,7 +341,9 @@ class UserLinker:
             try:
                 if identity is None:
                     if not self.config.create_users:
-                        raise UnknownUserError("no user is linked to this token and CREATE_USERS is off")
+                        raise UnknownUserError(
+                            "no user is linked to this token and CREATE_USERS is off"
+                        )
                     user, identity = self._create(claims)
                 else:
                     user = identity.user
@@ -376,7 +378,7 @@ class UserLinker:
 
         from .models import CognitoIdentity
 
-        model = get_user_model()
+        model: Any = get_user_model()
         user = model(**{model.USERNAME_FIELD: self._free_username(model, claims)})
         if hasattr(user, "set_unusable_password"):
             user.set_unusable_password()  # signs in by Cognito only
@@ -385,18 +387,24 @@ class UserLinker:
             self.config.user_mapper(claims, user, True)
         with transaction.atomic(using=router.db_for_write(CognitoIdentity)):
             user.save()
-            identity = CognitoIdentity.objects.create(user=user, issuer=claims.issuer, sub=claims.sub)
-        log.info("cognito_guard: created user %r for Cognito sub %s", user.get_username(), claims.sub)
+            identity = CognitoIdentity.objects.create(
+                user=user, issuer=claims.issuer, sub=claims.sub
+            )
+        log.info(
+            "cognito_guard: created user %r for Cognito sub %s", user.get_username(), claims.sub
+        )
         return user, identity
 
     def _free_username(self, model: Any, claims: CognitoClaims) -> str:
         name = model.USERNAME_FIELD
         limit = model._meta.get_field(name).max_length or 150
-        base = model.normalize_username(claims.username or claims.sub)
+        base: str = model.normalize_username(claims.username or claims.sub)
         candidates = [base[:limit]]
         candidates += [f"{base[: limit - len(s)]}{s}" for s in (f"-{n}" for n in range(2, 12))]
         taken = set(
-            model._default_manager.filter(**{f"{name}__in": candidates}).values_list(name, flat=True)
+            model._default_manager.filter(**{f"{name}__in": candidates}).values_list(
+                name, flat=True
+            )
         )
         for candidate in candidates:
             if candidate not in taken:
@@ -430,12 +438,11 @@ class UserLinker:
     def _sync_groups(self, claims: CognitoClaims, user: Any, identity: Any) -> None:
         from django.contrib.auth.models import Group
 
-        limit = Group._meta.get_field("name").max_length or 150
+        name_field: Any = Group._meta.get_field("name")
+        limit = name_field.max_length or 150
         wanted = {name for name in claims.groups if len(name) <= limit}
         previous = set(identity.synced_groups or ())
-        current = set(
-            user.groups.filter(name__in=wanted | previous).values_list("name", flat=True)
-        )
+        current = set(user.groups.filter(name__in=wanted | previous).values_list("name", flat=True))
         missing = sorted(wanted - current)
         if missing:
             user.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in missing))

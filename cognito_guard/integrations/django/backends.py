@@ -45,7 +45,7 @@ class CognitoBackend(ModelBackend):
         if not isinstance(cognito_claims, CognitoClaims) or cognito_claims.is_machine:
             return None
         from ._settings import user_settings
-        from ._users import UserRefusedError, UserLinker
+        from ._users import UserLinker, UserRefusedError
 
         try:
             return UserLinker(self, user_settings()).user_of(cognito_claims)

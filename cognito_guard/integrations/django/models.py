@@ -26,16 +26,16 @@ class CognitoIdentity(models.Model):
     user: Any = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cognito_identities"
     )
-    issuer = models.CharField(max_length=255)
-    sub = models.CharField(max_length=255)
-    synced_groups = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    issuer: models.CharField[str, str] = models.CharField(max_length=255)
+    sub: models.CharField[str, str] = models.CharField(max_length=255)
+    synced_groups: models.JSONField[Any, Any] = models.JSONField(default=list, blank=True)
+    created_at: models.DateTimeField[Any, Any] = models.DateTimeField(auto_now_add=True)
+    updated_at: models.DateTimeField[Any, Any] = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "Cognito identity"
         verbose_name_plural = "Cognito identities"
-        constraints = [
+        constraints = [  # noqa: RUF012 - Django's Meta
             models.UniqueConstraint(fields=["issuer", "sub"], name="cognito_guard_issuer_sub"),
         ]
 

@@ -6,29 +6,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
+    dependencies = [  # noqa: RUF012 - as Django writes it
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    operations = [
+    operations = [  # noqa: RUF012 - as Django writes it
         migrations.CreateModel(
-            name='CognitoIdentity',
+            name="CognitoIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('issuer', models.CharField(max_length=255)),
-                ('sub', models.CharField(max_length=255)),
-                ('synced_groups', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cognito_identities', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("issuer", models.CharField(max_length=255)),
+                ("sub", models.CharField(max_length=255)),
+                ("synced_groups", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cognito_identities",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'Cognito identity',
-                'verbose_name_plural': 'Cognito identities',
-                'constraints': [models.UniqueConstraint(fields=('issuer', 'sub'), name='cognito_guard_issuer_sub')],
+                "verbose_name": "Cognito identity",
+                "verbose_name_plural": "Cognito identities",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("issuer", "sub"), name="cognito_guard_issuer_sub"
+                    )
+                ],
             },
         ),
     ]
