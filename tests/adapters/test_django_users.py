@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -433,7 +435,13 @@ def test_invalid_user_settings_fail_at_startup_and_in_checks(
         with pytest.raises(ConfigurationError, match=message):
             CognitoMiddleware(lambda r: None)  # type: ignore[arg-type, return-value]
         errors = [m for m in run_checks() if m.id == "cognito_guard.E001"]
-    assert errors and all(message in m.msg for m in errors)
+        # With an injected verifier COGNITO_GUARD still holds these keys: still reported, once.
+        with override_settings(
+            COGNITO_GUARD_VERIFIER="tests.adapters.django_project.verifiers.local_verifier"
+        ):
+            injected = [m for m in run_checks() if m.id == "cognito_guard.E001"]
+    assert len(errors) == 1 and message in errors[0].msg
+    assert len(injected) == 1 and message in injected[0].msg
 
 
 def test_user_settings_pass_the_shared_loader(issuer: LocalIssuer) -> None:
@@ -484,3 +492,40 @@ def test_check_authentication_middleware_after_ours() -> None:
     late = [m for m in MIDDLEWARE if "AuthenticationMiddleware" not in m]
     late.append("django.contrib.auth.middleware.AuthenticationMiddleware")
     assert _ids(MIDDLEWARE=late) == ["cognito_guard.W002"]
+
+
+LEGACY_PROJECT = """
+import django
+from django.conf import settings
+
+settings.configure(
+    INSTALLED_APPS=["cognito_guard.integrations.django.CognitoGuardConfig"],
+    DATABASES={},
+    COGNITO_GUARD={"USER_POOL_ID": "eu-west-1_AbCdEf123", "CLIENT_ID": "abc"},
+    MIDDLEWARE=["cognito_guard.integrations.django.CognitoMiddleware"],
+)
+import cognito_guard.integrations.django as adapter  # before setup: must not need the registry
+
+django.setup()
+from django.apps import apps
+from django.core.management import call_command
+
+config = apps.get_app_config("cognito_guard")
+assert type(config).__name__ == "CognitoGuardConfig", config
+assert list(config.get_models()) == [], "the checks-only app must not install the model"
+call_command("check")
+assert "CognitoBackend" in adapter.__all__  # a lazy name: resolved only when used
+"""
+
+
+def test_the_checks_only_app_still_works_without_auth_or_a_database() -> None:
+    # A project set up before users in the database existed: no django.contrib.auth, no DB.
+    result = subprocess.run(  # noqa: S603 - this file's own script
+        [sys.executable, "-c", LEGACY_PROJECT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout + result.stderr

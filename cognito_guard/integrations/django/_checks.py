@@ -51,6 +51,8 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
     try:
         config = user_settings()
     except ConfigurationError as exc:
+        if getattr(settings, "COGNITO_GUARD_VERIFIER", None) is None:
+            return []  # check_settings reports it: building the verifier reads the same keys
         return [checks.Error(f"cognito_guard is not configured: {exc}", id="cognito_guard.E001")]
     from ._users import cognito_backend
 
