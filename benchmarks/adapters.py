@@ -7,6 +7,11 @@ layers), all carrying the same valid bearer token, with warm keys and the verifi
 as in production. Django's unprotected handler is built without the middleware, since the
 middleware verifies any token it sees. Rounds are interleaved; the best round of each cell is kept.
 
+``Django+users`` is Django with users in the database (``CognitoBackend`` on, a SQLite file): its
+guarded view reads ``request.user.pk``, so each request costs the cached ``(iss, sub)`` lookup and
+the one primary-key query that loads the row; ``Django+claims`` is the same stack with a view that
+reads only ``request.cognito_user`` (the lazy user is never loaded: no query).
+
 Run: ``.venv/bin/python benchmarks/adapters.py [--requests N] [--rounds R]``.
 """
 
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import io
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -135,13 +141,20 @@ def ok_view(request: Any) -> Any:
     return JsonResponse({"ok": True})
 
 
+def user_view(request: Any) -> Any:
+    from django.http import JsonResponse
+
+    return JsonResponse({"ok": request.user.pk is not None})
+
+
 urlpatterns: list[Any] = []
 
 
-def _django(verifier: CognitoVerifier, authorization: str) -> tuple[Send, Send]:
+def _django(verifier: CognitoVerifier, authorization: str, directory: str) -> dict[str, Send]:
     import django
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
     from django.test.utils import override_settings
     from django.urls import path
 
@@ -153,16 +166,41 @@ def _django(verifier: CognitoVerifier, authorization: str) -> tuple[Send, Send]:
         SECRET_KEY="benchmark-only",
         MIDDLEWARE=[],
         COGNITO_GUARD_VERIFIER=verifier,
-        INSTALLED_APPS=[],
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "cognito_guard.integrations.django",
+        ],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": f"{directory}/users.sqlite3",
+                # Persistent, as in production: Django's default (0) opens one per request.
+                "CONN_MAX_AGE": None,
+            }
+        },
+        USE_TZ=True,
     )
     django.setup()
-    urlpatterns[:] = [path("open", ok_view), path("guarded", require_auth(ok_view))]
-    plain = WSGIHandler()
-    with override_settings(MIDDLEWARE=["cognito_guard.integrations.django.CognitoMiddleware"]):
-        guarded = WSGIHandler()
-    send_plain = _wsgi_sender(plain, authorization)
-    send_guarded = _wsgi_sender(guarded, authorization)
-    return (lambda: send_plain("/open")), (lambda: send_guarded("/guarded"))
+    call_command("migrate", verbosity=0)
+    urlpatterns[:] = [
+        path("open", ok_view),
+        path("guarded", require_auth(ok_view)),
+        path("user", require_auth(user_view)),
+    ]
+    middleware = ["cognito_guard.integrations.django.CognitoMiddleware"]
+    plain = _wsgi_sender(WSGIHandler(), authorization)
+    with override_settings(MIDDLEWARE=middleware):
+        guarded = _wsgi_sender(WSGIHandler(), authorization)
+    backends = ["cognito_guard.integrations.django.CognitoBackend"]
+    with override_settings(MIDDLEWARE=middleware, AUTHENTICATION_BACKENDS=backends):
+        users = _wsgi_sender(WSGIHandler(), authorization)
+    return {
+        "open": lambda: plain("/open"),
+        "guarded": lambda: guarded("/guarded"),
+        "users": lambda: users("/user"),
+        "claims": lambda: users("/guarded"),
+    }
 
 
 def _rate(send: Callable[[], int], requests: int) -> float:
@@ -181,11 +219,15 @@ def main() -> None:
 
     issuer = LocalIssuer("eu-west-1_BenchPool1")
     loop = asyncio.new_event_loop()
-    with issuer.serve() as server:
+    with issuer.serve() as server, tempfile.TemporaryDirectory() as directory:
         verifier = issuer.verifier(jwks_uri=server.jwks_uri)
         authorization = "Bearer " + issuer.access_token(scopes=["openid"])
+        django_routes = _django(verifier, authorization, directory)
         apps = {
-            "Django": _django(verifier, authorization),
+            "Django": (django_routes["open"], django_routes["guarded"]),
+            # Against the same open floor: the mapping's cost on top of the plain Django guard.
+            "Django+users": (django_routes["open"], django_routes["users"]),
+            "Django+claims": (django_routes["open"], django_routes["claims"]),
             "Flask": _flask(verifier, authorization),
             "FastAPI": _fastapi(verifier, authorization, loop),
         }
@@ -201,12 +243,15 @@ def main() -> None:
     loop.close()
 
     print(f"{args.requests} requests x {args.rounds} rounds per cell, best round, in-process\n")
-    print(f"{'framework':<10} {'open req/s':>11} {'guarded req/s':>14} {'guard cost':>11}")
+    print(f"{'framework':<14} {'open req/s':>11} {'guarded req/s':>14} {'guard cost':>11}")
     for name in apps:
         open_rate, guarded_rate = best[name, "open"], best[name, "guarded"]
         cost = open_rate / guarded_rate - 1
-        print(f"{name:<10} {open_rate:>11.0f} {guarded_rate:>14.0f} {cost:>11.1%}")
-    print("\nguard cost = extra time of a guarded request relative to the open one")
+        micros = (1 / guarded_rate - 1 / open_rate) * 1e6
+        print(
+            f"{name:<14} {open_rate:>11.0f} {guarded_rate:>14.0f} {cost:>11.1%}  ({micros:.0f} us)"
+        )
+    print("\nguard cost = extra time of a guarded request relative to the open one (and in us)")
     print(f"JWKS requests at the server during the run: {fetches}")
 
 

@@ -85,6 +85,11 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Any:
 class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
     """Authenticates DRF requests by the Cognito bearer token: ``(CognitoUser, CognitoClaims)``.
 
+    With :class:`~cognito_guard.integrations.django.CognitoBackend` on, the user is the linked
+    ``AUTH_USER_MODEL`` row (a ``CognitoService`` for machine-to-machine tokens) instead, the same
+    object as the middleware's ``request.user``; a refused user (deactivated, or unknown with
+    ``CREATE_USERS`` off) is answered 403 on every view, as a rejected token is.
+
     Example::
 
         REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [
@@ -92,13 +97,15 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
         # in a view: request.user.username, request.auth.scopes
     """
 
-    def authenticate(self, request: Any) -> tuple[CognitoUser, CognitoClaims] | None:
+    def authenticate(self, request: Any) -> tuple[Any, CognitoClaims] | None:
         """The user and claims; None without a token; raises for a bad header or token."""
         state = request_state(request._request)
         if state.error is not None:
             raise CognitoAPIException(state.guard.answer(state.error))
         if state.claims is None:
             return None
+        if state.user is not None:
+            return state.user, state.claims
         return CognitoUser(state.claims), state.claims
 
     def authenticate_header(self, request: Any) -> str:

@@ -8,11 +8,19 @@ There is no ``COGNITO_GUARD`` dict here on purpose: the adapter then reads the e
     COGNITO_JWKS_URI=...                       (optional override of the pool's JWKS URL)
 
 and refuses to start without them (``python manage.py check`` names what is missing).
+
+Users in the database are on (``CognitoBackend``): each user token is linked to a row of
+``auth.User``, created on the user's first request, and ``Order`` rows are owned by it. The
+database is SQLite, at ``DJANGO_DB_PATH`` or in a fresh temporary directory per process; the WSGI
+and ASGI entry points run the migrations at start-up, so the example needs no set-up step.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-a-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
@@ -20,16 +28,38 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").sp
 ROOT_URLCONF = "urls"
 WSGI_APPLICATION = "wsgi.application"
 INSTALLED_APPS = [
-    # Registers the system check that reports missing or invalid Cognito settings.
-    "cognito_guard.integrations.django.CognitoGuardConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    # The system checks, and the CognitoIdentity model that links tokens to users.
+    "cognito_guard.integrations.django",
+    "orders",
 ]
+# CognitoBackend turns the mapping on: request.user is the linked auth.User row.
+AUTHENTICATION_BACKENDS = ["cognito_guard.integrations.django.CognitoBackend"]
 # An API authenticated by bearer tokens only: no sessions, no cookies, hence no CSRF middleware.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "cognito_guard.integrations.django.CognitoMiddleware",
 ]
-DATABASES: dict[str, object] = {}
+
+
+def _database_path() -> str:
+    path = os.environ.get("DJANGO_DB_PATH")
+    if path:
+        return path
+    directory = tempfile.mkdtemp(prefix="cognito-guard-example-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return os.path.join(directory, "db.sqlite3")
+
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _database_path(),
+        "OPTIONS": {"timeout": 20},
+    }
+}
 USE_TZ = True
 LOGGING = {
     "version": 1,

@@ -1,9 +1,14 @@
-"""The reference API: one public route and four protected ones."""
+"""The reference API: one public route and four protected ones.
+
+``request.user`` is the ``auth.User`` row linked to the token (CognitoBackend is on), or a
+``CognitoService`` for a machine-to-machine token; orders are owned by the user.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
+from orders.models import Order
 
 from cognito_guard.integrations.django import (
     CognitoRequest,
@@ -29,7 +34,12 @@ def me(request: CognitoRequest) -> JsonResponse:
     claims = request.cognito_user
     assert claims is not None  # noqa: S101 - require_auth let the request through
     return JsonResponse(
-        {"sub": claims.sub, "username": claims.username, "scopes": sorted(claims.scopes)}
+        {
+            "sub": claims.sub,
+            "username": claims.username,
+            "scopes": sorted(claims.scopes),
+            "user_id": request.user.pk,  # the row created on this user's first request
+        }
     )
 
 
@@ -43,12 +53,18 @@ def orders(request: HttpRequest) -> JsonResponse:
 
 @require_scope("orders/read")
 def list_orders(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": _sub(request), "orders": []})
+    if getattr(request.user, "is_service", False):  # a machine-to-machine client owns nothing
+        return JsonResponse({"user": _sub(request), "orders": []})
+    items = list(Order.objects.filter(owner=request.user).values_list("item", flat=True))
+    return JsonResponse({"user": _sub(request), "orders": items})
 
 
 @require_scope("orders/write")
 def create_order(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"user": _sub(request), "created": True}, status=201)
+    if getattr(request.user, "is_service", False):
+        return JsonResponse({"error": "orders are placed by users, not services"}, status=403)
+    order = Order.objects.create(owner=request.user, item=request.GET.get("item", "book"))
+    return JsonResponse({"user": _sub(request), "created": True, "id": order.pk}, status=201)
 
 
 @require_GET

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 
+from django.core.management import call_command
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
 
 application = get_wsgi_application()
+
+# After the application (which refuses bad Cognito settings), before the first request.
+call_command("migrate", interactive=False, verbosity=0)

@@ -121,3 +121,24 @@ def test_example_manage_py_check_reports_missing_configuration() -> None:
     )
     assert configured.returncode == 0, configured.stderr
     assert "no issues" in configured.stdout
+
+
+def test_example_keeps_users_and_their_orders_in_its_database(
+    example_server: str, cognito_issuer: LocalIssuer
+) -> None:
+    writer = cognito_issuer.access_token(username="ada", scopes=["orders/write", "orders/read"])
+    other = cognito_issuer.access_token(username="bo", scopes=["orders/read"])
+    service = cognito_issuer.m2m_token(scopes=["orders/write"])
+    with httpx.Client(base_url=example_server, timeout=10) as client:
+
+        def call(method: str, path: str, token: str) -> httpx.Response:
+            return client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+
+        first = call("GET", "/me", writer).json()["user_id"]
+        assert isinstance(first, int) and call("GET", "/me", writer).json()["user_id"] == first
+        assert call("POST", "/orders?item=lamp", writer).status_code == 201
+        assert call("GET", "/orders", writer).json()["orders"] == ["lamp"]
+        assert call("GET", "/orders", other).json()["orders"] == []  # another user, another row
+        assert call("GET", "/me", other).json()["user_id"] != first
+        # A machine-to-machine client is a service principal: no row, no orders of its own.
+        assert call("POST", "/orders", service).status_code == 403

@@ -33,6 +33,11 @@ answered: only a protected view (:func:`require_auth`, :func:`require_scope`,
 it does without one. Sync stacks verify with ``verify``; async stacks with ``averify``, so the
 event loop never blocks on a key fetch.
 
+Users in your database (optional, off by default): with ``"cognito_guard.integrations.django"``
+in ``INSTALLED_APPS`` and :class:`CognitoBackend` in ``AUTHENTICATION_BACKENDS``, the middleware
+also sets ``request.user`` to the ``AUTH_USER_MODEL`` row linked to the token's ``(iss, sub)``
+(created on the first request; see :mod:`cognito_guard.integrations.django._users`).
+
 CSRF: the decorators authenticate by the ``Authorization`` header only, which a browser never
 adds to a cross-site request by itself; an API-only project can leave ``CsrfViewMiddleware`` out or
 mark its views ``csrf_exempt``.
@@ -54,16 +59,18 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 
-from ..bearer import Answer, BearerGuard, Requirement
-from ..claims import CognitoClaims
-from ..config import verifier_from_env, verifier_from_settings
-from ..errors import CognitoGuardError, ConfigurationError
-from ..verifier import CognitoVerifier
+from ...bearer import Answer, BearerGuard, Requirement
+from ...claims import CognitoClaims
+from ...config import verifier_from_env, verifier_from_settings
+from ...errors import CognitoGuardError, ConfigurationError
+from ...verifier import CognitoVerifier
 
 __all__ = [
+    "CognitoBackend",
     "CognitoGuardConfig",
     "CognitoMiddleware",
     "CognitoRequest",
+    "CognitoService",
     "CognitoUser",
     "RequestState",
     "build_guard",
@@ -112,6 +119,7 @@ class CognitoUser:
     is_active = True
     is_staff = False
     is_superuser = False
+    is_service = False
 
     def __init__(self, claims: CognitoClaims) -> None:
         self.claims = claims
@@ -155,6 +163,34 @@ class CognitoUser:
         return hash(self.claims.sub)
 
 
+class CognitoService(CognitoUser):
+    """``request.user`` of a machine-to-machine token when :class:`CognitoBackend` is on.
+
+    A client-credentials token is issued to an app client, not to a person, so no database row is
+    created for it: the principal says it is a service, and ``username`` is the client id.
+
+    Example::
+
+        if getattr(request.user, "is_service", False):
+            ...   # a backend job calling the API, request.user.username == its client id
+    """
+
+    is_service = True
+
+    def __repr__(self) -> str:
+        return f"CognitoService(client_id={self.claims.client_id!r})"
+
+
+def __getattr__(name: str) -> Any:
+    # CognitoBackend subclasses ModelBackend, whose module reads the user model on import; it is
+    # loaded on first use so that importing this package never needs the app registry.
+    if name == "CognitoBackend":
+        from .backends import CognitoBackend
+
+        return CognitoBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # -- settings -------------------------------------------------------------------------------------
 
 
@@ -177,7 +213,9 @@ def build_verifier() -> CognitoVerifier:
         raise ConfigurationError(
             f"settings.COGNITO_GUARD must be a dict, not {type(config).__name__}"
         )
-    return verifier_from_settings(config, source="COGNITO_GUARD")
+    from ._settings import verifier_settings
+
+    return verifier_from_settings(verifier_settings(config), source="COGNITO_GUARD")
 
 
 def _injected_verifier(value: object) -> CognitoVerifier:
@@ -219,6 +257,7 @@ class RequestState:
     guard: BearerGuard
     claims: CognitoClaims | None
     error: CognitoGuardError | None
+    user: Any = None  # the AUTH_USER_MODEL row (or CognitoService) when CognitoBackend is on
 
 
 def _authorization(request: HttpRequest) -> list[str]:
@@ -244,6 +283,9 @@ class CognitoMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.guard = build_guard()
+        from ._users import user_linker
+
+        self.users = user_linker()  # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
@@ -257,7 +299,10 @@ class CognitoMiddleware:
             claims = self.guard.authenticate(_authorization(request))
         except CognitoGuardError as exc:
             error = exc
-        self._store(request, claims, error)
+        user = None
+        if self.users is not None:
+            claims, error, user = self.users.attach(request, claims, error)
+        self._store(request, claims, error, user)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -267,14 +312,21 @@ class CognitoMiddleware:
             claims = await self.guard.aauthenticate(_authorization(request))
         except CognitoGuardError as exc:
             error = exc
-        self._store(request, claims, error)
+        user = None
+        if self.users is not None:
+            claims, error, user = await self.users.aattach(request, claims, error)
+        self._store(request, claims, error, user)
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
 
     def _store(
-        self, request: HttpRequest, claims: CognitoClaims | None, error: CognitoGuardError | None
+        self,
+        request: HttpRequest,
+        claims: CognitoClaims | None,
+        error: CognitoGuardError | None,
+        user: Any = None,
     ) -> None:
         cast(CognitoRequest, request).cognito_user = claims
-        request.__dict__[_STATE] = RequestState(self.guard, claims, error)
+        request.__dict__[_STATE] = RequestState(self.guard, claims, error, user)
 
 
 def request_state(request: HttpRequest) -> RequestState:
@@ -417,16 +469,26 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
 
 
 class CognitoGuardConfig(AppConfig):
-    """Registers :func:`check_settings`; add its dotted path to ``INSTALLED_APPS``.
+    """The system checks only, without the user model: as before users in the database existed.
+
+    ``"cognito_guard.integrations.django"`` in ``INSTALLED_APPS`` installs the full app (the
+    checks, the :class:`~cognito_guard.integrations.django.models.CognitoIdentity` model and its
+    migration, the admin); this dotted path keeps working for projects without a database or
+    without ``django.contrib.auth``. Its ``name`` is the model-less ``_checks`` module, so Django
+    finds neither the model nor the migration through it.
 
     Example::
 
         INSTALLED_APPS = [..., "cognito_guard.integrations.django.CognitoGuardConfig"]
     """
 
-    name = "cognito_guard.integrations.django"
+    name = "cognito_guard.integrations.django._checks"
     label = "cognito_guard"
     verbose_name = "Cognito Guard"
+    default = False
 
     def ready(self) -> None:
+        from ._checks import register
+
         checks.register(check_settings)
+        register()

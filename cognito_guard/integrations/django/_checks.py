@@ -1,0 +1,146 @@
+"""The ``manage.py check`` checks of the user mapping (``cognito_guard.E002`` to ``E005``, W002).
+
+This module is also the ``name`` of the checks-only app
+(:class:`~cognito_guard.integrations.django.CognitoGuardConfig`): it must import nothing that
+needs the app registry or ``django.contrib.auth``.
+
+- ``E001`` (also from :func:`~cognito_guard.integrations.django.check_settings`): an invalid
+  ``CREATE_USERS``, ``SYNC_GROUPS`` or ``USER_MAPPER``;
+- ``E002``: ``CognitoBackend`` is on but ``"cognito_guard.integrations.django"`` is not installed;
+- ``E003``: the app's migration is missing (``MIGRATION_MODULES`` disables or replaces it);
+- ``E004``: the user model's ``USERNAME_FIELD`` cannot be filled from a token (no ``USER_MAPPER``);
+- ``E005``: ``SYNC_GROUPS`` with a user model without ``groups``;
+- ``W002``: ``AuthenticationMiddleware`` after ``CognitoMiddleware`` (it would replace
+  ``request.user``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import import_module
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.conf import settings
+from django.core import checks
+
+from ...errors import ConfigurationError
+
+__all__ = ["check_users", "register"]
+
+APP_NAME = "cognito_guard.integrations.django"
+MIDDLEWARE_PATH = "cognito_guard.integrations.django.CognitoMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+def register() -> None:
+    """Register :func:`check_users` (both app configs do, in ``ready``)."""
+    checks.register(check_users)
+
+
+def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """The user-mapping checks; nothing to report while ``CognitoBackend`` is off.
+
+    Example::
+
+        from django.core.checks import run_checks
+        [m.id for m in run_checks()]   # e.g. ["cognito_guard.E002"]
+    """
+    from ._settings import user_settings
+
+    try:
+        config = user_settings()
+    except ConfigurationError as exc:
+        if getattr(settings, "COGNITO_GUARD_VERIFIER", None) is None:
+            return []  # check_settings reports it: building the verifier reads the same keys
+        return [checks.Error(f"cognito_guard is not configured: {exc}", id="cognito_guard.E001")]
+    from ._users import cognito_backend
+
+    if cognito_backend() is None:
+        return []
+    if not apps.is_installed(APP_NAME):
+        return [
+            checks.Error(
+                f"CognitoBackend is in settings.AUTHENTICATION_BACKENDS but {APP_NAME!r} is not "
+                "in settings.INSTALLED_APPS",
+                hint=f"Add {APP_NAME!r} to INSTALLED_APPS (in place of "
+                f"'{APP_NAME}.CognitoGuardConfig', which has no model), then run migrate.",
+                id="cognito_guard.E002",
+            )
+        ]
+    messages = _migration_messages()
+    messages += _user_model_messages(config.user_mapper is not None, config.sync_groups)
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if (
+        AUTH_MIDDLEWARE in middleware
+        and MIDDLEWARE_PATH in middleware
+        and middleware.index(AUTH_MIDDLEWARE) > middleware.index(MIDDLEWARE_PATH)
+    ):
+        messages.append(
+            checks.Warning(
+                f"{AUTH_MIDDLEWARE!r} comes after {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE",
+                hint="It replaces the request.user that CognitoMiddleware set; put it before.",
+                id="cognito_guard.W002",
+            )
+        )
+    return messages
+
+
+def _migration_messages() -> list[Any]:
+    from django.db.migrations.loader import MigrationLoader
+
+    module_name, _explicit = MigrationLoader.migrations_module("cognito_guard")
+    problem = None
+    if module_name is None:
+        problem = "settings.MIGRATION_MODULES disables the migrations of 'cognito_guard'"
+    else:
+        try:
+            import_module(f"{module_name}.0001_initial")
+        except ImportError:
+            problem = f"the migration {module_name}.0001_initial cannot be found"
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f"{problem}: the CognitoIdentity table would never be created",
+            hint="Remove 'cognito_guard' from settings.MIGRATION_MODULES, then run migrate.",
+            id="cognito_guard.E003",
+        )
+    ]
+
+
+def _user_model_messages(has_mapper: bool, sync_groups: bool) -> list[Any]:
+    from django.contrib.auth import get_user_model
+    from django.db import models
+
+    model = get_user_model()
+    messages: list[Any] = []
+    name = getattr(model, "USERNAME_FIELD", None)
+    try:
+        field = model._meta.get_field(name) if isinstance(name, str) else None
+    except Exception:
+        field = None
+    fillable = (
+        isinstance(field, models.CharField)
+        and not isinstance(field, models.EmailField)
+        and not field.choices
+    )
+    if not fillable and not has_mapper:
+        messages.append(
+            checks.Error(
+                f"{model._meta.label}.USERNAME_FIELD ({name!r}) cannot be filled from a Cognito "
+                "token: a new user's username is the token's username, which needs a CharField",
+                hint="Set COGNITO_GUARD['USER_MAPPER'] to a function that fills it on creation "
+                "(it gets the unsaved user with created=True), or use a CharField.",
+                id="cognito_guard.E004",
+            )
+        )
+    if sync_groups and not hasattr(model, "groups"):
+        messages.append(
+            checks.Error(
+                f"COGNITO_GUARD['SYNC_GROUPS'] is on but {model._meta.label} has no groups",
+                hint="Use PermissionsMixin in the user model, or turn SYNC_GROUPS off.",
+                id="cognito_guard.E005",
+            )
+        )
+    return messages

@@ -1,0 +1,1 @@
+"""The example's app: an ``Order`` owned by the user who placed it."""
