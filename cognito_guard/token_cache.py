@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import random
 import secrets
 import threading
@@ -334,7 +335,9 @@ class RedisTokenCache(TokenCache):
                 raise ValueError("not a version 1 entry")
             foreign = value.get("key") != key
             tokens = None if foreign else TokenSet.from_dict(value["tokens"], clock=clock)
-        except (ValueError, TypeError, KeyError):
+            if tokens is not None and not math.isfinite(tokens.expires_at):
+                raise ValueError("a NaN or infinite expiry would never be due")
+        except (ValueError, TypeError, KeyError, AttributeError):
             if self._fernet is None:  # a plaintext reader cannot tell corrupt from encrypted
                 return _Entry(None, b"", problem=_UNREADABLE)
             return _Entry(None, raw, problem="is corrupt: replacing it")
@@ -578,11 +581,9 @@ def _fernet(
         )
     from cryptography.fernet import Fernet, MultiFernet
 
-    keys = [key] if isinstance(key, (str, bytes)) else list(key)
-    if not keys:
-        raise ConfigurationError(f"RedisTokenCache: encryption_key is an empty list; {_MAKE_A_KEY}")
+    keys = [key] if isinstance(key, (str, bytes)) else key
     try:
-        return MultiFernet([Fernet(k) for k in keys])
+        return MultiFernet([Fernet(k) for k in keys])  # MultiFernet refuses an empty list
     except (ValueError, TypeError, binascii.Error):
         # Never echo the value: it is (close to) a secret.
         raise ConfigurationError(
