@@ -183,7 +183,8 @@ def test_due_and_replaced_tokens_are_not_returned() -> None:
         b'{"v": 2}',
         b'{"v": 1, "key": "k1"}',
         b'{"v": 1, "key": "k1", "tokens": 1}',
-        b'{"v": 1, "key": "k1", "tokens": {"access_token": "t", "expires_in": 9, "expires_at": NaN}}',
+        b'{"v": 1, "key": "k1", "tokens": {"access_token": "t", "expires_in": 9, '
+        b'"expires_at": NaN}}',
     ],
 )
 def test_garbage_under_our_key_is_corrupt_and_replaceable(data: bytes) -> None:
