@@ -36,9 +36,12 @@ def run_sync(auth: ClientCredentialsAuth, url: str, count: int) -> list[int]:
             return list(pool.map(one, range(count)))
 
 
-async def run_async(auth: ClientCredentialsAuth, url: str, count: int) -> list[int]:
+async def run_async(
+    auth: ClientCredentialsAuth, cache: RedisTokenCache, url: str, count: int
+) -> list[int]:
     async with httpx.AsyncClient(auth=auth, limits=LIMITS) as http:
         responses = await asyncio.gather(*(http.get(url) for _ in range(count)))
+    await cache.aclose()  # this loop's Redis client ends with the loop
     return [response.status_code for response in responses]
 
 
@@ -66,7 +69,9 @@ def main() -> None:
         if line.strip() != "go":
             break
         if settings["mode"] == "async":
-            statuses = asyncio.run(run_async(auth, settings["api_url"], settings["requests"]))
+            statuses = asyncio.run(
+                run_async(auth, cache, settings["api_url"], settings["requests"])
+            )
         else:
             statuses = run_sync(auth, settings["api_url"], settings["requests"])
         print(json.dumps(statuses), flush=True)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import pytest
 import redis
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cognito_guard._oauth import unverified_claims
 from cognito_guard.client import (
     ClientCredentialsAuth,
+    OAuthError,
     RedisTokenCache,
     TokenSet,
 )
@@ -33,6 +35,16 @@ from ._oauth_support import SECRET, ProtectedAPI
 TOKEN = "/oauth2/token"
 KEY = Fernet.generate_key()
 OTHER_KEY = Fernet.generate_key()
+
+
+CACHES: list[RedisTokenCache] = []
+
+
+@pytest.fixture(autouse=True)
+def close_caches() -> Iterator[None]:
+    yield
+    while CACHES:
+        CACHES.pop().close()
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +94,24 @@ def process(
     """One member of the fleet: a client, a cache and an auth of its own."""
     client = server.client(clock=clock)
     cache = RedisTokenCache(url, encryption_key=key, lock_lease=15)
+    CACHES.append(cache)
     return ClientCredentialsAuth(client, scopes=scopes, cache=cache)
 
 
-def get(auth: ClientCredentialsAuth, url: str) -> int:
-    with httpx.Client(auth=auth) as http:
-        return http.get(url).status_code
+def get(auth: ClientCredentialsAuth, url: str, mode: str = "sync") -> int:
+    """One request through ``auth``, with httpx.Client or (``"async"``) httpx.AsyncClient."""
+    if mode == "sync":
+        with httpx.Client(auth=auth) as http:
+            return http.get(url).status_code
+
+    async def go() -> int:
+        async with httpx.AsyncClient(auth=auth) as http:
+            status = (await http.get(url)).status_code
+        if isinstance(auth.cache, RedisTokenCache):
+            await auth.cache.aclose()  # an asyncio client belongs to its loop: close it there
+        return status
+
+    return anyio.run(go)
 
 
 def entry_name(server: OAuthServer, scopes: tuple[str, ...] = ("orders/read",)) -> str:
@@ -160,20 +184,25 @@ def test_a_401_drops_the_shared_token_once_for_the_fleet(
     assert api.seen[2:] == [rejected, renewed, rejected, renewed]
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_redis_down_each_process_fetches_its_own_warns_once_and_shares_again_when_back(
-    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    server: OAuthServer,
+    api: ProtectedAPI,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
 ) -> None:
     own = redis_server_or_skip()
     try:
         first, second = (process(server, own.url, clock) for _ in range(2))
-        assert get(first, api.orders_url) == get(second, api.orders_url) == 200
+        assert get(first, api.orders_url, mode) == get(second, api.orders_url, mode) == 200
         assert server.request_count(TOKEN) == 1
 
         own.stop()
         caplog.set_level(logging.WARNING, "cognito_guard")
         for _ in range(2):  # two token lifetimes of one outage
             clock.advance(3600)
-            assert get(first, api.orders_url) == get(second, api.orders_url) == 200
+            assert get(first, api.orders_url, mode) == get(second, api.orders_url, mode) == 200
         assert server.request_count(TOKEN) == 1 + 2 * 2  # one fetch per process per lifetime
         down = [r for r in caplog.records if "unreachable" in r.getMessage()]
         assert len(down) == 2  # one per process (cache), not one per fetch
@@ -182,7 +211,7 @@ def test_redis_down_each_process_fetches_its_own_warns_once_and_shares_again_whe
         own.start()  # back, empty
         caplog.clear()
         clock.advance(3600)
-        assert get(first, api.orders_url) == get(second, api.orders_url) == 200
+        assert get(first, api.orders_url, mode) == get(second, api.orders_url, mode) == 200
         assert server.request_count(TOKEN) == 6  # shared again: one fetch for both
         assert len(set(api.seen[-2:])) == 1
         assert [r for r in caplog.records if "reachable again" in r.getMessage()]
@@ -279,6 +308,7 @@ def test_nothing_secret_in_reprs_or_logs(
     caplog.set_level(logging.DEBUG, "cognito_guard")
     try:
         cache = RedisTokenCache(own.url, encryption_key=KEY)
+        CACHES.append(cache)
         auth = ClientCredentialsAuth(
             server.client(clock=clock), scopes=["orders/read"], cache=cache
         )
@@ -292,3 +322,40 @@ def test_nothing_secret_in_reprs_or_logs(
     assert "unreachable" in caplog.text
     for secret in ("redis-pw-123", KEY.decode(), SECRET, *api.seen):
         assert secret not in text
+
+
+def test_a_failed_fetch_frees_the_lock_at_once(
+    server: OAuthServer,
+    api: ProtectedAPI,
+    cognito_redis_url: str,
+    clock: ManualClock,
+    store: redis.Redis,
+) -> None:
+    server.inject_oauth_error(TOKEN, "invalid_client", 401)
+    with pytest.raises(OAuthError):
+        get(process(server, cognito_redis_url, clock), api.orders_url)
+    assert not store.exists(entry_name(server) + ":lock")  # nobody waits out the lease
+    assert get(process(server, cognito_redis_url, clock), api.orders_url) == 200
+    assert server.request_count(TOKEN) == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_lock_held_past_wait_timeout_lets_the_process_fetch_its_own(
+    server: OAuthServer,
+    api: ProtectedAPI,
+    cognito_redis_url: str,
+    clock: ManualClock,
+    store: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    lock = entry_name(server) + ":lock"
+    store.set(lock, "a-stuck-holder", px=60_000)
+    caplog.set_level(logging.WARNING, "cognito_guard")
+    cache = RedisTokenCache(cognito_redis_url, encryption_key=KEY, wait_timeout=0.2)
+    CACHES.append(cache)
+    auth = ClientCredentialsAuth(server.client(clock=clock), scopes=["orders/read"], cache=cache)
+    assert get(auth, api.orders_url, mode) == 200
+    assert server.request_count(TOKEN) == 1
+    assert store.get(lock) == b"a-stuck-holder"  # not ours: left alone
+    assert [r for r in caplog.records if "another process's token request" in r.getMessage()]
