@@ -82,6 +82,11 @@ class TokenCache:
     usable token: they return one, calling ``fetch`` only when the cache has none to give.
     ``replacing`` is the access token the process had (due, or rejected with a 401): never
     returned again.
+
+    Example::
+
+        def orders_auth(client: CognitoTokenClient, cache: TokenCache) -> ClientCredentialsAuth:
+            return ClientCredentialsAuth(client, scopes=["orders/read"], cache=cache)
     """
 
     def get(
@@ -426,7 +431,7 @@ class RedisTokenCache(TokenCache):
             with self._state:
                 back, self._down = self._down, False
             if back:
-                log.warning(
+                log.info(
                     "cognito_guard: Redis at %s is reachable again: tokens are shared again",
                     self.connection.url,
                 )

@@ -210,6 +210,7 @@ def test_redis_down_each_process_fetches_its_own_warns_once_and_shares_again_whe
 
         own.start()  # back, empty
         caplog.clear()
+        caplog.set_level(logging.INFO, "cognito_guard")
         clock.advance(3600)
         assert get(first, api.orders_url, mode) == get(second, api.orders_url, mode) == 200
         assert server.request_count(TOKEN) == 6  # shared again: one fetch for both
