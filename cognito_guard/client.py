@@ -59,13 +59,18 @@ from .claims import CognitoClaims
 from .errors import ConfigurationError
 from .issuers import is_loopback_host
 from .pkce import AuthorizationRequest, authorization_request
+from .token_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
+from .token_cache import effective_skew as _effective_skew
 from .verifier import CognitoVerifier
 
 __all__ = [
     "ClientCredentialsAuth",
     "CognitoTokenClient",
+    "MemoryTokenCache",
     "OAuthError",
+    "RedisTokenCache",
     "RefreshTokenAuth",
+    "TokenCache",
     "TokenEndpointUnavailable",
     "TokenSet",
 ]
@@ -179,7 +184,7 @@ class CognitoTokenClient:
         self._transport = transport
         self._async_transport = async_transport
         self._slots_lock = threading.Lock()
-        self._slots: dict[tuple[str, ...], _TokenSlot] = {}
+        self._slots: dict[tuple[object, ...], _TokenSlot] = {}
 
     @property
     def client_id(self) -> str:
@@ -359,7 +364,7 @@ class CognitoTokenClient:
             self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify
         )
 
-    def _slot(self, scopes: tuple[str, ...]) -> _TokenSlot:
+    def _slot(self, scopes: tuple[object, ...]) -> _TokenSlot:
         with self._slots_lock:
             slot = self._slots.get(scopes)
             if slot is None:
@@ -469,11 +474,6 @@ def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 
 # -- keeping a token fresh: one cached TokenSet and the single flight that replaces it -----------
-
-
-def _effective_skew(tokens: TokenSet, skew: float) -> float:
-    # A skew as long as the token's lifetime would fetch on every request (billed for M2M).
-    return min(skew, tokens.expires_in / 2) if tokens.expires_in else skew
 
 
 _Hit = tuple[TokenSet, int]
@@ -711,19 +711,44 @@ class ClientCredentialsAuth(_BearerAuth):
     Concurrent requests, threads or coroutines, share one token request. A 401 from the API
     fetches a new token once and retries the request once.
 
+    ``cache`` says who else shares the token: by default (:class:`MemoryTokenCache`) this
+    process only; with a :class:`RedisTokenCache`, every process using that Redis (one token
+    request for the fleet). Each process still keeps its copy until it is due, so a request
+    with a warm token never waits for Redis.
+
     Example::
 
         auth = ClientCredentialsAuth(client, scopes=["orders/read"])
         with httpx.Client(auth=auth) as http:          # or httpx.AsyncClient(auth=auth)
             http.get("https://api.example.com/orders")
+
+        shared = RedisTokenCache(redis_url, encryption_key=os.environ["CG_TOKEN_KEY"])
+        auth = ClientCredentialsAuth(client, scopes=["orders/read"], cache=shared)
     """
 
     def __init__(
-        self, client: CognitoTokenClient, scopes: Iterable[str] = (), refresh_skew: float = 60
+        self,
+        client: CognitoTokenClient,
+        scopes: Iterable[str] = (),
+        refresh_skew: float = 60,
+        *,
+        cache: TokenCache | None = None,
     ) -> None:
+        if cache is not None and not isinstance(cache, TokenCache):
+            raise ConfigurationError("cache must be a MemoryTokenCache or a RedisTokenCache")
         self.client = client
         self.scopes = _scopes(scopes)
-        super().__init__(client._slot(tuple(sorted(self.scopes))), refresh_skew)
+        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
+        sorted_scopes = tuple(sorted(self.scopes))
+        slot_key: tuple[object, ...] = sorted_scopes  # every in-process cache: one slot
+        if not isinstance(self.cache, MemoryTokenCache):
+            # A shared cache gets slots of its own (this process's copy of its token).
+            self.cache._check_client_timeout(client._timeout.read or 0.0)
+            slot_key = (self.cache, *sorted_scopes)
+        endpoint = client.endpoint
+        token_url = f"{endpoint.domain or endpoint.api_url}/oauth2/token"
+        self._cache_key = cache_key(token_url, client.client_id, sorted_scopes)
+        super().__init__(client._slot(slot_key), refresh_skew)
 
     @property
     def tokens(self) -> TokenSet | None:
@@ -731,10 +756,22 @@ class ClientCredentialsAuth(_BearerAuth):
         return self._slot.tokens
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
-        return self.client.client_credentials(self.scopes)
+        return self.cache.get(
+            self._cache_key,
+            lambda: self.client.client_credentials(self.scopes),
+            skew=self.refresh_skew,
+            clock=self.client.clock,
+            replacing=current.access_token if current is not None else None,
+        )
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
-        return await self.client.aclient_credentials(self.scopes)
+        return await self.cache.aget(
+            self._cache_key,
+            lambda: self.client.aclient_credentials(self.scopes),
+            skew=self.refresh_skew,
+            clock=self.client.clock,
+            replacing=current.access_token if current is not None else None,
+        )
 
 
 OnRefresh = Callable[[TokenSet], object]
