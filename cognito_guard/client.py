@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
 from ._oauth import (
     MAX_REPLY_BYTES,
@@ -334,7 +335,9 @@ class CognitoTokenClient:
                 if isinstance(step, VerifyIdToken):
                     value: object = self._verify(step)
                 else:
-                    value = self._send(http, step)
+                    with _telemetry.request(step.operation, step.method, step.url) as span:
+                        value = self._send(http, step)
+                        _telemetry.answered(span, value.status)
                 try:
                     step = flow.send(value)
                 except StopIteration as stop:
@@ -350,7 +353,9 @@ class CognitoTokenClient:
                 if isinstance(step, VerifyIdToken):
                     value: object = await self._averify(step)
                 else:
-                    value = await self._asend(http, step)
+                    with _telemetry.request(step.operation, step.method, step.url) as span:
+                        value = await self._asend(http, step)
+                        _telemetry.answered(span, value.status)
                 try:
                     step = flow.send(value)
                 except StopIteration as stop:
