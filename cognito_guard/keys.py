@@ -331,10 +331,10 @@ class KeyStore:
         if usable_stale and keys:
             return self._key_or_unknown(kid)
         retry_after = max(self._retry_at - now, 1.0)
-        cause = f": {self._last_problem}" if self._last_problem else ""
+        # The cause names the URL(s) tried; without one (no fetch yet), name the first.
+        cause = self._last_problem or self.urls[0]
         raise KeysUnavailableError(
-            f"no signing keys are available from {self.urls[0]} "
-            f"({self._failures} failed attempt(s)){cause}",
+            f"no signing keys are available ({self._failures} failed attempt(s)): {cause}",
             retry_after=math.ceil(retry_after),
         )
 
