@@ -22,6 +22,7 @@ import binascii
 import contextlib
 import json
 import logging
+import logging.handlers
 import math
 import os
 import re
@@ -453,15 +454,6 @@ def _in_option_words(message: str, options: dict[str, str]) -> str:
     return re.sub(rf"(?<![\w./=-])({names})(?![\w-])", lambda m: options[m[1]], message)
 
 
-class _Collect(logging.Handler):
-    def __init__(self, level: int) -> None:
-        super().__init__(level)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @contextlib.contextmanager
 def _library_warnings(reported: Callable[[logging.LogRecord], bool]) -> Iterator[None]:
     """Hold back the library's log records; afterwards print those the report does not cover.
@@ -469,15 +461,15 @@ def _library_warnings(reported: Callable[[logging.LogRecord], bool]) -> Iterator
     Without this, Python's last-resort handler prints a record such as "JWKS fetch failed" above
     the report, which then says the same again.
     """
-    handler = _Collect(logging.WARNING)
-    records = handler.records
+    handler = logging.handlers.BufferingHandler(capacity=10_000)  # one command: a few records
+    handler.setLevel(logging.WARNING)
     logger = logging.getLogger("cognito_guard")
     logger.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
-    for record in records:
+    for record in handler.buffer:
         if not reported(record):
             message = record.getMessage().removeprefix("cognito_guard: ")
             print(f"cognito-guard: {record.levelname.lower()}: {message}", file=sys.stderr)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -110,24 +111,15 @@ def _verdict(verifier: CognitoVerifier, token: str) -> tuple[str, int]:
     return "accepted", 200
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @contextmanager
 def _expected_logs() -> Iterator[list[logging.LogRecord]]:
     """Keep the library's log records of a case that is meant to fail, to show with its row."""
     logger = logging.getLogger("cognito_guard")
-    handler, propagate = _Collect(), logger.propagate
+    handler, propagate = logging.handlers.BufferingHandler(capacity=1000), logger.propagate
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        yield handler.records
+        yield handler.buffer
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
