@@ -6,6 +6,7 @@ Times are pinned: the issuer mints at ``T`` and every command runs with ``--at T
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -312,6 +313,16 @@ def test_configuration_errors_name_the_options_not_python_parameters(
     assert expected in result.stderr
     for parameter in ("user_pool_id", "client_id", "jwks_uri", "token_use"):
         assert parameter not in result.stderr
+
+
+def test_other_library_warnings_still_reach_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from cognito_guard.cli import _library_warnings
+
+    with _library_warnings(lambda record: "covered" in record.getMessage()):
+        logging.getLogger("cognito_guard").warning("cognito_guard: JWKS lists kid(s) ['k'] twice")
+        logging.getLogger("cognito_guard").warning("covered by the report")
+        logging.getLogger("cognito_guard").info("rotated")
+    assert capsys.readouterr().err == "cognito-guard: warning: JWKS lists kid(s) ['k'] twice\n"
 
 
 def test_version() -> None:

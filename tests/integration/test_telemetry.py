@@ -260,6 +260,17 @@ def test_without_an_sdk_nothing_records_and_verify_works(issuer: LocalIssuer) ->
     assert issuer.verifier().verify(issuer.access_token()).sub
 
 
+def test_a_no_op_meter_provider_records_nothing(issuer: LocalIssuer) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    try:
+        assert _telemetry.configure(meter_provider=NoOpMeterProvider()).on is False
+        assert _telemetry.ACTIVE is None
+        assert issuer.verifier().verify(issuer.access_token()).sub
+    finally:
+        _telemetry.configure()
+
+
 def _python(code: str, *, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -298,6 +309,35 @@ def test_an_sdk_installed_after_import_starts_recording() -> None:
         """
     )
     assert out == "[({'outcome': 'accepted'}, 1)]"
+
+
+def test_an_sdk_installed_before_import_records_at_once() -> None:
+    out = _python(
+        """
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        from cognito_guard import _telemetry
+        from cognito_guard.testing import LocalIssuer
+
+        issuer = LocalIssuer()
+        token = issuer.access_token()
+        verifier = issuer.verifier()
+        verifier.verify(token)
+        verifier.verify(token)
+        names = {
+            m.name: sum(p.value for p in m.data.data_points if hasattr(p, "value"))
+            for rm in reader.get_metrics_data().resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        }
+        print(names["cognito_guard.verifications"], names["cognito_guard.token_cache.hits"])
+        """
+    )
+    assert out == "2 1"
 
 
 def test_without_opentelemetry_installed_everything_works() -> None:
