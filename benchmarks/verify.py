@@ -40,6 +40,30 @@ def best_per_call(run: Callable[[], None], calls: int, rounds: int) -> float:
     return best / calls * 1e6
 
 
+def _with_sdk(runs: list[tuple[str, Callable[[], None]]]) -> list[tuple[str, Callable[[], None]]]:
+    """The same runs while an OpenTelemetry SDK records (rows left out without the SDK)."""
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    except ImportError:
+        return []
+    from cognito_guard import _telemetry
+
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+    def recorded(run: Callable[[], None]) -> Callable[[], None]:
+        def measure() -> None:
+            _telemetry.configure(meter_provider=provider)
+            try:
+                run()
+            finally:
+                _telemetry.configure()  # the other rows: no SDK, as in an application without
+
+        return measure
+
+    return [(f"{name}, OTel SDK recording", recorded(run)) for name, run in runs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per round")
@@ -98,6 +122,7 @@ def main() -> None:
         ("averify, warm keys, cache off", warm_averify),
         ("verify, cache hit", cache_hit),
     ]
+    measured += _with_sdk([("verify", warm_verify), ("cache hit", cache_hit)])
     # Interleave the measurements so that machine noise falls on all of them alike.
     for _ in range(rounds):
         for name, run in measured:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from ._version import __version__
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -37,8 +38,6 @@ from .errors import (
 )
 from .keys import KeyPolicy, KeyStore
 from .verifier import CognitoVerifier
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ClaimCheckError",

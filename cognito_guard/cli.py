@@ -19,17 +19,22 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import json
+import logging
+import logging.handlers
 import math
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from ._oauth import OAuthError, TokenEndpointUnavailable
+from ._version import __version__
 from .errors import (
     ClaimCheckError,
     CognitoGuardError,
@@ -386,8 +391,8 @@ def explain(
             rows.append(Row(check.name, "not_reached", "not reached: an earlier check failed"))
             continue
         if check.name == failed:
-            if isinstance(error, KeysUnavailableError):
-                reason = f"could not be checked: the pool's signing keys are unavailable ({error})"
+            if isinstance(error, KeysUnavailableError):  # the cause is on the closing line
+                reason = "could not be checked: the pool's signing keys are unavailable"
             else:
                 assert isinstance(error, TokenError)  # noqa: S101 - failed is set only then
                 reason = check.failed(ctx, error)
@@ -419,9 +424,55 @@ def _read_token(value: str) -> str:
     text = text.strip()
     if text[:7].lower() == "bearer ":
         text = text[7:].strip()
+    if not text and value == "-":
+        raise ConfigurationError(
+            "stdin was empty: pipe the token in (pbpaste | cognito-guard ...), or pass it "
+            "instead of '-'"
+        )
     if not text:
         raise ConfigurationError("no token given (pass it, or '-' to read it from stdin)")
     return text
+
+
+# The Python parameters behind each command's options, as a configuration error names them.
+_VERIFY_OPTIONS = {
+    "user_pool_id": "--user-pool-id",
+    "issuer": "--issuer",
+    "client_id": "--client-id",
+    "token_use": "--token-use",
+    "scopes": "--scope",
+    "groups": "--group",
+    "leeway": "--leeway",
+    "jwks_uri": "--jwks-uri",
+}
+_TOKEN_OPTIONS = {"client_id": "--client-id", "domain": "--domain", "scopes": "--scope"}
+
+
+def _in_option_words(message: str, options: dict[str, str]) -> str:
+    """``message`` with the Python parameter names it uses replaced by the command's options."""
+    names = "|".join(map(re.escape, options))
+    return re.sub(rf"(?<![\w./=-])({names})(?![\w-])", lambda m: options[m[1]], message)
+
+
+@contextlib.contextmanager
+def _library_warnings(reported: Callable[[logging.LogRecord], bool]) -> Iterator[None]:
+    """Hold back the library's log records; afterwards print those the report does not cover.
+
+    Without this, Python's last-resort handler prints a record such as "JWKS fetch failed" above
+    the report, which then says the same again.
+    """
+    handler = logging.handlers.BufferingHandler(capacity=10_000)  # one command: a few records
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("cognito_guard")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    for record in handler.buffer:
+        if not reported(record):
+            message = record.getMessage().removeprefix("cognito_guard: ")
+            print(f"cognito-guard: {record.levelname.lower()}: {message}", file=sys.stderr)
 
 
 def _parse_time(value: str) -> float:
@@ -469,7 +520,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             clock=lambda: now,
         )
     except ConfigurationError as exc:
-        print(f"cognito-guard verify: {exc}", file=sys.stderr)
+        print(
+            f"cognito-guard verify: {_in_option_words(str(exc), _VERIFY_OPTIONS)}", file=sys.stderr
+        )
         return EXIT_USAGE
     try:
         header, claims = decode_unverified(token)
@@ -488,10 +541,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
     error: CognitoGuardError | None = None
     verified: dict[str, Any] | None = None
-    try:
-        verified = dict(verifier.verify(token))
-    except (TokenError, KeysUnavailableError) as exc:
-        error = exc
+
+    def reported(record: logging.LogRecord) -> bool:  # the fetch failure is in the error
+        return isinstance(error, KeysUnavailableError) and record.funcName == "_record_failure"
+
+    with _library_warnings(reported):
+        try:
+            verified = dict(verifier.verify(token))
+        except (TokenError, KeysUnavailableError) as exc:
+            error = exc
     rows = explain(ctx, token, error)
     if isinstance(error, KeysUnavailableError):
         outcome, code = "keys_unavailable", EXIT_USAGE
@@ -597,7 +655,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         client = CognitoTokenClient(args.client_id, secret, domain=args.domain)
         tokens = client.client_credentials(scopes=args.scope)
     except ConfigurationError as exc:
-        print(f"cognito-guard token: {exc}", file=sys.stderr)
+        print(f"cognito-guard token: {_in_option_words(str(exc), _TOKEN_OPTIONS)}", file=sys.stderr)
         return EXIT_USAGE
     except OAuthError as exc:
         print(f"cognito-guard token: Cognito refused: {exc}", file=sys.stderr)
@@ -684,6 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_MAIN_EXAMPLES,
         formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"cognito-guard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     verify = commands.add_parser(

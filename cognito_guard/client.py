@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
 from ._oauth import (
     MAX_REPLY_BYTES,
@@ -389,7 +390,9 @@ class CognitoTokenClient:
                     value = self._verify(step)
                 else:
                     try:
-                        value = self._send(http, step)
+                        with _telemetry.request(step.operation, step.method, step.url) as span:
+                            value = self._send(http, step)
+                            _telemetry.answered(span, value.status)
                     except TokenEndpointUnavailable as exc:
                         failure = exc
                 try:
@@ -410,7 +413,9 @@ class CognitoTokenClient:
                     value = await self._averify(step)
                 else:
                     try:
-                        value = await self._asend(http, step)
+                        with _telemetry.request(step.operation, step.method, step.url) as span:
+                            value = await self._asend(http, step)
+                            _telemetry.answered(span, value.status)
                     except TokenEndpointUnavailable as exc:
                         failure = exc
                 try:

@@ -13,9 +13,10 @@ import hashlib
 import hmac
 import json
 import logging
+import logging.handlers
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,20 @@ def _verdict(verifier: CognitoVerifier, token: str) -> tuple[str, int]:
     return "accepted", 200
 
 
+@contextmanager
+def _expected_logs() -> Iterator[list[logging.LogRecord]]:
+    """Keep the library's log records of a case that is meant to fail, to show with its row."""
+    logger = logging.getLogger("cognito_guard")
+    handler, propagate = logging.handlers.BufferingHandler(capacity=1000), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.buffer
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def run_core_demo(out: Callable[[str], None] = print) -> bool:
     """Verify a set of good and bad tokens against a loopback JWKS; True if all verdicts match."""
     issuer = LocalIssuer("eu-west-1_DemoPool1")
@@ -129,7 +144,8 @@ def run_core_demo(out: Callable[[str], None] = print) -> bool:
             )
         server.status = 503  # the JWKS endpoint goes down: a fresh verifier has no keys
         cold = issuer.verifier(jwks_uri=server.jwks_uri)
-        verdict, status = _verdict(cold, issuer.access_token())
+        with _expected_logs() as logged:
+            verdict, status = _verdict(cold, issuer.access_token())
         ok = verdict == "KeysUnavailableError"
         all_match &= ok
         rows.append(
@@ -138,6 +154,13 @@ def run_core_demo(out: Callable[[str], None] = print) -> bool:
         fetches = server.request_count()
     _print_table(rows, out)
     out(f"\n{len(rows) - 1} cases, JWKS requests at the server: {fetches}")
+    out(
+        "\n'JWKS down' is meant to fail closed: the JWKS endpoint answered 503 on purpose, the "
+        "verifier\nanswered 503 (KeysUnavailableError) and logged, as an operator would see it:"
+    )
+    for record in logged:
+        message = record.getMessage().removeprefix("cognito_guard: ")
+        out(f"  {record.levelname} {message}")
     return all_match
 
 

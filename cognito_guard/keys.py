@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
 from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
 
@@ -164,7 +165,7 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
         raise JWKSError(f"HTTP {response.status_code}")
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise JWKSError(f"response of {declared} bytes exceeds the {max_bytes}-byte cap")
+        raise BodyTooLarge(max_bytes)
 
 
 _FETCH = object()  # a decision: the caller must fetch the JWKS, then decide again
@@ -213,6 +214,7 @@ class KeyStore:
         self._last_attempt = -math.inf
         self._retry_at = -math.inf
         self._failures = 0
+        self._last_problem = ""  # why the last fetch failed, for KeysUnavailableError
         if jwks is not None:
             try:
                 self._keys = parse_jwks(jwks, self.policy.min_key_bits)
@@ -329,9 +331,10 @@ class KeyStore:
         if usable_stale and keys:
             return self._key_or_unknown(kid)
         retry_after = max(self._retry_at - now, 1.0)
+        # The cause names the URL(s) tried; without one (no fetch yet), name the first.
+        cause = self._last_problem or self.urls[0]
         raise KeysUnavailableError(
-            f"no signing keys are available from {self.urls[0]} "
-            f"({self._failures} failed attempt(s))",
+            f"no signing keys are available ({self._failures} failed attempt(s)): {cause}",
             retry_after=math.ceil(retry_after),
         )
 
@@ -343,22 +346,30 @@ class KeyStore:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def _fetch_flow(self) -> Generator[str, bytes | BaseException, None]:
-        """The fetch protocol: yield each URL, receive its body or error, record the outcome."""
+    def _fetch_flow(self) -> Generator[str, bytes | BaseException, bool]:
+        """The fetch protocol: yield each URL, receive its body or error, record the outcome.
+
+        Returns whether a usable JWKS was had.
+        """
         problems: list[str] = []
+        telemetry = _telemetry.current()
         for url in self.urls:
             result = yield url
             if isinstance(result, BaseException):
                 problems.append(f"{url}: {_describe(result)}")
+                telemetry.jwks_fetch(url, _result_of(result))
                 continue
             try:
                 keys = parse_jwks(result, self.policy.min_key_bits)
             except Exception as exc:  # an unusable document is an outage, never a crash
                 problems.append(f"{url}: {_describe(exc)}")
+                telemetry.jwks_fetch(url, "invalid")
                 continue
+            telemetry.jwks_fetch(url, "ok")
             self._record_success(keys)
-            return
+            return True
         self._record_failure(problems)
+        return False
 
     def _record_success(self, keys: dict[str, RSAPublicKey]) -> None:
         now = self._clock()
@@ -371,6 +382,7 @@ class KeyStore:
             self._last_attempt = now
             self._retry_at = -math.inf
             self._failures = 0
+            self._last_problem = ""
         if had_keys and (added or removed):
             log.info(
                 "cognito_guard: JWKS rotated (%d key(s) added, %d removed)",
@@ -387,6 +399,7 @@ class KeyStore:
             )
             self._last_attempt = now
             self._retry_at = now + delay
+            self._last_problem = "; ".join(problems)
             stale = bool(self._keys) and now - self._fetched_at < (
                 self.policy.ttl + self.policy.stale_if_error
             )
@@ -407,7 +420,10 @@ class KeyStore:
     def _drive_sync(self) -> None:
         flow = self._fetch_flow()
         url = next(flow)
-        with httpx.Client(transport=self._transport, **self._client_options()) as client:
+        with (
+            _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span,
+            httpx.Client(transport=self._transport, **self._client_options()) as client,
+        ):
             while True:
                 result: bytes | BaseException
                 try:
@@ -418,31 +434,47 @@ class KeyStore:
                     result = exc
                 try:
                     url = flow.send(result)
-                except StopIteration:
+                except StopIteration as stop:
+                    _telemetry.fetched(span, stop.value, self._last_problem)
                     return
 
     async def _drive_async(self, flight: concurrent.futures.Future[None]) -> None:
         try:
             flow = self._fetch_flow()
             url = next(flow)
-            async with httpx.AsyncClient(
-                transport=self._async_transport, **self._client_options()
-            ) as client:
-                while True:
-                    result: bytes | BaseException
-                    try:
-                        async with client.stream("GET", url) as response:
-                            _check_response(response, self.policy.max_bytes)
-                            limit = self.policy.max_bytes
-                            result = await aread_capped(response.aiter_bytes(), limit)
-                    except Exception as exc:  # any failure of one attempt is recorded, not raised
-                        result = exc
-                    try:
-                        url = flow.send(result)
-                    except StopIteration:
-                        return
+            with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span:
+                async with httpx.AsyncClient(
+                    transport=self._async_transport, **self._client_options()
+                ) as client:
+                    while True:
+                        result: bytes | BaseException
+                        try:
+                            async with client.stream("GET", url) as response:
+                                _check_response(response, self.policy.max_bytes)
+                                limit = self.policy.max_bytes
+                                result = await aread_capped(response.aiter_bytes(), limit)
+                        except Exception as exc:  # any failed attempt is recorded, not raised
+                            result = exc
+                        try:
+                            url = flow.send(result)
+                        except StopIteration as stop:
+                            _telemetry.fetched(span, stop.value, self._last_problem)
+                            return
         finally:  # also when the loop is closed under the task: waiters must not hang
             self._land(flight)
+
+
+def _result_of(exc: BaseException) -> str:
+    """The ``result`` attribute of a failed JWKS request (a bounded set, for metrics)."""
+    if isinstance(exc, BodyTooLarge):
+        return "too_large"
+    if isinstance(exc, JWKSError):  # _check_response: a status other than 200
+        return "http_error"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.TransportError):
+        return "unreachable"
+    return "error"
 
 
 def _describe(exc: BaseException) -> str:

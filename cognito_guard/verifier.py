@@ -19,7 +19,7 @@ import httpx
 from cachetools import TLRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from . import _jws
+from . import _jws, _telemetry
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -270,23 +270,47 @@ class CognitoVerifier:
         Raises a :class:`~cognito_guard.TokenError` subclass when the token is rejected and
         :class:`~cognito_guard.KeysUnavailableError` when the keys cannot be had.
         """
-        now = self._clock()
-        claims = self._cached(token, now)
-        if claims is not None:
-            return claims
-        parsed, store = self._parse(token)
-        key = store.get_key(parsed.kid, now)
-        return self._finish(token, parsed, store, key, now)
+        tel = _telemetry.ACTIVE  # None unless an OpenTelemetry SDK records
+        start = tel.start() if tel is not None else 0.0
+        hit = False
+        try:
+            now = self._clock()
+            claims = self._cached(token, now)
+            if claims is None:
+                parsed, store = self._parse(token)
+                key = store.get_key(parsed.kid, now)
+                claims = self._finish(token, parsed, store, key, now)
+            else:
+                hit = True
+        except Exception as exc:
+            if tel is not None:
+                tel.verified(start, exc, hit)
+            raise
+        if tel is not None:
+            tel.verified(start, None, hit)
+        return claims
 
     async def averify(self, token: str) -> CognitoClaims:
         """Like :meth:`verify`, but fetches keys without blocking the event loop."""
-        now = self._clock()
-        claims = self._cached(token, now)
-        if claims is not None:
-            return claims
-        parsed, store = self._parse(token)
-        key = await store.aget_key(parsed.kid, now)
-        return self._finish(token, parsed, store, key, now)
+        tel = _telemetry.ACTIVE
+        start = tel.start() if tel is not None else 0.0
+        hit = False
+        try:
+            now = self._clock()
+            claims = self._cached(token, now)
+            if claims is None:
+                parsed, store = self._parse(token)
+                key = await store.aget_key(parsed.kid, now)
+                claims = self._finish(token, parsed, store, key, now)
+            else:
+                hit = True
+        except Exception as exc:  # CancelledError is no verdict: not counted
+            if tel is not None:
+                tel.verified(start, exc, hit)
+            raise
+        if tel is not None:
+            tel.verified(start, None, hit)
+        return claims
 
     # -- the shared steps ---------------------------------------------------------------------
 

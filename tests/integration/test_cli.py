@@ -6,6 +6,7 @@ Times are pinned: the issuer mints at ``T`` and every command runs with ``--at T
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -262,6 +263,74 @@ def test_unavailable_keys_exit_2(issuer: LocalIssuer) -> None:
     assert report["outcome"] == "keys_unavailable"
     assert statuses(report)["signing key"] == "fail"
     assert statuses(report)["issuer"] == "pass"
+
+
+def test_unavailable_keys_are_explained_once_with_their_cause(issuer: LocalIssuer) -> None:
+    with socket.socket() as sock:  # a port with no listener
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/jwks.json"
+    args = ["verify", "-", "--user-pool-id", issuer.user_pool_id, "--at", AT, "--jwks-uri", url]
+    result = run(*args, stdin=issuer.access_token())
+    assert result.returncode == 2
+    assert "JWKS fetch failed" not in result.stderr  # no log line above the report
+    assert result.stdout.count("Connection refused") == 1  # the cause, said once
+    (last,) = [line for line in result.stdout.splitlines() if line.startswith("UNAVAILABLE")]
+    assert url in last and "Connection refused" in last
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [(["verify", "-", "--user-pool-id", "us-east-1_LocalPool1"], "  \n"), (["decode", "-"], "")],
+)
+def test_empty_stdin_says_that_stdin_was_empty(args: list[str], stdin: str) -> None:
+    result = run(*args, stdin=stdin)
+    assert result.returncode == 2
+    assert "stdin was empty" in result.stderr
+    assert "'-' to read it from stdin" not in result.stderr
+
+
+def test_an_empty_token_argument_says_how_to_give_one() -> None:
+    result = run("decode", "")
+    assert result.returncode == 2
+    assert "no token given" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["verify", "-"], "--user-pool-id (or --issuer) is required"),
+        (["verify", "-", "--user-pool-id", "us-east-1_X1", "--issuer", "https://x"], "--issuer"),
+        (["verify", "-", "--user-pool-id", "nope"], "--user-pool-id 'nope' is not"),
+        (["verify", "-", "--user-pool-id", "us-east-1_X1", "--client-id", ""], "--client-id "),
+        (["token", "--domain", "https://auth.example.com", "--client-id", ""], "--client-id "),
+    ],
+)
+def test_configuration_errors_name_the_options_not_python_parameters(
+    args: list[str], expected: str
+) -> None:
+    result = run(*args, stdin="x.y.z", env={"COGNITO_CLIENT_SECRET": "s"})
+    assert result.returncode == 2
+    assert expected in result.stderr
+    for parameter in ("user_pool_id", "client_id", "jwks_uri", "token_use"):
+        assert parameter not in result.stderr
+
+
+def test_other_library_warnings_still_reach_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from cognito_guard.cli import _library_warnings
+
+    with _library_warnings(lambda record: "covered" in record.getMessage()):
+        logging.getLogger("cognito_guard").warning("cognito_guard: JWKS lists kid(s) ['k'] twice")
+        logging.getLogger("cognito_guard").warning("covered by the report")
+        logging.getLogger("cognito_guard").info("rotated")
+    assert capsys.readouterr().err == "cognito-guard: warning: JWKS lists kid(s) ['k'] twice\n"
+
+
+def test_version() -> None:
+    from cognito_guard import __version__
+
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"cognito-guard {__version__}"
 
 
 @pytest.mark.parametrize(
