@@ -27,8 +27,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -155,7 +157,8 @@ class RedisConnection:
         self._owned = client is None
         self._sync: redis.Redis | None = client
         self._given_async = async_client
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]
+        # Weak keys are a safety net only: an entry references its loop; _forget removes it.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient]
         self._async = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         if self._url is not None:
@@ -212,12 +215,17 @@ class RedisConnection:
             raise ConfigurationError(f"{self.what} was given a sync client only")
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async.get(loop)
-            if client is None:
+            entry = self._async.get(loop)
+            if entry is None:
                 redis = _import_redis()
                 client = redis.asyncio.Redis.from_url(self._url, **self._options())
-                self._async[loop] = client
-        return client
+                entry = _LoopClient(client, self._forget)
+                self._async[loop] = entry
+        return entry.client
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._async.pop(loop, None)
 
     def close(self) -> None:
         """Close the sync client this connection made (not one passed in).
@@ -235,7 +243,42 @@ class RedisConnection:
         """Close the running loop's asyncio client and the sync client this connection made."""
         if self._owned:
             with self._lock:
-                client = self._async.pop(asyncio.get_running_loop(), None)
-            if client is not None:
-                await client.aclose()
+                entry = self._async.pop(asyncio.get_running_loop(), None)
+            if entry is not None:
+                await entry.closer.aclose()
         self.close()
+
+
+async def _close_at_loop_end(
+    client: redis.asyncio.Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        # The entry references its loop through the client's connections: drop it, or the loop
+        # (and everything it holds) would live as long as the RedisConnection.
+        forget(asyncio.get_running_loop())
+        with contextlib.suppress(Exception):  # the connection may be broken already
+            await client.aclose()
+
+
+class _LoopClient:
+    """An asyncio client, closed on its own loop when that loop shuts down.
+
+    The client's connections belong to its loop and can only be closed there. An async generator
+    that closes it is started here, which registers it with the running loop's async-generator
+    hooks; ``loop.shutdown_asyncgens()``, which ``asyncio.run``, asgiref (a loop per request in
+    Flask and Django) and uvicorn run before closing a loop, then finalises it on that loop. So a
+    loop-per-request application does not leak a connection per request.
+    """
+
+    __slots__ = ("client", "closer")
+
+    def __init__(
+        self, client: redis.asyncio.Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
+    ) -> None:
+        self.client = client
+        self.closer = _close_at_loop_end(client, forget)
+        # One synchronous step to the generator's first yield: that is its first iteration.
+        with contextlib.suppress(StopIteration):
+            self.closer.__anext__().send(None)

@@ -98,3 +98,25 @@ def test_stop_and_start_keep_the_port_and_lose_the_data() -> None:
     finally:
         conn.close()
         server.close()
+
+
+def test_a_loop_per_request_closes_its_client_when_the_loop_ends(cognito_redis_url: str) -> None:
+    # Flask and asgiref run each async view on a loop of its own; nothing calls aclose() there.
+    # The suite turns ResourceWarnings (unclosed sockets) into errors, so a leak fails this test.
+    import gc
+
+    conn = RedisConnection(cognito_redis_url)
+
+    async def request() -> bytes | None:
+        value: bytes | None = await conn.for_loop().get("cg:missing")
+        return value
+
+    try:
+        for _ in range(5):
+            assert asyncio.run(request()) is None
+        gc.collect()
+        assert len(conn._async) == 0  # the finished loops are gone, and their clients closed
+        info = conn.sync.client_list()
+        assert len(info) == 1  # only the sync client's own connection is left
+    finally:
+        conn.close()
