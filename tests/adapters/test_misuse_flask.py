@@ -69,7 +69,7 @@ def test_a_misspelt_setting_alone_is_not_replaced_by_the_environment(
     monkeypatch.setenv("COGNITO_CLIENT_ID", issuer.client_id)
     app = Flask(__name__)
     app.config["COGNITO_SCOPE"] = "admin/all"
-    with pytest.raises(ConfigurationError, match="app.config"):
+    with pytest.raises(ConfigurationError, match=r"app\.config"):
         CognitoGuard(app)
 
 
@@ -154,7 +154,7 @@ def test_decorator_above_a_blueprint_route_refuses_every_request(
         assert response.status_code == 500, path
     assert "['shop.orders'] are registered unprotected" in caplog.text
     app.testing = True  # the error itself reaches the test
-    with pytest.raises(ConfigurationError, match="shop.orders"):
+    with pytest.raises(ConfigurationError, match=r"shop\.orders"):
         client.get("/orders")
 
 

@@ -171,7 +171,7 @@ def test_a_settings_mapping_of_its_own_refuses_every_unknown_name_with_a_suggest
 
 
 def test_settings_refuse_a_value_of_the_wrong_type() -> None:
-    with pytest.raises(ConfigurationError, match="CLIENT_ID.*a string or a list of strings"):
+    with pytest.raises(ConfigurationError, match=r"CLIENT_ID.*a string or a list of strings"):
         verifier_from_settings({"USER_POOL_ID": POOL, "CLIENT_ID": 123})
     with pytest.raises(ConfigurationError, match="whitespace"):
         verifier_from_settings({"USER_POOL_ID": POOL, "CLIENT_ID": "abc", "SCOPES": ["a b"]})
