@@ -123,9 +123,7 @@ def parse_jwks(
             continue
         keys[kid] = key
     if duplicated:
-        log.warning(
-            "JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated)
-        )
+        log.warning("JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated))
     if not keys:
         raise JWKSError("the JWKS has no usable RS256 signing key")
     return keys

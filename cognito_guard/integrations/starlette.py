@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -563,7 +564,12 @@ def _dependencies(route: object) -> Iterator[Any]:
 
 
 def _routes(routes: Sequence[Any]) -> Iterator[Any]:
-    for route in routes:
+    # Recent FastAPI keeps included routers lazily (their routes merged with the router's
+    # dependencies on demand); its own iterator gives the routes as the OpenAPI document sees
+    # them. FastAPI is not imported for that: without it loaded there is no FastAPI route.
+    fastapi_routing = sys.modules.get("fastapi.routing")
+    iterate = getattr(fastapi_routing, "iter_route_contexts", None)
+    for route in iterate(routes) if iterate is not None else routes:
         yield route
         inner = getattr(route, "routes", None)  # Mount, Host, an included sub-application
         if isinstance(inner, Sequence):
