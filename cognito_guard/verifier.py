@@ -7,6 +7,7 @@ except choosing which configured issuer's keys to try.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
@@ -43,6 +44,7 @@ __all__ = ["CognitoVerifier", "CustomCheck", "TokenUse"]
 log = logging.getLogger("cognito_guard")
 
 TokenUse = Literal["access", "id"]
+_MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
 
 
@@ -127,7 +129,7 @@ class CognitoVerifier:
         token_use: ``"access"``, ``"id"``, or ``"any"`` (or None) to accept either.
         scopes: scopes the token must all have (access tokens).
         groups: ``cognito:groups`` of which the user must be in at least one.
-        leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf``.
+        leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (at most 300).
         issuer_form: which issuer forms of a pool to accept: ``"both"`` (default), ``"original"``
             (``cognito-idp.{region}``) or ``"updated"`` (``issuer-cognito-idp.{region}``).
         issuer: override the issuer(s), for local and test issuers; their JWKS URL is
@@ -137,8 +139,9 @@ class CognitoVerifier:
         jwks: a preloaded JWKS document: no network at all.
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
-        custom_check: called with the claims after every other check, on cache hits too; raise
-            (or return False) to reject.
+        custom_check: a plain function called with the claims after every other check, on cache
+            hits too; raise (or return False) to reject, return None or True to accept. Any other
+            return value (an empty set, a coroutine) is a ConfigurationError, never a yes.
         key_policy: TTLs, timeouts and limits of the JWKS fetching.
         max_token_bytes: longer tokens are rejected before any parsing.
         clock: returns the current time in epoch seconds (injectable for tests).
@@ -206,6 +209,12 @@ class CognitoVerifier:
         self.groups = frozenset(_names(groups, "groups", "groups=[{}]"))
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not leeway >= 0:
             raise ConfigurationError(f"leeway must be a number of seconds >= 0, not {leeway!r}")
+        if leeway > _MAX_LEEWAY:
+            # Milliseconds taken for seconds would accept tokens expired for hours.
+            raise ConfigurationError(
+                f"leeway is in seconds and at most {_MAX_LEEWAY:.0f} (clock skew, not token "
+                f"lifetime), not {leeway!r}"
+            )
         self.leeway = float(leeway)
         if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int):
             raise ConfigurationError("token_cache_size must be an int")
@@ -215,6 +224,14 @@ class CognitoVerifier:
             raise ConfigurationError("max_token_bytes must be an int >= 512")
         if custom_check is not None and not callable(custom_check):
             raise ConfigurationError("custom_check must be callable")
+        if inspect.iscoroutinefunction(custom_check) or inspect.iscoroutinefunction(
+            getattr(custom_check, "__call__", None)  # noqa: B004 - an async __call__ method
+        ):
+            # Its coroutine would be truthy and never awaited: every token would pass.
+            raise ConfigurationError(
+                "custom_check must be a plain (not async) function: it runs inside verify and "
+                "averify alike; do asynchronous checks in the application"
+            )
         self._custom_check = custom_check
         self._max_token_bytes = max_token_bytes
         self._clock = clock
@@ -438,6 +455,14 @@ class CognitoVerifier:
             raise ClaimCheckError(f"custom check rejected the token: {type(exc).__name__}") from exc
         if verdict is False:  # returning False is the other natural way to say no
             raise ClaimCheckError("custom check returned False")
+        if verdict is not None and verdict is not True:
+            # An empty set, 0 or an un-awaited coroutine must not count as a yes: refuse to guess.
+            if inspect.iscoroutine(verdict):
+                verdict.close()
+            raise ConfigurationError(
+                "custom_check must return None, True or False (or raise), not "
+                f"{type(verdict).__name__}"
+            )
 
     # -- the verified-token cache -------------------------------------------------------------
 

@@ -40,6 +40,7 @@ mark its views ``csrf_exempt``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -167,6 +168,7 @@ def build_verifier() -> CognitoVerifier:
 
         verifier = build_verifier()   # COGNITO_GUARD_VERIFIER, else COGNITO_GUARD, else COGNITO_*
     """
+    _check_setting_names()
     injected = getattr(settings, "COGNITO_GUARD_VERIFIER", None)
     if injected is not None:
         return _injected_verifier(injected)
@@ -178,6 +180,26 @@ def build_verifier() -> CognitoVerifier:
             f"settings.COGNITO_GUARD must be a dict, not {type(config).__name__}"
         )
     return verifier_from_settings(config, source="COGNITO_GUARD")
+
+
+_DJANGO_NAMES = ("COGNITO_GUARD", "COGNITO_GUARD_VERIFIER", "COGNITO_GUARD_REALM")
+
+
+def _check_setting_names() -> None:
+    # Names that, ignored, would make the routes demand less than the settings say: a near miss
+    # of ours (COGNITO_GAURD), or a flat COGNITO_SCOPES/GROUPS where Django reads the dict.
+    for name in dir(settings):
+        if not name.startswith("COGNITO") or name in _DJANGO_NAMES:
+            continue
+        rest = name.removeprefix("COGNITO_")
+        if rest.rstrip("S") in ("SCOPE", "GROUP"):
+            raise ConfigurationError(
+                f"settings.{name} is not read: Django takes the Cognito settings from one dict, "
+                f"COGNITO_GUARD = {{..., {rest.rstrip('S') + 'S'!r}: ...}}"
+            )
+        close = difflib.get_close_matches(name, _DJANGO_NAMES, n=1, cutoff=0.85)
+        if close:
+            raise ConfigurationError(f"unknown setting settings.{name}; did you mean {close[0]}?")
 
 
 def _injected_verifier(value: object) -> CognitoVerifier:

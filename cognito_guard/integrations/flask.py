@@ -82,6 +82,7 @@ __all__ = [
 
 EXTENSION_KEY = "cognito_guard"
 _G_KEY = "_cognito_guard_outcome"
+_DEMANDS = ("COGNITO_SCOPES", "COGNITO_GROUPS")
 
 log = logging.getLogger("cognito_guard")
 
@@ -219,6 +220,15 @@ class CognitoGuard:
                 "init_app(app) once (a second call would silently replace the first verifier)"
             )
         check_setting_names(app.config, prefix="COGNITO_", source="app.config")
+        if self._verifier is not None:
+            ignored = [n for n in _DEMANDS if app.config.get(n) not in (None, "", (), [])]
+            if ignored:
+                # They would silently not apply: the routes would demand less than written.
+                raise ConfigurationError(
+                    f"app.config sets {ignored}, which CognitoGuard(verifier=...) does not apply "
+                    "to the verifier given: pass scopes=/groups= to that CognitoVerifier, or "
+                    "drop verifier= to build it from app.config"
+                )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
         guard = BearerGuard(verifier, realm=self.realm)
         _check_views(app)

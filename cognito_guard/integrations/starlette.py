@@ -327,6 +327,13 @@ def _with_scopes(requirement: Requirement, extra: tuple[str, ...]) -> Requiremen
     # The scopes of Security(..., scopes=[...]) are fixed per route: build (and validate) each
     # combination once. A scope with whitespace is refused here: no token could ever match it.
     scopes = requirement.scopes
+    if any(len(scope) == 1 for scope in extra):
+        # FastAPI iterates a string given as scopes=: "orders/read" arrives as "o", "r", ...
+        # (no Cognito scope is a single character).
+        raise ConfigurationError(
+            f"Security(..., scopes=...) got a string, split into {list(extra)!r}: pass a list, "
+            "scopes=['orders/read']"
+        )
     try:
         return Requirement(
             scopes + tuple(s for s in dict.fromkeys(extra) if s not in scopes), requirement.groups

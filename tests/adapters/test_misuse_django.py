@@ -208,3 +208,24 @@ def test_one_record_per_rejected_request_with_method_and_path(
     assert records[0].startswith("rejected POST /orders with 401: ExpiredTokenError: ")
     assert records[1].startswith("rejected GET /api/orders with 401: ExpiredTokenError: ")
     assert expired not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("COGNITO_SCOPES", "Django takes the Cognito settings from one dict"),
+        ("COGNITO_GROUP", "'GROUPS'"),
+        ("COGNITO_GAURD", "did you mean COGNITO_GUARD"),
+        ("COGNITO_GUARD_VERIFER", "did you mean COGNITO_GUARD_VERIFIER"),
+    ],
+)
+def test_django_settings_that_would_be_ignored_fail_the_start_up(name: str, message: str) -> None:
+    with override_settings(**{name: "x"}), pytest.raises(ConfigurationError, match=message):
+        build_verifier()
+
+
+def test_django_leaves_the_application_own_cognito_settings_alone(
+    injected: CognitoVerifier,
+) -> None:
+    with override_settings(COGNITO_DOMAIN="https://auth.example.com", COGNITO_CLIENT_ID="x"):
+        assert build_verifier() is injected

@@ -271,3 +271,12 @@ def test_one_record_per_rejected_request_with_method_and_path(
     assert records[0].startswith("rejected POST /orders with 401: ExpiredTokenError: ")
     assert records[1].startswith("rejected POST /orders with 403: InsufficientScopeError: ")
     assert expired not in caplog.text
+
+
+def test_scopes_in_app_config_next_to_a_verifier_of_its_own_are_refused(
+    verifier: CognitoVerifier,
+) -> None:
+    app = Flask(__name__)
+    app.config["COGNITO_SCOPES"] = "admin/all"
+    with pytest.raises(ConfigurationError, match=r"does not apply\s+to the verifier given"):
+        CognitoGuard(app, verifier=verifier)

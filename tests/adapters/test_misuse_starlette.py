@@ -157,3 +157,22 @@ async def test_one_record_per_rejected_request_with_method_and_path(
     assert records[0].startswith("rejected DELETE /orders/7 with 401: ExpiredTokenError: ")
     assert records[1].startswith("rejected DELETE /orders/7 with 401: MissingTokenError: ")
     assert expired not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_security_scopes_given_as_a_string_refuse_the_request(
+    verifier: CognitoVerifier, issuer: LocalIssuer
+) -> None:
+    app = FastAPI()
+    CognitoGuard(app, verifier)
+
+    @app.get("/orders")
+    async def orders(
+        user: Annotated[CognitoClaims, Security(cognito_user, scopes="orders/read")],  # type: ignore[arg-type]
+    ) -> dict[str, Any]:
+        return {"user": user.sub}
+
+    token = issuer.access_token(scopes=["orders/read"])
+    async with asgi_client(app) as client:
+        with pytest.raises(ConfigurationError, match="got a string"):
+            await client.get("/orders", headers=bearer(token))

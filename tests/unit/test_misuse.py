@@ -281,3 +281,29 @@ def test_an_unexpected_error_is_logged_at_error(caplog: pytest.LogCaptureFixture
     (record,) = _records(caplog)
     assert record.levelno == logging.ERROR
     assert record.getMessage() == "answering 500 to POST /orders: ConfigurationError: broken"
+
+
+def test_leeway_in_milliseconds_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="leeway is in seconds and at most 300"):
+        CognitoVerifier(user_pool_id=POOL, client_id="abc", leeway=5000)
+
+
+def test_an_async_custom_check_is_refused_at_construction() -> None:
+    async def check(claims: Any) -> bool:
+        return False
+
+    class Checker:
+        async def __call__(self, claims: Any) -> bool:
+            return False
+
+    for custom_check in (check, Checker()):
+        with pytest.raises(ConfigurationError, match="plain \\(not async\\) function"):
+            CognitoVerifier(user_pool_id=POOL, client_id="abc", custom_check=custom_check)
+
+
+@pytest.mark.parametrize("verdict", [frozenset(), 0, "", "no"])
+def test_a_custom_check_answer_that_is_not_a_bool_never_counts_as_yes(verdict: object) -> None:
+    issuer = LocalIssuer(POOL)
+    verifier = issuer.verifier(custom_check=lambda claims: verdict)
+    with pytest.raises(ConfigurationError, match="must return None, True or False"):
+        verifier.verify(issuer.access_token())
