@@ -129,13 +129,18 @@ def _items(value: Any, request: Any, view: Any, attribute: str) -> tuple[str, ..
         # DRF serves HEAD with the GET handler, so it gets the GET demand unless it has its own.
         if method == "HEAD" and "HEAD" not in value:
             method = "GET"
-        if method not in value:
+        if method in value:
+            value = value[method]
+        elif method == "OPTIONS" or getattr(view, method.lower(), None) is None:
+            # DRF's own OPTIONS metadata, or a method the view does not serve (DRF answers 405
+            # after the permissions): a valid token is enough, as for any view.
+            value = ()
+        else:
             # A handler added later without its entry must not be open to every valid token.
             raise ConfigurationError(
                 f"{where} has no entry for {method}: add {method!r}: [...] (or {method!r}: [] for "
                 "any valid token)"
             )
-        value = value[method]
     if isinstance(value, str):
         value = (value,)
     if not isinstance(value, Iterable) or not all(isinstance(item, str) for item in value):
@@ -175,7 +180,8 @@ class HasScope(IsCognitoAuthenticated):
     """Demands the view's ``required_scopes`` (all of them); 403 ``insufficient_scope`` if not.
 
     ``required_scopes`` is a list, or a dict from HTTP method to list. With a dict, every method
-    the view answers needs its entry (``HEAD`` falls back to ``GET``): a method without one is
+    the view has a handler for needs its entry (``HEAD`` falls back to ``GET``; DRF's own
+    ``OPTIONS`` and methods without a handler need a valid token): a handled method without one is
     refused with a :class:`~cognito_guard.ConfigurationError` (a 500), never let through;
     ``"POST": []`` says "any valid token" explicitly.
 

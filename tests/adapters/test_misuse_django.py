@@ -175,6 +175,16 @@ def test_drf_explicit_empty_entry_means_any_valid_token(
     assert _call(view, "get", token=issuer.access_token(scopes=["openid"])).status_code == 403
 
 
+def test_drf_methods_without_a_handler_keep_their_usual_answers(
+    injected: CognitoVerifier, issuer: LocalIssuer
+) -> None:
+    view = type("Orders", (_Scoped,), {"required_scopes": {"GET": ["a/b"], "POST": []}}).as_view()
+    token = issuer.access_token(scopes=["openid"])
+    assert _call(view, "delete", token=token).status_code == 405
+    assert _call(view, "options", token=token).status_code == 200
+    assert _call(view, "delete").status_code == 401
+
+
 def test_drf_empty_required_groups_refuse_the_request(
     injected: CognitoVerifier, issuer: LocalIssuer
 ) -> None:
