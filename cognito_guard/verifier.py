@@ -72,11 +72,14 @@ def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str,
     """
     items = _strings(value, what)
     for item in items:
-        if any(ch.isspace() for ch in item):
+        # isprintable() is False for every whitespace but " " and for control characters: two C
+        # passes instead of a Python loop, as adapters build requirements per request too.
+        if " " in item or not item.isprintable():
             parts = item.split()
             example = fix.format(", ".join(repr(part) for part in parts) or "'...'")
             raise ConfigurationError(
-                f"{what}: {item!r} contains whitespace, which no scope or group name can hold; "
+                f"{what}: {item!r} contains whitespace (or a control character), which no scope "
+                "or group name can hold; "
                 f"pass each name separately: {example}"
             )
     return items

@@ -20,7 +20,12 @@ Configuration is read once, in :meth:`CognitoGuard.init_app`: from ``app.config`
 (``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``, ``COGNITO_TOKEN_USE``, ``COGNITO_JWKS_URI``
 and the other names of :mod:`cognito_guard.config`) when it holds any ``COGNITO_*`` setting,
 otherwise from the same names in the environment. Bad or missing settings raise
-:class:`~cognito_guard.ConfigurationError` there, at start-up.
+:class:`~cognito_guard.ConfigurationError` there, at start-up, and so does a ``COGNITO_*`` name
+close to one of ours (``COGNITO_SCOPE``: "did you mean 'COGNITO_SCOPES'?").
+
+A decorator written above ``@app.route`` would leave the route serving the unprotected function:
+it is refused at decoration (when the app is set up already), in ``init_app``, or at the first
+request, which is then refused with every later one.
 
 Authentication happens on demand, not in a ``before_request`` hook: the decorators verify the
 token of the request (once; the outcome is kept on :data:`flask.g`), so unprotected views pay

@@ -30,6 +30,11 @@ How the pieces fit:
   installed they honour ``SecurityScopes`` and carry an HTTP bearer security scheme
   (``CognitoBearer``, bearer format JWT), so the OpenAPI document and ``/docs`` show it. FastAPI
   is imported only when FastAPI inspects a dependency, never by plain Starlette use.
+- :class:`CognitoGuard` also makes FastAPI's OpenAPI document truthful (every scope a route
+  demands, ``require_scope``'s included, in one ``CognitoBearer`` requirement; ``[{}, ...]`` for
+  :data:`cognito_user_optional`; the 400/401/403/503 answers with their body schema), and checks
+  the routes when Starlette builds the application (first request or lifespan start-up): a
+  ``Depends(require_scope)`` left uncalled refuses every request with a ConfigurationError.
 - For plain Starlette, ``CognitoGuard(app, authentication=True)`` also installs Starlette's
   ``AuthenticationMiddleware`` with :class:`CognitoAuthBackend`: ``request.user`` is a
   :class:`CognitoUser`, ``request.auth.scopes`` holds ``"authenticated"`` and the token's scopes,
@@ -601,7 +606,9 @@ def _check_routes_when_built(app: Starlette) -> None:
     # Starlette builds the middleware stack on the first request (or the lifespan start-up),
     # after every route is declared: check them then, once, at no cost per request. A failed
     # check leaves the stack unbuilt, so every request is refused until the code is fixed.
-    build = app.build_middleware_stack
+    build = getattr(app, "build_middleware_stack", None)
+    if build is None:  # not a Starlette application: nothing is built lazily to hook
+        return
 
     def build_after_checking() -> Any:
         problems = _misused(app)
