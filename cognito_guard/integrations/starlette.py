@@ -592,14 +592,36 @@ def _misused(app: Starlette) -> list[str]:
     factories = {require_scope: "require_scope", require_group: "require_group"}
     found: list[str] = []
     for route in _routes(app.routes):
-        for call in _dependencies(route):
+        where = repr(getattr(route, "path", route))
+        calls = list(_dependencies(route))
+        for call in calls:
             name = factories.get(call) if callable(call) else None
             if name is not None:
                 found.append(
-                    f"{getattr(route, 'path', route)!r} uses Depends({name}) without calling it: "
+                    f"{where} uses Depends({name}) without calling it: "
                     f"write Depends({name}('orders/read')), the names it demands"
                 )
+        endpoint = getattr(route, "endpoint", None)
+        for call in (endpoint, *calls) if getattr(route, "dependant", None) else ():
+            found.extend(f"{where}: {problem}" for problem in _bare_defaults(call))
     return found
+
+
+def _bare_defaults(call: object) -> list[str]:
+    # "user = cognito_user" without Depends(...): FastAPI takes it for a query parameter with a
+    # default, and the route is served to anyone.
+    if isinstance(call, _Dependency) or not callable(call):
+        return []
+    try:
+        parameters = inspect.signature(call).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        f"parameter {p.name!r} has the default {p.default!r} without Depends(): write "
+        f"{p.name} = Depends({p.default!r}), or Annotated[..., Depends({p.default!r})]"
+        for p in parameters
+        if isinstance(p.default, _Dependency)
+    ]
 
 
 def _check_routes_when_built(app: Starlette) -> None:

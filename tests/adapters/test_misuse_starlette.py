@@ -57,6 +57,22 @@ async def test_an_uncalled_dependency_factory_refuses_every_request(
                 await client.get(path, headers=bearer(issuer.access_token()))
 
 
+@pytest.mark.anyio
+async def test_a_dependency_as_a_bare_default_refuses_every_request(
+    verifier: CognitoVerifier, issuer: LocalIssuer
+) -> None:
+    app = FastAPI()
+    CognitoGuard(app, verifier)
+
+    @app.get("/me")
+    async def me(user=cognito_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        return {"served": True}  # would be served to anyone: FastAPI takes it for a query param
+
+    async with asgi_client(app) as client:
+        with pytest.raises(ConfigurationError, match=r"'user' has the default cognito_user"):
+            await client.get("/me")
+
+
 def test_calling_the_dependency_itself_fails_where_it_is_written() -> None:
     with pytest.raises(TypeError):
         Depends(cognito_user())  # type: ignore[call-arg]
