@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .claims import CognitoClaims
 from .errors import (
     CognitoGuardError,
     ConfigurationError,
+    InvalidClientError,
+    InvalidIssuerError,
     InvalidRequestError,
+    InvalidTokenUseError,
     KeysUnavailableError,
     MissingTokenError,
     TokenError,
+    UnknownKeyError,
 )
-from .verifier import CognitoVerifier
+from .verifier import CognitoVerifier, _names
 
 __all__ = ["Answer", "BearerGuard", "Requirement", "parse_authorization"]
 
@@ -70,6 +77,10 @@ def parse_authorization(values: Sequence[str]) -> str | None:
 class Requirement:
     """What a route demands of a verified token: all of ``scopes`` and any of ``groups``.
 
+    A lone string counts as one name; a name holding whitespace (``"orders/read orders/write"``,
+    two scopes written as one that no token could match) is a
+    :class:`~cognito_guard.ConfigurationError`.
+
     Example: ``Requirement(scopes=("orders/read",), groups=("staff", "admins"))``
     """
 
@@ -77,9 +88,9 @@ class Requirement:
     groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in (*self.scopes, *self.groups):
-            if not isinstance(name, str) or not name or name != name.strip():
-                raise ConfigurationError(f"scope and group names must be non-empty, got {name!r}")
+        # A frozen dataclass: normalise through object.__setattr__, once, at construction.
+        object.__setattr__(self, "scopes", _names(self.scopes, "scopes", "scopes=({},)"))
+        object.__setattr__(self, "groups", _names(self.groups, "groups", "groups=({},)"))
 
     @classmethod
     def of(cls, scopes: Iterable[str] = (), groups: Iterable[str] = ()) -> Requirement:
@@ -91,16 +102,35 @@ class Requirement:
 
     @classmethod
     def decorator_args(
-        cls, decorator: str, scopes: tuple[str, ...] = (), groups: tuple[str, ...] = ()
+        cls, decorator: str, scopes: tuple[Any, ...] = (), groups: tuple[Any, ...] = ()
     ) -> Requirement:
         """The requirement of a ``require_scope(*scopes)`` / ``require_group(*groups)`` decorator.
 
-        Every adapter's decorators build theirs here, so that they refuse the same mistakes
-        (no names at all, an empty name) with the same :class:`~cognito_guard.ConfigurationError`.
+        Every adapter's decorators build theirs here, so that they refuse the same mistakes with
+        the same :class:`~cognito_guard.ConfigurationError`: no names at all, an empty name, the
+        decorator written without its call (``@require_scope`` above a view), a list instead of
+        separate arguments, several names in one string.
         """
-        if not scopes and not groups:
-            raise ConfigurationError(f"{decorator}() needs one or more names")
-        return cls(scopes, groups)
+        names = scopes or groups
+        kind = "scope" if scopes else "group"
+        if not names:
+            raise ConfigurationError(
+                f"{decorator}() needs one or more names: @{decorator}('orders/read')"
+            )
+        for name in names:
+            if callable(name):
+                raise ConfigurationError(
+                    f"@{decorator} must be called with the {kind}(s) it demands: write "
+                    f"@{decorator}('orders/read'), not @{decorator} (the view would be taken "
+                    f"for a {kind} name)"
+                )
+            if not isinstance(name, str):
+                raise ConfigurationError(
+                    f"{decorator}() takes the names as separate string arguments: "
+                    f"{decorator}('a', 'b'), not {decorator}({name!r})"
+                )
+        fix = f"{decorator}({{}})"
+        return cls(_names(scopes, decorator + "()", fix), _names(groups, decorator + "()", fix))
 
     def check(self, claims: CognitoClaims) -> None:
         """Raise InsufficientScopeError / MissingGroupError unless ``claims`` meet the demand."""
@@ -127,6 +157,29 @@ class Answer:
         return json.dumps(self.body).encode()
 
 
+# Rejections that, repeated, usually mean the verifier's settings do not match the tokens the
+# clients send (not a bad client): each distinct cause is logged once at WARNING per window, so
+# that a default server set-up (WARNING and above) shows it; every other record is INFO.
+_SETTINGS_HINTS: dict[type[CognitoGuardError], str] = {
+    InvalidIssuerError: "check the user pool id / issuer setting",
+    InvalidClientError: "check the client id setting",
+    InvalidTokenUseError: "check the token_use setting (an ID token where access is expected?)",
+    UnknownKeyError: "check the user pool / JWKS URL setting",
+    KeysUnavailableError: "the JWKS URL cannot be reached",
+}
+_WARN_EVERY = 300.0  # seconds between two WARNINGs for one cause
+_MAX_CAUSES = 64  # distinct causes remembered; beyond that they are logged at INFO
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    # A request path is the client's text (PATH_INFO is already %-decoded): escape control
+    # characters so that it cannot forge log lines, and bound its length.
+    if text.isprintable() and len(text) <= limit:
+        return text
+    escaped = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
 class BearerGuard:
     """Authenticates requests with a :class:`CognitoVerifier` and answers failures per RFC 6750.
 
@@ -136,12 +189,20 @@ class BearerGuard:
         try:
             claims = guard.authorize(guard.authenticate(headers), Requirement(("orders/read",)))
         except CognitoGuardError as exc:
-            answer = guard.answer(exc)   # status, headers, JSON body
+            answer = guard.answer(exc, method="GET", path="/orders")   # status, headers, body
     """
 
     def __init__(self, verifier: CognitoVerifier, *, realm: str | None = None) -> None:
+        if not isinstance(verifier, CognitoVerifier):
+            raise ConfigurationError(
+                f"the verifier must be a CognitoVerifier, not {type(verifier).__name__}"
+            )
+        if realm is not None and not isinstance(realm, str):
+            raise ConfigurationError(f"realm must be a string, not {type(realm).__name__}")
         self.verifier = verifier
         self.realm = realm
+        self._warned: dict[tuple[str, str], float] = {}
+        self._warned_lock = threading.Lock()
 
     def authenticate(self, authorization: Sequence[str]) -> CognitoClaims | None:
         """Verify the request's bearer token; None when the request carries no credentials."""
@@ -161,20 +222,25 @@ class BearerGuard:
         requirement.check(claims)
         return claims
 
-    def answer(self, exc: CognitoGuardError) -> Answer:
-        """The HTTP answer for a rejection, logged once here (without the token)."""
+    def answer(
+        self, exc: CognitoGuardError, *, method: str | None = None, path: str | None = None
+    ) -> Answer:
+        """The HTTP answer for a rejection, logged here: one record per call, never the token.
+
+        ``method`` and ``path`` (the request's; never its query string) go into the record. A
+        rejection that points at the settings (wrong issuer, client, token use, unknown key,
+        keys unavailable) is logged at WARNING the first time its cause is seen in a while, and at
+        INFO after; other rejections at INFO; an unexpected error (a 500) at ERROR.
+        """
         if isinstance(exc, KeysUnavailableError):
-            log.warning("cognito_guard: answering 503: %s", exc)
-            return Answer(
+            answer = Answer(
                 503,
                 (("Retry-After", str(exc.retry_after)), ("Cache-Control", "no-store")),
                 "temporarily_unavailable",
                 "The token signing keys cannot be fetched; try again later",
             )
-        if isinstance(exc, TokenError):
-            if not isinstance(exc, MissingTokenError):
-                log.info("cognito_guard: rejected a request (%s): %s", type(exc).__name__, exc)
-            return Answer(
+        elif isinstance(exc, TokenError):
+            answer = Answer(
                 exc.status_code,
                 (
                     ("WWW-Authenticate", exc.www_authenticate(self.realm)),
@@ -183,5 +249,46 @@ class BearerGuard:
                 exc.error_code or "unauthorized",
                 exc.description,
             )
-        log.error("cognito_guard: answering 500 for %s", type(exc).__name__)
-        return Answer(500, (), "server_error", "The request could not be authenticated")
+        else:
+            answer = Answer(500, (), "server_error", "The request could not be authenticated")
+        self._log(exc, answer.status, method, path)
+        return answer
+
+    def _log(
+        self, exc: CognitoGuardError, status: int, method: str | None, path: str | None
+    ) -> None:
+        where = f"{method or '-'} {_printable(path) if path is not None else '-'}"
+        name = type(exc).__name__
+        if status == 500:
+            log.error("answering 500 to %s: %s: %s", where, name, exc)
+            return
+        hint = _SETTINGS_HINTS.get(type(exc))
+        if hint is not None and self._first_in_a_while(name, str(exc)):
+            log.warning(
+                "rejected %s with %d: %s: %s (%s; repeats of this cause are logged at INFO "
+                "for %.0f s)",
+                where,
+                status,
+                name,
+                exc,
+                hint,
+                _WARN_EVERY,
+            )
+            return
+        log.info("rejected %s with %d: %s: %s", where, status, name, exc)
+
+    def _first_in_a_while(self, name: str, detail: str) -> bool:
+        now = time.monotonic()
+        key = (name, detail)
+        with self._warned_lock:
+            last = self._warned.get(key)
+            if last is not None and now - last < _WARN_EVERY:
+                return False
+            if key not in self._warned and len(self._warned) >= _MAX_CAUSES:
+                # Issuers come from unverified tokens: a flood of made-up ones must not grow
+                # this without bound or turn into a flood of WARNINGs.
+                self._warned = {k: t for k, t in self._warned.items() if now - t < _WARN_EVERY}
+                if len(self._warned) >= _MAX_CAUSES:
+                    return False
+            self._warned[key] = now
+            return True

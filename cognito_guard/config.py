@@ -18,19 +18,26 @@ Example::
 
     verifier = verifier_from_env()   # COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID, ...
     verifier = verifier_from_settings(settings.COGNITO_GUARD, source="COGNITO_GUARD")
+
+A misspelt name must not pass silently (``COGNITO_SCOPE`` ignored would leave every route open to
+any token): in a mapping of its own (Django's ``COGNITO_GUARD``) every unknown name is an error;
+under a prefix that applications share with their own values (``COGNITO_*`` in ``app.config``
+or the environment, where ``COGNITO_DOMAIN`` may well be the application's), only a name close to
+one of ours is, with "did you mean" (see :func:`check_setting_names`).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigurationError
 from .verifier import CognitoVerifier
 
-__all__ = ["SETTING_NAMES", "verifier_from_env", "verifier_from_settings"]
+__all__ = ["SETTING_NAMES", "check_setting_names", "verifier_from_env", "verifier_from_settings"]
 
 SETTING_NAMES = (
     "USER_POOL_ID",
@@ -44,13 +51,74 @@ SETTING_NAMES = (
     "ALLOW_ANY_CLIENT",
 )
 _SPLIT = re.compile(r"[\s,]+")
+# Names under the COGNITO_ prefix that cognito_guard itself reads elsewhere (the CLI's secret,
+# Django's own settings): never taken for misspellings of the names above.
+_OTHER_NAMES = frozenset({"CLIENT_SECRET", "GUARD", "GUARD_REALM", "GUARD_VERIFIER"})
+_CUTOFF = 0.8  # difflib ratio: COGNITO_SCOPE/SCOPES 0.91, CLIENT_SECRET/CLIENT_ID 0.73
 
 
-def _items(value: Any) -> tuple[str, ...]:
+def _suggestion(name: str) -> str | None:
+    """The setting ``name`` is probably a misspelling of, or None."""
+    upper = name.upper()
+    if upper in SETTING_NAMES:  # right name, wrong case: app.config["cognito_scopes"]
+        return upper
+    for candidate in (upper + "S", upper.removesuffix("S"), upper.replace("-", "_")):
+        if candidate in SETTING_NAMES:
+            return candidate
+    close = difflib.get_close_matches(upper, SETTING_NAMES, n=1, cutoff=_CUTOFF)
+    return close[0] if close else None
+
+
+def check_setting_names(
+    names: Iterable[object], *, prefix: str = "", source: str = "settings"
+) -> None:
+    """Refuse setting names that are not ours, with "did you mean" for a near miss.
+
+    Without ``prefix`` (a mapping of its own) every unknown name is refused. With one, only names
+    that start with it (case-insensitively) and come close to one of :data:`SETTING_NAMES`
+    (singular or plural, another case, a typo) are; unrelated names are the application's own.
+
+    Example::
+
+        check_setting_names(app.config, prefix="COGNITO_", source="app.config")
+        # ConfigurationError: unknown setting 'COGNITO_SCOPE' in app.config;
+        #                     did you mean 'COGNITO_SCOPES'?
+    """
+    problems: list[str] = []
+    for key in names:
+        if not isinstance(key, str):
+            if not prefix:
+                problems.append(f"{key!r} (setting names are strings)")
+            continue
+        if not key.upper().startswith(prefix.upper()):
+            continue
+        rest = key[len(prefix) :]
+        if rest in SETTING_NAMES or (prefix and rest.upper() in _OTHER_NAMES):
+            continue
+        guess = _suggestion(rest)
+        if guess is None and prefix:
+            continue  # not ours: an application value that shares the prefix
+        hint = f"; did you mean {prefix + guess!r}?" if guess else f"; the names are {_listed()}"
+        problems.append(f"{key!r}{hint}")
+    if problems:
+        raise ConfigurationError(
+            f"unknown setting{'s' if len(problems) > 1 else ''} in {source}: " + "; ".join(problems)
+        )
+
+
+def _listed() -> str:
+    return ", ".join(SETTING_NAMES)
+
+
+def _items(value: Any, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return tuple(item for item in _SPLIT.split(value) if item)
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{what} must be a string or a list of strings, not {type(value).__name__}"
+        )
     return tuple(value)
 
 
@@ -70,10 +138,7 @@ def verifier_from_settings(
         value = settings.get(prefix + key)
         return None if value == "" else value
 
-    if not prefix:  # a mapping of its own (Django's COGNITO_GUARD): a typo must not pass silently
-        unknown = sorted(str(key) for key in settings if key not in SETTING_NAMES)
-        if unknown:
-            raise ConfigurationError(f"unknown setting(s) {unknown} in {source}")
+    check_setting_names(settings, prefix=prefix, source=source)
     token_use = get("TOKEN_USE") or "access"
     if token_use not in ("access", "id", "any"):
         raise ConfigurationError(f"{name('TOKEN_USE')} must be 'access', 'id' or 'any'")
@@ -81,9 +146,9 @@ def verifier_from_settings(
     if allow_any not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigurationError(f"{name('ALLOW_ANY_CLIENT')} must be true or false")
     pools, issuers, clients = (
-        _items(get("USER_POOL_ID")),
-        _items(get("ISSUER")),
-        _items(get("CLIENT_ID")),
+        _items(get("USER_POOL_ID"), name("USER_POOL_ID")),
+        _items(get("ISSUER"), name("ISSUER")),
+        _items(get("CLIENT_ID"), name("CLIENT_ID")),
     )
     if not pools and not issuers:
         raise ConfigurationError(f"{name('USER_POOL_ID')} is not set")
@@ -102,8 +167,8 @@ def verifier_from_settings(
         "allow_any_client": allow_any in ("true", "1", "yes"),
         "token_use": None if token_use == "any" else token_use,
         "jwks_uri": get("JWKS_URI"),
-        "scopes": _items(get("SCOPES")),
-        "groups": _items(get("GROUPS")),
+        "scopes": _items(get("SCOPES"), name("SCOPES")),
+        "groups": _items(get("GROUPS"), name("GROUPS")),
         "leeway": leeway,
     }
     options.update(overrides)

@@ -115,7 +115,7 @@ def parse_jwks(
     for jwk in document["keys"]:
         key_or_reason = _usable_key(jwk, min_key_bits)
         if isinstance(key_or_reason, str):
-            log.debug("cognito_guard: ignoring a JWKS key: %s", key_or_reason)
+            log.debug("ignoring a JWKS key: %s", key_or_reason)
             continue
         kid, key = key_or_reason
         if kid in keys or kid in duplicated:
@@ -124,9 +124,7 @@ def parse_jwks(
             continue
         keys[kid] = key
     if duplicated:
-        log.warning(
-            "cognito_guard: JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated)
-        )
+        log.warning("JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated))
     if not keys:
         raise JWKSError("the JWKS has no usable RS256 signing key")
     return keys
@@ -385,7 +383,7 @@ class KeyStore:
             self._last_problem = ""
         if had_keys and (added or removed):
             log.info(
-                "cognito_guard: JWKS rotated (%d key(s) added, %d removed)",
+                "JWKS rotated (%d key(s) added, %d removed)",
                 len(added),
                 len(removed),
             )
@@ -404,7 +402,7 @@ class KeyStore:
                 self.policy.ttl + self.policy.stale_if_error
             )
         log.warning(
-            "cognito_guard: JWKS fetch failed (%s); %s; next attempt in %.0fs",
+            "JWKS fetch failed (%s); %s; next attempt in %.0fs",
             "; ".join(problems),
             "serving cached keys" if stale else "no keys available",
             delay,

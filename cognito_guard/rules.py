@@ -20,11 +20,15 @@ requirement of everything below them::
 - Paths are matched after collapsing repeated slashes and resolving ``.``/``..`` segments, so
   ``//orders`` or ``/health/../orders`` cannot slip past a rule of ``/orders``.
 - The default is ``{"/": Requirement()}``: every path needs a valid token. A bare
-  ``Requirement`` means ``{"/": requirement}``; ``{}`` protects nothing.
+  ``Requirement`` means ``{"/": requirement}``. ``{}`` is refused (it would protect nothing,
+  which is more likely a mistake than a wish): write ``{"/": None}`` to make everything public.
+- A method must be an HTTP method (or ``WEBSOCKET``): ``"GETS /orders"`` would match no request
+  and leave the path to a weaker rule, so it is a :class:`~cognito_guard.ConfigurationError`.
 """
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 from collections.abc import Mapping
 
@@ -42,6 +46,9 @@ def _normalise(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "WEBSOCKET")
+
+
 def _parse_key(key: object) -> tuple[str | None, str]:
     text = key.strip() if isinstance(key, str) else ""
     method, _, prefix = text.rpartition(" ")
@@ -49,6 +56,17 @@ def _parse_key(key: object) -> tuple[str | None, str]:
     if not prefix.startswith("/") or (method and not method.isalpha()):
         raise ConfigurationError(
             f"protect key {key!r} must be '/prefix' or 'METHOD /prefix' (e.g. 'GET /orders')"
+        )
+    if method and method.upper() not in _METHODS:
+        close = difflib.get_close_matches(method.upper(), _METHODS, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(_METHODS)}"
+        raise ConfigurationError(
+            f"protect key {key!r}: {method!r} is not an HTTP method, so the rule would match no "
+            f"request; {hint}"
+        )
+    if "?" in prefix or "#" in prefix:
+        raise ConfigurationError(
+            f"protect key {key!r}: rules match paths, never query strings or fragments"
         )
     return (method.upper() or None), _normalise(prefix)
 
@@ -69,7 +87,15 @@ class PathRules:
         if isinstance(protect, Requirement):
             protect = {"/": protect}
         if not isinstance(protect, Mapping):
-            raise ConfigurationError("protect must be a Requirement or a mapping of path rules")
+            raise ConfigurationError(
+                "protect must be a Requirement or a mapping of path rules "
+                f"({{'/': Requirement(), '/health': None}}), not {type(protect).__name__}"
+            )
+        if not protect:
+            raise ConfigurationError(
+                "protect={} protects nothing: leave protect out to require a valid token on every "
+                "path, or write {'/': None} if every path is really meant to be public"
+            )
         seen: dict[tuple[str | None, str], object] = {}
         self._rules: list[tuple[str | None, str, Requirement | None]] = []
         for key, requirement in protect.items():

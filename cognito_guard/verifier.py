@@ -7,6 +7,7 @@ except choosing which configured issuer's keys to try.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
@@ -43,6 +44,7 @@ __all__ = ["CognitoVerifier", "CustomCheck", "TokenUse"]
 log = logging.getLogger("cognito_guard")
 
 TokenUse = Literal["access", "id"]
+_MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
 
 
@@ -50,10 +52,48 @@ def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
     """Normalise "one string or several" configuration values; a lone str is one item."""
     if value is None:
         return ()
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, (str, Iterable)):
+        raise ConfigurationError(
+            f"{what} must be a string or a list of strings, not {type(value).__name__}"
+        )
     items = (value,) if isinstance(value, str) else tuple(value)
     for item in items:
         if not isinstance(item, str) or not item:
             raise ConfigurationError(f"{what} must be non-empty strings, got {item!r}")
+    return items
+
+
+def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
+    """Scope or group names: like :func:`_strings`, and none may contain whitespace.
+
+    Neither an OAuth scope (RFC 6749 section 3.3) nor a Cognito group name can hold a space, so
+    ``"orders/read orders/write"`` is two names written as one, which no token could ever match.
+    ``fix`` says how to write them in the caller's syntax, e.g. ``"scopes=['a', 'b']"``.
+    """
+    items = _strings(value, what)
+    for item in items:
+        # isprintable() is False for every whitespace but " " and for control characters: two C
+        # passes instead of a Python loop, as adapters build requirements per request too.
+        if " " in item or not item.isprintable():
+            parts = item.split()
+            example = fix.format(", ".join(repr(part) for part in parts) or "'...'")
+            raise ConfigurationError(
+                f"{what}: {item!r} contains whitespace (or a control character), which no scope "
+                "or group name can hold; "
+                f"pass each name separately: {example}"
+            )
+    return items
+
+
+def _client_ids(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
+    items = _strings(value, what)
+    for item in items:
+        # App client ids are letters, digits and '_'/'+' only: "a,b" or "a b" is two ids in one.
+        if any(ch.isspace() or ch == "," for ch in item):
+            raise ConfigurationError(
+                f"{what}: {item!r} holds several client ids in one string; pass a list: "
+                f"client_id=[{', '.join(repr(p) for p in item.replace(',', ' ').split())}]"
+            )
     return items
 
 
@@ -89,10 +129,10 @@ class CognitoVerifier:
             ``{pool_id: client id(s)}`` pairs each pool with its own clients (a token of one
             pool naming another pool's client is refused); ``user_pool_id`` then defaults to
             the mapping's pools.
-        token_use: ``"access"``, ``"id"``, or None to accept either.
+        token_use: ``"access"``, ``"id"``, or ``"any"`` (or None) to accept either.
         scopes: scopes the token must all have (access tokens).
         groups: ``cognito:groups`` of which the user must be in at least one.
-        leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf``.
+        leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (at most 300).
         issuer_form: which issuer forms of a pool to accept: ``"both"`` (default), ``"original"``
             (``cognito-idp.{region}``) or ``"updated"`` (``issuer-cognito-idp.{region}``).
         issuer: override the issuer(s), for local and test issuers; their JWKS URL is
@@ -102,8 +142,9 @@ class CognitoVerifier:
         jwks: a preloaded JWKS document: no network at all.
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
-        custom_check: called with the claims after every other check, on cache hits too; raise
-            (or return False) to reject.
+        custom_check: a plain function called with the claims after every other check, on cache
+            hits too; raise (or return False) to reject, return None or True to accept. Any other
+            return value (an empty set, a coroutine) is a ConfigurationError, never a yes.
         key_policy: TTLs, timeouts and limits of the JWKS fetching.
         max_token_bytes: longer tokens are rejected before any parsing.
         clock: returns the current time in epoch seconds (injectable for tests).
@@ -115,7 +156,7 @@ class CognitoVerifier:
         *,
         user_pool_id: str | Sequence[str] | None = None,
         client_id: str | Collection[str] | Mapping[str, str | Collection[str]] | None = None,
-        token_use: TokenUse | None = "access",
+        token_use: TokenUse | Literal["any"] | None = "access",
         scopes: str | Iterable[str] = (),
         groups: str | Iterable[str] = (),
         leeway: float = 0,
@@ -133,13 +174,21 @@ class CognitoVerifier:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if token_use not in ("access", "id", None):
-            raise ConfigurationError(f"token_use must be 'access', 'id' or None, not {token_use!r}")
-        self.token_use: TokenUse | None = token_use
+        if token_use not in ("access", "id", "any", None):
+            raise ConfigurationError(
+                f"token_use must be 'access', 'id' or 'any' (None means 'any'), not {token_use!r}"
+            )
+        # "any" is the word the settings, the environment and the CLI use; None is its synonym.
+        self.token_use: TokenUse | None = None if token_use == "any" else token_use
+        if not isinstance(allow_any_client, bool):
+            # allow_any_client="false" would be truthy: a string here must not open the door.
+            raise ConfigurationError(
+                f"allow_any_client must be True or False, not {allow_any_client!r}"
+            )
         per_pool: dict[str, frozenset[str]] | None = None
         if isinstance(client_id, Mapping):
             per_pool = {
-                validate_user_pool_id(pool): frozenset(_strings(ids, f"client_id[{pool!r}]"))
+                validate_user_pool_id(pool): frozenset(_client_ids(ids, f"client_id[{pool!r}]"))
                 for pool, ids in client_id.items()
             }
             if issuer is not None or not all(per_pool.values()):
@@ -153,16 +202,22 @@ class CognitoVerifier:
                 raise ConfigurationError("the pools of client_id must be those of user_pool_id")
             self.client_ids = frozenset().union(*per_pool.values())
         else:
-            self.client_ids = frozenset(_strings(client_id, "client_id"))
+            self.client_ids = frozenset(_client_ids(client_id, "client_id"))
         if not self.client_ids and not allow_any_client:
             raise ConfigurationError(
                 "client_id is required (pass allow_any_client=True to accept any app client)"
             )
         self.allow_any_client = allow_any_client
-        self.scopes = _strings(scopes, "scopes")
-        self.groups = frozenset(_strings(groups, "groups"))
+        self.scopes = _names(scopes, "scopes", "scopes=[{}]")
+        self.groups = frozenset(_names(groups, "groups", "groups=[{}]"))
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not leeway >= 0:
             raise ConfigurationError(f"leeway must be a number of seconds >= 0, not {leeway!r}")
+        if leeway > _MAX_LEEWAY:
+            # Milliseconds taken for seconds would accept tokens expired for hours.
+            raise ConfigurationError(
+                f"leeway is in seconds and at most {_MAX_LEEWAY:.0f} (clock skew, not token "
+                f"lifetime), not {leeway!r}"
+            )
         self.leeway = float(leeway)
         if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int):
             raise ConfigurationError("token_cache_size must be an int")
@@ -172,6 +227,14 @@ class CognitoVerifier:
             raise ConfigurationError("max_token_bytes must be an int >= 512")
         if custom_check is not None and not callable(custom_check):
             raise ConfigurationError("custom_check must be callable")
+        if inspect.iscoroutinefunction(custom_check) or inspect.iscoroutinefunction(
+            getattr(custom_check, "__call__", None)  # noqa: B004 - an async __call__ method
+        ):
+            # Its coroutine would be truthy and never awaited: every token would pass.
+            raise ConfigurationError(
+                "custom_check must be a plain (not async) function: it runs inside verify and "
+                "averify alike; do asynchronous checks in the application"
+            )
         self._custom_check = custom_check
         self._max_token_bytes = max_token_bytes
         self._clock = clock
@@ -320,7 +383,7 @@ class CognitoVerifier:
         except CognitoGuardError:
             raise
         except Exception as exc:  # a parser bug must still surface as a rejection
-            log.error("cognito_guard: unexpected %s while parsing a token", type(exc).__name__)
+            log.error("unexpected %s while parsing a token", type(exc).__name__)
             raise MalformedTokenError("the token could not be parsed") from exc
         iss = parsed.payload.get("iss")
         store = self._stores.get(iss) if isinstance(iss, str) else None
@@ -419,6 +482,14 @@ class CognitoVerifier:
             raise ClaimCheckError(f"custom check rejected the token: {type(exc).__name__}") from exc
         if verdict is False:  # returning False is the other natural way to say no
             raise ClaimCheckError("custom check returned False")
+        if verdict is not None and verdict is not True:
+            # An empty set, 0 or an un-awaited coroutine must not count as a yes: refuse to guess.
+            if inspect.iscoroutine(verdict):
+                verdict.close()
+            raise ConfigurationError(
+                "custom_check must return None, True or False (or raise), not "
+                f"{type(verdict).__name__}"
+            )
 
     # -- the verified-token cache -------------------------------------------------------------
 

@@ -101,7 +101,8 @@ class CognitoASGIMiddleware:
         try:
             claims = self.guard.authorize(await self.guard.aauthenticate(values), requirement)
         except CognitoGuardError as exc:
-            await self._reject(kind, self.guard.answer(exc), send)
+            answer = self.guard.answer(exc, method=method, path=str(scope.get("path", "/")))
+            await self._reject(kind, answer, send)
             return
         await self.app({**scope, CLAIMS_KEY: claims}, receive, send)
 

@@ -26,6 +26,7 @@ gets the ``Bearer`` challenge on its 401.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,9 +34,9 @@ from rest_framework.authentication import BaseAuthentication  # type: ignore[imp
 from rest_framework.exceptions import APIException  # type: ignore[import-untyped]
 from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
 
-from ..bearer import Answer, Requirement
+from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
-from ..errors import ConfigurationError, MissingTokenError, TokenError
+from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
 from .django import CognitoUser, request_state
 
 __all__ = [
@@ -101,7 +102,7 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
         """The user and claims; None without a token; raises for a bad header or token."""
         state = request_state(request._request)
         if state.error is not None:
-            raise CognitoAPIException(state.guard.answer(state.error))
+            raise CognitoAPIException(_answer(state.guard, state.error, request))
         if state.claims is None:
             return None
         if state.user is not None:
@@ -114,18 +115,51 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
         return MissingTokenError("no bearer token").www_authenticate(realm)
 
 
-def _items(value: Any, request: Any, attribute: str) -> tuple[str, ...]:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _answer(guard: BearerGuard, exc: CognitoGuardError, request: Any) -> Answer:
+    return guard.answer(exc, method=request.method, path=request.path)
+
+
+def _items(value: Any, request: Any, view: Any, attribute: str) -> tuple[str, ...]:
+    where = f"{type(view).__name__}.{attribute}"
     if isinstance(value, Mapping):
+        for key in value:
+            if key not in _METHODS:
+                close = difflib.get_close_matches(str(key).upper(), _METHODS, n=1, cutoff=0.6)
+                raise ConfigurationError(
+                    f"{where} has the key {key!r}, which is not an HTTP method in capitals"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                )
         method = request.method
         # DRF serves HEAD with the GET handler, so it gets the GET demand unless it has its own.
-        value = value.get(method, value.get("GET", ()) if method == "HEAD" else ())
+        if method == "HEAD" and "HEAD" not in value:
+            method = "GET"
+        if method in value:
+            value = value[method]
+        elif method == "OPTIONS" or getattr(view, method.lower(), None) is None:
+            # DRF's own OPTIONS metadata, or a method the view does not serve (DRF answers 405
+            # after the permissions): a valid token is enough, as for any view.
+            value = ()
+        else:
+            # A handler added later without its entry must not be open to every valid token.
+            raise ConfigurationError(
+                f"{where} has no entry for {method}: add {method!r}: [...] (or {method!r}: [] for "
+                "any valid token)"
+            )
     if isinstance(value, str):
-        return (value,)
+        value = (value,)
     if not isinstance(value, Iterable) or not all(isinstance(item, str) for item in value):
         raise ConfigurationError(
-            f"{attribute} must be a list of strings or a dict of them by HTTP method"
+            f"{where} must be a list of strings or a dict of them by HTTP method"
         )
-    return tuple(value)
+    try:
+        if attribute == "required_groups":
+            return Requirement(groups=tuple(value)).groups
+        return Requirement(scopes=tuple(value)).scopes
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
 
 
 class IsCognitoAuthenticated(BasePermission):  # type: ignore[misc]
@@ -145,14 +179,18 @@ class IsCognitoAuthenticated(BasePermission):  # type: ignore[misc]
         try:
             guard.authorize(claims, self.requirement(request, view))
         except TokenError as exc:
-            raise CognitoAPIException(guard.answer(exc)) from None
+            raise CognitoAPIException(_answer(guard, exc, request)) from None
         return True
 
 
 class HasScope(IsCognitoAuthenticated):
     """Demands the view's ``required_scopes`` (all of them); 403 ``insufficient_scope`` if not.
 
-    ``required_scopes`` is a list, or a dict from HTTP method to list.
+    ``required_scopes`` is a list, or a dict from HTTP method to list. With a dict, every method
+    the view has a handler for needs its entry (``HEAD`` falls back to ``GET``; DRF's own
+    ``OPTIONS`` and methods without a handler need a valid token): a handled method without one is
+    refused with a :class:`~cognito_guard.ConfigurationError` (a 500), never let through;
+    ``"POST": []`` says "any valid token" explicitly.
 
     Example::
 
@@ -166,7 +204,7 @@ class HasScope(IsCognitoAuthenticated):
         scopes = getattr(view, "required_scopes", None)
         if scopes is None:
             raise ConfigurationError(f"{type(view).__name__} uses HasScope without required_scopes")
-        return Requirement(scopes=_items(scopes, request, "required_scopes"))
+        return Requirement(scopes=_items(scopes, request, view, "required_scopes"))
 
 
 class InGroup(IsCognitoAuthenticated):
@@ -184,4 +222,11 @@ class InGroup(IsCognitoAuthenticated):
         groups = getattr(view, "required_groups", None)
         if groups is None:
             raise ConfigurationError(f"{type(view).__name__} uses InGroup without required_groups")
-        return Requirement(groups=_items(groups, request, "required_groups"))
+        names = _items(groups, request, view, "required_groups")
+        if not names:
+            # "in one of no groups" would let every valid token through: never what was meant.
+            raise ConfigurationError(
+                f"{type(view).__name__}.required_groups is empty for {request.method}: name "
+                "the group(s), or use IsCognitoAuthenticated for any valid token"
+            )
+        return Requirement(groups=names)

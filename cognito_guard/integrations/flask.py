@@ -20,7 +20,12 @@ Configuration is read once, in :meth:`CognitoGuard.init_app`: from ``app.config`
 (``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``, ``COGNITO_TOKEN_USE``, ``COGNITO_JWKS_URI``
 and the other names of :mod:`cognito_guard.config`) when it holds any ``COGNITO_*`` setting,
 otherwise from the same names in the environment. Bad or missing settings raise
-:class:`~cognito_guard.ConfigurationError` there, at start-up.
+:class:`~cognito_guard.ConfigurationError` there, at start-up, and so does a ``COGNITO_*`` name
+close to one of ours (``COGNITO_SCOPE``: "did you mean 'COGNITO_SCOPES'?").
+
+A decorator written above ``@app.route`` would leave the route serving the unprotected function:
+it is refused at decoration (when the app is set up already), in ``init_app``, or at the first
+request, which is then refused with every later one.
 
 Authentication happens on demand, not in a ``before_request`` hook: the decorators verify the
 token of the request (once; the outcome is kept on :data:`flask.g`), so unprotected views pay
@@ -38,8 +43,11 @@ An application's ``@app.errorhandler(401)`` receives them and may reshape the an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
+import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast, overload
 
@@ -56,8 +64,8 @@ from werkzeug.local import LocalProxy
 
 from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
-from ..config import SETTING_NAMES, verifier_from_env, verifier_from_settings
-from ..errors import CognitoGuardError, ConfigurationError
+from ..config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
+from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError
 from ..verifier import CognitoVerifier
 
 __all__ = [
@@ -79,6 +87,15 @@ __all__ = [
 
 EXTENSION_KEY = "cognito_guard"
 _G_KEY = "_cognito_guard_outcome"
+_DEMANDS = ("COGNITO_SCOPES", "COGNITO_GROUPS")
+
+log = logging.getLogger("cognito_guard")
+
+# The functions the require_* decorators wrapped. One of them registered as a view itself means
+# the decorator was written above @app.route: the route would serve the unprotected function.
+_GUARDED: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+# The apps set up by CognitoGuard, so a decorator can tell at once that it wraps a registered view.
+_APPS: weakref.WeakSet[Flask] = weakref.WeakSet()
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -159,7 +176,7 @@ _BY_STATUS: Mapping[int, type[CognitoHTTPException]] = {
 
 
 def _http_exception(guard: BearerGuard, error: CognitoGuardError) -> CognitoHTTPException:
-    answer = guard.answer(error)
+    answer = guard.answer(error, method=request.method, path=request.path)
     return _BY_STATUS.get(answer.status, CognitoServerError)(answer, error)
 
 
@@ -196,10 +213,42 @@ class CognitoGuard:
     def init_app(self, app: Flask) -> None:
         """Build (or take) the verifier and register it in ``app.extensions["cognito_guard"]``.
 
-        Raises :class:`~cognito_guard.ConfigurationError` when the settings are missing or wrong.
+        Raises :class:`~cognito_guard.ConfigurationError` when the settings are missing or wrong
+        (a misspelt ``COGNITO_*`` name included), when the app was set up already, or when a view
+        is registered undecorated although a ``require_*`` decorator wrapped it (the decorator
+        was written above ``@app.route``). Views registered later are checked at the first
+        request, which is refused while one of them is in that state.
         """
+        if EXTENSION_KEY in app.extensions:
+            raise ConfigurationError(
+                "CognitoGuard is already set up on this app: call CognitoGuard(app) or "
+                "init_app(app) once (a second call would silently replace the first verifier)"
+            )
+        check_setting_names(app.config, prefix="COGNITO_", source="app.config")
+        if self._verifier is not None:
+            ignored = [n for n in _DEMANDS if app.config.get(n) not in (None, "", (), [])]
+            if ignored:
+                # They would silently not apply: the routes would demand less than written.
+                raise ConfigurationError(
+                    f"app.config sets {ignored}, which CognitoGuard(verifier=...) does not apply "
+                    "to the verifier given: pass scopes=/groups= to that CognitoVerifier, or "
+                    "drop verifier= to build it from app.config"
+                )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
-        app.extensions[EXTENSION_KEY] = BearerGuard(verifier, realm=self.realm)
+        guard = BearerGuard(verifier, realm=self.realm)
+        _check_views(app)
+        app.extensions[EXTENSION_KEY] = guard
+        _APPS.add(app)
+        checked: list[bool] = []
+
+        def check_views_once() -> None:
+            # Routes cannot be added after the first request (Flask refuses), so one scan that
+            # passed covers the app for good; one that failed refuses every request.
+            if not checked:
+                _check_views(app)
+                checked.append(True)
+
+        app.before_request(check_views_once)
 
     @staticmethod
     def _from_settings(app: Flask) -> CognitoVerifier:
@@ -214,11 +263,30 @@ class CognitoGuard:
         return _bearer_guard(app).verifier
 
 
+def _check_views(app: Flask) -> None:
+    wrong = sorted(endpoint for endpoint, view in app.view_functions.items() if _was_guarded(view))
+    if wrong:
+        message = (
+            f"view(s) {wrong} are registered unprotected: a require_* decorator was written "
+            "above @app.route (or @bp.route), so the route serves the undecorated function. "
+            "Put @app.route(...) first (outermost) and the require_* decorator below it"
+        )
+        log.error("%s", message)
+        raise ConfigurationError(message)
+
+
+def _was_guarded(view: Callable[..., Any]) -> bool:
+    try:
+        return view in _GUARDED
+    except TypeError:  # not weak-referenceable, so never added
+        return False
+
+
 def _bearer_guard(app: Flask | None = None) -> BearerGuard:
     target = app if app is not None else current_app
     guard = target.extensions.get(EXTENSION_KEY)
     if not isinstance(guard, BearerGuard):
-        raise ConfigurationError("cognito_guard: call CognitoGuard(app) or init_app(app) first")
+        raise ConfigurationError("call CognitoGuard(app) or init_app(app) first")
     return guard
 
 
@@ -235,11 +303,20 @@ def _authorization() -> list[str]:
 def _outcome(
     guard: BearerGuard, claims: CognitoClaims | None, error: CognitoGuardError | None
 ) -> CognitoClaims | None:
-    # Kept on g so the decorators and current_cognito_user verify one request's token once.
-    setattr(g, _G_KEY, (claims, error))
-    if error is not None:
-        raise _http_exception(guard, error)
+    # Kept on g so the decorators and current_cognito_user verify one request's token once; the
+    # rejection is answered (and logged) once too, however often it is asked for.
+    rejection = None if error is None else _http_exception(guard, error)
+    setattr(g, _G_KEY, (claims, rejection))
+    if rejection is not None:
+        raise rejection
     return claims
+
+
+def _cached_outcome() -> CognitoClaims | None:
+    claims, rejection = g.get(_G_KEY)
+    if rejection is not None:
+        raise rejection
+    return cast("CognitoClaims | None", claims)
 
 
 def get_cognito_user() -> CognitoClaims | None:
@@ -252,14 +329,12 @@ def get_cognito_user() -> CognitoClaims | None:
     Example: ``user = get_cognito_user(); name = user.username if user else "anonymous"``
     """
     guard = _bearer_guard()
-    cached: tuple[CognitoClaims | None, CognitoGuardError | None] | None = g.get(_G_KEY)
-    if cached is not None:
-        claims, error = cached
-        return _outcome(guard, claims, error)
+    if _G_KEY in g:
+        return _cached_outcome()
     if _in_event_loop():
         raise CognitoUsageError(
-            "cognito_guard: in an async view use 'await aget_cognito_user()' or a require_*"
-            " decorator before reading current_cognito_user; verifying here could block the loop"
+            "in an async view use 'await aget_cognito_user()' or a require_* decorator before"
+            " reading current_cognito_user; verifying here could block the loop"
         )
     try:
         return _outcome(guard, guard.authenticate(_authorization()), None)
@@ -281,22 +356,47 @@ async def aget_cognito_user() -> CognitoClaims | None:
     Example: ``user = await aget_cognito_user()``
     """
     guard = _bearer_guard()
-    cached: tuple[CognitoClaims | None, CognitoGuardError | None] | None = g.get(_G_KEY)
-    if cached is not None:
-        claims, error = cached
-        return _outcome(guard, claims, error)
+    if _G_KEY in g:
+        return _cached_outcome()
     try:
         return _outcome(guard, await guard.aauthenticate(_authorization()), None)
     except CognitoGuardError as exc:
         return _outcome(guard, None, exc)
 
 
-current_cognito_user: CognitoClaims = cast(CognitoClaims, LocalProxy(get_cognito_user))
+class _UserProxy(LocalProxy):  # type: ignore[type-arg]
+    """``current_cognito_user``: reading an attribute of no user is a 401, not an AttributeError.
+
+    A view without a guard decorator that reads ``current_cognito_user.sub`` on a request without
+    a token would otherwise fail with a 500 (``'NoneType' object has no attribute 'sub'``); the
+    request needed a user and brought none, which is the client's 401 (and a log line naming the
+    fix for the developer).
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        user = object.__getattribute__(self, "_get_current_object")()
+        if user is None:
+            raise _http_exception(
+                _bearer_guard(),
+                MissingTokenError(
+                    f"the view read current_cognito_user.{name} but the request has no bearer "
+                    "token; protect the view with @require_auth (below @app.route), or test "
+                    "'if current_cognito_user:' first"
+                ),
+            )
+        return getattr(user, name)
+
+
+current_cognito_user: CognitoClaims = cast(CognitoClaims, _UserProxy(get_cognito_user))
 """The current request's :class:`~cognito_guard.CognitoClaims`, or None without a token.
 
 A proxy: test it with ``if current_cognito_user:`` (``current_cognito_user is None`` compares the
 proxy itself and is always false); outside a request it is falsy. Reading it authenticates the
-request if no decorator did, and raises like :func:`get_cognito_user`.
+request if no decorator did, and raises like :func:`get_cognito_user`. Reading an attribute of
+it on a request without a token (``current_cognito_user.sub`` in a view no decorator protects)
+answers 401, like a protected view.
 """
 
 
@@ -307,8 +407,27 @@ def _authorize(requirement: Requirement, claims: CognitoClaims | None) -> None:
         raise _http_exception(_bearer_guard(), exc) from None
 
 
-def _protect(requirement: Requirement) -> Callable[[View], View]:
+def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
+        if isinstance(view, type):
+            raise ConfigurationError(
+                f"@{decorator} decorates view functions, not the class {view.__name__}: list it "
+                f"in the class's decorators = [...] (MethodView/View) or wrap "
+                f"{view.__name__}.as_view(...)"
+            )
+        if not callable(view):
+            raise ConfigurationError(f"@{decorator} decorates a view function, not {view!r}")
+        for app in list(_APPS):
+            if any(view is registered for registered in app.view_functions.values()):
+                raise ConfigurationError(
+                    f"@{decorator} wraps {getattr(view, '__name__', view)!r}, which is already "
+                    "registered as a view, so the route would stay unprotected: put "
+                    "@app.route(...) first (outermost) and the decorator below it"
+                )
+        # A callable object without weak references cannot be remembered: the order check
+        # cannot see it (functions, the usual views, all can be).
+        with contextlib.suppress(TypeError):
+            _GUARDED.add(view)
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -342,7 +461,7 @@ def require_auth(view: View | None = None) -> View | Callable[[View], View]:
         def me():
             return {"sub": current_cognito_user.sub}
     """
-    decorate: Callable[[View], View] = _protect(Requirement())
+    decorate: Callable[[View], View] = _protect(Requirement(), "require_auth")
     return decorate if view is None else decorate(view)
 
 
@@ -355,7 +474,7 @@ def require_scope(*scopes: str) -> Callable[[View], View]:
         @require_scope("orders/write")
         def create_order(): ...
     """
-    return _protect(Requirement.decorator_args("require_scope", scopes=scopes))
+    return _protect(Requirement.decorator_args("require_scope", scopes=scopes), "require_scope")
 
 
 def require_group(*groups: str) -> Callable[[View], View]:
@@ -367,4 +486,4 @@ def require_group(*groups: str) -> Callable[[View], View]:
         @require_group("admins")
         def admin(): ...
     """
-    return _protect(Requirement.decorator_args("require_group", groups=groups))
+    return _protect(Requirement.decorator_args("require_group", groups=groups), "require_group")

@@ -30,6 +30,11 @@ How the pieces fit:
   installed they honour ``SecurityScopes`` and carry an HTTP bearer security scheme
   (``CognitoBearer``, bearer format JWT), so the OpenAPI document and ``/docs`` show it. FastAPI
   is imported only when FastAPI inspects a dependency, never by plain Starlette use.
+- :class:`CognitoGuard` also makes FastAPI's OpenAPI document truthful (every scope a route
+  demands, ``require_scope``'s included, in one ``CognitoBearer`` requirement; ``[{}, ...]`` for
+  :data:`cognito_user_optional`; the 400/401/403/503 answers with their body schema), and checks
+  the routes when Starlette builds the application (first request or lifespan start-up): a
+  ``Depends(require_scope)`` left uncalled refuses every request with a ConfigurationError.
 - For plain Starlette, ``CognitoGuard(app, authentication=True)`` also installs Starlette's
   ``AuthenticationMiddleware`` with :class:`CognitoAuthBackend`: ``request.user`` is a
   :class:`CognitoUser`, ``request.auth.scopes`` holds ``"authenticated"`` and the token's scopes,
@@ -52,7 +57,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.authentication import (
@@ -71,7 +77,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER
 from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError
+from ..errors import CognitoGuardError, ConfigurationError
 from ..verifier import CognitoVerifier
 
 if TYPE_CHECKING:
@@ -152,8 +158,14 @@ async def cognito_exception_handler(request: Request, exc: Exception) -> Respons
     return answer_response(exc.answer)
 
 
+def _answer(conn: HTTPConnection, guard: BearerGuard, exc: CognitoGuardError) -> Answer:
+    scope = conn.scope
+    method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method")
+    return guard.answer(exc, method=method, path=scope.get("path"))
+
+
 def _rejection(conn: HTTPConnection, guard: BearerGuard, exc: CognitoGuardError) -> Exception:
-    answer = guard.answer(exc)
+    answer = _answer(conn, guard, exc)
     if conn.scope["type"] == "websocket":
         code = WS_1013_TRY_AGAIN_LATER if answer.status == 503 else WS_1008_POLICY_VIOLATION
         return WebSocketException(code, reason=answer.error)
@@ -187,6 +199,11 @@ class CognitoGuard:
         realm: str | None = None,
         authentication: bool = False,
     ) -> None:
+        if isinstance(getattr(app.state, _STATE_ATTR, None), BearerGuard):
+            raise ConfigurationError(
+                "CognitoGuard is already set up on this application: call CognitoGuard(app) "
+                "once (a second call would replace the first verifier)"
+            )
         self.verifier = verifier if verifier is not None else verifier_from_env()
         self.guard = BearerGuard(self.verifier, realm=realm)
         app.state.cognito_guard = self.guard
@@ -197,6 +214,9 @@ class CognitoGuard:
                 backend=CognitoAuthBackend(self.verifier, realm=realm),
                 on_error=on_auth_error,
             )
+        _check_routes_when_built(app)
+        if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):
+            _document_in_openapi(app)
 
 
 def guard_of(conn: HTTPConnection) -> BearerGuard:
@@ -210,8 +230,8 @@ def guard_of(conn: HTTPConnection) -> BearerGuard:
     guard = getattr(state, _STATE_ATTR, None)
     if not isinstance(guard, BearerGuard):
         raise RuntimeError(
-            "cognito_guard: this application has no CognitoGuard; call CognitoGuard(app, ...) "
-            "where the application is created"
+            "this application has no CognitoGuard, so cognito_guard refuses the request; call "
+            "CognitoGuard(app, ...) where the application is created"
         )
     return guard
 
@@ -302,14 +322,31 @@ class _Dependency:
         return _fastapi_signature() or _PLAIN_SIGNATURE
 
     def _requirement(self, security_scopes: _SecurityScopes | None) -> Requirement:
-        extra = [] if security_scopes is None else list(security_scopes.scopes)
-        scopes = self.requirement.scopes
-        if not extra:
+        if security_scopes is None or not security_scopes.scopes:
             return self.requirement
-        return Requirement(
-            scopes + tuple(s for s in dict.fromkeys(extra) if s not in scopes),
-            self.requirement.groups,
+        return _with_scopes(self.requirement, tuple(security_scopes.scopes))
+
+
+@functools.lru_cache(maxsize=256)
+def _with_scopes(requirement: Requirement, extra: tuple[str, ...]) -> Requirement:
+    # The scopes of Security(..., scopes=[...]) are fixed per route: build (and validate) each
+    # combination once. A scope with whitespace is refused here: no token could ever match it.
+    scopes = requirement.scopes
+    if any(len(scope) == 1 for scope in extra):
+        # FastAPI iterates a string given as scopes=: "orders/read" arrives as "o", "r", ...
+        # (no Cognito scope is a single character).
+        raise ConfigurationError(
+            f"Security(..., scopes=...) got a string, split into {list(extra)!r}: pass a list, "
+            "scopes=['orders/read']"
         )
+    try:
+        return Requirement(
+            scopes + tuple(s for s in dict.fromkeys(extra) if s not in scopes), requirement.groups
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"Security(..., scopes={list(extra)!r}): {exc}; write scopes=['a', 'b']"
+        ) from None
 
 
 class _Required(_Dependency):
@@ -452,7 +489,7 @@ class CognitoAuthBackend(AuthenticationBackend):
         try:
             claims = await self.guard.aauthenticate(conn.headers.getlist("authorization"))
         except CognitoGuardError as exc:
-            raise CognitoAuthenticationError(self.guard.answer(exc)) from exc
+            raise CognitoAuthenticationError(_answer(conn, self.guard, exc)) from exc
         conn.scope[_CLAIMS_KEY] = claims
         if claims is None:
             return None
@@ -486,6 +523,11 @@ def requires(
         async def orders(request: Request) -> JSONResponse:
             return JSONResponse({"user": request.user.identity})
     """
+    if callable(scopes):
+        raise ConfigurationError(
+            "@requires must be called with the scopes it demands: @requires('orders/read'), or "
+            "@requires('authenticated') for any valid token; not @requires"
+        )
     wanted = (scopes,) if isinstance(scopes, str) else tuple(scopes)
     requirement = Requirement.of(
         scopes=[s for s in wanted if s != _AUTHENTICATED],
@@ -493,6 +535,11 @@ def requires(
     )
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        if isinstance(func, type):
+            raise ConfigurationError(
+                f"@requires decorates endpoint functions, not the class {func.__name__}: "
+                "decorate its get/post/... methods"
+            )
         names = list(inspect.signature(func).parameters)
         name = next((n for n in names if n in ("request", "websocket")), None)
         if name is None:
@@ -511,3 +558,178 @@ def requires(
         return wrapper
 
     return decorator
+
+
+# -- start-up checks and the OpenAPI document ----------------------------------------------------
+
+
+def _dependencies(route: object) -> Iterator[Any]:
+    """Every dependency callable of a FastAPI route (its dependant tree), or nothing."""
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        for sub in getattr(dependant, "dependencies", ()):
+            yield sub.call
+            stack.append(sub)
+
+
+def _routes(routes: Sequence[Any]) -> Iterator[Any]:
+    # Recent FastAPI keeps included routers lazily (their routes merged with the router's
+    # dependencies on demand); its own iterator gives the routes as the OpenAPI document sees
+    # them. FastAPI is not imported for that: without it loaded there is no FastAPI route.
+    fastapi_routing = sys.modules.get("fastapi.routing")
+    iterate = getattr(fastapi_routing, "iter_route_contexts", None)
+    for route in iterate(routes) if iterate is not None else routes:
+        yield route
+        inner = getattr(route, "routes", None)  # Mount, Host, an included sub-application
+        if isinstance(inner, Sequence):
+            yield from _routes(inner)
+
+
+def _misused(app: Starlette) -> list[str]:
+    factories = {require_scope: "require_scope", require_group: "require_group"}
+    found: list[str] = []
+    for route in _routes(app.routes):
+        where = repr(getattr(route, "path", route))
+        calls = list(_dependencies(route))
+        for call in calls:
+            name = factories.get(call) if callable(call) else None
+            if name is not None:
+                found.append(
+                    f"{where} uses Depends({name}) without calling it: "
+                    f"write Depends({name}('orders/read')), the names it demands"
+                )
+        endpoint = getattr(route, "endpoint", None)
+        for call in (endpoint, *calls) if getattr(route, "dependant", None) else ():
+            found.extend(f"{where}: {problem}" for problem in _bare_defaults(call))
+    return found
+
+
+def _bare_defaults(call: object) -> list[str]:
+    # "user = cognito_user" without Depends(...): FastAPI takes it for a query parameter with a
+    # default, and the route is served to anyone.
+    if isinstance(call, _Dependency) or not callable(call):
+        return []
+    try:
+        parameters = inspect.signature(call).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        f"parameter {p.name!r} has the default {p.default!r} without Depends(): write "
+        f"{p.name} = Depends({p.default!r}), or Annotated[..., Depends({p.default!r})]"
+        for p in parameters
+        if isinstance(p.default, _Dependency)
+    ]
+
+
+def _check_routes_when_built(app: Starlette) -> None:
+    # Starlette builds the middleware stack on the first request (or the lifespan start-up),
+    # after every route is declared: check them then, once, at no cost per request. A failed
+    # check leaves the stack unbuilt, so every request is refused until the code is fixed.
+    build = getattr(app, "build_middleware_stack", None)
+    if build is None:  # not a Starlette application: nothing is built lazily to hook
+        return
+
+    def build_after_checking() -> Any:
+        problems = _misused(app)
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+        return build()
+
+    app.build_middleware_stack = build_after_checking  # type: ignore[method-assign]
+
+
+_ERROR_SCHEMA = "CognitoError"
+_RESPONSES = {
+    "400": ("The Authorization header is malformed", "WWW-Authenticate"),
+    "401": ("No bearer token, or an invalid one", "WWW-Authenticate"),
+    "403": ("The token lacks a required scope or group", "WWW-Authenticate"),
+    "503": ("The token signing keys cannot be fetched; try again later", "Retry-After"),
+}
+
+
+def _guarded_operations(app: Any) -> Iterator[tuple[Any, bool, list[str], bool]]:
+    """(route, required, scopes, demands_groups) of every route using this module's dependencies."""
+    for route in _routes(app.routes):
+        deps = [call for call in _dependencies(route) if isinstance(call, _Dependency)]
+        if not deps:
+            continue
+        required = any(isinstance(call, _Required) for call in deps)
+        scopes = list(dict.fromkeys(s for call in deps for s in call.requirement.scopes))
+        groups = any(call.requirement.groups for call in deps)
+        yield route, required, scopes, groups
+
+
+def _document_in_openapi(app: Any) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema: dict[str, Any] = generate()
+        _document(app, schema)
+        return schema
+
+    app.openapi = openapi
+
+
+def _document(app: Any, schema: dict[str, Any]) -> None:
+    """Make the document say what the guard does (idempotent: FastAPI may hand back its cache).
+
+    FastAPI lists one security requirement per security dependency, without the scopes of
+    ``require_scope(...)`` and without telling an optional token from a required one; this puts
+    one ``CognitoBearer`` requirement with every scope demanded, preceded by ``{}`` (no token is
+    also accepted) for :data:`cognito_user_optional` alone, and the error answers.
+    """
+    paths = schema.get("paths", {})
+    used = False
+    for route, required, scopes, groups in _guarded_operations(app):
+        for method in getattr(route, "methods", None) or ():
+            operation = paths.get(getattr(route, "path_format", None), {}).get(method.lower())
+            if not isinstance(operation, dict):
+                continue
+            used = True
+            security = operation.get("security", [])
+            ours = [entry for entry in security if SCHEME_NAME in entry]
+            others = [entry for entry in security if entry and SCHEME_NAME not in entry]
+            demanded = list(dict.fromkeys([*(s for e in ours for s in e[SCHEME_NAME]), *scopes]))
+            operation["security"] = [
+                *([] if required else [{}]),
+                {SCHEME_NAME: demanded},
+                *others,
+            ]
+            responses = operation.setdefault("responses", {})
+            for status, (description, header) in _RESPONSES.items():
+                if status == "403" and not (required or demanded or groups):
+                    continue  # an optional token with no scope to lack: never a 403
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "headers": {header: {"schema": {"type": "string"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{_ERROR_SCHEMA}"}
+                            }
+                        },
+                    },
+                )
+    if used:
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault(
+            _ERROR_SCHEMA,
+            {
+                "title": _ERROR_SCHEMA,
+                "type": "object",
+                "description": "The RFC 6750 error answer of a rejected request.",
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "description": "invalid_request, unauthorized, invalid_token, "
+                        "insufficient_scope or temporarily_unavailable",
+                    },
+                    "error_description": {"type": "string"},
+                },
+                "required": ["error", "error_description"],
+            },
+        )

@@ -96,11 +96,14 @@ class CognitoWSGIMiddleware:
             claims = self.guard.authenticate([] if header is None else [header])
             environ[CLAIMS_KEY] = self.guard.authorize(claims, requirement)
         except CognitoGuardError as exc:
-            return self._answer(exc, start_response)
+            return self._answer(exc, method, environ, start_response)
         return self.app(environ, start_response)
 
-    def _answer(self, exc: CognitoGuardError, start_response: StartResponse) -> list[bytes]:
-        answer = self.guard.answer(exc)
+    def _answer(
+        self, exc: CognitoGuardError, method: str, environ: Environ, start_response: StartResponse
+    ) -> list[bytes]:
+        path = f"{environ.get('SCRIPT_NAME') or ''}{environ.get('PATH_INFO') or '/'}"
+        answer = self.guard.answer(exc, method=method, path=path)
         body = answer.json()
         status = f"{answer.status} {HTTPStatus(answer.status).phrase}"
         headers = [

@@ -229,7 +229,8 @@ async def test_openapi_documents_the_bearer_scheme_on_protected_routes(
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     paths = document["paths"]
     assert paths["/me"]["get"]["security"] == [{"CognitoBearer": []}]
-    assert paths["/orders"]["get"]["security"] == [{"CognitoBearer": []}]
+    # require_scope("orders/read") says its scope, as Security(..., scopes=...) does
+    assert paths["/orders"]["get"]["security"] == [{"CognitoBearer": ["orders/read"]}]
     assert paths["/orders"]["post"]["security"] == [{"CognitoBearer": ["orders/write"]}]
     assert paths["/admin"]["get"]["security"] == [{"CognitoBearer": []}]
     assert "security" not in paths["/public"]["get"]

@@ -167,10 +167,10 @@ def test_default_protects_every_path(verifier: CognitoVerifier) -> None:
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_empty_rules_protect_nothing(
+def test_explicitly_public_rules_protect_nothing(
     verifier: CognitoVerifier, cognito_issuer: LocalIssuer
 ) -> None:
-    client = Client(CognitoWSGIMiddleware(echo_app, verifier, protect={}))
+    client = Client(CognitoWSGIMiddleware(echo_app, verifier, protect={"/": None}))
     token = cognito_issuer.access_token()
     assert client.get("/x").get_json() == {"user": None}
     assert client.get("/x", headers=bearer(token)).get_json() == {"user": None}

@@ -53,7 +53,7 @@ def test_most_specific_rule_wins(method: str, path: str, expected: Requirement |
 def test_defaults() -> None:
     assert PathRules().requirement_for("GET", "/x") == Requirement()
     assert PathRules(READ).requirement_for("POST", "/x") is READ
-    assert PathRules({}).requirement_for("GET", "/x") is None
+    assert PathRules({"/": None}).requirement_for("GET", "/x") is None
 
 
 @pytest.mark.parametrize(

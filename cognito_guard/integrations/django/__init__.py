@@ -45,10 +45,11 @@ mark its views ``csrf_exempt``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.apps import AppConfig
@@ -203,6 +204,7 @@ def build_verifier() -> CognitoVerifier:
 
         verifier = build_verifier()   # COGNITO_GUARD_VERIFIER, else COGNITO_GUARD, else COGNITO_*
     """
+    _check_setting_names()
     injected = getattr(settings, "COGNITO_GUARD_VERIFIER", None)
     if injected is not None:
         return _injected_verifier(injected)
@@ -216,6 +218,26 @@ def build_verifier() -> CognitoVerifier:
     from ._settings import verifier_settings
 
     return verifier_from_settings(verifier_settings(config), source="COGNITO_GUARD")
+
+
+_DJANGO_NAMES = ("COGNITO_GUARD", "COGNITO_GUARD_VERIFIER", "COGNITO_GUARD_REALM")
+
+
+def _check_setting_names() -> None:
+    # Names that, ignored, would make the routes demand less than the settings say: a near miss
+    # of ours (COGNITO_GAURD), or a flat COGNITO_SCOPES/GROUPS where Django reads the dict.
+    for name in dir(settings):
+        if not name.startswith("COGNITO") or name in _DJANGO_NAMES:
+            continue
+        rest = name.removeprefix("COGNITO_")
+        if rest.rstrip("S") in ("SCOPE", "GROUP"):
+            raise ConfigurationError(
+                f"settings.{name} is not read: Django takes the Cognito settings from one dict, "
+                f"COGNITO_GUARD = {{..., {rest.rstrip('S') + 'S'!r}: ...}}"
+            )
+        close = difflib.get_close_matches(name, _DJANGO_NAMES, n=1, cutoff=0.85)
+        if close:
+            raise ConfigurationError(f"unknown setting settings.{name}; did you mean {close[0]}?")
 
 
 def _injected_verifier(value: object) -> CognitoVerifier:
@@ -330,7 +352,12 @@ class CognitoMiddleware:
 
 
 def request_state(request: HttpRequest) -> RequestState:
-    """What the middleware found on ``request`` (raises ImproperlyConfigured without it)."""
+    """What the middleware found on ``request`` (raises ImproperlyConfigured without it).
+
+    A Django REST framework ``Request`` is looked through to the Django request it wraps, so the
+    decorators also work on the methods of an ``APIView`` (``method_decorator``).
+    """
+    request = getattr(request, "_request", request)
     state = request.__dict__.get(_STATE)
     if not isinstance(state, RequestState):
         raise ImproperlyConfigured(
@@ -357,17 +384,27 @@ def django_answer(answer: Answer) -> JsonResponse:
 
 def _denial(request: HttpRequest, requirement: Requirement) -> JsonResponse | None:
     state = request_state(request)
-    if state.error is not None:
-        return django_answer(state.guard.answer(state.error))
-    try:
-        state.guard.authorize(state.claims, requirement)
-    except CognitoGuardError as exc:
-        return django_answer(state.guard.answer(exc))
-    return None
+    error = state.error
+    if error is None:
+        try:
+            state.guard.authorize(state.claims, requirement)
+        except CognitoGuardError as exc:
+            error = exc
+    if error is None:
+        return None
+    return django_answer(state.guard.answer(error, method=request.method, path=request.path))
 
 
-def _protect(requirement: Requirement) -> Callable[[View], View]:
+def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
+        if isinstance(view, type):
+            raise ConfigurationError(
+                f"@{name} decorates view functions, not the class {view.__name__}: use "
+                f"@method_decorator({name}, name='dispatch') on the class, or "
+                f"{name}({view.__name__}.as_view()) in urls.py"
+            )
+        if not callable(view):
+            raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
@@ -391,8 +428,14 @@ def _protect(requirement: Requirement) -> Callable[[View], View]:
     return decorator
 
 
-def require_auth(view: View) -> View:
+@overload
+def require_auth(view: View) -> View: ...
+@overload
+def require_auth(view: None = None) -> Callable[[View], View]: ...
+def require_auth(view: View | None = None) -> View | Callable[[View], View]:
     """Let only requests with a valid bearer token reach ``view`` (sync or async).
+
+    ``@require_auth`` and ``@require_auth()`` are the same.
 
     Without a token the answer is 401 with a bare ``Bearer`` challenge; with a malformed header
     400 ``invalid_request``; with a rejected token 401 ``invalid_token``; 503 when the signing
@@ -405,7 +448,8 @@ def require_auth(view: View) -> View:
         def me(request):
             return JsonResponse({"sub": request.cognito_user.sub})
     """
-    return _protect(Requirement())(view)
+    decorate: Callable[[View], View] = _protect(Requirement(), "require_auth")
+    return decorate if view is None else decorate(view)
 
 
 def require_scope(*scopes: str) -> Callable[[View], View]:
@@ -417,7 +461,7 @@ def require_scope(*scopes: str) -> Callable[[View], View]:
         async def orders(request):
             return JsonResponse({"user": request.cognito_user.sub})
     """
-    return _protect(Requirement.decorator_args("require_scope", scopes=scopes))
+    return _protect(Requirement.decorator_args("require_scope", scopes=scopes), "require_scope")
 
 
 def require_group(*groups: str) -> Callable[[View], View]:
@@ -428,7 +472,7 @@ def require_group(*groups: str) -> Callable[[View], View]:
         @method_decorator(require_group("admins"), name="dispatch")
         class AdminView(View): ...
     """
-    return _protect(Requirement.decorator_args("require_group", groups=groups))
+    return _protect(Requirement.decorator_args("require_group", groups=groups), "require_group")
 
 
 # -- system check ---------------------------------------------------------------------------------
