@@ -19,8 +19,8 @@ from .errors import (
     CognitoGuardError,
     ConfigurationError,
     InvalidRequestError,
-    KeysUnavailableError,
     MissingTokenError,
+    ServiceUnavailableError,
     TokenError,
 )
 from .verifier import CognitoVerifier
@@ -163,13 +163,13 @@ class BearerGuard:
 
     def answer(self, exc: CognitoGuardError) -> Answer:
         """The HTTP answer for a rejection, logged once here (without the token)."""
-        if isinstance(exc, KeysUnavailableError):
+        if isinstance(exc, ServiceUnavailableError):
             log.warning("cognito_guard: answering 503: %s", exc)
             return Answer(
                 503,
                 (("Retry-After", str(exc.retry_after)), ("Cache-Control", "no-store")),
                 "temporarily_unavailable",
-                "The token signing keys cannot be fetched; try again later",
+                exc.description,
             )
         if isinstance(exc, TokenError):
             if not isinstance(exc, MissingTokenError):
