@@ -63,6 +63,7 @@ __all__ = [
     "MemoryRevocations",
     "RedisRevocations",
     "Revocation",
+    "RevocationWrites",
     "Revocations",
 ]
 
@@ -90,6 +91,26 @@ class Revocations(Protocol):
     def check(self, claims: Mapping[str, Any]) -> None: ...
 
     def is_revoked(self, claims: Mapping[str, Any]) -> bool: ...
+
+
+@runtime_checkable
+class RevocationWrites(Protocol):
+    """The writes ``CognitoTokenClient.sign_out`` and ``global_sign_out`` make.
+
+    Both :class:`MemoryRevocations` and :class:`RedisRevocations` have them.
+    """
+
+    def revoke_token(self, jti: str) -> None: ...
+
+    def revoke_session(self, origin_jti: str) -> None: ...
+
+    def sign_out_user(self, sub: str, at: float | None = None) -> None: ...
+
+    async def arevoke_token(self, jti: str) -> None: ...
+
+    async def arevoke_session(self, origin_jti: str) -> None: ...
+
+    async def asign_out_user(self, sub: str, at: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
