@@ -747,6 +747,14 @@ class RedisRevocations(_LocalList):
             self._thread.join(timeout=self._conn.timeout + 1)
         self._conn.close()
 
+    async def aclose(self) -> None:
+        """Close the running event loop's asyncio client, then everything :meth:`close` stops.
+
+        An asyncio client belongs to its loop: close it there before that loop ends.
+        """
+        await self._conn.aclose()
+        await asyncio.to_thread(self.close)
+
     def __enter__(self) -> RedisRevocations:
         return self
 
