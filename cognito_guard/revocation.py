@@ -526,7 +526,7 @@ class RedisRevocations(_LocalList):
             url, client=client, async_client=async_client, timeout=timeout, what="RedisRevocations"
         )
         self._redis = _RedisList(self._conn, prefix)
-        self._errors = (*connection_errors(), _redis_error())
+        self._errors = redis_failures()
         self._last_sync: float | None = None  # by self._clock; None until the first load
         self._seen_state: tuple[bytes | None, int] | None = None
         self._outage = False  # between a failed sync and the next good one
@@ -784,6 +784,11 @@ def _redis_error() -> type[BaseException]:
 
     error: type[BaseException] = redis.RedisError
     return error
+
+
+def redis_failures() -> tuple[type[BaseException], ...]:
+    """The exceptions meaning "Redis did not do it": unreachable, or refusing (READONLY ...)."""
+    return (*connection_errors(), _redis_error())
 
 
 def read_entries(

@@ -248,3 +248,42 @@ def test_both_503_errors_answer_through_one_branch(issuer: LocalIssuer) -> None:
     revoked = guard.answer(RevokedTokenError("revoked"))
     assert revoked.status == 401
     assert revoked.description == "The token has been revoked"
+
+
+@pytest.mark.parametrize(
+    ("domain", "api_url", "iss", "expected"),
+    [
+        (None, "http://127.0.0.1:9/", None, "http://127.0.0.1:9/"),
+        (
+            "https://myapp.auth.eu-west-1.amazoncognito.com",
+            None,
+            None,
+            "https://cognito-idp.eu-west-1.amazonaws.com/",
+        ),
+        (
+            "https://auth.example.com",
+            None,
+            "https://cognito-idp.ap-southeast-2.amazonaws.com/ap-southeast-2_AbC",
+            "https://cognito-idp.ap-southeast-2.amazonaws.com/",
+        ),
+    ],
+)
+def test_where_global_sign_out_goes(
+    issuer: LocalIssuer, domain: str | None, api_url: str | None, iss: str | None, expected: str
+) -> None:
+    from cognito_guard._oauth import Endpoint, user_pool_api_url
+
+    token = issuer.access_token(**({"iss": iss} if iss else {}))
+    assert user_pool_api_url(Endpoint("c", None, domain, api_url), token) == expected
+
+
+@pytest.mark.parametrize(
+    "iss", ["https://evil.example.com/x", "https://cognito-idp.eu-west-1.amazonaws.com.evil/x_y"]
+)
+def test_global_sign_out_with_a_custom_domain_needs_a_region(issuer: LocalIssuer, iss: str) -> None:
+    from cognito_guard._oauth import Endpoint, user_pool_api_url
+
+    with pytest.raises(ConfigurationError, match="region="):
+        user_pool_api_url(
+            Endpoint("c", None, "https://auth.example.com", None), issuer.access_token(iss=iss)
+        )
