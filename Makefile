@@ -33,6 +33,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py
 	$(PY) benchmarks/adapters.py
+	$(PY) benchmarks/revocation.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .site

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cognito_guard._redis import RedisConnection
+from cognito_guard.demo import run_revocation_demo
 from cognito_guard.revocation import RedisRevocations, read_entries
 from cognito_guard.testing import AppProcess, LocalIssuer, RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
@@ -235,3 +236,21 @@ def _poll(request: Callable[[], httpx.Response], status: int) -> httpx.Response:
             assert response.status_code == status, response.text
             return response
         time.sleep(0.01)
+
+
+# -- the demo rows ------------------------------------------------------------------------------
+
+
+def test_revocation_demo_rows_match(cognito_redis_server: RedisServer) -> None:
+    lines: list[str] = []
+    assert run_revocation_demo(lines.append), "\n".join(lines)
+    table = "\n".join(lines)
+    assert table.count("RevokedTokenError  401") == 2 and "MISMATCH" not in table
+    assert "eyJ" not in table  # no token is printed
+
+
+def test_revocation_demo_skips_without_a_redis_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cognito_guard.testing.redis.find_redis_server", lambda: None)
+    lines: list[str] = []
+    assert run_revocation_demo(lines.append)
+    assert lines and lines[0].startswith("skipped: no Redis-compatible server found")
