@@ -318,3 +318,28 @@ def test_a_client_passed_in(cognito_redis_url: str) -> None:
         assert client.ping()  # a client passed in stays open
     finally:
         client.close()
+
+
+LEAST_PRIVILEGE = (
+    "on >api-pw ~cognito_guard:* &cognito_guard:* +zadd +zrangebyscore +zremrangebyscore +zcard "
+    "+expireat +incrby +get +publish +subscribe +multi +exec +ping"
+)
+
+
+def test_the_least_privilege_acl_user_of_the_docs_is_enough(outage_server: RedisServer) -> None:
+    admin = redis.Redis.from_url(outage_server.url)
+    try:
+        admin.execute_command("ACL", "SETUSER", "api", *LEAST_PRIVILEGE.split())
+    finally:
+        admin.close()
+    url = f"redis://api:api-pw@127.0.0.1:{outage_server.port}/0"
+    with (
+        RedisRevocations(url, **FAST) as writer,  # type: ignore[arg-type]
+        RedisRevocations(url, **FAST) as reader,  # type: ignore[arg-type]
+    ):
+        writer.revoke_session("o-acl")
+        writer.sign_out_user("u-acl")
+        wait_for(lambda: reader.is_revoked({"origin_jti": "o-acl"}))
+        syncs = reader.syncs
+        wait_for(lambda: reader.syncs > syncs + 1)  # re-syncs succeed with these rights
+        assert reader.is_revoked({"sub": "u-acl", "iat": 0})
