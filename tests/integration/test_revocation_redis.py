@@ -343,3 +343,35 @@ def test_the_least_privilege_acl_user_of_the_docs_is_enough(outage_server: Redis
         syncs = reader.syncs
         wait_for(lambda: reader.syncs > syncs + 1)  # re-syncs succeed with these rights
         assert reader.is_revoked({"sub": "u-acl", "iat": 0})
+
+
+def test_settings_build_a_shared_list(cognito_issuer: LocalIssuer, cognito_redis_url: str) -> None:
+    from cognito_guard.config import verifier_from_env, verifier_from_settings
+
+    environ = {
+        "COGNITO_USER_POOL_ID": cognito_issuer.user_pool_id,
+        "COGNITO_CLIENT_ID": cognito_issuer.client_id,
+        "COGNITO_REVOCATIONS_URL": cognito_redis_url,
+    }
+    verifier = verifier_from_env(environ, jwks=cognito_issuer.jwks)
+    django_style = verifier_from_settings(
+        {
+            "USER_POOL_ID": cognito_issuer.user_pool_id,
+            "CLIENT_ID": cognito_issuer.client_id,
+            "REVOCATIONS_URL": cognito_redis_url,
+        },
+        source="COGNITO_GUARD",
+        jwks=cognito_issuer.jwks,
+    )
+    lists = [v.revocations for v in (verifier, django_style)]
+    try:
+        assert all(isinstance(r, RedisRevocations) for r in lists)
+        token = cognito_issuer.access_token()
+        claims = verifier.verify(token)
+        lists[1].revoke_session(claims["origin_jti"])  # type: ignore[union-attr]
+        wait_for(lambda: refused(lambda: verifier.verify(token)))
+    finally:
+        for revocations in lists:
+            revocations.close()  # type: ignore[union-attr]
+    with pytest.raises(ConfigurationError, match="REVOCATIONS_URL"):
+        verifier_from_env({**environ, "COGNITO_REVOCATIONS_URL": "memcached://x"})
