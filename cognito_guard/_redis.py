@@ -219,6 +219,13 @@ class RedisConnection:
                 self._async[loop] = client
         return client
 
+    def after_fork(self) -> None:
+        """Call in a forked child: a fresh lock (another thread may have held it at the fork),
+        and no asyncio clients (they belong to the parent's loops). redis-py's sync client
+        notices the new process itself and reconnects."""
+        self._lock = threading.Lock()
+        self._async = weakref.WeakKeyDictionary()
+
     def close(self) -> None:
         """Close the sync client this connection made (not one passed in).
 

@@ -38,8 +38,10 @@ import contextlib
 import json
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -536,10 +538,8 @@ class RedisRevocations(_LocalList):
         self._synced = threading.Event()
         self.syncs = 0  # successful syncs (load or re-sync), for tests and metrics
         self.loads = 0  # of which full reads of the list
-        self._thread = threading.Thread(
-            target=self._run, name="cognito_guard-revocations", daemon=True
-        )
-        self._thread.start()
+        self._thread = self._start_thread()
+        _LIVE.add(self)
         wait = self._conn.timeout * 2 if start_timeout is None else start_timeout
         if not self._synced.wait(max(0.0, wait)):
             log.warning(
@@ -736,6 +736,22 @@ class RedisRevocations(_LocalList):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="cognito_guard-revocations", daemon=True)
+        thread.start()
+        return thread
+
+    def _after_fork(self) -> None:
+        """In a forked child (gunicorn ``--preload``, uWSGI): only the forking thread survives,
+        so the sync thread is started again, with fresh locks. The copy so far is kept."""
+        if self._stop.is_set():
+            return
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._conn.after_fork()
+        self._thread = self._start_thread()
+
     def wait_synced(self, timeout: float = 5.0) -> bool:
         """Block until the first load has completed (or ``timeout``); True when it has."""
         return self._synced.wait(timeout)
@@ -743,6 +759,7 @@ class RedisRevocations(_LocalList):
     def close(self) -> None:
         """Stop the background thread and close the Redis client made from the URL."""
         self._stop.set()
+        _LIVE.discard(self)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self._conn.timeout + 1)
         self._conn.close()
@@ -772,6 +789,19 @@ class RedisRevocations(_LocalList):
             f"on_unavailable={self.on_unavailable!r})"
         )
 
+
+# Every open RedisRevocations, so that a forked child restarts their threads (weakly held: an
+# abandoned list is not kept alive by this).
+_LIVE: weakref.WeakSet[RedisRevocations] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for revocations in list(_LIVE):
+        revocations._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0

@@ -254,3 +254,32 @@ def test_revocation_demo_skips_without_a_redis_binary(monkeypatch: pytest.Monkey
     lines: list[str] = []
     assert run_revocation_demo(lines.append)
     assert lines and lines[0].startswith("skipped: no Redis-compatible server found")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_keeps_its_list_current(cognito_redis_url: str) -> None:
+    """gunicorn --preload and uWSGI build the app, then fork: the sync thread must restart."""
+    import warnings
+
+    from cognito_guard.revocation import RedisRevocations as Shared
+
+    with Shared(cognito_redis_url, resync_interval=0.1) as revocations:
+        revocations.revoke_token("j-before-fork")
+        with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the worker: sees a revocation made after the fork, through its own thread
+            code = 1
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    if revocations.is_revoked({"jti": "j-after-fork"}):
+                        code = 0 if revocations.is_revoked({"jti": "j-before-fork"}) else 2
+                        break
+                    time.sleep(0.01)
+            finally:
+                os._exit(code)
+        with Shared(cognito_redis_url) as writer:
+            writer.revoke_token("j-after-fork")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
