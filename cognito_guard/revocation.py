@@ -88,6 +88,9 @@ class Revocations(Protocol):
 
     ``check`` raises :class:`~cognito_guard.RevokedTokenError` (or
     :class:`~cognito_guard.RevocationsUnavailableError`); ``is_revoked`` answers without raising.
+    Both get the verified claims; the list judges its own freshness with its own clock.
+
+    Example: ``isinstance(MemoryRevocations(), Revocations)  # True``
     """
 
     def check(self, claims: Mapping[str, Any]) -> None: ...
@@ -100,6 +103,8 @@ class RevocationWrites(Protocol):
     """The writes ``CognitoTokenClient.sign_out`` and ``global_sign_out`` make.
 
     Both :class:`MemoryRevocations` and :class:`RedisRevocations` have them.
+
+    Example: ``client.sign_out(tokens, revocations=RedisRevocations(url))``
     """
 
     def revoke_token(self, jti: str) -> None: ...
@@ -118,7 +123,10 @@ class RevocationWrites(Protocol):
 @dataclass(frozen=True)
 class Revocation:
     """One entry of the list: ``kind`` (``"jti"``, ``"origin_jti"`` or ``"sub"``), the ``id``,
-    for ``sub`` the sign-out time ``at`` (epoch seconds), and when the entry ``expires``."""
+    for ``sub`` the sign-out time ``at`` (epoch seconds), and when the entry ``expires``.
+
+    Example: ``[(e.kind, e.id) for e in revocations.entries()]``
+    """
 
     kind: Kind
     id: str
