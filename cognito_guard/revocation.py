@@ -533,7 +533,12 @@ class RedisRevocations(_LocalList):
         self.on_unavailable: OnUnavailable = on_unavailable
         self.prefix = prefix
         self._conn = RedisConnection(
-            url, client=client, async_client=async_client, timeout=timeout, what="RedisRevocations"
+            url,
+            client=client,
+            async_client=async_client,
+            timeout=timeout,
+            retries=1,  # one quick retry (a dropped idle connection); the thread backs off itself
+            what="RedisRevocations",
         )
         self._redis = _RedisList(self._conn, prefix)
         self._errors = redis_failures()

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from cognito_guard import (
+    CognitoVerifier,
     ConfigurationError,
     RevocationsUnavailableError,
     RevokedTokenError,
@@ -375,3 +376,40 @@ def test_settings_build_a_shared_list(cognito_issuer: LocalIssuer, cognito_redis
             revocations.close()  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="REVOCATIONS_URL"):
         verifier_from_env({**environ, "COGNITO_REVOCATIONS_URL": "memcached://x"})
+
+
+@pytest.mark.anyio
+async def test_an_adapter_answers_503_while_the_list_cannot_be_checked(
+    cognito_issuer: LocalIssuer,
+) -> None:
+    import socket
+
+    from fastapi import Depends, FastAPI
+
+    from cognito_guard import CognitoClaims
+    from cognito_guard.integrations.starlette import CognitoGuard, cognito_user
+    from tests.adapters.matrix import asgi_client, bearer
+
+    def create_app(verifier: CognitoVerifier) -> FastAPI:
+        app = FastAPI()
+        CognitoGuard(app, verifier=verifier)
+
+        @app.get("/me")
+        async def me(user: CognitoClaims = Depends(cognito_user)) -> dict[str, str]:  # noqa: B008
+            return {"sub": user.sub}
+
+        return app
+
+    with socket.socket() as sock:  # a port where no Redis listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with RedisRevocations(f"redis://127.0.0.1:{port}/0", start_timeout=0.1) as revocations:
+        app = create_app(cognito_issuer.verifier(revocations=revocations))
+        async with asgi_client(app) as client:
+            response = await client.get("/me", headers=bearer(cognito_issuer.access_token()))
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": "The token revocation list cannot be checked; try again later",
+    }
