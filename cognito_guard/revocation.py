@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -220,6 +221,9 @@ class _LocalList:
         self._origin: dict[str, float] = {}  # origin_jti -> expiry
         self._sub: dict[str, float] = {}  # sub -> the latest sign-out time
         self._sub_expiry: dict[str, float] = {}  # sub -> when that sign-out stops mattering
+        # (expiry, kind, id) of every entry added or extended: pruning pops what is due, so it
+        # costs the expired entries, not the whole list. Stale heap items are skipped.
+        self._expiries: list[tuple[float, str, str]] = []
         self._bad_logged: set[str] = set()
 
     # -- the check ------------------------------------------------------------------------------
@@ -269,28 +273,33 @@ class _LocalList:
                 if entry.at <= self._sub.get(entry.id, -math.inf):
                     return False
                 # Expiry first: a reader seeing the new cutoff must not see the old expiry pruned.
-                self._sub_expiry[entry.id] = max(
-                    entry.expires, self._sub_expiry.get(entry.id, -math.inf)
-                )
+                expires = max(entry.expires, self._sub_expiry.get(entry.id, -math.inf))
+                self._sub_expiry[entry.id] = expires
                 self._sub[entry.id] = entry.at
+                heapq.heappush(self._expiries, (expires, "sub", entry.id))
                 return True
             table = self._jti if entry.kind == "jti" else self._origin
             if entry.expires <= table.get(entry.id, -math.inf):
                 return False
             known = entry.id in table
             table[entry.id] = entry.expires
+            heapq.heappush(self._expiries, (entry.expires, entry.kind, entry.id))
             return not known
 
     def _prune(self, now: float) -> int:
         """Drop the local entries that have expired; returns how many."""
         removed = 0
         with self._write_lock:
-            for table in (self._jti, self._origin, self._sub_expiry):
-                for ident in [i for i, expiry in table.items() if expiry <= now]:
-                    del table[ident]
-                    if table is self._sub_expiry:
-                        del self._sub[ident]
-                    removed += 1
+            heap = self._expiries
+            while heap and heap[0][0] <= now:
+                expires, kind, ident = heapq.heappop(heap)
+                table = {"jti": self._jti, "origin_jti": self._origin}.get(kind, self._sub_expiry)
+                if table.get(ident) != expires:
+                    continue  # extended (or already gone) since this item was pushed
+                del table[ident]
+                if table is self._sub_expiry:
+                    del self._sub[ident]
+                removed += 1
         return removed
 
     def entries(self) -> list[Revocation]:
@@ -411,9 +420,10 @@ class _RedisList:
     """The Redis side of the list, without a thread: the keys, one write, one read.
 
     ``{prefix}revocations`` is a sorted set of :attr:`Revocation.member` scored by expiry;
-    ``{prefix}revocations:version`` counts the writes made through here (a re-sync skips the
-    full read while it and the set's size are unchanged); the pub/sub channel
-    ``{prefix}revocations`` carries each new entry as :attr:`Revocation.message`.
+    ``{prefix}revocations:version`` counts the writes made through here, each of which also
+    publishes its entry (:attr:`Revocation.message`) on the channel ``{prefix}revocations``, in
+    the same transaction. A re-sync that saw as many messages as the counter advanced lost
+    none, and skips the full read.
     """
 
     def __init__(self, conn: RedisConnection, prefix: str) -> None:
@@ -447,14 +457,16 @@ class _RedisList:
         self._queue_write(pipe, entry, now, lifetime)
         await pipe.execute()
 
-    def state(self, now: float) -> tuple[bytes | None, int]:
-        """(version, size) after pruning what expired: a cheap "did anything change?"."""
+    def version(self, now: float) -> int | None:
+        """The write counter (None when absent or not a number), after pruning what expired."""
         pipe = self.conn.sync.pipeline(transaction=False)
         pipe.zremrangebyscore(self.key, "-inf", now)
         pipe.get(self.version_key)
-        pipe.zcard(self.key)
-        _, version, size = pipe.execute()
-        return version, int(size)
+        _, raw = pipe.execute()
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return None
 
     def read(self, now: float) -> list[tuple[bytes, float]]:
         """Every live (member, expiry) pair."""
@@ -467,9 +479,10 @@ class RedisRevocations(_LocalList):
 
     A background thread keeps the local copy current: it subscribes to the channel, loads the
     whole list, applies each announced entry, and re-synchronises every ``resync_interval``
-    seconds (which catches a message lost while reconnecting). After an error it reconnects with
-    back-off; the local copy keeps serving meanwhile, and keeps every entry it has until that
-    entry expires, even if Redis loses it.
+    seconds: a cheap check of the write counter against the messages received, and a full read
+    when a message was lost (while reconnecting) or at least every 12 re-syncs. After an error
+    it reconnects with back-off; the local copy keeps serving meanwhile, and keeps every entry it
+    has until that entry expires, even if Redis loses it.
 
     After ``max_staleness`` seconds without a successful sync (or before the first one), the
     check raises :class:`~cognito_guard.RevocationsUnavailableError` (``on_unavailable=
@@ -543,7 +556,9 @@ class RedisRevocations(_LocalList):
         self._redis = _RedisList(self._conn, prefix)
         self._errors = redis_failures()
         self._last_sync: float | None = None  # by self._clock; None until the first load
-        self._seen_state: tuple[bytes | None, int] | None = None
+        self._version: int | None = None  # the write counter at the last sync
+        self._messages = 0  # messages received since the last sync
+        self._syncs_since_full = 0
         self._outage = False  # between a failed sync and the next good one
         self._warned_open = False
         self._state_lock = threading.Lock()
@@ -700,8 +715,15 @@ class RedisRevocations(_LocalList):
 
     def _sync(self, *, full: bool) -> None:
         now = self._clock()
-        state = self._redis.state(now)
-        if full or state != self._seen_state:
+        version = self._redis.version(now)
+        messages, self._messages = self._messages, 0
+        previous, self._version = self._version, version
+        self._syncs_since_full += 1
+        # Every write bumps the counter and publishes once: as many messages as the counter
+        # moved means none was lost. Otherwise (a reconnect, a flush, a message still in flight)
+        # read everything; and now and then anyway, for writers that bypass the counter.
+        lost = version is None or previous is None or version - previous != messages
+        if full or lost or self._syncs_since_full >= _FULL_READ_EVERY:
             rows = self._redis.read(now)
             for member, score in rows:
                 entry = parse_member(member, score)
@@ -710,7 +732,7 @@ class RedisRevocations(_LocalList):
                 else:
                     self._apply(entry)
             self.loads += 1
-            self._seen_state = state
+            self._syncs_since_full = 0
         self._prune(now)
         self._last_sync = now
         self.syncs += 1
@@ -728,6 +750,7 @@ class RedisRevocations(_LocalList):
     def _on_message(self, message: Mapping[str, Any]) -> None:
         if message.get("type") != "message":
             return
+        self._messages += 1
         data = message.get("data")
         entry = parse_message(data) if isinstance(data, (bytes, str)) else None
         if entry is None:
@@ -816,6 +839,7 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+_FULL_READ_EVERY = 12  # re-syncs: with the default interval, a full read at least every minute
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 _POLL = 0.05  # how often the thread looks at the stop flag between messages
