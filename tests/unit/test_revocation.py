@@ -287,3 +287,24 @@ def test_global_sign_out_with_a_custom_domain_needs_a_region(issuer: LocalIssuer
         user_pool_api_url(
             Endpoint("c", None, "https://auth.example.com", None), issuer.access_token(iss=iss)
         )
+
+
+def test_an_entry_made_again_lives_from_the_later_time(clock: ManualClock) -> None:
+    revocations = MemoryRevocations(max_token_lifetime=300, clock=clock)
+    revocations.revoke_token("j")
+    revocations.sign_out_user("u")
+    clock.advance(100)
+    revocations.revoke_token("j")  # extended to now + 300
+    revocations.sign_out_user("u")  # a later cutoff, a later expiry
+    clock.advance(250)  # past the first expiry, before the second
+    revocations.revoke_session("o")  # a write prunes what is due
+    assert {(e.kind, e.id) for e in revocations.entries()} == {
+        ("jti", "j"),
+        ("sub", "u"),
+        ("origin_jti", "o"),
+    }
+    assert revocations.is_revoked({"jti": "j"})
+    clock.advance(51)
+    revocations.revoke_session("o2")
+    assert {e.id for e in revocations.entries()} == {"o", "o2"}
+    assert len(revocations) == 2
