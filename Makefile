@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/verify.py
 	$(PY) benchmarks/adapters.py
 	$(PY) benchmarks/token_cache.py
+	$(PY) benchmarks/revocation.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .site

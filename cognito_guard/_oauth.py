@@ -685,3 +685,58 @@ def userinfo_flow(ep: Endpoint, access_token: str) -> Flow[dict[str, Any]]:
     if isinstance(answer.get("Username"), str):
         info["username"] = answer["Username"]
     return info
+
+
+# -- GlobalSignOut ------------------------------------------------------------------------------
+
+_API_ERRORS.update(
+    {
+        ("global_sign_out", "NotAuthorizedException"): "invalid_token",
+        ("global_sign_out", "UserNotFoundException"): "invalid_token",
+        ("global_sign_out", "PasswordResetRequiredException"): "invalid_token",
+        ("global_sign_out", "UserNotConfirmedException"): "invalid_token",
+        ("global_sign_out", "ForbiddenException"): "invalid_token",
+    }
+)
+_HOSTED_DOMAIN = re.compile(
+    r"https://[a-z0-9-]+\.auth\.([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazoncognito\.com", re.ASCII
+)
+_COGNITO_ISSUER = re.compile(
+    r"https://cognito-idp\.([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com/[\w-]+_\w+", re.ASCII
+)
+
+
+def user_pool_api_url(ep: Endpoint, access_token: str) -> str:
+    """Where a user-pool API call authorised by ``access_token`` goes.
+
+    ``GlobalSignOut`` exists only in the user-pool API, not at the hosted domain. A client made
+    with ``region``/``endpoint_url`` has its URL; for a client made with a domain the Region
+    comes from the Amazon Cognito domain (``{prefix}.auth.{region}.amazoncognito.com``), else
+    from the token's own ``iss`` when it is a Cognito issuer (the URL is always
+    ``https://cognito-idp.{region}.amazonaws.com/``, so an unverified token can only choose an
+    AWS Region, never a host).
+    """
+    if ep.api_url is not None:
+        return ep.api_url
+    found = _HOSTED_DOMAIN.fullmatch(ep.domain or "")
+    if found is None:
+        iss = unverified_claims(access_token).get("iss")
+        found = _COGNITO_ISSUER.fullmatch(iss) if isinstance(iss, str) else None
+    if found is None:
+        raise ConfigurationError(
+            "GlobalSignOut is a user-pool API call and the Region is not known: create the "
+            "client with region=... (or endpoint_url=...) instead of a custom domain"
+        )
+    return f"https://cognito-idp.{found.group(1)}.amazonaws.com/"
+
+
+def global_sign_out_flow(ep: Endpoint, access_token: str) -> Flow[None]:
+    """``GlobalSignOut``: revoke every refresh token of the access token's user.
+
+    The access token needs the ``aws.cognito.signin.user.admin`` scope.
+    """
+    api = Endpoint(ep.client_id, ep.client_secret, None, user_pool_api_url(ep, access_token))
+    payload = {"AccessToken": access_token}
+    call = _api_call(api, "global_sign_out", "GlobalSignOut", payload, (access_token,))
+    reply: HttpReply = yield call
+    read_api_reply(call, reply)

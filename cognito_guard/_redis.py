@@ -133,6 +133,9 @@ class RedisConnection:
             ``unix:///path.sock``; checked here.
         client, async_client: clients of your own instead of ``url``.
         timeout: connect and socket timeout in seconds for the clients made from ``url``.
+        retries: how often a failed command is retried (short jittered back-off) by the clients
+            made from ``url``; None keeps redis-py's default (10, backing off up to 1 s each).
+            An owner with its own back-off (a sync thread) wants few, to notice an outage fast.
         what: how errors name this connection's owner (``"RedisRevocations"``).
     """
 
@@ -143,6 +146,7 @@ class RedisConnection:
         client: redis.Redis | None = None,
         async_client: redis.asyncio.Redis | None = None,
         timeout: float = 2.0,
+        retries: int | None = None,
         what: str = "Redis",
     ) -> None:
         if (url is None) == (client is None):
@@ -151,8 +155,13 @@ class RedisConnection:
             raise ConfigurationError(f"{what}: async_client=... needs client=... as well")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigurationError(f"{what}: timeout must be a positive number of seconds")
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise ConfigurationError(f"{what}: retries must be an int >= 0")
         self.what = what
         self.timeout = float(timeout)
+        self.retries = retries
         self._url = check_url(url, f"{what}'s Redis URL") if url is not None else None
         self._owned = client is None
         self._sync: redis.Redis | None = client
@@ -183,11 +192,17 @@ class RedisConnection:
         return f"RedisConnection({self.url!r})"
 
     def _options(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
             "health_check_interval": 30,
         }
+        if self.retries is not None:
+            from redis.backoff import ExponentialWithJitterBackoff
+            from redis.retry import Retry
+
+            options["retry"] = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), self.retries)
+        return options
 
     @property
     def sync(self) -> redis.Redis:
@@ -226,6 +241,13 @@ class RedisConnection:
     def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             self._async.pop(loop, None)
+
+    def after_fork(self) -> None:
+        """Call in a forked child: a fresh lock (another thread may have held it at the fork),
+        and no asyncio clients (they belong to the parent's loops). redis-py's sync client
+        notices the new process itself and reconnects."""
+        self._lock = threading.Lock()
+        self._async = weakref.WeakKeyDictionary()
 
     def close(self) -> None:
         """Close the sync client this connection made (not one passed in).

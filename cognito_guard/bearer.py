@@ -27,6 +27,8 @@ from .errors import (
     InvalidTokenUseError,
     KeysUnavailableError,
     MissingTokenError,
+    RevocationsUnavailableError,
+    ServiceUnavailableError,
     TokenError,
     UnknownKeyError,
 )
@@ -166,6 +168,7 @@ _SETTINGS_HINTS: dict[type[CognitoGuardError], str] = {
     InvalidTokenUseError: "check the token_use setting (an ID token where access is expected?)",
     UnknownKeyError: "check the user pool / JWKS URL setting",
     KeysUnavailableError: "the JWKS URL cannot be reached",
+    RevocationsUnavailableError: "the revocation list's Redis cannot be reached",
 }
 _WARN_EVERY = 300.0  # seconds between two WARNINGs for one cause
 _MAX_CAUSES = 64  # distinct causes remembered; beyond that they are logged at INFO
@@ -232,12 +235,12 @@ class BearerGuard:
         keys unavailable) is logged at WARNING the first time its cause is seen in a while, and at
         INFO after; other rejections at INFO; an unexpected error (a 500) at ERROR.
         """
-        if isinstance(exc, KeysUnavailableError):
+        if isinstance(exc, ServiceUnavailableError):
             answer = Answer(
                 503,
                 (("Retry-After", str(exc.retry_after)), ("Cache-Control", "no-store")),
                 "temporarily_unavailable",
-                "The token signing keys cannot be fetched; try again later",
+                exc.description,
             )
         elif isinstance(exc, TokenError):
             answer = Answer(

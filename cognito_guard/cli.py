@@ -684,6 +684,216 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo()
 
 
+# -- revocation -----------------------------------------------------------------------------------
+
+REVOCATIONS_URL_ENV = "COGNITO_REVOCATIONS_URL"
+_KIND_NAMES = {"jti": "token", "origin_jti": "session", "sub": "user"}
+
+
+def _revocations_connection(args: argparse.Namespace, command: str) -> Any:
+    """The RedisConnection of ``--redis`` or ``$COGNITO_REVOCATIONS_URL``; None after a message."""
+    from ._redis import RedisConnection
+
+    url = args.redis or os.environ.get(REVOCATIONS_URL_ENV)
+    if not url:
+        print(
+            f"cognito-guard {command}: pass --redis URL or set ${REVOCATIONS_URL_ENV}",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        return RedisConnection(url, timeout=args.timeout, what="--redis")
+    except ConfigurationError as exc:
+        print(f"cognito-guard {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _redis_failure(command: str, conn: Any, exc: BaseException) -> int:
+    from ._redis import describe
+
+    print(
+        f"cognito-guard {command}: Redis at {conn.url} failed: {describe(exc, conn.secrets)}",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def _token_target(value: str) -> tuple[str, str]:
+    """(kind, id) to revoke for a token read with ``--token``: its session, else itself."""
+    _header, claims = decode_unverified(_read_token(value))
+    origin, jti = claims.get("origin_jti"), claims.get("jti")
+    if isinstance(origin, str) and origin:
+        return "origin_jti", origin
+    if isinstance(jti, str) and jti:
+        return "jti", jti
+    raise ConfigurationError("the token has neither an origin_jti nor a jti claim")
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    """Record a revocation in the shared list: every process refuses it within about a second."""
+    from .revocation import redis_failures, write_entry
+
+    try:
+        if args.token is not None:
+            kind, ident = _token_target(args.token)
+        else:
+            kind, ident = next(
+                (k, v)
+                for k, v in (("origin_jti", args.origin_jti), ("jti", args.jti), ("sub", args.sub))
+                if v is not None
+            )
+    except ConfigurationError as exc:
+        print(f"cognito-guard revoke: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NotAJWT as exc:
+        print(f"cognito-guard revoke: not a JWT: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    conn = _revocations_connection(args, "revoke")
+    if conn is None:
+        return EXIT_USAGE
+    try:
+        entry = write_entry(
+            conn,
+            kind,  # type: ignore[arg-type]
+            ident,
+            prefix=args.prefix,
+            max_token_lifetime=args.max_token_lifetime,
+        )
+    except ConfigurationError as exc:
+        print(f"cognito-guard revoke: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except redis_failures() as exc:
+        return _redis_failure("revoke", conn, exc)
+    finally:
+        conn.close()
+    what = {"origin_jti": "session", "jti": "token", "sub": "every session of user"}[kind]
+    print(
+        f"revoked {what} {ident} ({kind}) in {conn.url}; kept until {iso(entry.expires)} "
+        f"({relative(entry.expires - time.time())})"
+    )
+    return EXIT_VALID
+
+
+def cmd_revocations(args: argparse.Namespace) -> int:
+    """List the live entries of the shared revocation list."""
+    from .revocation import read_entries, redis_failures
+
+    conn = _revocations_connection(args, "revocations")
+    if conn is None:
+        return EXIT_USAGE
+    now = time.time()
+    try:
+        entries, bad = read_entries(conn, args.prefix, now)
+    except redis_failures() as exc:
+        return _redis_failure("revocations", conn, exc)
+    finally:
+        conn.close()
+    if args.json:
+        _json_out(
+            {
+                "redis": conn.url,
+                "entries": [
+                    {
+                        "kind": e.kind,
+                        "id": e.id,
+                        "signed_out_at": iso(e.at) if e.at is not None else None,
+                        "expires": iso(e.expires),
+                    }
+                    for e in entries
+                ],
+                "malformed": bad,
+            }
+        )
+        return EXIT_VALID
+    print(f"{len(entries)} live revocation(s) in {conn.url} (prefix {args.prefix!r})")
+    if entries:
+        rows = [("kind", "id", "signed out at", "expires")]
+        rows += [
+            (
+                f"{_KIND_NAMES[e.kind]} ({e.kind})",
+                e.id,
+                iso(e.at) if e.at is not None else "",
+                f"{iso(e.expires)} ({relative(e.expires - now)})",
+            )
+            for e in entries
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if bad:
+        print(f"{bad} malformed entr{'y' if bad == 1 else 'ies'} ignored")
+    return EXIT_VALID
+
+
+_REVOKE_EXAMPLES = """\
+examples:
+  export COGNITO_REVOCATIONS_URL=rediss://app:...@cache.example.com:6380/0
+  # one sign-in session, from a token pasted on stdin (nothing is verified)
+  pbpaste | cognito-guard revoke --token -
+  # every session of a user, now
+  cognito-guard revoke --sub 0f6c1c2e-7a4b-4c3a-9d51-2b8e4f3a1c77
+  cognito-guard revoke --origin-jti 5a1f...   # one session
+  cognito-guard revoke --jti 9c2e...          # exactly one token
+
+Every API process sharing that Redis refuses the tokens within about a second. This does not
+revoke anything at Cognito (use GlobalSignOut / AdminUserGlobalSignOut for refresh tokens).
+exit status: 0 recorded, 1 not a JWT, 2 usage error or Redis unreachable
+"""
+
+
+def _add_redis_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--redis",
+        metavar="URL",
+        help=f"redis://, rediss:// (TLS) or unix:// URL (default: ${REVOCATIONS_URL_ENV})",
+    )
+    command.add_argument(
+        "--prefix",
+        default="cognito_guard:",
+        help="the key namespace the API processes use (default: %(default)s)",
+    )
+    command.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for Redis (default: 5)"
+    )
+
+
+def _add_revocation_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    revoke = commands.add_parser(
+        "revoke",
+        help="revoke a token, a session or every session of a user, in every API process",
+        description="Record a revocation in the Redis list every RedisRevocations shares.",
+        epilog=_REVOKE_EXAMPLES,
+        formatter_class=formatter,
+    )
+    target = revoke.add_mutually_exclusive_group(required=True)
+    target.add_argument("--origin-jti", metavar="ID", help="revoke one sign-in session")
+    target.add_argument("--jti", metavar="ID", help="revoke exactly one token")
+    target.add_argument("--sub", metavar="SUB", help="sign a user out: tokens issued until now")
+    target.add_argument(
+        "--token", metavar="-", help="read a token from stdin (-) and revoke its session"
+    )
+    _add_redis_options(revoke)
+    revoke.add_argument(
+        "--max-token-lifetime",
+        type=float,
+        default=86400,
+        metavar="SECONDS",
+        help="how long the entry is kept (default: 86400, the longest token lifetime)",
+    )
+    revoke.set_defaults(handler=cmd_revoke)
+
+    listing = commands.add_parser(
+        "revocations",
+        help="list the live entries of the shared revocation list",
+        description="List the revocations stored in Redis, with their kind and expiry.",
+        epilog="examples:\n  cognito-guard revocations --redis redis://127.0.0.1:6379/0 --json\n",
+        formatter_class=formatter,
+    )
+    _add_redis_options(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=cmd_revocations)
+
+
 # -- the parser -----------------------------------------------------------------------------------
 
 _VERIFY_EXAMPLES = """\
@@ -833,6 +1043,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     demo.set_defaults(handler=cmd_demo)
+    _add_revocation_commands(commands, formatter)
     return parser
 
 

@@ -52,14 +52,17 @@ from ._oauth import (
     VerifyIdToken,
     client_credentials_flow,
     exchange_code_flow,
+    global_sign_out_flow,
     refresh_flow,
     revoke_flow,
+    unverified_claims,
     userinfo_flow,
 )
 from .claims import CognitoClaims
-from .errors import ConfigurationError
+from .errors import CognitoGuardError, ConfigurationError
 from .issuers import is_loopback_host
 from .pkce import AuthorizationRequest, authorization_request
+from .revocation import RevocationWrites
 from .token_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
 from .token_cache import effective_skew as _effective_skew
 from .verifier import CognitoVerifier
@@ -313,6 +316,84 @@ class CognitoTokenClient:
         _require_text(access_token, "access_token")
         return await self._arun(userinfo_flow(self.endpoint, access_token))
 
+    # -- sign-out: Cognito, then the revocation list ---------------------------------------------
+
+    def sign_out(self, tokens: TokenSet, *, revocations: RevocationWrites | None = None) -> None:
+        """Sign one session out: revoke its refresh token at Cognito, then record its session.
+
+        Cognito's revocation stops refreshes, but the access and ID tokens already issued keep
+        verifying until they expire; with ``revocations`` every process sharing that list
+        refuses them too (by their ``origin_jti``, or their ``jti`` when the app client has
+        token revocation off). The session is recorded even when Cognito refuses or cannot be
+        reached; that error is raised afterwards. Pass tokens from your own session store: the
+        ids are read from them without verification.
+
+        Example: ``client.sign_out(session_tokens, revocations=revocations)``
+        """
+        failure: CognitoGuardError | None = None
+        if tokens.refresh_token:
+            try:
+                self.revoke(tokens.refresh_token)
+            except (OAuthError, TokenEndpointUnavailable) as exc:
+                failure = exc
+        if revocations is not None:
+            for kind, ident in _session_ids(tokens):
+                if kind == "origin_jti":
+                    revocations.revoke_session(ident)
+                else:
+                    revocations.revoke_token(ident)
+        if failure is not None:
+            raise failure
+
+    async def asign_out(
+        self, tokens: TokenSet, *, revocations: RevocationWrites | None = None
+    ) -> None:
+        """Async :meth:`sign_out`."""
+        failure: CognitoGuardError | None = None
+        if tokens.refresh_token:
+            try:
+                await self.arevoke(tokens.refresh_token)
+            except (OAuthError, TokenEndpointUnavailable) as exc:
+                failure = exc
+        if revocations is not None:
+            for kind, ident in _session_ids(tokens):
+                if kind == "origin_jti":
+                    await revocations.arevoke_session(ident)
+                else:
+                    await revocations.arevoke_token(ident)
+        if failure is not None:
+            raise failure
+
+    def global_sign_out(
+        self, access_token: str, *, revocations: RevocationWrites | None = None
+    ) -> None:
+        """Sign the access token's user out everywhere: ``GlobalSignOut``, then the list.
+
+        Cognito revokes all of the user's refresh tokens; with ``revocations`` every token of
+        that ``sub`` issued until now is refused as well. Only after Cognito accepted the access
+        token is the sign-out recorded (an unverified ``sub`` must not sign anyone out). The
+        token needs the ``aws.cognito.signin.user.admin`` scope. ``GlobalSignOut`` is a
+        user-pool API call: a client made with a custom domain needs ``region=...`` unless the
+        token names a Cognito issuer.
+
+        Example: ``client.global_sign_out(tokens.access_token, revocations=revocations)``
+        """
+        _require_text(access_token, "access_token")
+        self._run(global_sign_out_flow(self.endpoint, access_token))
+        at = self.clock()  # after Cognito's answer: every token issued until then is covered
+        if revocations is not None:
+            revocations.sign_out_user(_sub_of(access_token), at=at)
+
+    async def aglobal_sign_out(
+        self, access_token: str, *, revocations: RevocationWrites | None = None
+    ) -> None:
+        """Async :meth:`global_sign_out`."""
+        _require_text(access_token, "access_token")
+        await self._arun(global_sign_out_flow(self.endpoint, access_token))
+        at = self.clock()  # after Cognito's answer: every token issued until then is covered
+        if revocations is not None:
+            await revocations.asign_out_user(_sub_of(access_token), at=at)
+
     # -- sign-in helper ------------------------------------------------------------------------
 
     def authorization_request(
@@ -466,6 +547,26 @@ def _client_metadata(metadata: object) -> dict[str, str]:
     ):
         raise ConfigurationError("client_metadata must map non-empty strings to strings")
     return dict(metadata)
+
+
+def _session_ids(tokens: TokenSet) -> list[tuple[str, str]]:
+    """What to record for a signed-out session: its ``origin_jti``(s), else each ``jti``."""
+    found: dict[tuple[str, str], None] = {}
+    for token in (tokens.access_token, tokens.id_token):
+        claims = unverified_claims(token) if token else {}
+        origin, jti = claims.get("origin_jti"), claims.get("jti")
+        if isinstance(origin, str) and origin:
+            found[("origin_jti", origin)] = None
+        elif isinstance(jti, str) and jti:
+            found[("jti", jti)] = None
+    return list(found)
+
+
+def _sub_of(access_token: str) -> str:
+    sub = unverified_claims(access_token).get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise ConfigurationError("the access token has no 'sub' claim to sign out")
+    return sub
 
 
 def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:

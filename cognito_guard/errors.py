@@ -2,7 +2,9 @@
 
 Every rejection of a token is a :class:`TokenError` subclass that knows its HTTP status and its
 RFC 6750 ``WWW-Authenticate`` challenge. Failing to obtain the signing keys is not a property of the
-token, so it is a separate :class:`KeysUnavailableError` (HTTP 503).
+token, so it is a separate :class:`KeysUnavailableError` (HTTP 503); so is not being able to check
+the revocation list (:class:`RevocationsUnavailableError`). Both subclass
+:class:`ServiceUnavailableError`.
 
 ``str(error)`` is a detailed message meant for logs; it never contains the token, a signature or key
 material, and values taken from an unverified token are shortened and escaped. ``error.description``
@@ -41,6 +43,9 @@ __all__ = [
     "MissingGroupError",
     "MissingTokenError",
     "NotYetValidError",
+    "RevocationsUnavailableError",
+    "RevokedTokenError",
+    "ServiceUnavailableError",
     "TokenError",
     "UnknownKeyError",
 ]
@@ -197,14 +202,46 @@ class MissingGroupError(TokenError):
     description = "The user is not in a required group"
 
 
-class KeysUnavailableError(CognitoGuardError):
+class RevokedTokenError(TokenError):
+    """The token, its sign-in session or its user's sessions were revoked (401 ``invalid_token``).
+
+    Raised by a verifier given ``revocations=``: the token's ``jti`` or ``origin_jti`` is on the
+    revocation list, or its user was signed out at or after the token's ``iat``.
+    """
+
+    description = "The token has been revoked"
+
+
+class ServiceUnavailableError(CognitoGuardError):
+    """Something the verdict depends on is unavailable (HTTP 503); not the token's fault.
+
+    ``retry_after`` is a hint in whole seconds for a ``Retry-After`` header; ``description`` is
+    a fixed sentence safe to send to the client.
+    """
+
+    status_code: ClassVar[int] = 503
+    description: ClassVar[str] = "The request cannot be authenticated now; try again later"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class KeysUnavailableError(ServiceUnavailableError):
     """The issuer's signing keys could not be obtained (HTTP 503); not the token's fault.
 
     ``retry_after`` is a hint in whole seconds for a ``Retry-After`` header.
     """
 
-    status_code: ClassVar[int] = 503
+    description = "The token signing keys cannot be fetched; try again later"
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
+
+class RevocationsUnavailableError(ServiceUnavailableError):
+    """The revocation list could not be kept current (HTTP 503); not the token's fault.
+
+    Raised by :class:`~cognito_guard.revocation.RedisRevocations` in ``fail_closed`` mode when
+    Redis has not been synchronised with for longer than ``max_staleness``, and by a revocation
+    write that Redis did not record (the revocation was not shared: retry it).
+    """
+
+    description = "The token revocation list cannot be checked; try again later"

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .issuers import IssuerForm, check_jwks_uri, issuers_for, jwks_uri_for, validate_user_pool_id
 from .keys import KeyPolicy, KeyStore
+from .revocation import Revocations
 
 __all__ = ["CognitoVerifier", "CustomCheck", "TokenUse"]
 
@@ -147,6 +148,10 @@ class CognitoVerifier:
             return value (an empty set, a coroutine) is a ConfigurationError, never a yes.
         key_policy: TTLs, timeouts and limits of the JWKS fetching.
         max_token_bytes: longer tokens are rejected before any parsing.
+        revocations: a revocation list (:class:`~cognito_guard.revocation.MemoryRevocations`,
+            :class:`~cognito_guard.revocation.RedisRevocations`) checked after the signature
+            and claims, on cache hits too: a revoked token raises
+            :class:`~cognito_guard.RevokedTokenError`.
         clock: returns the current time in epoch seconds (injectable for tests).
         transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
     """
@@ -173,6 +178,7 @@ class CognitoVerifier:
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        revocations: Revocations | None = None,
     ) -> None:
         if token_use not in ("access", "id", "any", None):
             raise ConfigurationError(
@@ -236,6 +242,9 @@ class CognitoVerifier:
                 "averify alike; do asynchronous checks in the application"
             )
         self._custom_check = custom_check
+        if revocations is not None and not isinstance(revocations, Revocations):
+            raise ConfigurationError("revocations must have check(claims) and is_revoked(claims)")
+        self.revocations = revocations
         self._max_token_bytes = max_token_bytes
         self._clock = clock
         self._headers = _jws.HeaderCache()
@@ -330,8 +339,10 @@ class CognitoVerifier:
     def verify(self, token: str) -> CognitoClaims:
         """Verify ``token`` and return its claims, fetching keys (blocking) when needed.
 
-        Raises a :class:`~cognito_guard.TokenError` subclass when the token is rejected and
-        :class:`~cognito_guard.KeysUnavailableError` when the keys cannot be had.
+        Raises a :class:`~cognito_guard.TokenError` subclass when the token is rejected,
+        :class:`~cognito_guard.KeysUnavailableError` when the keys cannot be had, and
+        :class:`~cognito_guard.RevocationsUnavailableError` when a fail-closed revocation list
+        is too stale to answer.
         """
         tel = _telemetry.ACTIVE  # None unless an OpenTelemetry SDK records
         start = tel.start() if tel is not None else 0.0
@@ -405,6 +416,8 @@ class CognitoVerifier:
         payload = parsed.payload
         exp, not_before = self._check_time(payload, now)
         claims = self._check_claims(payload)
+        if self.revocations is not None:
+            self.revocations.check(claims)
         if self._cache is not None:
             entry = _CacheEntry(claims, key, store, parsed.kid, exp, not_before)
             with self._cache_lock:
@@ -515,6 +528,8 @@ class CognitoVerifier:
             return None
         if self._custom_check is not None:  # a deny-list must hold for cached tokens too
             self._run_custom_check(entry.claims)
+        if self.revocations is not None:  # revoked after it was cached: refused all the same
+            self.revocations.check(entry.claims)
         return entry.claims
 
 

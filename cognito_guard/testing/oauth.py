@@ -12,7 +12,9 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
 * ``POST /`` — the user-pool API operations ``GetTokensFromRefreshToken`` (raw ``ClientSecret``,
   ``DeviceKey`` with device tracking), ``InitiateAuth`` (``REFRESH_TOKEN_AUTH`` with
   ``SECRET_HASH``, refused like Cognito does for a client that rotates refresh tokens),
-  ``RevokeToken`` and ``GetUser``, errors as ``{"__type", "message"}``;
+  ``RevokeToken``, ``GetUser`` and ``GlobalSignOut`` (the user's refresh tokens stop working,
+  userInfo and ``GetUser`` refuse the access tokens issued before it), errors as
+  ``{"__type", "message"}``;
 * the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer).
 
 Refresh-token rotation works as in Cognito on both ``/oauth2/token`` and the API: each refresh
@@ -190,6 +192,7 @@ class OAuthServer(JWKSServer):
         self._rotated: dict[str, _Rotated] = {}
         self._codes: dict[str, _Code] = {}
         self._revoked_origins: set[str] = set()
+        self._signed_out: dict[str, float] = {}  # username -> GlobalSignOut time
         self._injected: dict[str, deque[Response]] = {}
         self._verifiers: dict[tuple[str, ...], CognitoVerifier] = {}
         routes: dict[str, Callable[[Request], Response]] = {
@@ -245,6 +248,7 @@ class OAuthServer(JWKSServer):
             self.last_client_metadata = None
             self._codes.clear()
             self._revoked_origins.clear()
+            self._signed_out.clear()
             self._injected.clear()
             self.users.clear()
             self.grant_counts.clear()
@@ -463,7 +467,7 @@ class OAuthServer(JWKSServer):
             raise _Refused("bad_token", exc.description) from None
         with self._state:
             revoked = claims.origin_jti in self._revoked_origins
-        if revoked:
+        if revoked or self._signed_out_before(claims.username, claims.get("iat")):
             raise _Refused("bad_token", "Access token has been revoked")
         if claims.username is None:
             raise _Refused("bad_token", "The access token does not belong to a user")
@@ -638,6 +642,7 @@ class OAuthServer(JWKSServer):
             "InitiateAuth": self._initiate_auth,
             "RevokeToken": self._revoke_api,
             "GetUser": self._get_user,
+            "GlobalSignOut": self._global_sign_out,
         }
         handler = handlers.get(operation)
         if handler is None:
@@ -768,6 +773,34 @@ class OAuthServer(JWKSServer):
             "UserAttributes": [{"Name": k, "Value": v} for k, v in attributes.items()],
             "MFAOptions": [],
         }
+
+    # -- GlobalSignOut -------------------------------------------------------------------------
+
+    def signed_out_at(self, username: str) -> float | None:
+        """When ``username`` was last signed out with ``GlobalSignOut``, or None."""
+        with self._state:
+            return self._signed_out.get(username)
+
+    def _signed_out_before(self, username: str | None, iat: object) -> bool:
+        with self._state:
+            cutoff = self._signed_out.get(username) if username is not None else None
+        return cutoff is not None and (not isinstance(iat, (int, float)) or iat <= cutoff)
+
+    def _global_sign_out(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        token = payload.get("AccessToken")
+        if not isinstance(token, str) or not token:
+            raise _Refused("bad_request", "Missing required parameter AccessToken")
+        try:
+            username, _attributes = self._user_of(token, "aws.cognito.signin.user.admin")
+        except _Refused as refused:
+            raise _Refused("bad_api_token", refused.message) from None
+        with self._state:
+            self._signed_out[username] = self.issuer.clock()
+            for refresh_token, family in list(self._refresh_tokens.items()):
+                if family.username == username:
+                    self._revoked_origins.add(family.origin)
+                    del self._refresh_tokens[refresh_token]
+        return {}
 
 
 def _header(request: Request, name: str) -> str:
