@@ -145,7 +145,7 @@ def test_redis_store_round_trips_encrypted_and_takes_login_states_once(
 
 
 def test_redis_store_needs_a_key_unless_plaintext_is_allowed() -> None:
-    with pytest.raises(ConfigurationError, match="Fernet.generate_key"):
+    with pytest.raises(ConfigurationError, match=r"Fernet\.generate_key"):
         RedisSessionStore("redis://127.0.0.1:6379/0", encryption_key=None)
     with pytest.raises(ConfigurationError, match="not a Fernet key"):
         RedisSessionStore("redis://127.0.0.1:6379/0", encryption_key="short")
@@ -229,9 +229,8 @@ def test_a_redis_lease_runs_out_and_release_never_frees_another_owners_lock(
     second.__enter__()
     first.__exit__(None, None, None)  # the first holder finishes late: it must not free it
     assert store.connection.sync.keys("cognito_guard:lock:*")
-    with pytest.raises(SessionStoreUnavailable):
-        with store.lock("sid", 5, 0.02):
-            pass
+    with pytest.raises(SessionStoreUnavailable), store.lock("sid", 5, 0.02):
+        pass
     second.__exit__(None, None, None)
     with store.lock("sid", 5, 0.02):
         pass
