@@ -58,6 +58,7 @@ from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import SETTING_NAMES, verifier_from_env, verifier_from_settings
 from ..errors import CognitoGuardError, ConfigurationError
+from ..sessions.signin import SessionGuard, WebSignIn
 from ..verifier import CognitoVerifier
 
 __all__ = [
@@ -179,6 +180,8 @@ class CognitoGuard:
         app: the application to set up now; omit it and call :meth:`init_app` later.
         verifier: use this verifier instead of building one from the settings.
         realm: the ``realm`` of the ``WWW-Authenticate`` challenges.
+        sign_in: a :class:`~cognito_guard.sessions.WebSignIn`: mounts its routes and lets the
+            decorators accept its session cookie as well as bearer tokens.
     """
 
     def __init__(
@@ -187,9 +190,11 @@ class CognitoGuard:
         *,
         verifier: CognitoVerifier | None = None,
         realm: str | None = None,
+        sign_in: WebSignIn | None = None,
     ) -> None:
         self._verifier = verifier
         self.realm = realm
+        self.sign_in = sign_in
         if app is not None:
             self.init_app(app)
 
@@ -199,6 +204,13 @@ class CognitoGuard:
         Raises :class:`~cognito_guard.ConfigurationError` when the settings are missing or wrong.
         """
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
+        # -- web sign-in (issue 11): routes under /auth and cookie authentication --------------
+        if self.sign_in is not None:
+            from .flask_sessions import install
+
+            app.extensions[EXTENSION_KEY] = install(app, verifier, self.sign_in, self.realm)
+            return
+        # -- end of web sign-in -------------------------------------------------------------
         app.extensions[EXTENSION_KEY] = BearerGuard(verifier, realm=self.realm)
 
     @staticmethod
@@ -232,6 +244,30 @@ def _authorization() -> list[str]:
     return [] if value is None else [value]
 
 
+# -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
+
+
+def _authenticate(guard: BearerGuard) -> CognitoClaims | None:
+    authorization = _authorization()
+    if not authorization and isinstance(guard, SessionGuard):
+        from .flask_sessions import authenticate
+
+        return authenticate(guard.sign_in)
+    return guard.authenticate(authorization)
+
+
+async def _aauthenticate(guard: BearerGuard) -> CognitoClaims | None:
+    authorization = _authorization()
+    if not authorization and isinstance(guard, SessionGuard):
+        from .flask_sessions import aauthenticate
+
+        return await aauthenticate(guard.sign_in)
+    return await guard.aauthenticate(authorization)
+
+
+# -- end of web sign-in ------------------------------------------------------------------------
+
+
 def _outcome(
     guard: BearerGuard, claims: CognitoClaims | None, error: CognitoGuardError | None
 ) -> CognitoClaims | None:
@@ -262,7 +298,7 @@ def get_cognito_user() -> CognitoClaims | None:
             " decorator before reading current_cognito_user; verifying here could block the loop"
         )
     try:
-        return _outcome(guard, guard.authenticate(_authorization()), None)
+        return _outcome(guard, _authenticate(guard), None)
     except CognitoGuardError as exc:
         return _outcome(guard, None, exc)
 
@@ -286,7 +322,7 @@ async def aget_cognito_user() -> CognitoClaims | None:
         claims, error = cached
         return _outcome(guard, claims, error)
     try:
-        return _outcome(guard, await guard.aauthenticate(_authorization()), None)
+        return _outcome(guard, await _aauthenticate(guard), None)
     except CognitoGuardError as exc:
         return _outcome(guard, None, exc)
 

@@ -15,6 +15,7 @@ browser gets an opaque, HttpOnly session cookie. Mount it with an adapter (see
 
 from __future__ import annotations
 
+from .settings import sign_in_from_env
 from .signin import SessionAuthError, SessionGuard, WebSignIn
 from .stores import (
     MemorySessionStore,
@@ -39,4 +40,5 @@ __all__ = [
     "WebSignIn",
     "fernet_from_key",
     "safe_return_to",
+    "sign_in_from_env",
 ]

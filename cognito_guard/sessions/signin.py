@@ -113,11 +113,14 @@ class WebSignIn:
     Args:
         client: the app client's token client; it needs ``domain=`` (the managed login pages).
         verifier: verifies the session's access tokens (``token_use="access"``).
-        redirect_uri: this app's callback URL, registered in the app client.
+        redirect_uri: this app's callback URL, registered in the app client; a path
+            (``/auth/callback``) is taken on the origin of each sign-in request (Cognito accepts
+            only the registered URLs; behind a proxy, pass the public ``Host``).
         scopes: the scopes to ask for; must include ``openid`` (the ID token carries the nonce).
         store: where sessions live (:class:`MemorySessionStore`, :class:`RedisSessionStore`).
-        logout_uri: where Cognito's ``/logout`` sends the browser (an allowed sign-out URL);
-            without it logout ends the session here and redirects to ``/``.
+        logout_uri: where Cognito's ``/logout`` sends the browser (an allowed sign-out URL; a
+            path is taken on the request's origin); without it logout ends the session here
+            and redirects to ``/``.
         revocations: a revocation list; logout records the session's ``origin_jti`` there
             (anything with ``revoke_session(origin_jti)``).
         prefix: the path under which the routes are mounted.
@@ -194,12 +197,15 @@ class WebSignIn:
 
     # -- URLs ----------------------------------------------------------------------------------
 
-    @property
-    def logout_url(self) -> str:
-        """Cognito's ``/logout`` URL that ends the managed-login session and comes back."""
+    def logout_url(self, request: WebRequest | None = None) -> str:
+        """Cognito's ``/logout`` URL that ends the managed-login session and comes back.
+
+        ``request`` resolves a relative ``logout_uri`` against its origin.
+        """
         if self.logout_uri is None:
             return "/"
-        query = urlencode({"client_id": self.client.client_id, "logout_uri": self.logout_uri})
+        logout_uri = _absolute(self.logout_uri, request)
+        query = urlencode({"client_id": self.client.client_id, "logout_uri": logout_uri})
         return f"{self.client.endpoint.domain}/logout?{query}"
 
     def login_url(self, return_to: str = "/") -> str:
@@ -231,6 +237,8 @@ class WebSignIn:
         self._note_dev(request)
         try:
             return view(request)
+        except _BadHost:
+            return WebResponse.page(400, "Bad request", "The Host header is not a host name.")
         except SessionStoreUnavailable:
             return WebResponse.page(
                 503,
@@ -264,10 +272,11 @@ class WebSignIn:
         identity_provider = extra.pop("identity_provider", None)
         domain = self.client.endpoint.domain
         assert domain is not None  # noqa: S101 - checked in __init__
+        redirect_uri = _absolute(self.redirect_uri, request)
         auth = authorization_request(
             domain,
             client_id=self.client.client_id,
-            redirect_uri=self.redirect_uri,
+            redirect_uri=redirect_uri,
             scopes=self.scopes,
             identity_provider=identity_provider,
             extra=extra,
@@ -279,6 +288,7 @@ class WebSignIn:
             "verifier": auth.code_verifier,
             "nonce": auth.nonce,
             "return_to": safe_return_to(request.query.get("return_to")),
+            "redirect_uri": redirect_uri,
             "binding": _hash(binding),
             "created": self.clock(),
         }
@@ -306,7 +316,7 @@ class WebSignIn:
         try:
             tokens = self.client.exchange_code(
                 code,
-                redirect_uri=self.redirect_uri,
+                redirect_uri=str(record["redirect_uri"]),
                 code_verifier=str(record["verifier"]),
                 nonce=str(record["nonce"]) if check_nonce else None,
             )
@@ -361,8 +371,8 @@ class WebSignIn:
             self.store.delete(session_id)
         headers = (("Set-Cookie", self.cookie.clear(request)),)
         if request.wants_json:
-            return WebResponse.json({"logout_url": self.logout_url}, headers=headers)
-        return WebResponse.redirect(self.logout_url, headers)
+            return WebResponse.json({"logout_url": self.logout_url(request)}, headers=headers)
+        return WebResponse.redirect(self.logout_url(request), headers)
 
     def _end(self, record: Record) -> None:
         refresh_token = record.get("tokens", {}).get("refresh_token")
@@ -399,7 +409,7 @@ class WebSignIn:
                 "groups": sorted(claims.groups),
                 "scopes": sorted(claims.scopes),
                 "expires_at": int(self._ends_at(record)),
-                "logout_url": self.logout_url,
+                "logout_url": self.logout_url(request),
             }
         )
 
@@ -543,6 +553,10 @@ def _failed(why: str) -> WebResponse:
 def _check_url(url: object, what: str) -> str:
     if not isinstance(url, str):
         raise ConfigurationError(f"{what} must be a URL string")
+    if url.startswith("/"):
+        if safe_return_to(url) != url:
+            raise ConfigurationError(f"{what} {url!r} is not a plain path")
+        return url  # resolved against each request's origin
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -553,6 +567,25 @@ def _check_url(url: object, what: str) -> str:
     if not host or parts.fragment or parts.username:
         raise ConfigurationError(f"{what} {url!r} must be a plain absolute URL")
     return url
+
+
+class _BadHost(Exception):
+    pass
+
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", re.ASCII)
+
+
+def _absolute(url: str, request: WebRequest | None) -> str:
+    """``url``, or for a path the URL on ``request``'s origin (Cognito checks it is allowed)."""
+    if not url.startswith("/"):
+        return url
+    if request is None:
+        raise ConfigurationError("a relative URL needs the request to resolve it")
+    host = request.header("host")
+    if not _HOST.fullmatch(host) or request.scheme not in ("http", "https"):
+        raise _BadHost
+    return f"{request.scheme}://{host}{url}"
 
 
 class SessionGuard(BearerGuard):
