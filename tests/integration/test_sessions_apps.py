@@ -5,6 +5,7 @@ One double (managed login, token endpoints) for the module, one app process per 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -23,7 +24,7 @@ from ._sessions_support import (
     submit_form,
 )
 
-FRAMEWORKS = ["flask"]
+FRAMEWORKS = ["flask", "fastapi"]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,13 @@ def oauth() -> Iterator[OAuthServer]:
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def app(request: pytest.FixtureRequest, oauth: OAuthServer) -> Iterator[AppProcess]:
-    with serve_app(request.param, oauth) as process:
+def framework(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def app(framework: str, oauth: OAuthServer) -> Iterator[AppProcess]:
+    with serve_app(framework, oauth) as process:
         yield process
 
 
@@ -364,3 +370,21 @@ def test_a_signed_in_browser_at_cognito_gets_a_code_without_the_form(
     start = http.get(app.url + "/auth/login")
     again = http.get(start.headers["location"])
     assert again.status_code == 302 and "code=" in again.headers["location"]
+
+
+def test_a_cookie_websocket_handshake_must_come_from_the_same_origin(
+    http: httpx.Client, app: AppProcess, oauth: OAuthServer, framework: str
+) -> None:
+    if framework != "fastapi":
+        pytest.skip("only the FastAPI example has a WebSocket route")
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    sid = signed_in(http, app, oauth)
+    url = app.url.replace("http://", "ws://") + "/ws/orders"
+    cookie = {"Cookie": f"cognito_session={sid}"}
+    with connect(url, additional_headers=cookie, origin=app.url, open_timeout=10) as socket:
+        assert json.loads(socket.recv(timeout=10))["orders"] == []
+    with pytest.raises(InvalidStatus) as caught:
+        connect(url, additional_headers=cookie, origin="http://evil.example", open_timeout=10)
+    assert caught.value.response.status_code == 403
