@@ -32,9 +32,12 @@ from ..verifier import CognitoVerifier
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CSRF_HEADER, UNSAFE_METHODS, CookieRules, WebRequest, WebResponse, safe_return_to
 
-__all__ = ["SessionAuthError", "SessionGuard", "WebSignIn"]
+__all__ = ["ROUTES", "SessionAuthError", "SessionGuard", "WebSignIn"]
 
 log = logging.getLogger("cognito_guard")
+
+ROUTES = {"login": "GET", "callback": "GET", "logout": "POST", "user": "GET"}
+"""The four routes under the prefix and their methods."""
 
 _LOGIN_COOKIE = "_login"  # suffix of the cookie that ties a sign-in state to the browser
 _PASS_THROUGH = ("identity_provider", "lang", "prompt")
@@ -219,22 +222,23 @@ class WebSignIn:
 
         Example: ``response = sign_in.handle(web_request)`` (adapters call this)
         """
-        routes: dict[str, tuple[str, Callable[[WebRequest], WebResponse]]] = {
-            "/login": ("GET", self.login),
-            "/callback": ("GET", self.callback),
-            "/logout": ("POST", self.logout),
-            "/user": ("GET", self.user),
-        }
         if not request.path.startswith(self.prefix + "/"):
             return None
-        route = routes.get(request.path[len(self.prefix) :])
-        if route is None:
-            return None
-        method, view = route
+        name = request.path[len(self.prefix) + 1 :]
+        return self.handle_route(name, request) if name in ROUTES else None
+
+    def handle_route(self, name: str, request: WebRequest) -> WebResponse:
+        """Answer ``request`` with the route ``name`` (``login``, ``callback``, ``logout``,
+        ``user``), wherever the framework mounted it.
+
+        Example: ``sign_in.handle_route("user", web_request)``
+        """
+        method = ROUTES[name]
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             return WebResponse(405, (("Allow", method), ("Cache-Control", "no-store")))
         self._note_dev(request)
+        view: Callable[[WebRequest], WebResponse] = getattr(self, name)
         try:
             return view(request)
         except _BadHost:
@@ -250,6 +254,10 @@ class WebSignIn:
     async def ahandle(self, request: WebRequest) -> WebResponse | None:
         """:meth:`handle` on a worker thread: the event loop never waits for Cognito or Redis."""
         return await asyncio.to_thread(self.handle, request)
+
+    async def ahandle_route(self, name: str, request: WebRequest) -> WebResponse:
+        """:meth:`handle_route` on a worker thread."""
+        return await asyncio.to_thread(self.handle_route, name, request)
 
     def _note_dev(self, request: WebRequest) -> None:
         if CookieRules.is_dev(request) and not self._warned_dev:

@@ -8,6 +8,10 @@ There is no ``COGNITO_GUARD`` dict here on purpose: the adapter then reads the e
     COGNITO_JWKS_URI=...                       (optional override of the pool's JWKS URL)
 
 and refuses to start without them (``python manage.py check`` names what is missing).
+
+With ``COGNITO_SIGN_IN_DOMAIN`` set (and the other ``COGNITO_SIGN_IN_*`` variables of
+:mod:`cognito_guard.sessions.settings`), the same settings go into ``COGNITO_GUARD`` with
+``"SIGN_IN": "sign_in.web_sign_in"``: web sign-in under ``/auth/`` and a page at ``/account``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ MIDDLEWARE = [
     "cognito_guard.integrations.django.CognitoMiddleware",
 ]
 DATABASES: dict[str, object] = {}
+if os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
+    COGNITO_GUARD = {
+        name: os.environ["COGNITO_" + name]
+        for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI")
+        if os.environ.get("COGNITO_" + name)
+    }
+    COGNITO_GUARD["SIGN_IN"] = "sign_in.web_sign_in"
 USE_TZ = True
 LOGGING = {
     "version": 1,

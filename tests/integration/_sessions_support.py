@@ -24,6 +24,7 @@ APPS: dict[str, tuple[str, str, list[Path]]] = {
     "flask": ("flask_app:app", "waitress", [EXAMPLES]),
     "fastapi": ("fastapi_app:app", "uvicorn", [EXAMPLES]),
     "django": ("wsgi:application", "waitress", [EXAMPLES / "django_app"]),
+    "django-asgi": ("asgi:application", "uvicorn", [EXAMPLES / "django_app"]),
 }
 
 
@@ -45,7 +46,7 @@ def app_env(oauth: OAuthServer, **extra: str) -> dict[str, str]:
 def serve_app(name: str, oauth: OAuthServer, **extra: str) -> Iterator[AppProcess]:
     """One example app with web sign-in, allowed as the double's sign-out URL."""
     target, server, paths = APPS[name]
-    cwd = paths[0] if name == "django" else None
+    cwd = paths[0] if name.startswith("django") else None
     with AppProcess(
         target,
         server=server,  # type: ignore[arg-type]

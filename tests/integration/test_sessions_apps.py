@@ -24,7 +24,7 @@ from ._sessions_support import (
     submit_form,
 )
 
-FRAMEWORKS = ["flask", "fastapi"]
+FRAMEWORKS = ["flask", "fastapi", "django", "django-asgi"]
 
 
 @pytest.fixture(scope="module")
