@@ -202,9 +202,11 @@ class CognitoGuard:
         app.state.cognito_guard = self.guard
         app.add_exception_handler(CognitoHTTPException, cognito_exception_handler)
         if authentication:
+            backend = CognitoAuthBackend(self.verifier, realm=realm)
+            backend.guard = self.guard  # web sign-in (issue 11): the same guard, cookie included
             app.add_middleware(
                 AuthenticationMiddleware,
-                backend=CognitoAuthBackend(self.verifier, realm=realm),
+                backend=backend,
                 on_error=on_auth_error,
             )
 
@@ -475,7 +477,7 @@ class CognitoAuthBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The credentials and user of ``conn``; None without a token."""
         try:
-            claims = await self.guard.aauthenticate(conn.headers.getlist("authorization"))
+            claims = await _aauthenticate(conn, self.guard)
         except CognitoGuardError as exc:
             raise CognitoAuthenticationError(self.guard.answer(exc)) from exc
         conn.scope[_CLAIMS_KEY] = claims
