@@ -613,7 +613,7 @@ def refresh_flow(
             if attempt == 2 or not _may_have_rotated(exc):
                 raise
             log.warning(
-                "cognito_guard: refresh failed before its answer arrived (%s); "
+                "refresh failed before its answer arrived (%s); "
                 "retrying once with the same refresh token",
                 exc,
             )

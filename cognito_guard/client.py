@@ -513,7 +513,7 @@ class CognitoTokenClient:
                 body = read_capped(response.iter_bytes(), MAX_REPLY_BYTES)
         except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
-        log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
+        log.debug("%s answered HTTP %d", call.operation, response.status_code)
         return HttpReply(response.status_code, response.headers, body)
 
     async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply:
@@ -524,7 +524,7 @@ class CognitoTokenClient:
                 body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
         except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
-        log.debug("cognito_guard: %s answered HTTP %d", call.operation, response.status_code)
+        log.debug("%s answered HTTP %d", call.operation, response.status_code)
         return HttpReply(response.status_code, response.headers, body)
 
     def _verify(self, step: VerifyIdToken) -> CognitoClaims:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
 import logging
 import logging.handlers
 import os
+import re
+import secrets
 import subprocess
 import sys
 import time
@@ -27,6 +30,7 @@ import httpx
 
 from .errors import CognitoGuardError
 from .testing import LocalIssuer, b64url, generate_rsa_key
+from .testing.oauth import OAuthServer
 from .testing.process import AppProcess
 from .verifier import CognitoVerifier
 
@@ -398,6 +402,104 @@ def run_revocation_demo(out: Callable[[str], None] = print) -> bool:
     return all_match
 
 
+# -- web sign-in (issue 11) --------------------------------------------------------------------
+
+_SIGN_IN_PASSWORD = "demo password 1"
+
+
+def _sign_in_steps(
+    http: httpx.Client, app_url: str, oauth: OAuthServer
+) -> list[tuple[str, int, int]]:
+    """One browser's round trip through an example app; (step, expected, got) per step."""
+    steps: list[tuple[str, int, int]] = []
+
+    def step(name: str, expected: int, response: httpx.Response) -> httpx.Response:
+        steps.append((name, expected, response.status_code))
+        return response
+
+    page = step("open /account, signed out", 302, http.get(app_url + "/account"))
+    login = step("GET /auth/login", 302, http.get(app_url + page.headers.get("location", "/")))
+    form = step("managed login form", 200, http.get(login.headers.get("location", app_url)))
+    found = re.search(r'name="query" value="([^"]*)"', form.text)
+    posted = step(
+        "submit username/password",
+        302,
+        http.post(
+            oauth.url + "/login",
+            data={
+                "query": html.unescape(found.group(1)) if found else "",
+                "username": "alice",
+                "password": _SIGN_IN_PASSWORD,
+                "action": "sign_in",
+            },
+        ),
+    )
+    step("callback: session cookie", 302, http.get(posted.headers.get("location", app_url)))
+    step("GET /account, signed in", 200, http.get(app_url + "/account"))
+    step("POST /orders without X-CSRF", 403, http.post(app_url + "/orders"))
+    step("POST /orders with X-CSRF: 1", 201, http.post(app_url + "/orders", headers=_CSRF))
+    oauth.access_token_ttl = 30  # the next sign-in's token is due for refresh at once
+    step("sign in again (token near expiry)", 302, _quick_sign_in(http, app_url))
+    oauth.access_token_ttl = 3600
+    step("GET /me: refreshed on the way", 200, http.get(app_url + "/me"))
+    step("POST /auth/logout with X-CSRF", 302, http.post(app_url + "/auth/logout", headers=_CSRF))
+    step("GET /me after logout", 401, http.get(app_url + "/me"))
+    return steps
+
+
+_CSRF = {"X-CSRF": "1"}
+
+
+def _quick_sign_in(http: httpx.Client, app_url: str) -> httpx.Response:
+    # Still signed in at the double: /oauth2/authorize answers with a code at once.
+    login = http.get(app_url + "/auth/login")
+    authorize = http.get(login.headers.get("location", app_url))
+    return http.get(authorize.headers.get("location", app_url))
+
+
+def run_sign_in_demo(examples: Path, out: Callable[[str], None] = print) -> bool:
+    """Web sign-in in the three example apps: one HTTP client playing the browser (no Redis).
+
+    Returns True if every step gave the expected status in every framework.
+    """
+    issuer = LocalIssuer("eu-west-1_DemoPool1")
+    secret = secrets.token_urlsafe(24)
+    apps = _apps(examples)
+    with issuer.serve_oauth(client_secret=secret, rotate_refresh_tokens=True) as oauth:
+        oauth.add_user("alice", password=_SIGN_IN_PASSWORD)
+        env = {
+            "COGNITO_USER_POOL_ID": issuer.user_pool_id,
+            "COGNITO_CLIENT_ID": issuer.client_id,
+            "COGNITO_JWKS_URI": oauth.jwks_uri,
+            "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
+            "COGNITO_SIGN_IN_CLIENT_SECRET": secret,
+            "COGNITO_SIGN_IN_SCOPES": "openid email orders/read orders/write",
+        }
+        results: dict[str, list[tuple[str, int, int]]] = {}
+        with ExitStack() as running:
+            for name, app in apps:
+                app.env.update(env)
+                running.enter_context(app)
+                oauth.allowed_logout_uris = (*oauth.allowed_logout_uris, app.url + "/")
+                out(f"{name}: {app.server} on {app.url}")
+            for name, app in apps:
+                with httpx.Client(timeout=10) as http:  # a fresh "browser" per framework
+                    results[name] = _sign_in_steps(http, app.url, oauth)
+        refreshes = oauth.grant_counts["refresh_token"]
+    names = [name for name, _ in apps]
+    rows = [("step", "expected", *names, "")]
+    all_match = True
+    for n, (label, expected, _) in enumerate(results[names[0]]):
+        got = [results[name][n][2] for name in names]
+        ok = all(status == expected for status in got)
+        all_match &= ok
+        rows.append((label, str(expected), *map(str, got), "ok" if ok else "MISMATCH"))
+    out("")
+    _print_table(rows, out)
+    out(f"\nrefresh requests at Cognito: {refreshes} (one per framework)")
+    return all_match and refreshes == len(apps)
+
+
 def _print_table(rows: Sequence[tuple[str, ...]], out: Callable[[str], None]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
@@ -415,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     if (examples / "flask_app.py").exists():
         print("\n== 2. Django, Flask and FastAPI behind real servers, same requests ==\n")
         ok &= run_framework_demo(examples)
+        print("\n== 3. Web sign-in (backend for frontend) in each framework, HTTP client ==\n")
+        ok &= run_sign_in_demo(examples)
     else:
         print(
             "\n(examples/ not found: run from a checkout of cognito_guard for the framework demo)"

@@ -323,7 +323,7 @@ class _LocalList:
         if key in self._bad_logged or len(self._bad_logged) >= _BAD_LOG_LIMIT:
             return
         self._bad_logged.add(key)
-        log.warning("cognito_guard: ignored a malformed revocation %s: %s", where, shorten(key))
+        log.warning("ignored a malformed revocation %s: %s", where, shorten(key))
 
     # -- building entries from the public arguments --------------------------------------------
 
@@ -571,7 +571,7 @@ class RedisRevocations(_LocalList):
         wait = self._conn.timeout * 2 if start_timeout is None else start_timeout
         if not self._synced.wait(max(0.0, wait)):
             log.warning(
-                "cognito_guard: RedisRevocations could not load the list from %s yet; "
+                "RedisRevocations could not load the list from %s yet; "
                 "retrying in the background (%s until then)",
                 self._conn.url,
                 "refusing tokens" if on_unavailable == "fail_closed" else "accepting tokens",
@@ -610,7 +610,7 @@ class RedisRevocations(_LocalList):
             warned, self._warned_open = self._warned_open, True
         if not warned:
             log.warning(
-                "cognito_guard: the revocation list from %s is %s; accepting tokens "
+                "the revocation list from %s is %s; accepting tokens "
                 "(on_unavailable='fail_open') until Redis is back",
                 self._conn.url,
                 age,
@@ -665,7 +665,7 @@ class RedisRevocations(_LocalList):
     def _write_failed(self, entry: Revocation, exc: BaseException) -> RevocationsUnavailableError:
         why = describe(exc, self._conn.secrets)
         log.error(
-            "cognito_guard: the revocation of %s %s was NOT recorded in %s (%s); only this "
+            "the revocation of %s %s was NOT recorded in %s (%s); only this "
             "process refuses it: retry",
             entry.kind,
             shorten(entry.id),
@@ -704,7 +704,7 @@ class RedisRevocations(_LocalList):
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             except Exception as exc:  # a bug must not end the thread: the list would go stale
                 log.error(
-                    "cognito_guard: unexpected %s in the revocation sync; restarting it",
+                    "unexpected %s in the revocation sync; restarting it",
                     type(exc).__name__,
                 )
                 self._stop.wait(_MAX_BACKOFF)
@@ -741,7 +741,7 @@ class RedisRevocations(_LocalList):
             self._warned_open = False
         if recovered:
             log.warning(
-                "cognito_guard: the revocation list is synchronised again with %s (%d entries)",
+                "the revocation list is synchronised again with %s (%d entries)",
                 self._conn.url,
                 len(self),
             )
@@ -763,7 +763,7 @@ class RedisRevocations(_LocalList):
             first, self._outage = not self._outage, True
         if first:
             log.warning(
-                "cognito_guard: the revocation list lost Redis at %s (%s); serving the local "
+                "the revocation list lost Redis at %s (%s); serving the local "
                 "copy of %d entries and reconnecting",
                 self._conn.url,
                 describe(exc, self._conn.secrets),

@@ -370,9 +370,7 @@ class RedisTokenCache(TokenCache):
         while True:
             entry = self._open(key, (yield _Get(entry_name)), skew, clock, replacing)
             if entry.problem is not None and not logged:
-                log.warning(
-                    "cognito_guard: the shared token entry %s %s", entry_name, entry.problem
-                )
+                log.warning("the shared token entry %s %s", entry_name, entry.problem)
                 logged = True
             if entry.tokens is not None:
                 return entry.tokens
@@ -401,7 +399,7 @@ class RedisTokenCache(TokenCache):
                 return tokens
             if time.monotonic() >= deadline:
                 log.warning(
-                    "cognito_guard: waited %.3g s for another process's token request (%s): "
+                    "waited %.3g s for another process's token request (%s): "
                     "fetching a token of its own",
                     self.wait_timeout,
                     lock_name,
@@ -420,7 +418,7 @@ class RedisTokenCache(TokenCache):
             first, self._down = not self._down, True
         if first:
             log.warning(
-                "cognito_guard: Redis at %s is unreachable (%s): each process fetches its own "
+                "Redis at %s is unreachable (%s): each process fetches its own "
                 "client-credentials token until it is back",
                 self.connection.url,
                 describe(exc, self.connection.secrets),
@@ -432,7 +430,7 @@ class RedisTokenCache(TokenCache):
                 back, self._down = self._down, False
             if back:
                 log.info(
-                    "cognito_guard: Redis at %s is reachable again: tokens are shared again",
+                    "Redis at %s is reachable again: tokens are shared again",
                     self.connection.url,
                 )
 

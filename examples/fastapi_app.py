@@ -8,29 +8,71 @@ start-up with a ConfigurationError. Run it with::
         uvicorn fastapi_app:app --app-dir examples
 
 then open http://127.0.0.1:8000/docs and use the Authorize button with an access token.
+
+With ``COGNITO_SIGN_IN_DOMAIN`` (and the other ``COGNITO_SIGN_IN_*`` variables of
+:mod:`cognito_guard.sessions.settings`) it also runs web sign-in: ``/auth/login``, ...,
+and a signed-in page at ``/account``; the API routes then accept the session cookie too.
 """
 
 from __future__ import annotations
 
+import html
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Security, WebSocket
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cognito_guard import CognitoClaims, CognitoVerifier
+from cognito_guard.config import verifier_from_env
 from cognito_guard.integrations.starlette import (
     CognitoGuard,
     cognito_user,
+    cognito_user_optional,
     require_group,
     require_scope,
 )
+from cognito_guard.sessions import WebSignIn, sign_in_from_env
+
+# The signed-in page: the browser never sees a token; its script calls the API with the cookie
+# and the X-CSRF header that cookie-authenticated unsafe requests need.
+ACCOUNT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Account</title></head><body>
+<h1>Account</h1><p id="user">Signed in as {username}</p>
+<button id="sign-out">Sign out</button>
+<script>
+document.getElementById("sign-out").onclick = async () => {{
+  const answer = await fetch("/auth/logout", {{method: "POST",
+    headers: {{"X-CSRF": "1", "Accept": "application/json"}}}});
+  window.location = (await answer.json()).logout_url;
+}};
+</script></body></html>"""
+HOME_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Home</title></head>
+<body><h1>Home</h1><p id="home">Signed out.</p><a href="/account">Sign in</a></body></html>"""
 
 User = Annotated[CognitoClaims, Depends(cognito_user)]
 
 
-def create_app(verifier: CognitoVerifier | None = None) -> FastAPI:
+def create_app(
+    verifier: CognitoVerifier | None = None, sign_in: WebSignIn | None = None
+) -> FastAPI:
     """The reference app; ``verifier`` defaults to one built from the COGNITO_* variables."""
     app = FastAPI(title="cognito_guard reference app")
-    CognitoGuard(app, verifier=verifier)
+    CognitoGuard(app, verifier=verifier, sign_in=sign_in)
+
+    if sign_in is not None:
+
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        async def home() -> str:
+            return HOME_PAGE
+
+        @app.get("/account", include_in_schema=False)
+        async def account(
+            user: Annotated[CognitoClaims | None, Depends(cognito_user_optional)],
+        ) -> Response:
+            if user is None:  # a page, not an API: send the browser to sign in
+                return RedirectResponse(sign_in.login_url("/account"), status_code=302)
+            return HTMLResponse(ACCOUNT_PAGE.format(username=html.escape(user.username or "")))
 
     @app.get("/public")
     async def public() -> dict[str, Any]:
@@ -71,4 +113,11 @@ def create_app(verifier: CognitoVerifier | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def _from_env() -> FastAPI:
+    if not os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
+        return create_app()
+    verifier = verifier_from_env()
+    return create_app(verifier, sign_in_from_env(verifier))
+
+
+app = _from_env()

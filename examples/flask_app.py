@@ -8,33 +8,73 @@ Run it with waitress on 127.0.0.1::
     COGNITO_USER_POOL_ID=eu-west-1_AbCdEf123 COGNITO_CLIENT_ID=4a1b... python examples/flask_app.py
 
 or serve ``examples.flask_app:app`` with any WSGI server.
+
+With ``COGNITO_SIGN_IN_DOMAIN`` (and the other ``COGNITO_SIGN_IN_*`` variables of
+:mod:`cognito_guard.sessions.settings`) it also runs web sign-in: ``/auth/login``, ...,
+and a signed-in page at ``/account``; the API routes then accept the session cookie too.
 """
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, redirect
 
 from cognito_guard import CognitoVerifier
+from cognito_guard.config import verifier_from_env
 from cognito_guard.integrations.flask import (
     CognitoGuard,
     current_cognito_user,
+    get_cognito_user,
     require_auth,
     require_group,
     require_scope,
 )
+from cognito_guard.sessions import WebSignIn, sign_in_from_env
+
+# The signed-in page: the browser never sees a token; its script calls the API with the cookie
+# and the X-CSRF header that cookie-authenticated unsafe requests need.
+ACCOUNT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Account</title></head><body>
+<h1>Account</h1><p id="user">Signed in as {username}</p>
+<button id="sign-out">Sign out</button>
+<script>
+document.getElementById("sign-out").onclick = async () => {{
+  const answer = await fetch("/auth/logout", {{method: "POST",
+    headers: {{"X-CSRF": "1", "Accept": "application/json"}}}});
+  window.location = (await answer.json()).logout_url;
+}};
+</script></body></html>"""
+HOME_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Home</title></head>
+<body><h1>Home</h1><p id="home">Signed out.</p><a href="/account">Sign in</a></body></html>"""
 
 
 def create_app(
-    config: Mapping[str, Any] | None = None, *, verifier: CognitoVerifier | None = None
+    config: Mapping[str, Any] | None = None,
+    *,
+    verifier: CognitoVerifier | None = None,
+    sign_in: WebSignIn | None = None,
 ) -> Flask:
     """The reference app; settings from ``config``, else from the environment."""
     app = Flask(__name__)
     app.config.from_mapping(config or {})
-    CognitoGuard(app, verifier=verifier)
+    CognitoGuard(app, verifier=verifier, sign_in=sign_in)
+
+    if sign_in is not None:
+
+        @app.get("/")
+        def home() -> str:
+            return HOME_PAGE
+
+        @app.get("/account")
+        def account() -> Any:
+            user = get_cognito_user()
+            if user is None:  # a page, not an API: send the browser to sign in
+                return redirect(sign_in.login_url("/account"))
+            return ACCOUNT_PAGE.format(username=html.escape(user.username or user.sub))
 
     @app.get("/public")
     def public() -> dict[str, Any]:
@@ -67,7 +107,14 @@ def create_app(
     return app
 
 
-app = create_app()
+def _from_env() -> Flask:
+    if not os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
+        return create_app()
+    verifier = verifier_from_env()
+    return create_app(verifier=verifier, sign_in=sign_in_from_env(verifier))
+
+
+app = _from_env()
 
 if __name__ == "__main__":
     from waitress import serve

@@ -66,6 +66,7 @@ from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
 from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError
+from ..sessions.signin import SessionGuard, WebSignIn
 from ..verifier import CognitoVerifier
 
 __all__ = [
@@ -196,6 +197,8 @@ class CognitoGuard:
         app: the application to set up now; omit it and call :meth:`init_app` later.
         verifier: use this verifier instead of building one from the settings.
         realm: the ``realm`` of the ``WWW-Authenticate`` challenges.
+        sign_in: a :class:`~cognito_guard.sessions.WebSignIn`: mounts its routes and lets the
+            decorators accept its session cookie as well as bearer tokens.
     """
 
     def __init__(
@@ -204,9 +207,11 @@ class CognitoGuard:
         *,
         verifier: CognitoVerifier | None = None,
         realm: str | None = None,
+        sign_in: WebSignIn | None = None,
     ) -> None:
         self._verifier = verifier
         self.realm = realm
+        self.sign_in = sign_in
         if app is not None:
             self.init_app(app)
 
@@ -235,7 +240,15 @@ class CognitoGuard:
                     "drop verifier= to build it from app.config"
                 )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
-        guard = BearerGuard(verifier, realm=self.realm)
+        guard: BearerGuard
+        # -- web sign-in (issue 11): routes under /auth and cookie authentication --------------
+        if self.sign_in is not None:
+            from .flask_sessions import install
+
+            guard = install(app, verifier, self.sign_in, self.realm)
+        # -- end of web sign-in -------------------------------------------------------------
+        else:
+            guard = BearerGuard(verifier, realm=self.realm)
         _check_views(app)
         app.extensions[EXTENSION_KEY] = guard
         _APPS.add(app)
@@ -300,6 +313,30 @@ def _authorization() -> list[str]:
     return [] if value is None else [value]
 
 
+# -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
+
+
+def _authenticate(guard: BearerGuard) -> CognitoClaims | None:
+    authorization = _authorization()
+    if not authorization and isinstance(guard, SessionGuard):
+        from .flask_sessions import authenticate
+
+        return authenticate(guard.sign_in)
+    return guard.authenticate(authorization)
+
+
+async def _aauthenticate(guard: BearerGuard) -> CognitoClaims | None:
+    authorization = _authorization()
+    if not authorization and isinstance(guard, SessionGuard):
+        from .flask_sessions import aauthenticate
+
+        return await aauthenticate(guard.sign_in)
+    return await guard.aauthenticate(authorization)
+
+
+# -- end of web sign-in ------------------------------------------------------------------------
+
+
 def _outcome(
     guard: BearerGuard, claims: CognitoClaims | None, error: CognitoGuardError | None
 ) -> CognitoClaims | None:
@@ -337,7 +374,7 @@ def get_cognito_user() -> CognitoClaims | None:
             " reading current_cognito_user; verifying here could block the loop"
         )
     try:
-        return _outcome(guard, guard.authenticate(_authorization()), None)
+        return _outcome(guard, _authenticate(guard), None)
     except CognitoGuardError as exc:
         return _outcome(guard, None, exc)
 
@@ -359,7 +396,7 @@ async def aget_cognito_user() -> CognitoClaims | None:
     if _G_KEY in g:
         return _cached_outcome()
     try:
-        return _outcome(guard, await guard.aauthenticate(_authorization()), None)
+        return _outcome(guard, await _aauthenticate(guard), None)
     except CognitoGuardError as exc:
         return _outcome(guard, None, exc)
 

@@ -78,6 +78,7 @@ from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import verifier_from_env
 from ..errors import CognitoGuardError, ConfigurationError
+from ..sessions.signin import SessionGuard, WebSignIn
 from ..verifier import CognitoVerifier
 
 if TYPE_CHECKING:
@@ -182,7 +183,9 @@ class CognitoGuard:
     and registers :func:`cognito_exception_handler`. ``verifier`` defaults to
     :func:`~cognito_guard.config.verifier_from_env`, so configuration errors surface here, at
     start-up. ``authentication=True`` also installs ``AuthenticationMiddleware`` with
-    :class:`CognitoAuthBackend` (``request.user``, Starlette's ``@requires``).
+    :class:`CognitoAuthBackend` (``request.user``, Starlette's ``@requires``). ``sign_in=`` (a
+    :class:`~cognito_guard.sessions.WebSignIn`) mounts its routes and lets the dependencies and
+    :func:`requires` accept its session cookie as well as bearer tokens.
 
     Example::
 
@@ -198,6 +201,7 @@ class CognitoGuard:
         *,
         realm: str | None = None,
         authentication: bool = False,
+        sign_in: WebSignIn | None = None,
     ) -> None:
         if isinstance(getattr(app.state, _STATE_ATTR, None), BearerGuard):
             raise ConfigurationError(
@@ -206,12 +210,20 @@ class CognitoGuard:
             )
         self.verifier = verifier if verifier is not None else verifier_from_env()
         self.guard = BearerGuard(self.verifier, realm=realm)
+        # -- web sign-in (issue 11): routes under /auth and cookie authentication --------------
+        if sign_in is not None:
+            from .starlette_sessions import install
+
+            self.guard = install(app, self.verifier, sign_in, realm)
+        # -- end of web sign-in -------------------------------------------------------------
         app.state.cognito_guard = self.guard
         app.add_exception_handler(CognitoHTTPException, cognito_exception_handler)
         if authentication:
+            backend = CognitoAuthBackend(self.verifier, realm=realm)
+            backend.guard = self.guard  # web sign-in (issue 11): the same guard, cookie included
             app.add_middleware(
                 AuthenticationMiddleware,
-                backend=CognitoAuthBackend(self.verifier, realm=realm),
+                backend=backend,
                 on_error=on_auth_error,
             )
         _check_routes_when_built(app)
@@ -241,11 +253,26 @@ async def _claims_of(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims 
         claims: CognitoClaims | None = conn.scope[_CLAIMS_KEY]
         return claims
     try:
-        claims = await guard.aauthenticate(conn.headers.getlist("authorization"))
+        claims = await _aauthenticate(conn, guard)
     except CognitoGuardError as exc:
         raise _rejection(conn, guard, exc) from exc
     conn.scope[_CLAIMS_KEY] = claims
     return claims
+
+
+# -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
+
+
+async def _aauthenticate(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims | None:
+    authorization = conn.headers.getlist("authorization")
+    if not authorization and isinstance(guard, SessionGuard):
+        from .starlette_sessions import aauthenticate
+
+        return await aauthenticate(conn, guard.sign_in)
+    return await guard.aauthenticate(authorization)
+
+
+# -- end of web sign-in ------------------------------------------------------------------------
 
 
 async def _authorize(conn: HTTPConnection, requirement: Requirement) -> CognitoClaims:
@@ -487,7 +514,7 @@ class CognitoAuthBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The credentials and user of ``conn``; None without a token."""
         try:
-            claims = await self.guard.aauthenticate(conn.headers.getlist("authorization"))
+            claims = await _aauthenticate(conn, self.guard)
         except CognitoGuardError as exc:
             raise CognitoAuthenticationError(_answer(conn, self.guard, exc)) from exc
         conn.scope[_CLAIMS_KEY] = claims

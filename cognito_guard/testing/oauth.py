@@ -8,7 +8,11 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
   ``unauthorized_client``, ``unsupported_grant_type``, ``invalid_scope``;
 * ``POST /oauth2/revoke`` — a revoked refresh token (and the tokens it produced) stops working;
 * ``GET /oauth2/userInfo`` — the user's attributes for an access token with the ``openid`` scope;
-* ``GET /oauth2/authorize`` — signs ``signed_in_user`` in at once and redirects with a code;
+* ``GET /oauth2/authorize`` — Cognito's managed login: a sign-in form (``POST /login``) for the
+  users added with ``add_user(name, password=...)``, then a redirect with a code (or
+  ``error=access_denied``); with no such user (or ``auto_sign_in = True``) it signs
+  ``signed_in_user`` in at once; ``GET /logout`` ends the double's own sign-in and redirects to
+  an allowed ``logout_uri`` (``allowed_logout_uris``);
 * ``POST /`` — the user-pool API operations ``GetTokensFromRefreshToken`` (raw ``ClientSecret``,
   ``DeviceKey`` with device tracking), ``InitiateAuth`` (``REFRESH_TOKEN_AUTH`` with
   ``SECRET_HASH``, refused like Cognito does for a client that rotates refresh tokens),
@@ -40,6 +44,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
+import http.cookies
 import json
 import secrets
 import threading
@@ -200,6 +206,8 @@ class OAuthServer(JWKSServer):
             "/oauth2/revoke": self._revoke,
             "/oauth2/userInfo": self._userinfo,
             "/oauth2/authorize": self._authorize,
+            "/login": self._login_form_post,
+            "/logout": self._logout,
             "/": self._api,
         }
         for path, route in routes.items():
@@ -256,9 +264,18 @@ class OAuthServer(JWKSServer):
         with self._count_lock:
             self.requests.clear()
 
-    def add_user(self, username: str, **attributes: str) -> None:
-        """Set a user's attributes (as strings, as Cognito returns them)."""
+    def add_user(self, username: str, password: str | None = None, **attributes: str) -> None:
+        """Set a user's attributes (as strings, as Cognito returns them).
+
+        With ``password`` the user can sign in at the managed-login form of
+        ``/oauth2/authorize``, which is then shown instead of signing ``signed_in_user`` in.
+        """
         self.users[username] = {**self._default_attributes(username), **attributes}
+        passwords = self._managed_login()[0]
+        if password is None:
+            passwords.pop(username, None)
+        else:
+            passwords[username] = password
 
     def issue_refresh_token(
         self,
@@ -596,6 +613,20 @@ class OAuthServer(JWKSServer):
 
     def _authorize(self, request: Request) -> Response:
         params = dict(parse_qsl(request.query, keep_blank_values=True))
+        refused = self._check_authorize(params)
+        if refused is not None:
+            return refused
+        passwords, logins = self._managed_login()
+        with self._state:
+            signed_in = logins.get(_cookie(request, _LOGIN_COOKIE))
+        if signed_in is not None and signed_in in self.users:  # its own sign-in, like Cognito's
+            return self._code_redirect(params, signed_in)
+        auto = self.auto_sign_in if self.auto_sign_in is not None else not passwords
+        if auto:
+            return self._code_redirect(params, self.signed_in_user)
+        return _login_page(request.query)
+
+    def _check_authorize(self, params: Mapping[str, str]) -> Response | None:
         if params.get("client_id") != self.client_id or not params.get("redirect_uri"):
             return Response.json({"error": "invalid_request"}, 400)
         redirect_uri = params["redirect_uri"]
@@ -608,17 +639,95 @@ class OAuthServer(JWKSServer):
         if challenge is not None and params.get("code_challenge_method") != "S256":
             query = urlencode({"error": "invalid_request", "state": params.get("state", "")})
             return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+        return None
+
+    def _code_redirect(
+        self, params: Mapping[str, str], username: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
         code = self.issue_code(
-            self.signed_in_user,
-            redirect_uri=redirect_uri,
+            username,
+            redirect_uri=params["redirect_uri"],
             scopes=params.get("scope", "openid").split(),
-            code_challenge=challenge,
+            code_challenge=params.get("code_challenge"),
             nonce=params.get("nonce"),
         )
         query = urlencode(
             {"code": code, **({"state": params["state"]} if "state" in params else {})}
         )
-        return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+        location = f"{params['redirect_uri']}?{query}"
+        return Response(302, b"", {"Location": location, **(headers or {})})
+
+    # -- managed login: the sign-in form and /logout -------------------------------------------
+
+    auto_sign_in: bool | None = None
+    """True: ``/oauth2/authorize`` signs ``signed_in_user`` in without a form; False: always
+    the form; None (default): the form when a user was added with a password."""
+
+    allowed_logout_uris: tuple[str, ...] = ()
+    """The sign-out URLs ``/logout`` may redirect to (the app client's allowed sign-out URLs)."""
+
+    def _managed_login(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(username -> password, double's sign-in cookie -> username), made on first use."""
+        with self._state:
+            if not hasattr(self, "_passwords"):
+                self._passwords: dict[str, str] = {}
+                self._logins: dict[str, str] = {}
+            return self._passwords, self._logins
+
+    def _login_form_post(self, request: Request) -> Response:
+        if request.method != "POST":
+            return Response(405, b"", {"Allow": "POST"})
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        query = form.get("query", "")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        refused = self._check_authorize(params)
+        if refused is not None:
+            return refused
+        if form.get("action") == "cancel":
+            denied = urlencode({"error": "access_denied", "state": params.get("state", "")})
+            return Response(302, b"", {"Location": f"{params['redirect_uri']}?{denied}"})
+        passwords, logins = self._managed_login()
+        username, password = form.get("username", ""), form.get("password", "")
+        expected = passwords.get(username)
+        if (
+            expected is None
+            or username not in self.users
+            or not hmac.compare_digest(password.encode(), expected.encode())
+        ):
+            return _login_page(query, error="Incorrect username or password.")
+        login = secrets.token_urlsafe(24)
+        with self._state:
+            logins[login] = username
+        cookie = f"{_LOGIN_COOKIE}={login}; Path=/; HttpOnly; SameSite=Lax"
+        return self._code_redirect(params, username, {"Set-Cookie": cookie})
+
+    def _logout(self, request: Request) -> Response:
+        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        logout_uri = params.get("logout_uri", "")
+        if params.get("client_id") != self.client_id or logout_uri not in self.allowed_logout_uris:
+            return Response(
+                400,
+                b"<!doctype html><p>An error was encountered with the requested page: "
+                b"the client or logout_uri is not allowed.</p>",
+                {"Content-Type": "text/html; charset=utf-8"},
+            )
+        _, logins = self._managed_login()
+        with self._state:
+            logins.pop(_cookie(request, _LOGIN_COOKIE), None)
+        return Response(
+            302,
+            b"",
+            {
+                "Location": logout_uri,
+                "Set-Cookie": f"{_LOGIN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+            },
+        )
+
+    def signed_in_users(self) -> list[str]:
+        """The users signed in at the double's managed login (its own cookie), for tests."""
+        _, logins = self._managed_login()
+        with self._state:
+            return sorted(logins.values())
 
     # -- the user-pool API ---------------------------------------------------------------------
 
@@ -845,3 +954,35 @@ def _api_response(value: Mapping[str, Any]) -> Response:
 def _api_error_response(aws_type: str, message: str, status: int) -> Response:
     body = {"__type": aws_type, "message": message}
     return Response(status, json.dumps(body).encode(), {"Content-Type": API_CONTENT_TYPE})
+
+
+_LOGIN_COOKIE = "cognito_double_login"
+
+
+def _cookie(request: Request, name: str) -> str:
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(_header(request, "cookie"))
+    except http.cookies.CookieError:
+        return ""
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else ""
+
+
+def _login_page(query: str, error: str = "") -> Response:
+    message = f"<p id='error' role='alert'>{html.escape(error)}</p>" if error else ""
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Sign in</title></head>
+<body><h1>Sign in</h1>{message}
+<form method="post" action="/login">
+<input type="hidden" name="query" value="{html.escape(query, quote=True)}">
+<label>Username <input id="username" name="username" autocomplete="username"></label>
+<label>Password <input id="password" name="password" type="password"></label>
+<button id="sign-in" type="submit" name="action" value="sign_in">Sign in</button>
+<button id="cancel" type="submit" name="action" value="cancel">Cancel</button>
+</form></body></html>"""
+    return Response(
+        200,
+        page.encode(),
+        {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+    )

@@ -13,6 +13,9 @@ Users in the database are on (``CognitoBackend``): each user token is linked to 
 ``auth.User``, created on the user's first request, and ``Order`` rows are owned by it. The
 database is SQLite, at ``DJANGO_DB_PATH`` or in a fresh temporary directory per process; the WSGI
 and ASGI entry points run the migrations at start-up, so the example needs no set-up step.
+With ``COGNITO_SIGN_IN_DOMAIN`` set (and the other ``COGNITO_SIGN_IN_*`` variables of
+:mod:`cognito_guard.sessions.settings`), the same settings go into ``COGNITO_GUARD`` with
+``"SIGN_IN": "sign_in.web_sign_in"``: web sign-in under ``/auth/`` and a page at ``/account``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ DATABASES = {
         "OPTIONS": {"timeout": 20},
     }
 }
+if os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
+    COGNITO_GUARD = {
+        name: os.environ["COGNITO_" + name]
+        for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI")
+        if os.environ.get("COGNITO_" + name)
+    }
+    COGNITO_GUARD["SIGN_IN"] = "sign_in.web_sign_in"
 USE_TZ = True
 LOGGING = {
     "version": 1,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import views
-from django.urls import path
+from django.conf import settings
+from django.urls import include, path
 
 urlpatterns = [
     path("public", views.public),
@@ -11,3 +12,9 @@ urlpatterns = [
     path("orders", views.orders),
     path("admin", views.admin),
 ]
+if "SIGN_IN" in getattr(settings, "COGNITO_GUARD", {}):  # web sign-in (see settings.py)
+    urlpatterns += [
+        path("", views.home),
+        path("account", views.account),
+        path("auth/", include("cognito_guard.integrations.django.urls")),
+    ]

@@ -6,16 +6,36 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import html
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
 from orders.models import Order
 
 from cognito_guard.integrations.django import (
     CognitoRequest,
+    request_state,
     require_auth,
     require_group,
     require_scope,
 )
+from cognito_guard.integrations.django_sessions import sign_in_from_settings
+
+# The signed-in page: the browser never sees a token; its script calls the API with the cookie
+# and the X-CSRF header that cookie-authenticated unsafe requests need.
+ACCOUNT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Account</title></head><body>
+<h1>Account</h1><p id="user">Signed in as {username}</p>
+<button id="sign-out">Sign out</button>
+<script>
+document.getElementById("sign-out").onclick = async () => {{
+  const answer = await fetch("/auth/logout", {{method: "POST",
+    headers: {{"X-CSRF": "1", "Accept": "application/json"}}}});
+  window.location = (await answer.json()).logout_url;
+}};
+</script></body></html>"""
+HOME_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Home</title></head>
+<body><h1>Home</h1><p id="home">Signed out.</p><a href="/account">Sign in</a></body></html>"""
 
 
 def _sub(request: HttpRequest) -> str:
@@ -71,3 +91,18 @@ def create_order(request: HttpRequest) -> JsonResponse:
 @require_group("admins")
 def admin(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": _sub(request)})
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(HOME_PAGE)
+
+
+@require_GET
+def account(request: CognitoRequest) -> HttpResponse:
+    claims = request_state(request).claims
+    sign_in = sign_in_from_settings()
+    if claims is None and sign_in is not None:  # a page, not an API: send the browser to sign in
+        return HttpResponseRedirect(sign_in.login_url("/account"))
+    assert claims is not None  # noqa: S101 - urls.py routes here only with web sign-in
+    return HttpResponse(ACCOUNT_PAGE.format(username=html.escape(claims.username or "")))

@@ -64,6 +64,7 @@ from ...bearer import Answer, BearerGuard, Requirement
 from ...claims import CognitoClaims
 from ...config import verifier_from_env, verifier_from_settings
 from ...errors import CognitoGuardError, ConfigurationError
+from ...sessions.signin import SessionGuard
 from ...verifier import CognitoVerifier
 
 __all__ = [
@@ -263,6 +264,13 @@ def build_guard() -> BearerGuard:
     realm = getattr(settings, "COGNITO_GUARD_REALM", None)
     if realm is not None and not isinstance(realm, str):
         raise ConfigurationError("settings.COGNITO_GUARD_REALM must be a string")
+    # -- web sign-in (issue 11): COGNITO_GUARD["SIGN_IN"] adds cookie authentication ---------
+    from cognito_guard.integrations.django_sessions import sign_in_from_settings
+
+    sign_in = sign_in_from_settings()
+    if sign_in is not None:
+        return SessionGuard(build_verifier(), sign_in=sign_in, realm=realm or None)
+    # -- end of web sign-in -----------------------------------------------------------------
     return BearerGuard(build_verifier(), realm=realm or None)
 
 
@@ -286,6 +294,30 @@ def _authorization(request: HttpRequest) -> list[str]:
     # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
     value = request.META.get("HTTP_AUTHORIZATION")
     return [] if value is None else [value]
+
+
+# -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
+
+
+def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
+    authorization = _authorization(request)
+    if not authorization and isinstance(guard, SessionGuard):
+        from cognito_guard.integrations.django_sessions import authenticate
+
+        return authenticate(guard.sign_in, request)
+    return guard.authenticate(authorization)
+
+
+async def _aauthenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
+    authorization = _authorization(request)
+    if not authorization and isinstance(guard, SessionGuard):
+        from cognito_guard.integrations.django_sessions import aauthenticate
+
+        return await aauthenticate(guard.sign_in, request)
+    return await guard.aauthenticate(authorization)
+
+
+# -- end of web sign-in ------------------------------------------------------------------------
 
 
 class CognitoMiddleware:
@@ -318,7 +350,7 @@ class CognitoMiddleware:
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = self.guard.authenticate(_authorization(request))
+            claims = _authenticate(self.guard, request)
         except CognitoGuardError as exc:
             error = exc
         user = None
@@ -331,7 +363,7 @@ class CognitoMiddleware:
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = await self.guard.aauthenticate(_authorization(request))
+            claims = await _aauthenticate(self.guard, request)
         except CognitoGuardError as exc:
             error = exc
         user = None

@@ -25,7 +25,8 @@ from ...errors import ConfigurationError
 __all__ = ["DJANGO_SETTING_NAMES", "UserSettings", "user_settings", "verifier_settings"]
 
 # Keys only the Django adapter reads; a later sign-in key joins this tuple.
-DJANGO_SETTING_NAMES = ("CREATE_USERS", "SYNC_GROUPS", "USER_MAPPER")
+# Keys of COGNITO_GUARD that Django reads itself; SIGN_IN names a WebSignIn (web sign-in).
+DJANGO_SETTING_NAMES = ("CREATE_USERS", "SYNC_GROUPS", "USER_MAPPER", "SIGN_IN")
 _SOURCE = "settings.COGNITO_GUARD"
 
 UserMapper = Callable[[CognitoClaims, Any, bool], None]

@@ -354,7 +354,7 @@ class UserLinker:
             except IntegrityError:
                 if attempt == _ATTEMPTS - 1:
                     raise
-                log.info("cognito_guard: lost a race linking a new user, retrying")
+                log.info("lost a race linking a new user, retrying")
                 continue
             active = bool(self.backend.user_can_authenticate(user))
             self.cache.put(
@@ -390,9 +390,7 @@ class UserLinker:
             identity = CognitoIdentity.objects.create(
                 user=user, issuer=claims.issuer, sub=claims.sub
             )
-        log.info(
-            "cognito_guard: created user %r for Cognito sub %s", user.get_username(), claims.sub
-        )
+        log.info("created user %r for Cognito sub %s", user.get_username(), claims.sub)
         return user, identity
 
     def _free_username(self, model: Any, claims: CognitoClaims) -> str:

@@ -1,0 +1,88 @@
+"""A :class:`WebSignIn` from ``COGNITO_SIGN_IN_*`` environment variables (the example apps use it).
+
+===================================  ==========================================================
+``COGNITO_SIGN_IN_DOMAIN``           the managed-login domain; without it there is no sign-in
+``COGNITO_SIGN_IN_CLIENT_ID``        the app client (default: the first ``COGNITO_CLIENT_ID``)
+``COGNITO_SIGN_IN_CLIENT_SECRET``    its secret, for a confidential client
+``COGNITO_SIGN_IN_REDIRECT_URI``     default ``/auth/callback`` (on the request's origin)
+``COGNITO_SIGN_IN_LOGOUT_URI``       default ``/`` (on the request's origin)
+``COGNITO_SIGN_IN_SCOPES``           default ``openid email``
+``COGNITO_SIGN_IN_REDIS_URL``        share sessions on Redis (else in this process's memory)
+``COGNITO_SIGN_IN_ENCRYPTION_KEY``   the Fernet key of the Redis sessions (required with Redis)
+``COGNITO_SIGN_IN_REFRESH_SKEW``     seconds before expiry to refresh (default 60)
+``COGNITO_SIGN_IN_IDLE_TIMEOUT``     seconds of inactivity that end a session (default none)
+``COGNITO_SIGN_IN_LIFETIME``         seconds a session lasts at most (default 30 days)
+===================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..client import CognitoTokenClient
+from ..errors import ConfigurationError
+from ..verifier import CognitoVerifier
+from .signin import WebSignIn
+from .stores import MemorySessionStore, RedisSessionStore, SessionStore
+
+__all__ = ["sign_in_from_env"]
+
+_PREFIX = "COGNITO_SIGN_IN_"
+
+
+def _number(environ: Mapping[str, str], name: str) -> float | None:
+    value = environ.get(_PREFIX + name, "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigurationError(f"{_PREFIX + name} must be a number of seconds") from None
+
+
+def sign_in_from_env(
+    verifier: CognitoVerifier, environ: Mapping[str, str] | None = None
+) -> WebSignIn | None:
+    """The :class:`WebSignIn` the ``COGNITO_SIGN_IN_*`` variables describe, or None without them.
+
+    Example: ``sign_in = sign_in_from_env(verifier)``
+    """
+    env = os.environ if environ is None else environ
+    domain = env.get(_PREFIX + "DOMAIN", "").strip()
+    if not domain:
+        return None
+    client_id = env.get(_PREFIX + "CLIENT_ID", "").strip() or next(
+        iter(re.split(r"[\s,]+", env.get("COGNITO_CLIENT_ID", "").strip())), ""
+    )
+    client = CognitoTokenClient(
+        client_id, env.get(_PREFIX + "CLIENT_SECRET") or None, domain=domain
+    )
+    store: SessionStore
+    redis_url = env.get(_PREFIX + "REDIS_URL", "").strip()
+    if redis_url:
+        store = RedisSessionStore(
+            redis_url, encryption_key=env.get(_PREFIX + "ENCRYPTION_KEY") or None
+        )
+    else:
+        store = MemorySessionStore()
+    options: dict[str, Any] = {}
+    for name, option in (
+        ("REFRESH_SKEW", "refresh_skew"),
+        ("IDLE_TIMEOUT", "idle_timeout"),
+        ("LIFETIME", "session_lifetime"),
+    ):
+        value = _number(env, name)
+        if value is not None:
+            options[option] = value
+    return WebSignIn(
+        client=client,
+        verifier=verifier,
+        redirect_uri=env.get(_PREFIX + "REDIRECT_URI") or "/auth/callback",
+        logout_uri=env.get(_PREFIX + "LOGOUT_URI") or "/",
+        scopes=(env.get(_PREFIX + "SCOPES") or "openid email").split(),
+        store=store,
+        **options,
+    )
