@@ -40,10 +40,29 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["SCHEMES", "RedisConnection", "check_url", "describe", "redact_url"]
+__all__ = [
+    "COMPARE_AND_DELETE",
+    "SCHEMES",
+    "RedisConnection",
+    "check_url",
+    "describe",
+    "redact_url",
+]
 
 SCHEMES = ("redis", "rediss", "unix")
 _INSTALL_HINT = "install it with: pip install 'cognito-guard[redis]'"
+
+COMPARE_AND_DELETE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+"""Lua: delete ``KEYS[1]`` only if it still holds ``ARGV[1]``.
+
+Releases a ``SET NX PX`` lock only by its owner (a lease that ran out may have passed to another
+process), and drops a cache entry only if it is still the very value that was rejected.
+"""
 
 
 def check_url(url: object, what: str = "the Redis URL") -> str:

@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import hashlib
 import json
@@ -33,27 +32,22 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._encryption import EncryptionKey, fernet_for
 from ._oauth import TokenSet
-from ._redis import RedisConnection, connection_errors, describe
+from ._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
-    from cryptography.fernet import MultiFernet
 
 __all__ = ["MemoryTokenCache", "RedisTokenCache", "TokenCache", "cache_key"]
 
 log = logging.getLogger("cognito_guard")
-
-_MAKE_A_KEY = (
-    'make one with: python -c "from cryptography.fernet import Fernet; '
-    'print(Fernet.generate_key().decode())"'
-)
 
 
 def effective_skew(tokens: TokenSet, skew: float) -> float:
@@ -151,15 +145,6 @@ class MemoryTokenCache(TokenCache):
 
 
 # -- the Redis protocol, written once as a generator of operations -------------------------------
-
-# Delete KEYS[1] only if it still holds ARGV[1]: releasing our own lock, dropping the very entry
-# that was rejected.
-_COMPARE_AND_DELETE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 # Write KEYS[1] = ARGV[2] (PX ARGV[3]) only if it is absent, still holds ARGV[1] (an entry we read
 # and could decrypt, but not use), or has no TTL (never one of ours). An entry this process cannot
@@ -262,7 +247,7 @@ class RedisTokenCache(TokenCache):
         *,
         client: redis.Redis | None = None,
         async_client: redis.asyncio.Redis | None = None,
-        encryption_key: str | bytes | Sequence[str | bytes] | None = None,
+        encryption_key: EncryptionKey | None = None,
         allow_plaintext: bool = False,
         prefix: str = "cognito_guard:",
         lock_lease: float = 30.0,
@@ -275,7 +260,9 @@ class RedisTokenCache(TokenCache):
         for name, value in (("lock_lease", lock_lease), ("wait_timeout", wait_timeout)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"{what}: {name} must be a positive number of seconds")
-        self._fernet = _fernet(encryption_key, allow_plaintext)
+        self._fernet = fernet_for(
+            encryption_key, allow_plaintext=allow_plaintext, what="RedisTokenCache"
+        )
         self.connection = RedisConnection(
             url, client=client, async_client=async_client, timeout=timeout, what=what
         )
@@ -377,7 +364,7 @@ class RedisTokenCache(TokenCache):
             if entry.rejected:
                 # The API refused this very token: drop it for everyone, unless it was already
                 # replaced (then the next read finds the new one).
-                yield _Script(_COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
+                yield _Script(COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
                 replacing = None
                 continue
             owner = secrets.token_urlsafe(18)
@@ -395,7 +382,7 @@ class RedisTokenCache(TokenCache):
                         yield _Script(_WRITE, (entry_name,), args)
                 else:
                     tokens = entry.tokens
-                yield _Script(_COMPARE_AND_DELETE, (lock_name,), (owner,))
+                yield _Script(COMPARE_AND_DELETE, (lock_name,), (owner,))
                 return tokens
             if time.monotonic() >= deadline:
                 log.warning(
@@ -516,7 +503,7 @@ class RedisTokenCache(TokenCache):
                 # Free the lock now rather than make the fleet wait out the lease (if Redis
                 # fails here too, the lock expires with its lease).
                 with contextlib.suppress(*self._errors):
-                    self._sync_op(_Script(_COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
+                    self._sync_op(_Script(COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
             raise
 
     async def _afetch_or_release(
@@ -527,7 +514,7 @@ class RedisTokenCache(TokenCache):
         except BaseException:
             if op.lock is not None and op.owner is not None:
                 with contextlib.suppress(*self._errors):
-                    await self._async_op(_Script(_COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
+                    await self._async_op(_Script(COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
             raise
 
     def _sync_op(self, op: _Op) -> Any:
@@ -565,31 +552,3 @@ def _redis_error() -> type[BaseException]:
 
     error: type[BaseException] = redis.RedisError
     return error
-
-
-def _fernet(
-    key: str | bytes | Sequence[str | bytes] | None, allow_plaintext: bool
-) -> MultiFernet | None:
-    if key is None:
-        if allow_plaintext is True:
-            return None
-        raise ConfigurationError(
-            "RedisTokenCache needs encryption_key=... (tokens are bearer credentials and are "
-            f"stored encrypted); {_MAKE_A_KEY}, and give every process the same key. To store "
-            "tokens in the clear, pass encryption_key=None, allow_plaintext=True"
-        )
-    if allow_plaintext:
-        raise ConfigurationError(
-            "RedisTokenCache: pass encryption_key=... or allow_plaintext=True, not both"
-        )
-    from cryptography.fernet import Fernet, MultiFernet
-
-    keys = [key] if isinstance(key, (str, bytes)) else key
-    try:
-        return MultiFernet([Fernet(k) for k in keys])  # MultiFernet refuses an empty list
-    except (ValueError, TypeError, binascii.Error):
-        # Never echo the value: it is (close to) a secret.
-        raise ConfigurationError(
-            "RedisTokenCache: encryption_key is not a Fernet key (32 url-safe base64-encoded "
-            f"bytes); {_MAKE_A_KEY}"
-        ) from None

@@ -22,7 +22,6 @@ from .stores import (
     RedisSessionStore,
     SessionStore,
     SessionStoreUnavailable,
-    fernet_from_key,
 )
 from .web import CSRF_HEADER, CookieRules, WebRequest, WebResponse, safe_return_to
 
@@ -38,7 +37,6 @@ __all__ = [
     "WebRequest",
     "WebResponse",
     "WebSignIn",
-    "fernet_from_key",
     "safe_return_to",
     "sign_in_from_env",
 ]

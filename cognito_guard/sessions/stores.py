@@ -18,29 +18,23 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._redis import RedisConnection, connection_errors, describe
+from .._encryption import EncryptionKey, fernet_for
+from .._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
 from ..errors import CognitoGuardError, ConfigurationError
 
 if TYPE_CHECKING:
     import redis
-    from cryptography.fernet import Fernet
 
 __all__ = [
     "MemorySessionStore",
     "RedisSessionStore",
     "SessionStore",
     "SessionStoreUnavailable",
-    "fernet_from_key",
 ]
 
 log = logging.getLogger("cognito_guard")
 
 Record = dict[str, Any]
-
-_KEY_HINT = (
-    'make a key with: python -c "from cryptography.fernet import Fernet; '
-    'print(Fernet.generate_key().decode())"'
-)
 
 
 class SessionStoreUnavailable(CognitoGuardError):
@@ -169,42 +163,6 @@ class MemorySessionStore:
                     self._locks[key] = (lock, users - 1)
 
 
-def fernet_from_key(
-    encryption_key: str | bytes | None, *, allow_plaintext: bool, what: str
-) -> Fernet | None:
-    """The Fernet of ``encryption_key``; None only for ``None`` with ``allow_plaintext=True``.
-
-    The rule every Redis store of tokens follows: encrypted unless plaintext is asked for.
-
-    Example: ``fernet_from_key(os.environ["SESSION_KEY"], allow_plaintext=False, what="...")``
-    """
-    if encryption_key is None:
-        if allow_plaintext:
-            return None
-        raise ConfigurationError(
-            f"{what} stores tokens: pass encryption_key=... (a Fernet key; {_KEY_HINT}), or "
-            "encryption_key=None, allow_plaintext=True to store them unencrypted"
-        )
-    try:
-        from cryptography.fernet import Fernet
-    except ImportError:  # pragma: no cover - cryptography comes with pyjwt[crypto]
-        raise ConfigurationError(f"{what} needs the 'cryptography' package") from None
-    try:
-        return Fernet(encryption_key)
-    except (ValueError, TypeError):
-        raise ConfigurationError(
-            f"{what}: encryption_key is not a Fernet key (32 url-safe base64-encoded bytes; "
-            f"{_KEY_HINT})"
-        ) from None
-
-
-# Deletes the lock only if it is still ours: a lease that ran out may have passed to another.
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
 class RedisSessionStore:
     """Sessions on Redis (or Valkey, ElastiCache), shared by every process that uses the URL.
 
@@ -220,7 +178,8 @@ class RedisSessionStore:
 
     Args:
         url: a ``redis://``, ``rediss://`` or ``unix://`` URL (credentials are never shown).
-        encryption_key: a Fernet key (``Fernet.generate_key()``).
+        encryption_key: a Fernet key (``Fernet.generate_key()``), or a list of them to rotate
+            keys: the first encrypts, all decrypt.
         allow_plaintext: store the tokens unencrypted when ``encryption_key`` is None.
         prefix: the prefix of every key this store writes.
         client: a ``redis.Redis`` of your own instead of ``url``.
@@ -231,13 +190,13 @@ class RedisSessionStore:
         self,
         url: str | None = None,
         *,
-        encryption_key: str | bytes | None,
+        encryption_key: EncryptionKey | None,
         allow_plaintext: bool = False,
         prefix: str = "cognito_guard:",
         client: redis.Redis | None = None,
         timeout: float = 2.0,
     ) -> None:
-        self._fernet = fernet_from_key(
+        self._fernet = fernet_for(
             encryption_key, allow_plaintext=allow_plaintext, what="RedisSessionStore"
         )
         if not isinstance(prefix, str):
@@ -319,7 +278,7 @@ class RedisSessionStore:
         try:
             yield
         finally:
-            self._call(lambda r: r.eval(_RELEASE, 1, key, owner))
+            self._call(lambda r: r.eval(COMPARE_AND_DELETE, 1, key, owner))
 
     def close(self) -> None:
         """Close the Redis client this store made."""
