@@ -60,20 +60,24 @@ _OTHER_NAMES = frozenset({"CLIENT_SECRET", "GUARD", "GUARD_REALM", "GUARD_VERIFI
 _CUTOFF = 0.8  # difflib ratio: COGNITO_SCOPE/SCOPES 0.91, CLIENT_SECRET/CLIENT_ID 0.73
 
 
-def _suggestion(name: str) -> str | None:
+def _suggestion(name: str, known: tuple[str, ...] = SETTING_NAMES) -> str | None:
     """The setting ``name`` is probably a misspelling of, or None."""
     upper = name.upper()
-    if upper in SETTING_NAMES:  # right name, wrong case: app.config["cognito_scopes"]
+    if upper in known:  # right name, wrong case: app.config["cognito_scopes"]
         return upper
     for candidate in (upper + "S", upper.removesuffix("S"), upper.replace("-", "_")):
-        if candidate in SETTING_NAMES:
+        if candidate in known:
             return candidate
-    close = difflib.get_close_matches(upper, SETTING_NAMES, n=1, cutoff=_CUTOFF)
+    close = difflib.get_close_matches(upper, known, n=1, cutoff=_CUTOFF)
     return close[0] if close else None
 
 
 def check_setting_names(
-    names: Iterable[object], *, prefix: str = "", source: str = "settings"
+    names: Iterable[object],
+    *,
+    prefix: str = "",
+    source: str = "settings",
+    extra: Iterable[str] = (),
 ) -> None:
     """Refuse setting names that are not ours, with "did you mean" for a near miss.
 
@@ -87,6 +91,7 @@ def check_setting_names(
         # ConfigurationError: unknown setting 'COGNITO_SCOPE' in app.config;
         #                     did you mean 'COGNITO_SCOPES'?
     """
+    known = (*SETTING_NAMES, *extra)  # extra: names an adapter reads itself (Django's SIGN_IN)
     problems: list[str] = []
     for key in names:
         if not isinstance(key, str):
@@ -96,21 +101,18 @@ def check_setting_names(
         if not key.upper().startswith(prefix.upper()):
             continue
         rest = key[len(prefix) :]
-        if rest in SETTING_NAMES or (prefix and rest.upper() in _OTHER_NAMES):
+        if rest in known or (prefix and rest.upper() in _OTHER_NAMES):
             continue
-        guess = _suggestion(rest)
+        guess = _suggestion(rest, known)
         if guess is None and prefix:
             continue  # not ours: an application value that shares the prefix
-        hint = f"; did you mean {prefix + guess!r}?" if guess else f"; the names are {_listed()}"
+        listed = ", ".join(known)
+        hint = f"; did you mean {prefix + guess!r}?" if guess else f"; the names are {listed}"
         problems.append(f"{key!r}{hint}")
     if problems:
         raise ConfigurationError(
             f"unknown setting{'s' if len(problems) > 1 else ''} in {source}: " + "; ".join(problems)
         )
-
-
-def _listed() -> str:
-    return ", ".join(SETTING_NAMES)
 
 
 def _items(value: Any, what: str) -> tuple[str, ...]:

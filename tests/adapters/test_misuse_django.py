@@ -63,6 +63,20 @@ def test_a_misspelt_key_in_cognito_guard_says_did_you_mean() -> None:
         build_verifier()
 
 
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [("CREATE_USER", "CREATE_USERS"), ("SYNC_GROUP", "SYNC_GROUPS"), ("SIGNIN", "SIGN_IN")],
+)
+def test_a_misspelt_django_only_key_says_did_you_mean(key: str, suggestion: str) -> None:
+    # Django reads these keys itself; a misspelling must still be named, with the right guess.
+    config = {"USER_POOL_ID": "us-east-1_LocalPool1", "CLIENT_ID": "abc", key: True}
+    with (
+        override_settings(COGNITO_GUARD=config),
+        pytest.raises(ConfigurationError, match=f"'{key}'; did you mean '{suggestion}'"),
+    ):
+        build_verifier()
+
+
 def test_scopes_with_a_space_in_cognito_guard_fail_the_start_up() -> None:
     config = {"USER_POOL_ID": "us-east-1_LocalPool1", "CLIENT_ID": "abc", "SCOPES": ["a b"]}
     with override_settings(COGNITO_GUARD=config), pytest.raises(ConfigurationError, match="space"):

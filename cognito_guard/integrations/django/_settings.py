@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from ...claims import CognitoClaims
+from ...config import check_setting_names
 from ...errors import ConfigurationError
 
 __all__ = ["DJANGO_SETTING_NAMES", "UserSettings", "user_settings", "verifier_settings"]
@@ -92,6 +93,8 @@ def verifier_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
         verifier_from_settings(verifier_settings(settings.COGNITO_GUARD))
     """
+    # Every key at once, Django's own included, so that "CREATE_USER" gets its "did you mean".
+    check_setting_names(config, source="COGNITO_GUARD", extra=DJANGO_SETTING_NAMES)
     parse_user_settings(config)
     return {key: value for key, value in config.items() if key not in DJANGO_SETTING_NAMES}
 
