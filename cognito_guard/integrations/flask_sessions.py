@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 
 from ..claims import CognitoClaims
 from ..sessions import SessionGuard, WebRequest, WebResponse, WebSignIn
+from ..sessions.web import ROUTES
 from ..verifier import CognitoVerifier
 
 __all__ = ["aauthenticate", "authenticate", "install", "to_response", "web_request"]
@@ -52,12 +53,7 @@ def install(
             return Response(status=404)
         return to_response(answer)
 
-    for name, method in (
-        ("login", "GET"),
-        ("callback", "GET"),
-        ("logout", "POST"),
-        ("user", "GET"),
-    ):
+    for name, method in ROUTES:
         app.add_url_rule(
             f"{sign_in.prefix}/{name}",
             endpoint=f"cognito_guard_sign_in_{name}",

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from ..bearer import Answer
 from ..claims import CognitoClaims
 from ..sessions import SessionAuthError, SessionGuard, WebRequest, WebResponse, WebSignIn
+from ..sessions.web import ROUTES
 from ..verifier import CognitoVerifier
 
 if TYPE_CHECKING:
@@ -62,12 +63,7 @@ def install(
             return Response(status_code=404)
         return to_response(answer)
 
-    for name, method in (
-        ("login", "GET"),
-        ("callback", "GET"),
-        ("logout", "POST"),
-        ("user", "GET"),
-    ):
+    for name, method in ROUTES:
         app.add_route(
             f"{sign_in.prefix}/{name}",
             sign_in_route,

@@ -20,6 +20,7 @@ from ..issuers import is_loopback_host
 
 __all__ = [
     "CSRF_HEADER",
+    "ROUTES",
     "UNSAFE_METHODS",
     "CookieRules",
     "WebRequest",
@@ -33,6 +34,9 @@ CSRF_HEADER = "x-csrf"
 """The header (value ``1``) a cookie-authenticated unsafe request must carry."""
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+ROUTES = (("login", "GET"), ("callback", "GET"), ("logout", "POST"), ("user", "GET"))
+"""The sign-in routes every adapter mounts below the prefix, with their one method."""
 
 SameSite = Literal["Lax", "Strict", "None"]
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from django.urls import path
 
+from ...sessions.web import ROUTES
 from ..django_sessions import route_view
 
 app_name = "cognito_guard_sign_in"
 
-urlpatterns = [
-    path(name, route_view(name), name=name) for name in ("login", "callback", "logout", "user")
-]
+urlpatterns = [path(name, route_view(name), name=name) for name, _method in ROUTES]
