@@ -107,7 +107,7 @@ class Tokens:
         self.missing_scope = [issuer.access_token(scopes=("openid",)) for _ in range(8)]
 
 
-# -- scenarios --------------------------------------------------------------------------------------
+# -- scenarios -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,12 @@ def _between(start: float, end: float, inside: Statuses, outside: Statuses) -> C
 
 
 def _max_in_window(times: Sequence[float], window: float) -> int:
-    """The most fetches that fall within any ``window`` seconds."""
+    """The most fetches that arrived within any ``window`` seconds, less a 20% allowance.
+
+    The store spaces fetches by when it decided to fetch; they reach the JWKS server after a
+    delay that varies with the load on the server's event loop or threads (tens of ms here).
+    """
+    window *= 0.8
     best, first = 0, 0
     for last, at in enumerate(times):
         while at - times[first] >= window:
@@ -213,8 +218,12 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
     # JWKS down for the middle half (10 s of a 20 s run). Known keys keep their verdicts; a
     # never-seen kid is 503 while the keys cannot be had (from the first failed fetch until the
     # first successful one, which the back-off and cool-down place up to `slack` after the end).
-    down_policy = {"ttl": d / 5, "unknown_kid_cooldown": d / 10, "backoff_initial": d / 40,
-                   "backoff_max": d / 10}  # fmt: skip
+    down_policy = {
+        "ttl": d / 5,
+        "unknown_kid_cooldown": d / 10,
+        "backoff_initial": d / 40,
+        "backoff_max": d / 10,
+    }
     down_start, down_end = d / 4, 3 * d / 4
     slack = down_policy["unknown_kid_cooldown"] + down_policy["backoff_max"] + 1
     unknown_down = Kind(
@@ -251,25 +260,37 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
     rotate_at = d / 4
     new_cold = Kind("new-key", _cycler(tokens.new_cold), _always(200))
 
+    # Tokens signed with the new key are sent only once it is published: the event sets the
+    # flag, so no worker can race ahead of the timeline (a token with an unpublished kid would
+    # rightly be refused and open the cool-down).
+    published: set[str] = set()
+
+    def publish(jwks: DrillJWKS) -> None:
+        jwks.published.append(tokens.new_key)
+        published.add("new")
+
     def slow_mix(t: float) -> Sequence[tuple[Kind, float]]:
         old = [(kinds["cold"], 0.3), (kinds["hot"], 0.5)]
-        return old + [(new_cold, 0.2)] if t >= rotate_at else old
+        return [*old, (new_cold, 0.2)] if published else old
 
     def slow_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
         kinds_seen = result["kinds"]
         return {
             "max_ms_new_key": kinds_seen.get("new-key", {}).get("max_ms"),
-            "max_ms_cached_keys": max(kinds_seen.get(k, {}).get("max_ms", 0) for k in ("cold", "hot")),
+            "max_ms_cached_keys": max(
+                kinds_seen.get(k, {}).get("max_ms", 0) for k in ("cold", "hot")
+            ),
             "policy_timeout_ms": 5000,
-            "ok_new_key_within_policy": kinds_seen.get("new-key", {}).get("max_ms", 0) < 5000 + 1000,
-        }  # fmt: skip
+            "ok_new_key_within_policy": kinds_seen.get("new-key", {}).get("max_ms", 0)
+            < 5000 + 1000,
+        }
 
     found["jwks-slow-rotation"] = Scenario(
         "jwks-slow-rotation",
         [Stream(concurrency, slow_mix)],
         events=[
             (rotate_at - 0.2, "JWKS slow (3 s)", lambda s: setattr(s, "delay", 3.0)),
-            (rotate_at, "new key published", lambda s: s.published.append(tokens.new_key)),
+            (rotate_at, "new key published", publish),
         ],
         checks=slow_checks,
     )
@@ -278,33 +299,44 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
     # retired (its tokens refused once the TTL refresh drops it).
     rot_policy = {"ttl": 0.3 * d, "unknown_kid_cooldown": 0.15 * d}
     publish_at, retire_at = 0.15 * d, 0.4 * d
-    retired = _between(retire_at - 0.5, retire_at + rot_policy["ttl"] + 1,
-                       frozenset({200, 401}), frozenset({401}))  # fmt: skip
-    old_cold = Kind("old-key", _cycler(tokens.cold), lambda t: retired(t) if t >= retire_at - 0.5 else frozenset({200}))  # fmt: skip
+    retired = _between(
+        retire_at - 0.5, retire_at + rot_policy["ttl"] + 1, frozenset({200, 401}), frozenset({401})
+    )
+    old_cold = Kind(
+        "old-key",
+        _cycler(tokens.cold),
+        lambda t: retired(t) if t >= retire_at - 0.5 else frozenset({200}),
+    )
     old_hot = Kind("old-key-hot", _choice(tokens.hot), old_cold.expect)
     new_hot = Kind("new-key-hot", _choice(tokens.new_hot), _always(200))
 
     def rot_mix(t: float) -> Sequence[tuple[Kind, float]]:
         old = [(old_cold, 0.3), (old_hot, 0.3)]
-        return old + [(new_cold, 0.2), (new_hot, 0.2)] if t >= publish_at else old
+        return [*old, (new_cold, 0.2), (new_hot, 0.2)] if published else old
 
     def rot_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
         window = rot_policy["unknown_kid_cooldown"]
-        # start-up, the new kid, and the TTL refreshes
-        bound = 2 + math.ceil(d / rot_policy["ttl"])
+        # Start-up, TTL refreshes, and at most one fetch per cool-down for a missing kid (the
+        # new kid once; the retired kid once per window after the refresh that dropped it).
+        bound = 1 + math.ceil(d / rot_policy["ttl"]) + math.ceil(d / window)
+        per_window = _max_in_window(jwks.fetches[1:], window)
         return {
             "fetch_bound": bound,
-            "max_fetches_per_cooldown": _max_in_window(jwks.fetches, window),
-            "ok_fetches_within_bound": result["jwks_fetches"] <= bound,
-            "ok_old_key_refused_at_end": result["kinds"].get("old-key", {}).get("status", {}).get("401", 0) > 0,
-        }  # fmt: skip
+            "max_fetches_per_cooldown": per_window,
+            "ok_fetches_within_bound": result["jwks_fetches"] <= bound and per_window <= 2,
+            "ok_old_key_refused_at_end": result["kinds"]
+            .get("old-key", {})
+            .get("status", {})
+            .get("401", 0)
+            > 0,
+        }
 
     found["rotation"] = Scenario(
         "rotation",
         [Stream(concurrency, rot_mix)],
         policy=rot_policy,
         events=[
-            (publish_at, "new key published", lambda s: s.published.append(tokens.new_key)),
+            (publish_at, "new key published", publish),
             (retire_at, "old key retired", lambda s: s.published.remove(tokens.old_key)),
         ],
         checks=rot_checks,
@@ -312,7 +344,7 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
 
     # A flood of random kids at 1,000 req/s beside ordinary traffic: one fetch per cool-down.
     flood_policy = {"unknown_kid_cooldown": d / 4}
-    flood_connections = max(1, concurrency // 4)
+    flood_connections = max(1, concurrency // 2)
     flood_kind = [(kinds["unknown-kid"], 1.0)]
     normal = [(kinds["cold"], 0.5), (kinds["hot"], 0.5)]
 
@@ -320,11 +352,12 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
         window = flood_policy["unknown_kid_cooldown"]
         bound = 1 + math.ceil(result["seconds"] / window)  # start-up + one per window
         flood = result["kinds"].get("unknown-kid", {})
+        per_window = _max_in_window(jwks.fetches[1:], window)  # after the start-up fetch
         return {
             "flood_rps": round(flood.get("count", 0) / max(result["seconds"], 1e-9)),
             "fetch_bound": bound,
-            "max_fetches_per_cooldown": _max_in_window(jwks.fetches, window),
-            "ok_fetches_within_bound": result["jwks_fetches"] <= bound,
+            "max_fetches_per_cooldown": per_window,
+            "ok_fetches_within_bound": result["jwks_fetches"] <= bound and per_window <= 1,
         }
 
     found["kid-flood"] = Scenario(
@@ -359,7 +392,7 @@ class Connection:
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
                 self.used = False
-            assert self.reader is not None  # noqa: S101
+            assert self.reader is not None
             self.writer.write(request)
             try:
                 status_line = await self.reader.readline()
@@ -373,7 +406,7 @@ class Connection:
             if not reused or attempt == 2:
                 raise ConnectionResetError("the server closed the connection")
         self.used = True
-        assert self.reader is not None  # noqa: S101
+        assert self.reader is not None
         status = int(status_line.split(b" ", 2)[1])
         headers: dict[str, str] = {}
         while True:
@@ -453,8 +486,12 @@ async def _worker(
             out.append(Record(kind.name, status, latency, wrong, missing))
             if wrong and len(wrong_samples) < 10:
                 wrong_samples.append(
-                    {"kind": kind.name, "t": round(t, 2), "status": status,
-                     "expected": sorted(expected)}  # fmt: skip
+                    {
+                        "kind": kind.name,
+                        "t": round(t, 2),
+                        "status": status,
+                        "expected": sorted(expected),
+                    }
                 )
     finally:
         connection.close()
@@ -469,8 +506,12 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(n - 1, int(q * n))] * 1000, 2)
 
-    return {"p50_ms": at(0.50), "p90_ms": at(0.90), "p99_ms": at(0.99),
-            "max_ms": round(ordered[-1] * 1000, 2)}  # fmt: skip
+    return {
+        "p50_ms": at(0.50),
+        "p90_ms": at(0.90),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
 
 
 def _peak_rss_kib(pid: int | None, field_name: str = "VmHWM") -> int | None:
@@ -506,7 +547,7 @@ async def _drive(
             happened.append((round(time.monotonic() - t0, 2), label))
 
     tasks = [asyncio.ensure_future(timeline())]
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a traffic mix, not a secret
     for stream in scenario.streams:
         pacer = None
         if stream.rate:
@@ -517,11 +558,20 @@ async def _drive(
                 return t0 + sent[0] * interval
 
         for _ in range(stream.connections):
-            worker_rng = random.Random(rng.getrandbits(64))
+            worker_rng = random.Random(rng.getrandbits(64))  # noqa: S311
             tasks.append(
                 asyncio.ensure_future(
-                    _worker(port, stream, worker_rng, t0, deadline, budget, pacer, records,
-                            wrong_samples)  # fmt: skip
+                    _worker(
+                        port,
+                        stream,
+                        worker_rng,
+                        t0,
+                        deadline,
+                        budget,
+                        pacer,
+                        records,
+                        wrong_samples,
+                    )
                 )
             )
     # Bounded: workers stop at the deadline; a request never takes longer than REQUEST_TIMEOUT.
@@ -612,7 +662,9 @@ async def _one(port: int, token: str | None, path: str = ROUTE) -> tuple[int, di
 
 async def _stats(port: int) -> dict[str, Any]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET /_load/stats HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+    writer.write(
+        f"GET /_load/stats HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    )
     raw = await reader.read()
     writer.close()
     return dict(json.loads(raw.split(b"\r\n\r\n", 1)[1]))
@@ -648,9 +700,12 @@ def run_soak(
                 while not stop.wait(sample_every):
                     stats = asyncio.run(_stats(port))
                     samples.append(
-                        {"t": round(time.monotonic() - start), "rss_mib":
-                         round((_peak_rss_kib(app.pid, "VmRSS") or 0) / 1024, 1), **stats}
-                    )  # fmt: skip
+                        {
+                            "t": round(time.monotonic() - start),
+                            "rss_mib": round((_peak_rss_kib(app.pid, "VmRSS") or 0) / 1024, 1),
+                            **stats,
+                        }
+                    )
 
             thread = threading.Thread(target=sampler, daemon=True)
             thread.start()
@@ -685,8 +740,10 @@ def run_soak(
 
 
 def print_table(results: list[dict[str, Any]], out: Any = sys.stdout) -> None:
-    head = (f"{'framework':<9} {'scenario':<19} {'req/s':>6} {'p50ms':>7} {'p90ms':>7} "
-            f"{'p99ms':>7} {'maxms':>8} {'WRONG':>5} {'fetch':>5} {'RSSMiB':>6}  statuses")  # fmt: skip
+    head = (
+        f"{'framework':<9} {'scenario':<19} {'req/s':>6} {'p50ms':>7} {'p90ms':>7} "
+        f"{'p99ms':>7} {'maxms':>8} {'WRONG':>5} {'fetch':>5} {'RSSMiB':>6}  statuses"
+    )
     print(head, file=out)
     print("-" * len(head), file=out)
     for r in results:
@@ -700,8 +757,11 @@ def print_table(results: list[dict[str, Any]], out: Any = sys.stdout) -> None:
     for r in results:
         extra = r.get("checks")
         if extra:
-            print(f"  {r['framework']}/{r['scenario']}: "
-                  + ", ".join(f"{k}={v}" for k, v in extra.items()), file=out)  # fmt: skip
+            print(
+                f"  {r['framework']}/{r['scenario']}: "
+                + ", ".join(f"{k}={v}" for k, v in extra.items()),
+                file=out,
+            )
         for sample in r.get("wrong_samples", [])[:3]:
             print(f"  {r['framework']}/{r['scenario']} WRONG: {sample}", file=out)
 
@@ -730,14 +790,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     soak_pool = 12_000 if args.soak else 0  # more than the default 10,000-entry token cache
     tokens = Tokens(pool=args.pool, soak_pool=soak_pool)
-    print(f"tokens minted in {time.monotonic() - started:.1f}s; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs (shared: figures are noisy)", flush=True)  # fmt: skip
+    print(
+        f"tokens minted in {time.monotonic() - started:.1f}s; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs (shared: figures are noisy)",
+        flush=True,
+    )
     results: list[dict[str, Any]] = []
     for framework in frameworks:
         if args.soak:
             results.append(
-                run_soak(framework, tokens, concurrency=args.concurrency,
-                         duration=args.soak_seconds)  # fmt: skip
+                run_soak(
+                    framework, tokens, concurrency=args.concurrency, duration=args.soak_seconds
+                )
             )
         else:
             known = scenarios(tokens, args.concurrency, args.duration)
@@ -745,8 +809,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if name not in known:
                     parser.error(f"unknown scenario {name!r}; known: {sorted(known)}")
                 results.append(
-                    run_scenario(framework, name, tokens, concurrency=args.concurrency,
-                                 duration=args.duration, max_requests=args.max_requests)  # fmt: skip
+                    run_scenario(
+                        framework,
+                        name,
+                        tokens,
+                        concurrency=args.concurrency,
+                        duration=args.duration,
+                        max_requests=args.max_requests,
+                    )
                 )
         print(f"{framework} done", flush=True)
     print()
@@ -756,8 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [
         f"{r['framework']}/{r['scenario']}"
         for r in results
-        if r["wrong"] or not all(v for k, v in (r.get("checks") or {}).items() if k.startswith("ok_"))
-    ]  # fmt: skip
+        if r["wrong"]
+        or not all(v for k, v in (r.get("checks") or {}).items() if k.startswith("ok_"))
+    ]
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
     return 1 if failed else 0
