@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest bench clean
+.PHONY: demo test lint typecheck docs pytest bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/adapters.py
 	$(PY) benchmarks/token_cache.py
 	$(PY) benchmarks/revocation.py
+
+# Each example app under a real server, a token mix and fault drills (docs/load.md); ~6 minutes.
+# LOAD_ARGS passes options: make load LOAD_ARGS="--frameworks flask --json load.json"
+load: $(STAMP)
+	$(PY) benchmarks/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .site

@@ -53,6 +53,11 @@ _CANONICAL_LAST = {
 # library never follows them (RFC 8725 section 3.10).
 _REFUSED_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip")
 _ABSENT: Any = object()
+# Explicit typing (RFC 8725 section 3.11): a token typed as something else (at+jwt, dpop+jwt, a
+# logout token...) is another kind of token even when the pool's key signed it. Cognito's tokens
+# carry no typ. "typ" is a media type (RFC 7515 section 4.1.9): compared case-insensitively, with
+# "application/" implied when it has no "/", so "JWT", "jwt" and "application/jwt" are one type.
+_JWT_TYPES = frozenset({"jwt", "application/jwt"})
 # NumericDates beyond the year 33658 are nonsense; the bound also keeps huge ints (10**400), NaN
 # and infinities out of float arithmetic (a comparison with NaN is always false).
 _MAX_TIME = 1e15
@@ -140,9 +145,14 @@ def _check_header(header: dict[str, Any]) -> str:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise MalformedTokenError("the header has no 'kid' string")
-    typ = header.get("typ")
-    if typ is not None and not isinstance(typ, str):
-        raise MalformedTokenError("the header 'typ' is not a string")
+    typ = header.get("typ", _ABSENT)
+    if typ is not _ABSENT:
+        if not isinstance(typ, str):
+            raise MalformedTokenError("the header 'typ' is not a string")
+        if typ.lower() not in _JWT_TYPES:
+            raise InvalidAlgorithmError(
+                f"expected no header 'typ' or 'JWT', got {shorten(typ)} (another kind of token)"
+            )
     return kid
 
 

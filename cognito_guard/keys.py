@@ -53,9 +53,13 @@ class KeyPolicy:
 
     Attributes:
         ttl: seconds a fetched JWKS is fresh; after that the next lookup refreshes it.
-        unknown_kid_cooldown: a token with a ``kid`` missing from a fresh JWKS triggers at most one
-            fetch per this many seconds, so a flood of random ``kid`` values cannot become a
-            flood of fetches.
+        unknown_kid_cooldown: a token whose ``kid`` is missing from a fresh JWKS triggers a fetch
+            at once (a newly published key is accepted without delay, even right after start-up
+            or a refresh), and then no other such fetch for this many seconds, whatever the
+            ``kid`` (a penalty box shared by all unknown ``kid`` values), so a flood of random
+            ``kid`` values costs at most one fetch per window. Inside the window an unknown
+            ``kid`` is refused (401) when the last fetch succeeded, and answered 503 with
+            ``Retry-After`` when it failed (the keys cannot be had: the kid may be real).
         stale_if_error: seconds past ``ttl`` during which cached keys keep serving while refreshes
             fail. After that, with no successful refresh, they are no longer used (fail closed).
         backoff_initial, backoff_max: after a failed fetch, no new fetch for ``backoff_initial``
@@ -167,6 +171,7 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
 
 
 _FETCH = object()  # a decision: the caller must fetch the JWKS, then decide again
+_FETCH_FOR_KID = object()  # the same, for a kid missing from a fresh JWKS (opens a penalty window)
 
 
 class KeyStore:
@@ -209,8 +214,10 @@ class KeyStore:
         self._flight_timeout = 4 * self.policy.timeout * max(1, len(self.urls)) + 1
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
-        self._last_attempt = -math.inf
         self._retry_at = -math.inf
+        # When the last fetch for a kid missing from a fresh JWKS started: the penalty box. Fetches
+        # of any other kind (start-up, TTL refresh) do not count, so they never delay a new key.
+        self._kid_fetch_at = -math.inf
         self._failures = 0
         self._last_problem = ""  # why the last fetch failed, for KeysUnavailableError
         if jwks is not None:
@@ -281,10 +288,12 @@ class KeyStore:
         with self._lock:
             flight = self._flight
             decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
-            if decision is not _FETCH:
+            if decision is not _FETCH and decision is not _FETCH_FOR_KID:
                 return decision, None, False
             if flight is not None:
                 return decision, flight, False
+            if decision is _FETCH_FOR_KID:
+                self._kid_fetch_at = now
             flight = concurrent.futures.Future()
             # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
             flight.set_running_or_notify_cancel()
@@ -303,10 +312,10 @@ class KeyStore:
         return decision  # type: ignore[return-value]
 
     def _decide(self, kid: str, now: float, *, may_fetch: bool, busy: bool) -> object:
-        """Return the key, raise the error, or return ``_FETCH``. Pure policy; call under the lock.
+        """Return the key, raise the error, or return ``_FETCH``/``_FETCH_FOR_KID``.
 
-        ``busy`` says a fetch is already under way: a caller that can be served from stale keys
-        then does not wait for it.
+        Pure policy; call under the lock. ``busy`` says a fetch is already under way: a caller
+        that can be served from stale keys then does not wait for it.
         """
         policy = self.policy
         keys = self._keys
@@ -316,24 +325,30 @@ class KeyStore:
         if age < policy.ttl:
             if kid in keys:
                 return keys[kid]
-            if (
-                may_fetch
-                and now - self._last_attempt >= policy.unknown_kid_cooldown
-                and now >= self._retry_at
-            ):
-                return _FETCH
+            # Missing from a fresh JWKS: fetch at once unless a fetch for a missing kid started
+            # within the cool-down (one window for all kids: random kids cannot multiply fetches).
+            # A fetch under way is joined, whatever started it: it costs nothing and may bring
+            # the key (a burst of tokens signed with a just-published key).
+            next_fetch = max(self._kid_fetch_at + policy.unknown_kid_cooldown, self._retry_at)
+            if may_fetch and (busy or now >= next_fetch):
+                return _FETCH_FOR_KID
+            if self._failures:  # the last fetch failed: the kid may be real, we cannot tell
+                raise self._unavailable(next_fetch, now)
             return self._key_or_unknown(kid)
         usable_stale = age < policy.ttl + policy.stale_if_error
         if may_fetch and now >= self._retry_at and not (busy and usable_stale and kid in keys):
             return _FETCH
-        if usable_stale and keys:
-            return self._key_or_unknown(kid)
-        retry_after = max(self._retry_at - now, 1.0)
+        if usable_stale and kid in keys:
+            return keys[kid]
+        # No fresh JWKS (the refresh failed or is under way): an unknown kid may be a new key.
+        raise self._unavailable(self._retry_at, now)
+
+    def _unavailable(self, next_fetch: float, now: float) -> KeysUnavailableError:
         # The cause names the URL(s) tried; without one (no fetch yet), name the first.
         cause = self._last_problem or self.urls[0]
-        raise KeysUnavailableError(
+        return KeysUnavailableError(
             f"no signing keys are available ({self._failures} failed attempt(s)): {cause}",
-            retry_after=math.ceil(retry_after),
+            retry_after=math.ceil(max(next_fetch - now, 1.0)),
         )
 
     def _key_or_unknown(self, kid: str) -> RSAPublicKey:
@@ -377,7 +392,6 @@ class KeyStore:
             had_keys = bool(self._keys)
             self._keys = keys
             self._fetched_at = now
-            self._last_attempt = now
             self._retry_at = -math.inf
             self._failures = 0
             self._last_problem = ""
@@ -395,7 +409,6 @@ class KeyStore:
             delay = min(
                 self.policy.backoff_initial * 2 ** (self._failures - 1), self.policy.backoff_max
             )
-            self._last_attempt = now
             self._retry_at = now + delay
             self._last_problem = "; ".join(problems)
             stale = bool(self._keys) and now - self._fetched_at < (

@@ -22,7 +22,9 @@ import importlib, socket, sys
 kind, target = sys.argv[1], sys.argv[2]
 module_name, _, attribute = target.partition(":")
 app = getattr(importlib.import_module(module_name), attribute)
-sock = socket.socket()
+# IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+# without it every uvicorn response waits ~40 ms for a delayed ACK (Nagle).
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
 sock.bind(("127.0.0.1", 0))
 sock.listen(128)
 if kind == "waitress":
@@ -94,6 +96,11 @@ class AppProcess:
             raise RuntimeError(f"{self.server} serving {self.target} did not start:\n{self.stderr}")
         self.url = f"http://127.0.0.1:{port}"
         return self
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (read its ``/proc/PID/status`` for memory)."""
+        return None if self._process is None else self._process.pid
 
     def _first_line(self) -> str:
         assert self._process is not None and self._process.stdout is not None  # noqa: S101

@@ -413,6 +413,24 @@ CASES: list[Case] = [
     Case("hdr-zip-def", lambda w: _signed(w, w.header(zip="DEF"), w.claims()), _ALG),
     Case("hdr-enc", lambda w: _signed(w, w.header(enc="A256GCM"), w.claims()), _ALG),
     Case("hdr-typ-not-string", lambda w: _signed(w, w.header(typ=1), w.claims()), _BAD),
+    Case("hdr-typ-null", lambda w: _signed(w, w.header(typ=None), w.claims()), _BAD),
+    # Explicit typing (RFC 8725 section 3.11): the pool's key signed it, but as another kind.
+    Case("hdr-typ-at+jwt", lambda w: _signed(w, w.header(typ="at+jwt"), w.claims()), _ALG),
+    Case(
+        "hdr-typ-application-at+jwt",
+        lambda w: _signed(w, w.header(typ="application/at+jwt"), w.claims()),
+        _ALG,
+    ),
+    Case("hdr-typ-dpop+jwt", lambda w: _signed(w, w.header(typ="dpop+jwt"), w.claims()), _ALG),
+    Case(
+        "hdr-typ-logout+jwt",
+        lambda w: _signed(w, w.header(typ="logout+jwt"), w.claims()),
+        _ALG,
+    ),
+    Case("hdr-typ-jose", lambda w: _signed(w, w.header(typ="JOSE"), w.claims()), _ALG),
+    Case("hdr-typ-empty", lambda w: _signed(w, w.header(typ=""), w.claims()), _ALG),
+    Case("hdr-typ-padded", lambda w: _signed(w, w.header(typ=" JWT"), w.claims()), _ALG),
+    Case("hdr-typ-jwt-suffix", lambda w: _signed(w, w.header(typ="JWT2"), w.claims()), _ALG),
     # kid tricks (CVE-2018-0114-style key injection, path traversal, injection strings).
     Case("kid-path-traversal", lambda w: _by_attacker(w, kid="../../dev/null"), UnknownKeyError),
     Case(
@@ -871,6 +889,9 @@ def test_honest_versions_of_the_handmade_tokens_verify(world: World) -> None:
     assert sub == world.claims()["sub"]
     assert verifier.verify(_raw_claim(world, "exp", str(_FUTURE))).expires_at == _FUTURE
     assert verifier.verify(_signed(world, world.header(typ="JWT"), world.claims())).sub == sub
+    # typ is a media type: case-insensitive, "application/" implied (RFC 7515 section 4.1.9).
+    for typ in ("jwt", "Jwt", "application/jwt", "Application/JWT"):
+        assert verifier.verify(_signed(world, world.header(typ=typ), world.claims())).sub == sub
     padded = _pad_json(compact(world.claims()), 2)
     assert verifier.verify(_payload_bytes(world, padded)).sub == sub  # JSON whitespace is fine
     id_key = world.pool.id_key
@@ -971,9 +992,10 @@ def test_unknown_kid_flood_costs_at_most_one_fetch(world: World) -> None:
             with pytest.raises(UnknownKeyError) as info:
                 verifier.verify(_by_attacker(world, kid=f"random-kid-{n}"))
             assert type(info.value) is UnknownKeyError
-        assert server.request_count() == 1
+        # The start-up fetch, then one for the first unknown kid; the rest wait out the cool-down.
+        assert server.request_count() == 2
         verifier.verify(world.pool.access_token())
-        assert server.request_count() == 1
+        assert server.request_count() == 2
 
 
 def test_key_of_one_tenant_does_not_verify_tokens_of_another(world: World) -> None:

@@ -1,0 +1,838 @@
+"""The load harness: each example app under a real server, a token mix, and fault drills.
+
+Every run starts the app in a subprocess on 127.0.0.1 (FastAPI under uvicorn, Flask and Django
+under waitress, via :class:`cognito_guard.testing.AppProcess`), with the JWKS served on loopback
+by this process, and drives it with a bounded asyncio client of raw HTTP/1.1 keep-alive
+connections (one per unit of concurrency). Each request carries a token of a known kind and knows
+which status it deserves at the moment it is sent; any other status is a WRONG verdict.
+
+Run: ``make load`` or ``.venv/bin/python benchmarks/load.py [--frameworks ...] [--scenarios ...]
+[--concurrency 64] [--duration 20] [--json FILE] [--soak]``. See docs/load.md for the scenarios
+and how to read the table. Every run is bounded in requests (``--max-requests``) and seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cognito_guard.testing import AppProcess, JWKSServer, LocalIssuer
+from cognito_guard.testing.issuer import SigningKey, generate_rsa_key
+from cognito_guard.testing.server import Request, Response
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+EXAMPLES = ROOT / "examples"
+FRAMEWORKS: dict[str, tuple[str, str, list[Path]]] = {
+    "fastapi": ("_load_apps:fastapi", "uvicorn", [BENCH, EXAMPLES]),
+    "flask": ("_load_apps:flask", "waitress", [BENCH, EXAMPLES]),
+    "django": ("_load_apps:django", "waitress", [BENCH, EXAMPLES / "django_app"]),
+}
+ROUTE = "/orders"  # GET needs the orders/read scope in every example app
+REQUEST_TIMEOUT = 30.0
+Statuses = frozenset[int]
+
+
+# -- the JWKS endpoint and the tokens --------------------------------------------------------------
+
+
+class DrillJWKS(JWKSServer):
+    """The issuer's JWKS endpoint whose published keys a drill changes; records each fetch.
+
+    ``status``, ``delay`` (seconds per response) inject faults as in :class:`JWKSServer`.
+    """
+
+    def __init__(self, issuer: LocalIssuer, keys: Sequence[SigningKey]) -> None:
+        super().__init__(issuer)
+        self.published = list(keys)
+        self.fetches: list[float] = []  # time.monotonic() at arrival of each JWKS request
+        self._fetch_lock = threading.Lock()
+
+    def _jwks(self, request: Request) -> Response:
+        with self._fetch_lock:
+            self.fetches.append(time.monotonic())
+        if self.delay:
+            time.sleep(self.delay)
+        if self.status != 200:
+            return Response.json({"message": "injected failure"}, self.status)
+        return Response.json({"keys": [key.public_jwk() for key in self.published]})
+
+
+def _fake_signed(issuer: LocalIssuer, kid: str) -> str:
+    """A token with ``kid`` and a signature-shaped filler: refused at the key lookup anyway."""
+    head = base64.urlsafe_b64encode(json.dumps({"kid": kid, "alg": "RS256"}).encode())
+    body = base64.urlsafe_b64encode(json.dumps(issuer.access_token_claims()).encode())
+    signature = base64.urlsafe_b64encode(os.urandom(256))
+    return b".".join(part.rstrip(b"=") for part in (head, body, signature)).decode()
+
+
+class Tokens:
+    """Every token the harness sends, minted once (RSA signing is the slow part)."""
+
+    def __init__(self, pool: int = 1000, soak_pool: int = 0) -> None:
+        self.issuer = LocalIssuer()
+        issuer = self.issuer
+        self.old_key = issuer.access_key
+        self.new_key = SigningKey(f"rotated-{uuid.uuid4().hex[:12]}", generate_rsa_key())
+        attacker = SigningKey(self.old_key.kid, generate_rsa_key())  # our kid, another key
+        scopes = ("openid", "orders/read")
+
+        def valid(key: SigningKey, n: int) -> list[str]:
+            return [issuer.access_token(key=key, scopes=scopes, expires_in=7200) for _ in range(n)]
+
+        self.cold = valid(self.old_key, pool)
+        self.hot = valid(self.old_key, 8)
+        self.new_cold = valid(self.new_key, pool)
+        self.new_hot = valid(self.new_key, 8)
+        self.soak = valid(self.old_key, soak_pool)
+        self.expired = [issuer.access_token(scopes=scopes, expires_in=-60) for _ in range(8)]
+        self.bad_signature = [issuer.access_token(key=attacker, scopes=scopes) for _ in range(8)]
+        self.wrong_client = [
+            issuer.access_token(scopes=scopes, client_id="other0client0id0123456789") for _ in "ab"
+        ]
+        self.missing_scope = [issuer.access_token(scopes=("openid",)) for _ in range(8)]
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of request: how to pick its token and which statuses it deserves at time ``t``."""
+
+    name: str
+    token: Callable[[random.Random], str | None]
+    expect: Callable[[float], Statuses]
+
+
+@dataclass
+class Stream:
+    """``connections`` workers drawing kinds from ``mix(t)`` (weights); ``rate`` caps req/s."""
+
+    connections: int
+    mix: Callable[[float], Sequence[tuple[Kind, float]]]
+    rate: float | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    streams: list[Stream]
+    policy: dict[str, float] = field(default_factory=dict)  # KeyPolicy fields for the app
+    events: list[tuple[float, str, Callable[[DrillJWKS], None]]] = field(default_factory=list)
+    # Extra figures and checks computed from the run (name -> value); "ok_*" entries must be True.
+    checks: Callable[[dict[str, Any], DrillJWKS, float], dict[str, Any]] | None = None
+
+
+def _always(*statuses: int) -> Callable[[float], Statuses]:
+    frozen = frozenset(statuses)
+    return lambda _t: frozen
+
+
+def _cycler(tokens: Sequence[str]) -> Callable[[random.Random], str]:
+    position = 0
+
+    def pick(_rng: random.Random) -> str:
+        nonlocal position
+        position = (position + 1) % len(tokens)
+        return tokens[position]
+
+    return pick
+
+
+def _choice(tokens: Sequence[str]) -> Callable[[random.Random], str]:
+    return lambda rng: rng.choice(tokens)
+
+
+def _random_kid(issuer: LocalIssuer) -> Callable[[random.Random], str]:
+    return lambda rng: _fake_signed(issuer, f"random-{rng.getrandbits(64):016x}")
+
+
+def _between(start: float, end: float, inside: Statuses, outside: Statuses) -> Callable[..., Any]:
+    return lambda t: inside if start <= t < end else outside
+
+
+def _max_in_window(times: Sequence[float], window: float) -> int:
+    """The most fetches that arrived within any ``window`` seconds, less a 20% allowance.
+
+    The store spaces fetches by when it decided to fetch; they reach the JWKS server after a
+    delay that varies with the load on the server's event loop or threads (tens of ms here).
+    """
+    window *= 0.8
+    best, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def base_kinds(tokens: Tokens) -> dict[str, Kind]:
+    issuer = tokens.issuer
+    return {
+        "cold": Kind("cold", _cycler(tokens.cold), _always(200)),
+        "hot": Kind("hot", _choice(tokens.hot), _always(200)),
+        "expired": Kind("expired", _choice(tokens.expired), _always(401)),
+        "bad-signature": Kind("bad-signature", _choice(tokens.bad_signature), _always(401)),
+        "wrong-client": Kind("wrong-client", _choice(tokens.wrong_client), _always(401)),
+        "missing-scope": Kind("missing-scope", _choice(tokens.missing_scope), _always(403)),
+        "no-token": Kind("no-token", lambda _rng: None, _always(401)),
+        "unknown-kid": Kind("unknown-kid", _random_kid(issuer), _always(401)),
+    }
+
+
+MIX = {
+    "cold": 0.25,
+    "hot": 0.35,
+    "expired": 0.08,
+    "bad-signature": 0.08,
+    "wrong-client": 0.08,
+    "missing-scope": 0.08,
+    "no-token": 0.08,
+}
+
+
+def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Scenario]:
+    """Every scenario, with its phases placed as fractions of ``duration``."""
+    kinds = base_kinds(tokens)
+    d = duration
+    weighted = [(kinds[name], weight) for name, weight in MIX.items()]
+    found: dict[str, Scenario] = {}
+
+    found["mixed"] = Scenario("mixed", [Stream(concurrency, lambda _t: weighted)])
+
+    # JWKS down for the middle half (10 s of a 20 s run). Known keys keep their verdicts; a
+    # never-seen kid is 503 while the keys cannot be had (from the first failed fetch until the
+    # first successful one, which the back-off and cool-down place up to `slack` after the end).
+    down_policy = {
+        "ttl": d / 5,
+        "unknown_kid_cooldown": d / 10,
+        "backoff_initial": d / 40,
+        "backoff_max": d / 10,
+    }
+    down_start, down_end = d / 4, 3 * d / 4
+    slack = down_policy["unknown_kid_cooldown"] + down_policy["backoff_max"] + 1
+    unknown_down = Kind(
+        "unknown-kid",
+        _random_kid(tokens.issuer),
+        _between(down_start - 0.5, down_end + slack, frozenset({401, 503}), frozenset({401})),
+    )
+    down_mix = [(kinds["cold"], 0.4), (kinds["hot"], 0.45), (unknown_down, 0.15)]
+
+    def down_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
+        by_kind = result["kinds"].get("unknown-kid", {})
+        return {
+            "503_during_outage": by_kind.get("status", {}).get("503", 0),
+            "ok_503_seen_while_down": by_kind.get("status", {}).get("503", 0) > 0,
+            "ok_known_keys_no_5xx": all(
+                not any(s.startswith("5") for s in result["kinds"].get(k, {}).get("status", {}))
+                for k in ("cold", "hot")
+            ),
+        }
+
+    found["jwks-down"] = Scenario(
+        "jwks-down",
+        [Stream(concurrency, lambda _t: down_mix)],
+        policy=down_policy,
+        events=[
+            (down_start, "JWKS down (503)", lambda s: setattr(s, "status", 503)),
+            (down_end, "JWKS back", lambda s: setattr(s, "status", 200)),
+        ],
+        checks=down_checks,
+    )
+
+    # JWKS slow (3 s per answer) while a new key is published: requests for the new kid wait for
+    # the one fetch (under the policy's 5 s timeout); requests for cached keys do not wait.
+    rotate_at = d / 4
+    new_cold = Kind("new-key", _cycler(tokens.new_cold), _always(200))
+
+    # Tokens signed with the new key are sent only once it is published: the event sets the
+    # flag, so no worker can race ahead of the timeline (a token with an unpublished kid would
+    # rightly be refused and open the cool-down).
+    published: set[str] = set()
+
+    def publish(jwks: DrillJWKS) -> None:
+        jwks.published.append(tokens.new_key)
+        published.add("new")
+
+    def slow_mix(t: float) -> Sequence[tuple[Kind, float]]:
+        old = [(kinds["cold"], 0.3), (kinds["hot"], 0.5)]
+        return [*old, (new_cold, 0.2)] if published else old
+
+    def slow_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
+        kinds_seen = result["kinds"]
+        return {
+            "max_ms_new_key": kinds_seen.get("new-key", {}).get("max_ms"),
+            "max_ms_cached_keys": max(
+                kinds_seen.get(k, {}).get("max_ms", 0) for k in ("cold", "hot")
+            ),
+            "policy_timeout_ms": 5000,
+            "ok_new_key_within_policy": kinds_seen.get("new-key", {}).get("max_ms", 0)
+            < 5000 + 1000,
+        }
+
+    found["jwks-slow-rotation"] = Scenario(
+        "jwks-slow-rotation",
+        [Stream(concurrency, slow_mix)],
+        events=[
+            (rotate_at - 0.2, "JWKS slow (3 s)", lambda s: setattr(s, "delay", 3.0)),
+            (rotate_at, "new key published", publish),
+        ],
+        checks=slow_checks,
+    )
+
+    # Rotation: a new key appears (its tokens accepted after one fetch), later the old key is
+    # retired (its tokens refused once the TTL refresh drops it).
+    rot_policy = {"ttl": 0.3 * d, "unknown_kid_cooldown": 0.15 * d}
+    publish_at, retire_at = 0.15 * d, 0.4 * d
+    retired = _between(
+        retire_at - 0.5, retire_at + rot_policy["ttl"] + 1, frozenset({200, 401}), frozenset({401})
+    )
+    old_cold = Kind(
+        "old-key",
+        _cycler(tokens.cold),
+        lambda t: retired(t) if t >= retire_at - 0.5 else frozenset({200}),
+    )
+    old_hot = Kind("old-key-hot", _choice(tokens.hot), old_cold.expect)
+    new_hot = Kind("new-key-hot", _choice(tokens.new_hot), _always(200))
+
+    def rot_mix(t: float) -> Sequence[tuple[Kind, float]]:
+        old = [(old_cold, 0.3), (old_hot, 0.3)]
+        return [*old, (new_cold, 0.2), (new_hot, 0.2)] if published else old
+
+    def rot_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
+        window = rot_policy["unknown_kid_cooldown"]
+        # Start-up, TTL refreshes, and at most one fetch per cool-down for a missing kid (the
+        # new kid once; the retired kid once per window after the refresh that dropped it).
+        bound = 1 + math.ceil(d / rot_policy["ttl"]) + math.ceil(d / window)
+        per_window = _max_in_window(jwks.fetches[1:], window)
+        return {
+            "fetch_bound": bound,
+            "max_fetches_per_cooldown": per_window,
+            "ok_fetches_within_bound": result["jwks_fetches"] <= bound and per_window <= 2,
+            "ok_old_key_refused_at_end": result["kinds"]
+            .get("old-key", {})
+            .get("status", {})
+            .get("401", 0)
+            > 0,
+        }
+
+    found["rotation"] = Scenario(
+        "rotation",
+        [Stream(concurrency, rot_mix)],
+        policy=rot_policy,
+        events=[
+            (publish_at, "new key published", publish),
+            (retire_at, "old key retired", lambda s: s.published.remove(tokens.old_key)),
+        ],
+        checks=rot_checks,
+    )
+
+    # A flood of random kids at 1,000 req/s beside ordinary traffic: one fetch per cool-down.
+    flood_policy = {"unknown_kid_cooldown": d / 4}
+    flood_connections = max(1, concurrency // 2)
+    flood_kind = [(kinds["unknown-kid"], 1.0)]
+    normal = [(kinds["cold"], 0.5), (kinds["hot"], 0.5)]
+
+    def flood_checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
+        window = flood_policy["unknown_kid_cooldown"]
+        bound = 1 + math.ceil(result["seconds"] / window)  # start-up + one per window
+        flood = result["kinds"].get("unknown-kid", {})
+        per_window = _max_in_window(jwks.fetches[1:], window)  # after the start-up fetch
+        return {
+            "flood_rps": round(flood.get("count", 0) / max(result["seconds"], 1e-9)),
+            "fetch_bound": bound,
+            "max_fetches_per_cooldown": per_window,
+            "ok_fetches_within_bound": result["jwks_fetches"] <= bound and per_window <= 1,
+        }
+
+    found["kid-flood"] = Scenario(
+        "kid-flood",
+        [
+            Stream(flood_connections, lambda _t: flood_kind, rate=1000.0),
+            Stream(max(1, concurrency - flood_connections), lambda _t: normal),
+        ],
+        policy=flood_policy,
+        checks=flood_checks,
+    )
+    return found
+
+
+# -- the client -----------------------------------------------------------------------------------
+
+
+class Connection:
+    """One HTTP/1.1 keep-alive connection over asyncio streams (reopened when the server closes)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+        self.used = False
+
+    async def get(self, path: str, token: str | None) -> tuple[int, dict[str, str]]:
+        auth = f"Authorization: Bearer {token}\r\n" if token is not None else ""
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{auth}\r\n".encode()
+        for attempt in (1, 2):
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+                self.used = False
+            assert self.reader is not None
+            self.writer.write(request)
+            try:
+                status_line = await self.reader.readline()
+            except ConnectionResetError:
+                status_line = b""
+            if status_line:
+                break
+            # A kept-alive connection the server closed while idle: once more on a new one.
+            reused, self.used = self.used, False
+            self.close()
+            if not reused or attempt == 2:
+                raise ConnectionResetError("the server closed the connection")
+        self.used = True
+        assert self.reader is not None
+        status = int(status_line.split(b" ", 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size = int((await self.reader.readline()).split(b";")[0], 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+@dataclass
+class Record:
+    kind: str
+    status: int
+    latency: float
+    wrong: bool
+    retry_after_missing: bool
+
+
+async def _worker(
+    port: int,
+    stream: Stream,
+    rng: random.Random,
+    t0: float,
+    deadline: float,
+    budget: list[int],
+    pacer: Callable[[], float] | None,
+    out: list[Record],
+    wrong_samples: list[dict[str, Any]],
+) -> None:
+    connection = Connection(port)
+    try:
+        while budget[0] > 0:
+            if pacer is not None:
+                due = pacer()
+                if due >= deadline:
+                    return
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            budget[0] -= 1
+            t = now - t0
+            kinds, weights = zip(*stream.mix(t), strict=True)
+            kind = rng.choices(kinds, weights)[0]
+            token = kind.token(rng)
+            start = time.perf_counter()
+            try:
+                status, headers = await asyncio.wait_for(
+                    connection.get(ROUTE, token), REQUEST_TIMEOUT
+                )
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+                connection.close()
+                status, headers = 0, {}
+            latency = time.perf_counter() - start
+            expected = kind.expect(t)
+            missing = status == 503 and "retry-after" not in headers
+            wrong = status not in expected or missing
+            out.append(Record(kind.name, status, latency, wrong, missing))
+            if wrong and len(wrong_samples) < 10:
+                wrong_samples.append(
+                    {
+                        "kind": kind.name,
+                        "t": round(t, 2),
+                        "status": status,
+                        "expected": sorted(expected),
+                    }
+                )
+    finally:
+        connection.close()
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {}
+    ordered = sorted(latencies)
+    n = len(ordered)
+
+    def at(q: float) -> float:
+        return round(ordered[min(n - 1, int(q * n))] * 1000, 2)
+
+    return {
+        "p50_ms": at(0.50),
+        "p90_ms": at(0.90),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+def _peak_rss_kib(pid: int | None, field_name: str = "VmHWM") -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        return None
+    return None
+
+
+async def _drive(
+    port: int,
+    scenario: Scenario,
+    jwks: DrillJWKS,
+    duration: float,
+    max_requests: int,
+    seed: int,
+) -> tuple[list[Record], list[dict[str, Any]], float, list[tuple[float, str]]]:
+    records: list[Record] = []
+    wrong_samples: list[dict[str, Any]] = []
+    budget = [max_requests]
+    t0 = time.monotonic()
+    deadline = t0 + duration
+    happened: list[tuple[float, str]] = []
+
+    async def timeline() -> None:
+        for at, label, action in sorted(scenario.events, key=lambda event: event[0]):
+            await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
+            action(jwks)
+            happened.append((round(time.monotonic() - t0, 2), label))
+
+    tasks = [asyncio.ensure_future(timeline())]
+    rng = random.Random(seed)  # noqa: S311 - a traffic mix, not a secret
+    for stream in scenario.streams:
+        pacer = None
+        if stream.rate:
+            interval, sent = 1.0 / stream.rate, [0]
+
+            def pacer(interval: float = interval, sent: list[int] = sent) -> float:
+                sent[0] += 1
+                return t0 + sent[0] * interval
+
+        for _ in range(stream.connections):
+            worker_rng = random.Random(rng.getrandbits(64))  # noqa: S311
+            tasks.append(
+                asyncio.ensure_future(
+                    _worker(
+                        port,
+                        stream,
+                        worker_rng,
+                        t0,
+                        deadline,
+                        budget,
+                        pacer,
+                        records,
+                        wrong_samples,
+                    )
+                )
+            )
+    # Bounded: workers stop at the deadline; a request never takes longer than REQUEST_TIMEOUT.
+    done, pending = await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT + 5)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        task.result()
+    elapsed = min(time.monotonic(), deadline) - t0
+    return records, wrong_samples, elapsed, happened
+
+
+def _summarise(records: list[Record], seconds: float) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "requests": len(records),
+        "seconds": round(seconds, 2),
+        "rps": round(len(records) / seconds) if seconds > 0 else 0,
+        **_percentiles([r.latency for r in records]),
+        "status": dict(sorted(Counter(str(r.status) for r in records).items())),
+        "wrong": sum(r.wrong for r in records),
+        "retry_after_missing": sum(r.retry_after_missing for r in records),
+        "kinds": {},
+    }
+    for name in sorted({r.kind for r in records}):
+        of_kind = [r for r in records if r.kind == name]
+        result["kinds"][name] = {
+            "count": len(of_kind),
+            "wrong": sum(r.wrong for r in of_kind),
+            "status": dict(sorted(Counter(str(r.status) for r in of_kind).items())),
+            **_percentiles([r.latency for r in of_kind]),
+        }
+    return result
+
+
+def run_scenario(
+    framework: str,
+    scenario_name: str,
+    tokens: Tokens,
+    *,
+    concurrency: int = 64,
+    duration: float = 20.0,
+    max_requests: int = 2_000_000,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Serve ``framework``'s example app, run one scenario against it, return its figures."""
+    scenario = scenarios(tokens, concurrency, duration)[scenario_name]
+    target, server, paths = FRAMEWORKS[framework]
+    with DrillJWKS(tokens.issuer, [tokens.old_key, tokens.issuer.id_key]) as jwks:
+        env = {
+            "COGNITO_USER_POOL_ID": tokens.issuer.user_pool_id,
+            "COGNITO_CLIENT_ID": tokens.issuer.client_id,
+            "COGNITO_JWKS_URI": jwks.jwks_uri,
+            "LOAD_KEY_POLICY": json.dumps(scenario.policy) if scenario.policy else "",
+        }
+        with AppProcess(target, server=server, paths=paths, env=env) as app:  # type: ignore[arg-type]
+            port = int(app.url.rsplit(":", 1)[1])
+            # Warm-up: the start-up JWKS fetch and the framework's lazy imports, before the clock.
+            status, _ = asyncio.run(_one(port, tokens.hot[0]))
+            if status != 200:
+                raise RuntimeError(f"{framework}: warm-up got {status}:\n{app.stderr}")
+            records, wrong_samples, seconds, happened = asyncio.run(
+                _drive(port, scenario, jwks, duration, max_requests, seed)
+            )
+            result = _summarise(records, seconds)
+            result["rss_peak_mib"] = round((_peak_rss_kib(app.pid) or 0) / 1024, 1)
+        result.update(
+            framework=framework,
+            scenario=scenario_name,
+            concurrency=concurrency,
+            jwks_fetches=len(jwks.fetches),
+            jwks_fetch_times=[round(at - jwks.fetches[0], 2) for at in jwks.fetches],
+            events=happened,
+            wrong_samples=wrong_samples,
+            policy=scenario.policy,
+        )
+        if scenario.checks is not None:
+            result["checks"] = scenario.checks(result, jwks, 0.0)
+    return result
+
+
+async def _one(port: int, token: str | None, path: str = ROUTE) -> tuple[int, dict[str, str]]:
+    connection = Connection(port)
+    try:
+        return await asyncio.wait_for(connection.get(path, token), REQUEST_TIMEOUT)
+    finally:
+        connection.close()
+
+
+async def _stats(port: int) -> dict[str, Any]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /_load/stats HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    )
+    raw = await reader.read()
+    writer.close()
+    return dict(json.loads(raw.split(b"\r\n\r\n", 1)[1]))
+
+
+def run_soak(
+    framework: str, tokens: Tokens, *, concurrency: int, duration: float, sample_every: float = 5
+) -> dict[str, Any]:
+    """The mixed traffic for ``duration`` s with more distinct tokens than the cache holds.
+
+    Samples the server's RSS (VmRSS) and the verified-token cache's size; after a warm-up of a
+    fifth of the run, RSS must stay within 10% and the cache within its bound.
+    """
+    kinds = base_kinds(tokens)
+    soak_cold = Kind("cold", _cycler(tokens.soak), _always(200))
+    mix = [(soak_cold if name == "cold" else kinds[name], weight) for name, weight in MIX.items()]
+    scenario = Scenario("soak", [Stream(concurrency, lambda _t: mix)])
+    target, server, paths = FRAMEWORKS[framework]
+    samples: list[dict[str, Any]] = []
+    with DrillJWKS(tokens.issuer, [tokens.old_key, tokens.issuer.id_key]) as jwks:
+        env = {
+            "COGNITO_USER_POOL_ID": tokens.issuer.user_pool_id,
+            "COGNITO_CLIENT_ID": tokens.issuer.client_id,
+            "COGNITO_JWKS_URI": jwks.jwks_uri,
+        }
+        with AppProcess(target, server=server, paths=paths, env=env) as app:  # type: ignore[arg-type]
+            port = int(app.url.rsplit(":", 1)[1])
+            asyncio.run(_one(port, tokens.hot[0]))
+            stop = threading.Event()
+            start = time.monotonic()
+
+            def sampler() -> None:
+                while not stop.wait(sample_every):
+                    stats = asyncio.run(_stats(port))
+                    samples.append(
+                        {
+                            "t": round(time.monotonic() - start),
+                            "rss_mib": round((_peak_rss_kib(app.pid, "VmRSS") or 0) / 1024, 1),
+                            **stats,
+                        }
+                    )
+
+            thread = threading.Thread(target=sampler, daemon=True)
+            thread.start()
+            records, _wrong, seconds, _ = asyncio.run(
+                _drive(port, scenario, jwks, duration, 50_000_000, 7)
+            )
+            stop.set()
+            thread.join(timeout=REQUEST_TIMEOUT)
+            result = _summarise(records, seconds)
+            result["rss_peak_mib"] = round((_peak_rss_kib(app.pid) or 0) / 1024, 1)
+    after = [s for s in samples if s["t"] >= duration / 5]
+    rss = [s["rss_mib"] for s in after] or [0.0]
+    result.update(
+        framework=framework,
+        scenario="soak",
+        concurrency=concurrency,
+        jwks_fetches=len(jwks.fetches),
+        samples=samples,
+        checks={
+            "rss_after_warmup_min_mib": min(rss),
+            "rss_after_warmup_max_mib": max(rss),
+            "ok_rss_flat_within_10pct": max(rss) <= 1.10 * min(rss),
+            "token_cache_max_seen": max((s["token_cache"] for s in samples), default=0),
+            "token_cache_bound": samples[-1]["token_cache_max"] if samples else None,
+            "ok_cache_within_bound": all(s["token_cache"] <= s["token_cache_max"] for s in samples),
+        },
+    )
+    return result
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def print_table(results: list[dict[str, Any]], out: Any = sys.stdout) -> None:
+    head = (
+        f"{'framework':<9} {'scenario':<19} {'req/s':>6} {'p50ms':>7} {'p90ms':>7} "
+        f"{'p99ms':>7} {'maxms':>8} {'WRONG':>5} {'fetch':>5} {'RSSMiB':>6}  statuses"
+    )
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for r in results:
+        statuses = " ".join(f"{code}:{n}" for code, n in r["status"].items())
+        print(
+            f"{r['framework']:<9} {r['scenario']:<19} {r['rps']:>6} {r.get('p50_ms', 0):>7} "
+            f"{r.get('p90_ms', 0):>7} {r.get('p99_ms', 0):>7} {r.get('max_ms', 0):>8} "
+            f"{r['wrong']:>5} {r['jwks_fetches']:>5} {r['rss_peak_mib']:>6}  {statuses}",
+            file=out,
+        )
+    for r in results:
+        extra = r.get("checks")
+        if extra:
+            print(
+                f"  {r['framework']}/{r['scenario']}: "
+                + ", ".join(f"{k}={v}" for k, v in extra.items()),
+                file=out,
+            )
+        for sample in r.get("wrong_samples", [])[:3]:
+            print(f"  {r['framework']}/{r['scenario']} WRONG: {sample}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frameworks", default="fastapi,flask,django")
+    parser.add_argument(
+        "--scenarios", default="mixed,jwks-down,jwks-slow-rotation,rotation,kid-flood"
+    )
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
+    parser.add_argument("--max-requests", type=int, default=2_000_000, help="per scenario")
+    parser.add_argument("--pool", type=int, default=1000, help="distinct valid tokens")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument(
+        "--soak", action="store_true", help="instead: a bounded soak run per framework"
+    )
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    names = [s for s in args.scenarios.split(",") if s]
+    unknown = [f for f in frameworks if f not in FRAMEWORKS]
+    if unknown:
+        parser.error(f"unknown framework(s) {unknown}")
+    started = time.monotonic()
+    soak_pool = 12_000 if args.soak else 0  # more than the default 10,000-entry token cache
+    tokens = Tokens(pool=args.pool, soak_pool=soak_pool)
+    print(
+        f"tokens minted in {time.monotonic() - started:.1f}s; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs (shared: figures are noisy)",
+        flush=True,
+    )
+    results: list[dict[str, Any]] = []
+    for framework in frameworks:
+        if args.soak:
+            results.append(
+                run_soak(
+                    framework, tokens, concurrency=args.concurrency, duration=args.soak_seconds
+                )
+            )
+        else:
+            known = scenarios(tokens, args.concurrency, args.duration)
+            for name in names:
+                if name not in known:
+                    parser.error(f"unknown scenario {name!r}; known: {sorted(known)}")
+                results.append(
+                    run_scenario(
+                        framework,
+                        name,
+                        tokens,
+                        concurrency=args.concurrency,
+                        duration=args.duration,
+                        max_requests=args.max_requests,
+                    )
+                )
+        print(f"{framework} done", flush=True)
+    print()
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    failed = [
+        f"{r['framework']}/{r['scenario']}"
+        for r in results
+        if r["wrong"]
+        or not all(v for k, v in (r.get("checks") or {}).items() if k.startswith("ok_"))
+    ]
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
