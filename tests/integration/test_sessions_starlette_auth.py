@@ -50,6 +50,9 @@ async def test_the_authentication_backend_accepts_the_session_cookie(oauth: OAut
         assert callback.status_code == 302
         answer = await http.get("/whoami")
         assert answer.status_code == 200 and answer.json() == {"user": "alice"}
-        http.cookies.set("cognito_session", "forged")
+        # Replace the cookie (setting a second one of the same name would leave it to the cookie
+        # jar, which differs between Python versions, which one is sent).
+        http.cookies.clear()
+        http.cookies.set("cognito_session", "forged", domain="127.0.0.1")
         refused = await http.get("/whoami")
         assert refused.status_code == 401 and refused.json()["error"] == "session_ended"
