@@ -523,9 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "\n(examples/ not found: run from a checkout of cognito_guard for the framework demo)"
         )
-    print(
-        "\n== 3. Revocation shared through Redis: revoked in one process, refused by another ==\n"
-    )
+    print("\n== 4. Revocation through Redis: revoked in one process, refused by another ==\n")
     ok &= run_revocation_demo()
     print("\nall verdicts as expected" if ok else "\nSOME VERDICTS DIFFER FROM THE EXPECTED ONES")
     return 0 if ok else 1
