@@ -2,12 +2,15 @@
 
 Every run starts the app in a subprocess on 127.0.0.1 (FastAPI under uvicorn, Flask and Django
 under waitress, via :class:`cognito_guard.testing.AppProcess`), with the JWKS served on loopback
-by this process, and drives it with a bounded asyncio client of raw HTTP/1.1 keep-alive
-connections (one per unit of concurrency). Each request carries a token of a known kind and knows
-which status it deserves at the moment it is sent; any other status is a WRONG verdict.
+by this process (and, for the revocation drills, a real Redis started by it), and drives it
+with a bounded asyncio client of raw HTTP/1.1 keep-alive connections (one per unit of
+concurrency). Each request carries a token of a known kind and knows which status it deserves at
+the moment it is sent (in the Redis drills: in the phases it lived through); any other status is
+a WRONG verdict.
 
 Run: ``make load`` or ``.venv/bin/python benchmarks/load.py [--frameworks ...] [--scenarios ...]
-[--concurrency 64] [--duration 20] [--json FILE] [--soak]``. See docs/load.md for the scenarios
+[--concurrency 64] [--duration 20] [--redis-outage 20] [--max-staleness 5] [--json FILE]
+[--soak]``. See docs/load.md for the scenarios
 and how to read the table. Every run is bounded in requests (``--max-requests``) and seconds.
 """
 
