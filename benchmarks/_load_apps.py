@@ -6,6 +6,11 @@ the way the example builds it, ``verifier_from_env()``, plus two things a drill 
 
 - ``LOAD_KEY_POLICY``: a JSON object of :class:`~cognito_guard.KeyPolicy` fields (short TTL and
   cool-down for the fault drills); absent, the defaults apply, as in the examples;
+- ``LOAD_REVOCATIONS``: a JSON object of :class:`~cognito_guard.revocation.RedisRevocations`
+  arguments (``url``, ``max_staleness``, ``on_unavailable``, ``resync_interval``) for the Redis
+  drills. ``COGNITO_REVOCATIONS_URL`` alone cannot set the staleness bound or the mode, so the
+  module builds the list itself and hands it to ``verifier_from_env(revocations=...)``; its
+  warnings go to stderr, where the harness counts them;
 - a ``GET /_load/stats`` route answering the server's pid and the verified-token cache's size and
   bound, read by the soak run (it reads private attributes: a benchmark may, the library's API
   does not need to grow for it).
@@ -17,7 +22,9 @@ or ``_load_apps:django``: the module builds only the app asked for (PEP 562 ``__
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import types
 from typing import Any
 
@@ -26,11 +33,26 @@ from cognito_guard.config import verifier_from_env
 
 
 def build_verifier() -> CognitoVerifier:
-    """The examples' verifier (COGNITO_* variables), with the drill's KeyPolicy if one is set."""
+    """The examples' verifier (COGNITO_* variables), with the drill's KeyPolicy and revocation
+    list if they are set."""
+    overrides: dict[str, Any] = {}
     raw = os.environ.get("LOAD_KEY_POLICY")
-    if not raw:
-        return verifier_from_env()
-    return verifier_from_env(key_policy=KeyPolicy(**json.loads(raw)))
+    if raw:
+        overrides["key_policy"] = KeyPolicy(**json.loads(raw))
+    raw = os.environ.get("LOAD_REVOCATIONS")
+    if raw:
+        from cognito_guard.revocation import RedisRevocations
+
+        # Explicitly to stderr (not only logging's last resort): the harness counts these lines,
+        # and a framework's logging set-up must not be able to swallow them.
+        logger = logging.getLogger("cognito_guard")
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False  # counted once, whatever handlers the root logger has
+        overrides["revocations"] = RedisRevocations(**json.loads(raw))
+    return verifier_from_env(**overrides)
 
 
 def _stats(verifier: CognitoVerifier) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 
 Every run starts the app in a subprocess on 127.0.0.1 (FastAPI under uvicorn, Flask and Django
 under waitress, via :class:`cognito_guard.testing.AppProcess`), with the JWKS served on loopback
-by this process, and drives it with a bounded asyncio client of raw HTTP/1.1 keep-alive
-connections (one per unit of concurrency). Each request carries a token of a known kind and knows
-which status it deserves at the moment it is sent; any other status is a WRONG verdict.
+by this process (and, for the revocation drills, a real Redis started by it), and drives it
+with a bounded asyncio client of raw HTTP/1.1 keep-alive connections (one per unit of
+concurrency). Each request carries a token of a known kind and knows which status it deserves at
+the moment it is sent (in the Redis drills: in the phases it lived through); any other status is
+a WRONG verdict.
 
 Run: ``make load`` or ``.venv/bin/python benchmarks/load.py [--frameworks ...] [--scenarios ...]
-[--concurrency 64] [--duration 20] [--json FILE] [--soak]``. See docs/load.md for the scenarios
+[--concurrency 64] [--duration 20] [--redis-outage 20] [--max-staleness 5] [--json FILE]
+[--soak]``. See docs/load.md for the scenarios
 and how to read the table. Every run is bounded in requests (``--max-requests``) and seconds.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import math
 import os
@@ -25,13 +29,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cognito_guard.testing import AppProcess, JWKSServer, LocalIssuer
+from cognito_guard.revocation import RedisRevocations
+from cognito_guard.testing import AppProcess, JWKSServer, LocalIssuer, RedisServer
 from cognito_guard.testing.issuer import SigningKey, generate_rsa_key
+from cognito_guard.testing.redis import find_redis_server
 from cognito_guard.testing.server import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +111,12 @@ class Tokens:
             issuer.access_token(scopes=scopes, client_id="other0client0id0123456789") for _ in "ab"
         ]
         self.missing_scope = [issuer.access_token(scopes=("openid",)) for _ in range(8)]
+        # Tokens of one sign-in session (they share its origin_jti), revoked by the Redis drills.
+        self.revoked_session = str(uuid.uuid4())
+        self.revoked = [
+            issuer.access_token(scopes=scopes, expires_in=7200, origin_jti=self.revoked_session)
+            for _ in range(8)
+        ]
 
 
 # -- scenarios -------------------------------------------------------------------------------------
@@ -112,11 +124,18 @@ class Tokens:
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of request: how to pick its token and which statuses it deserves at time ``t``."""
+    """A kind of request: how to pick its token and which statuses it deserves at time ``t``.
+
+    A phase-aware kind (the Redis drills) also names the ``phases`` a request lived through
+    between being sent and answered, and the statuses each phase ``allowed``: the request
+    deserves any status one of them allows, and is counted under the phase it was answered in.
+    """
 
     name: str
     token: Callable[[random.Random], str | None]
     expect: Callable[[float], Statuses]
+    phases: Callable[[float, float], Sequence[str]] | None = None
+    allowed: Mapping[str, Statuses] | None = None
 
 
 @dataclass
@@ -128,6 +147,99 @@ class Stream:
     rate: float | None = None
 
 
+# -- the Redis drills: what phase a moment of the run is in ---------------------------------------
+
+# After Redis is back the list's sync thread reconnects at its next attempt: its back-off is
+# capped at 2 s (cognito_guard.revocation), plus a margin for a loaded machine and the re-sync.
+RECONNECT_SLACK = 3.0
+# The last good sync came up to one resync_interval before the stop (plus the thread's poll and
+# a loaded machine's scheduling): the list may turn stale that much before max_staleness.
+STALE_EARLY = 0.5
+# The last good sync began before Redis was stopped: past stop + max_staleness the list is stale.
+STALE_LATE = 0.25
+PHASES = ("before", "outage-fresh", "staleness-edge", "stale", "recovering", "after")
+
+
+@dataclass
+class RedisDrill:
+    """Redis stopped at ``stop_at`` (s into the run) for ``outage`` s, under an app whose
+    ``RedisRevocations`` has ``on_unavailable``, ``max_staleness`` and ``resync_interval``.
+
+    Phases of the run, from the moments the events really happened (an event not yet begun
+    lies in the future, so phases never run ahead of Redis):
+
+    - ``before``: Redis up;
+    - ``outage-fresh``: Redis down, the last sync still within ``max_staleness``;
+    - ``staleness-edge``: the list may or may not count as stale yet (the last sync came up to
+      one ``resync_interval`` before the stop);
+    - ``stale``: more than ``max_staleness`` since any possible sync, Redis still down;
+    - ``recovering``: Redis started again, the list not necessarily re-synced yet;
+    - ``after``: past the reconnect back-off: the list is synced again.
+    """
+
+    on_unavailable: str
+    stop_at: float
+    outage: float
+    max_staleness: float
+    resync_interval: float
+    server: RedisServer | None = None
+    t0: float = 0.0  # time.monotonic() at the start of the run
+    times: dict[str, float] = field(default_factory=dict)  # stop, stopped, start, started
+
+    def _mark(self, name: str) -> None:
+        self.times[name] = time.monotonic() - self.t0
+
+    def stop(self, _jwks: DrillJWKS) -> None:
+        assert self.server is not None
+        self._mark("stop")  # before the kill: a request judged before this mark preceded it
+        self.server.stop()
+        self._mark("stopped")
+
+    def start(self, _jwks: DrillJWKS) -> None:
+        assert self.server is not None
+        self._mark("start")
+        self.server.start()  # same port, empty: the revoked session lives on in local copies
+        self._mark("started")
+
+    def phase(self, t: float) -> str:
+        """The phase at ``t`` seconds into the run."""
+        at = self.times.get
+        if t < at("stop", math.inf):
+            return "before"
+        if t >= at("start", math.inf):
+            return "recovering" if t < at("started", math.inf) + RECONNECT_SLACK else "after"
+        if t < at("stop", math.inf) + self.max_staleness - self.resync_interval - STALE_EARLY:
+            return "outage-fresh"
+        if t < at("stopped", math.inf) + self.max_staleness + STALE_LATE:
+            return "staleness-edge"
+        return "stale"
+
+    def phases_between(self, sent: float, answered: float) -> Sequence[str]:
+        """Every phase from the one a request was sent in to the one it was answered in."""
+        first, last = PHASES.index(self.phase(sent)), PHASES.index(self.phase(answered))
+        return PHASES[first : last + 1]
+
+    def windows(self, end: float) -> dict[str, list[float]]:
+        """Where each phase lay in a run of ``end`` seconds, from the recorded times."""
+        at = self.times.get
+        stop, stopped = at("stop", math.inf), at("stopped", math.inf)
+        start, started = at("start", math.inf), at("started", math.inf)
+        edges = [
+            0.0,
+            stop,
+            min(start, stop + self.max_staleness - self.resync_interval - STALE_EARLY),
+            min(start, stopped + self.max_staleness + STALE_LATE),
+            start,
+            started + RECONNECT_SLACK,
+            end,
+        ]
+        edges = [min(edge, end) for edge in edges]
+        return {
+            name: [round(edges[i], 2), round(max(edges[i], edges[i + 1]), 2)]
+            for i, name in enumerate(PHASES)
+        }
+
+
 @dataclass
 class Scenario:
     name: str
@@ -136,6 +248,8 @@ class Scenario:
     events: list[tuple[float, str, Callable[[DrillJWKS], None]]] = field(default_factory=list)
     # Extra figures and checks computed from the run (name -> value); "ok_*" entries must be True.
     checks: Callable[[dict[str, Any], DrillJWKS, float], dict[str, Any]] | None = None
+    redis: RedisDrill | None = None  # the app gets a RedisRevocations on a Redis of the harness
+    duration: float | None = None  # its own length, when the drill does not fit --duration
 
 
 def _always(*statuses: int) -> Callable[[float], Statuses]:
@@ -206,8 +320,24 @@ MIX = {
 }
 
 
-def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Scenario]:
-    """Every scenario, with its phases placed as fractions of ``duration``."""
+REDIS_SCENARIOS = {"redis-down-closed": "fail_closed", "redis-down-open": "fail_open"}
+VALID_KINDS = ("cold", "hot")  # the kinds the Redis drills report as "valid"
+
+
+def scenarios(
+    tokens: Tokens,
+    concurrency: int,
+    duration: float,
+    *,
+    redis_outage: float = 20.0,
+    max_staleness: float = 5.0,
+) -> dict[str, Scenario]:
+    """Every scenario, with its phases placed as fractions of ``duration``.
+
+    The Redis drills stop Redis for ``redis_outage`` seconds after a quarter of ``duration``
+    (at least 0.75 s) and run on for a quarter more (at least the reconnect slack and a second),
+    under a list with a ``max_staleness`` short enough to be passed within the outage.
+    """
     kinds = base_kinds(tokens)
     d = duration
     weighted = [(kinds[name], weight) for name, weight in MIX.items()]
@@ -369,7 +499,115 @@ def scenarios(tokens: Tokens, concurrency: int, duration: float) -> dict[str, Sc
         policy=flood_policy,
         checks=flood_checks,
     )
+
+    for name, mode in REDIS_SCENARIOS.items():
+        found[name] = _redis_down(
+            name, mode, tokens, kinds, concurrency, d, redis_outage, max_staleness
+        )
     return found
+
+
+def _redis_down(
+    name: str,
+    mode: str,
+    tokens: Tokens,
+    kinds: dict[str, Kind],
+    concurrency: int,
+    d: float,
+    outage: float,
+    max_staleness: float,
+) -> Scenario:
+    """Redis stopped mid-run under a ``RedisRevocations(on_unavailable=mode)`` list.
+
+    Valid tokens deserve 200, then (fail_closed, once the list is older than max_staleness)
+    503 with Retry-After until Redis is back and the list re-synced, then 200 again; fail_open
+    keeps them at 200. Tokens of the session revoked before the outage are in every local copy:
+    401 throughout, in both modes (the check looks at the local copy before at its age). Expired
+    and token-less requests never reach the list: 401 throughout.
+    """
+    resync = min(1.0, max_staleness / 4)
+    lead, tail = max(0.75, d / 4), max(d / 4, RECONNECT_SLACK + 1)
+    drill = RedisDrill(mode, lead, outage, max_staleness, resync)
+    closed = mode == "fail_closed"
+    ok, refused, maybe = frozenset({200}), frozenset({401}), frozenset({200, 503})
+    valid: dict[str, Statuses] = {
+        "before": ok,
+        "outage-fresh": ok,
+        "staleness-edge": maybe if closed else ok,
+        "stale": frozenset({503}) if closed else ok,
+        "recovering": maybe if closed else ok,
+        "after": ok,
+    }
+    always_401 = dict.fromkeys(PHASES, refused)
+
+    def phased(kind: Kind, allowed: Mapping[str, Statuses]) -> Kind:
+        return Kind(
+            kind.name,
+            kind.token,
+            lambda t: allowed[drill.phase(t)],
+            phases=drill.phases_between,
+            allowed=allowed,
+        )
+
+    revoked = Kind("revoked", _choice(tokens.revoked), _always(401))
+    mix = [
+        (phased(kinds["cold"], valid), 0.3),
+        (phased(kinds["hot"], valid), 0.35),
+        (phased(revoked, always_401), 0.2),
+        (phased(kinds["expired"], always_401), 0.075),
+        (phased(kinds["no-token"], always_401), 0.075),
+    ]
+
+    def checks(result: dict[str, Any], jwks: DrillJWKS, t0: float) -> dict[str, Any]:
+        phases = result.get("phases", {})
+
+        def valid_in(phase: str, status: str) -> int:
+            return int(phases.get(phase, {}).get("valid", {}).get(status, 0))
+
+        statuses = {
+            status
+            for kind in VALID_KINDS
+            for status in result["kinds"].get(kind, {}).get("status", {})
+        }
+        revoked_seen = result["kinds"].get("revoked", {}).get("status", {})
+        logs = result.get("redis_log", {})
+        found: dict[str, Any] = {
+            "warnings_lost": logs.get("lost"),
+            "warnings_resynced": logs.get("resynced"),
+            "ok_revoked_401_throughout": set(revoked_seen) == {"401"},
+            "ok_resynced_after_restart": logs.get("resynced", 0) >= 1,
+        }
+        if closed:
+            spans = [
+                result["kinds"].get(kind, {}).get("status_span", {}).get("503")
+                for kind in VALID_KINDS
+            ]
+            spans = [span for span in spans if span]
+            times = drill.times
+            if spans and "stop" in times and "start" in times:
+                found["503_from_s_after_stop"] = round(min(s[0] for s in spans) - times["stop"], 2)
+                found["503_until_s_after_start"] = round(
+                    max(s[1] for s in spans) - times["start"], 2
+                )
+            found["ok_valid_503_while_stale"] = valid_in("stale", "503") > 0
+            found["ok_valid_200_after"] = valid_in("after", "200") > 0
+        else:
+            found["warnings_fail_open"] = logs.get("fail_open")
+            found["ok_valid_200_throughout"] = statuses == {"200"}
+            found["ok_one_fail_open_warning"] = logs.get("fail_open") == 1
+        return found
+
+    return Scenario(
+        name,
+        [Stream(concurrency, lambda _t: mix)],
+        events=[
+            (lead, "Redis stopped", drill.stop),
+            (lead + outage, "Redis started (empty)", drill.start),
+        ],
+        checks=checks,
+        redis=drill,
+        duration=lead + outage + tail,
+    )
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -440,6 +678,8 @@ class Record:
     latency: float
     wrong: bool
     retry_after_missing: bool
+    t: float = 0.0  # seconds into the run when the answer came
+    phase: str | None = None  # the phase it was answered in (phase-aware kinds)
 
 
 async def _worker(
@@ -480,10 +720,18 @@ async def _worker(
                 connection.close()
                 status, headers = 0, {}
             latency = time.perf_counter() - start
-            expected = kind.expect(t)
+            answered = time.monotonic() - t0
+            phase = None
+            if kind.phases is not None and kind.allowed is not None:
+                # Judged over its whole flight: the server decided somewhere in between.
+                lived = kind.phases(t, answered)
+                expected = frozenset().union(*(kind.allowed[p] for p in lived))
+                phase = lived[-1]
+            else:
+                expected = kind.expect(t)
             missing = status == 503 and "retry-after" not in headers
             wrong = status not in expected or missing
-            out.append(Record(kind.name, status, latency, wrong, missing))
+            out.append(Record(kind.name, status, latency, wrong, missing, answered, phase))
             if wrong and len(wrong_samples) < 10:
                 wrong_samples.append(
                     {
@@ -491,6 +739,7 @@ async def _worker(
                         "t": round(t, 2),
                         "status": status,
                         "expected": sorted(expected),
+                        **({"phase": phase} if phase else {}),
                     }
                 )
     finally:
@@ -540,10 +789,14 @@ async def _drive(
     deadline = t0 + duration
     happened: list[tuple[float, str]] = []
 
+    if scenario.redis is not None:
+        scenario.redis.t0 = t0
+
     async def timeline() -> None:
         for at, label, action in sorted(scenario.events, key=lambda event: event[0]):
             await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
-            action(jwks)
+            # In a thread: starting Redis again takes a while, the client must not stall.
+            await asyncio.to_thread(action, jwks)
             happened.append((round(time.monotonic() - t0, 2), label))
 
     tasks = [asyncio.ensure_future(timeline())]
@@ -597,12 +850,42 @@ def _summarise(records: list[Record], seconds: float) -> dict[str, Any]:
     }
     for name in sorted({r.kind for r in records}):
         of_kind = [r for r in records if r.kind == name]
+        spans: dict[str, list[float]] = {}
+        for r in of_kind:
+            span = spans.setdefault(str(r.status), [r.t, r.t])
+            span[0], span[1] = min(span[0], r.t), max(span[1], r.t)
         result["kinds"][name] = {
             "count": len(of_kind),
             "wrong": sum(r.wrong for r in of_kind),
             "status": dict(sorted(Counter(str(r.status) for r in of_kind).items())),
+            # When each status was first and last answered (seconds into the run).
+            "status_span": {code: [round(a, 2), round(b, 2)] for code, (a, b) in spans.items()},
             **_percentiles([r.latency for r in of_kind]),
         }
+    phased = [r for r in records if r.phase is not None]
+    if phased:
+        result["phases"] = {}
+        for phase in PHASES:
+            here = [r for r in phased if r.phase == phase]
+            group: dict[str, Counter[str]] = {"valid": Counter(), "revoked": Counter()}
+            group["other"] = Counter()
+            by_kind: dict[str, Counter[str]] = {}
+            for r in here:
+                name = (
+                    "valid"
+                    if r.kind in VALID_KINDS
+                    else "revoked"
+                    if r.kind == "revoked"
+                    else "other"
+                )
+                group[name][str(r.status)] += 1
+                by_kind.setdefault(r.kind, Counter())[str(r.status)] += 1
+            result["phases"][phase] = {
+                "requests": len(here),
+                "wrong": sum(r.wrong for r in here),
+                **{name: dict(sorted(c.items())) for name, c in group.items()},
+                "kinds": {k: dict(sorted(c.items())) for k, c in sorted(by_kind.items())},
+            }
     return result
 
 
@@ -615,28 +898,69 @@ def run_scenario(
     duration: float = 20.0,
     max_requests: int = 2_000_000,
     seed: int = 1,
+    redis_outage: float = 20.0,
+    max_staleness: float = 5.0,
 ) -> dict[str, Any]:
     """Serve ``framework``'s example app, run one scenario against it, return its figures."""
-    scenario = scenarios(tokens, concurrency, duration)[scenario_name]
+    scenario = scenarios(
+        tokens, concurrency, duration, redis_outage=redis_outage, max_staleness=max_staleness
+    )[scenario_name]
+    duration = scenario.duration or duration
     target, server, paths = FRAMEWORKS[framework]
-    with DrillJWKS(tokens.issuer, [tokens.old_key, tokens.issuer.id_key]) as jwks:
+    drill = scenario.redis
+    with contextlib.ExitStack() as stack:
+        jwks = DrillJWKS(tokens.issuer, [tokens.old_key, tokens.issuer.id_key])
+        stack.enter_context(jwks)
         env = {
             "COGNITO_USER_POOL_ID": tokens.issuer.user_pool_id,
             "COGNITO_CLIENT_ID": tokens.issuer.client_id,
             "COGNITO_JWKS_URI": jwks.jwks_uri,
             "LOAD_KEY_POLICY": json.dumps(scenario.policy) if scenario.policy else "",
         }
-        with AppProcess(target, server=server, paths=paths, env=env) as app:  # type: ignore[arg-type]
+        if drill is not None:
+            drill.server = stack.enter_context(RedisServer())
+            # Revoked before the app starts: its first load brings the session into its copy.
+            with RedisRevocations(drill.server.url) as writer:
+                writer.revoke_session(tokens.revoked_session)
+            env["LOAD_REVOCATIONS"] = json.dumps(
+                {
+                    "url": drill.server.url,
+                    "on_unavailable": drill.on_unavailable,
+                    "max_staleness": drill.max_staleness,
+                    "resync_interval": drill.resync_interval,
+                }
+            )
+        app = AppProcess(target, server=server, paths=paths, env=env)  # type: ignore[arg-type]
+        with app:
             port = int(app.url.rsplit(":", 1)[1])
             # Warm-up: the start-up JWKS fetch and the framework's lazy imports, before the clock.
             status, _ = asyncio.run(_one(port, tokens.hot[0]))
             if status != 200:
                 raise RuntimeError(f"{framework}: warm-up got {status}:\n{app.stderr}")
+            if drill is not None:
+                status, _ = asyncio.run(_one(port, tokens.revoked[0]))
+                if status != 401:
+                    raise RuntimeError(f"{framework}: a revoked token got {status} at warm-up")
             records, wrong_samples, seconds, happened = asyncio.run(
                 _drive(port, scenario, jwks, duration, max_requests, seed)
             )
             result = _summarise(records, seconds)
             result["rss_peak_mib"] = round((_peak_rss_kib(app.pid) or 0) / 1024, 1)
+        if drill is not None:
+            result["redis"] = {
+                "on_unavailable": drill.on_unavailable,
+                "max_staleness": drill.max_staleness,
+                "resync_interval": drill.resync_interval,
+                "outage": drill.outage,
+                "times": {k: round(v, 2) for k, v in drill.times.items()},
+                "phase_windows": drill.windows(seconds),
+            }
+            # The list's own warnings, from the server's stderr (each logged once per outage).
+            result["redis_log"] = {
+                "lost": app.stderr.count("the revocation list lost Redis"),
+                "fail_open": app.stderr.count("(on_unavailable='fail_open')"),
+                "resynced": app.stderr.count("the revocation list is synchronised again"),
+            }
         result.update(
             framework=framework,
             scenario=scenario_name,
@@ -764,18 +1088,52 @@ def print_table(results: list[dict[str, Any]], out: Any = sys.stdout) -> None:
             )
         for sample in r.get("wrong_samples", [])[:3]:
             print(f"  {r['framework']}/{r['scenario']} WRONG: {sample}", file=out)
+        if "redis" in r:
+            _print_redis(r, out)
+
+
+def _print_redis(r: dict[str, Any], out: Any) -> None:
+    """What clients saw in each phase of a Redis drill."""
+    redis, times = r["redis"], r["redis"]["times"]
+    print(
+        f"  {r['framework']}/{r['scenario']}: on_unavailable={redis['on_unavailable']!r}, "
+        f"max_staleness={redis['max_staleness']:g} s (short for the drill; default 60), "
+        f"resync {redis['resync_interval']:g} s; Redis down "
+        f"{times.get('stop', '?')}-{times.get('start', '?')} s, restarted empty",
+        file=out,
+    )
+    windows = redis["phase_windows"]
+    for phase, seen in r.get("phases", {}).items():
+        a, b = windows[phase]
+        groups = "  ".join(
+            f"{name} " + (" ".join(f"{code}:{n}" for code, n in seen[name].items()) or "-")
+            for name in ("valid", "revoked", "other")
+        )
+        wrong = f"  WRONG {seen['wrong']}" if seen["wrong"] else ""
+        print(f"    {phase:<15} {a:6.2f} to {b:6.2f} s  {groups}{wrong}", file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frameworks", default="fastapi,flask,django")
     parser.add_argument(
-        "--scenarios", default="mixed,jwks-down,jwks-slow-rotation,rotation,kid-flood"
+        "--scenarios",
+        default="mixed,jwks-down,jwks-slow-rotation,rotation,kid-flood,"
+        "redis-down-closed,redis-down-open",
     )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
     parser.add_argument("--max-requests", type=int, default=2_000_000, help="per scenario")
     parser.add_argument("--pool", type=int, default=1000, help="distinct valid tokens")
+    parser.add_argument(
+        "--redis-outage", type=float, default=20.0, help="seconds Redis is down (Redis drills)"
+    )
+    parser.add_argument(
+        "--max-staleness",
+        type=float,
+        default=5.0,
+        help="the list's max_staleness in the Redis drills (short, to be passed mid-outage)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     parser.add_argument(
         "--soak", action="store_true", help="instead: a bounded soak run per framework"
@@ -787,6 +1145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown:
         parser.error(f"unknown framework(s) {unknown}")
+    if any(n in REDIS_SCENARIOS for n in names):
+        if args.redis_outage <= args.max_staleness + 1:
+            parser.error("--redis-outage must exceed --max-staleness by more than a second")
+        if find_redis_server() is None:
+            print("no redis-server/valkey-server found: skipping the Redis drills", flush=True)
+            names = [n for n in names if n not in REDIS_SCENARIOS]
     started = time.monotonic()
     soak_pool = 12_000 if args.soak else 0  # more than the default 10,000-entry token cache
     tokens = Tokens(pool=args.pool, soak_pool=soak_pool)
@@ -816,6 +1180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         concurrency=args.concurrency,
                         duration=args.duration,
                         max_requests=args.max_requests,
+                        redis_outage=args.redis_outage,
+                        max_staleness=args.max_staleness,
                     )
                 )
         print(f"{framework} done", flush=True)

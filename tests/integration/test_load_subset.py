@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from cognito_guard.testing.pytest_plugin import redis_server_or_skip
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -33,8 +35,12 @@ def tokens(load: ModuleType) -> Any:
     return load.Tokens(pool=100)
 
 
-def run(load: ModuleType, tokens: Any, framework: str, scenario: str, seconds: float) -> Any:
-    result = load.run_scenario(framework, scenario, tokens, concurrency=8, duration=seconds)
+def run(
+    load: ModuleType, tokens: Any, framework: str, scenario: str, seconds: float, **options: Any
+) -> Any:
+    result = load.run_scenario(
+        framework, scenario, tokens, concurrency=8, duration=seconds, **options
+    )
     assert result["requests"] > 0
     assert result["wrong"] == 0, result["wrong_samples"]
     assert result["retry_after_missing"] == 0
@@ -69,3 +75,22 @@ def test_random_kid_flood_costs_one_fetch_per_cool_down(load: ModuleType, tokens
     assert set(result["kinds"]["unknown-kid"]["status"]) == {"401"}
     # The start-up fetch, then at most one per cool-down window of the run.
     assert result["jwks_fetches"] <= result["checks"]["fetch_bound"], result["jwks_fetch_times"]
+
+
+def test_redis_outage_fail_closed_answers_503_only_while_stale(
+    load: ModuleType, tokens: Any
+) -> None:
+    redis_server_or_skip().close()  # skips without a server binary (fails under CI=true)
+    # A 2 s outage under a 0.75 s staleness bound: every phase of the drill in a few seconds.
+    result = run(
+        load, tokens, "flask", "redis-down-closed", 3, redis_outage=2.0, max_staleness=0.75
+    )
+    phases = result["phases"]
+    assert set(phases["before"]["valid"]) == {"200"}
+    assert set(phases["stale"]["valid"]) == {"503"}  # and each with Retry-After (run checks it)
+    assert set(phases["after"]["valid"]) == {"200"}
+    # The session revoked before the outage stays refused in every phase, also after Redis came
+    # back empty: the local copy keeps it.
+    assert all(set(seen["revoked"]) <= {"401"} for seen in phases.values())
+    assert phases["after"]["revoked"].get("401", 0) > 0
+    assert all(v for k, v in result["checks"].items() if k.startswith("ok_")), result["checks"]
