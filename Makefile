@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/token_cache.py
 	$(PY) benchmarks/revocation.py
 
-# Each example app under a real server, a token mix and fault drills (docs/load.md); ~6 minutes.
+# Each example app under a real server, a token mix and fault drills (docs/load.md); ~10 minutes.
 # LOAD_ARGS passes options: make load LOAD_ARGS="--frameworks flask --json load.json"
 load: $(STAMP)
 	$(PY) benchmarks/load.py $(LOAD_ARGS)
