@@ -134,10 +134,18 @@ class Requirement:
         fix = f"{decorator}({{}})"
         return cls(_names(scopes, decorator + "()", fix), _names(groups, decorator + "()", fix))
 
+    @property
+    def is_empty(self) -> bool:
+        """True when any valid token meets the demand (no scope, no group)."""
+        return not (self.scopes or self.groups)
+
     def check(self, claims: CognitoClaims) -> None:
         """Raise InsufficientScopeError / MissingGroupError unless ``claims`` meet the demand."""
-        claims.require_scopes(*self.scopes)
-        claims.require_groups(*self.groups)
+        # Most routes demand nothing beyond a valid token, or scopes alone: skip what is empty.
+        if self.scopes:
+            claims.require_scopes(*self.scopes)
+        if self.groups:
+            claims.require_groups(*self.groups)
 
 
 @dataclass(frozen=True)

@@ -236,21 +236,31 @@ def guard_of(conn: HTTPConnection) -> BearerGuard:
     return guard
 
 
+def _authorization(scope: Any) -> list[str]:
+    # What conn.headers.getlist("authorization") gives (ASGI servers send header names in lower
+    # case), read from the raw ASGI headers without building a Headers object per request.
+    return [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
+
+
 async def _claims_of(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims | None:
-    if _CLAIMS_KEY in conn.scope:
-        claims: CognitoClaims | None = conn.scope[_CLAIMS_KEY]
+    """Read the request's ``Authorization`` header and authenticate it, once per connection."""
+    scope = conn.scope
+    if _CLAIMS_KEY in scope:
+        claims: CognitoClaims | None = scope[_CLAIMS_KEY]
         return claims
     try:
-        claims = await guard.aauthenticate(conn.headers.getlist("authorization"))
+        claims = await guard.aauthenticate(_authorization(scope))
     except CognitoGuardError as exc:
         raise _rejection(conn, guard, exc) from exc
-    conn.scope[_CLAIMS_KEY] = claims
+    scope[_CLAIMS_KEY] = claims
     return claims
 
 
 async def _authorize(conn: HTTPConnection, requirement: Requirement) -> CognitoClaims:
     guard = guard_of(conn)
     claims = await _claims_of(conn, guard)
+    if claims is not None and requirement.is_empty:  # any valid token will do: nothing to check
+        return claims
     try:
         return guard.authorize(claims, requirement)
     except CognitoGuardError as exc:
@@ -277,32 +287,42 @@ _PLAIN_SIGNATURE = inspect.Signature(
 
 
 @functools.cache
-def _fastapi_signature() -> inspect.Signature | None:
-    """The signature FastAPI should see, or None when FastAPI is not installed."""
+def _fastapi_scheme() -> Any:
+    """The ``CognitoBearer`` security scheme FastAPI documents, or None without FastAPI."""
     try:
-        from fastapi import Depends
-        from fastapi.security import HTTPBearer, SecurityScopes
+        from fastapi.security import HTTPBearer
     except ImportError:
         return None
 
     class CognitoBearer(HTTPBearer):
-        # Only here to document the scheme (OpenAPI, the Authorize button of /docs): the header
-        # is read by parse_authorization alone, and HTTPConnection lets WebSocket routes use it.
-        # (FastAPI resolves these annotations in this module's globals: keep them module-level.)
+        # Only here to document the scheme (OpenAPI, the Authorize button of /docs): FastAPI
+        # never calls it, as the dependency that wraps it reads the header itself (with
+        # parse_authorization, which HTTPConnection lets WebSocket routes use too).
         async def __call__(self, request: HTTPConnection) -> None:
             return None
 
-    scheme = CognitoBearer(
+    return CognitoBearer(
         bearerFormat="JWT",
         scheme_name=SCHEME_NAME,
         description="An Amazon Cognito access token: `Authorization: Bearer <token>`.",
         auto_error=False,
     )
+
+
+@functools.cache
+def _fastapi_signature() -> inspect.Signature | None:
+    """The signature FastAPI should see, or None when FastAPI is not installed."""
+    try:
+        from fastapi.security import SecurityScopes
+    except ImportError:
+        return None
+    # No Depends(scheme) sub-dependency: FastAPI solves every dependency with a recursion of its
+    # own (parameters, cache key, call), which cost more than the verification of a cached token.
+    # The dependency is the scheme instead (see _Dependency.__wrapped__).
     return inspect.Signature(
         [
             inspect.Parameter("request", _KIND, annotation=HTTPConnection),
             inspect.Parameter("security_scopes", _KIND, annotation=SecurityScopes),
-            inspect.Parameter("bearer", _KIND, default=Depends(scheme)),
         ]
     )
 
@@ -320,6 +340,17 @@ class _Dependency:
         # FastAPI reads the parameters from here; resolving them imports FastAPI, so this
         # only runs when FastAPI (or someone) inspects the dependency.
         return _fastapi_signature() or _PLAIN_SIGNATURE
+
+    @property
+    def __wrapped__(self) -> Any:
+        # FastAPI unwraps a dependency (inspect.unwrap) to tell a security scheme: so it takes
+        # this one for the CognitoBearer scheme itself, documents it (with the Security(...)
+        # scopes) in the OpenAPI document, and solves it as one dependency, not two. Its call
+        # and parameters stay this object's own (__signature__ stops inspect.signature there).
+        scheme = _fastapi_scheme()
+        if scheme is None:
+            raise AttributeError("__wrapped__")
+        return scheme
 
     def _requirement(self, security_scopes: _SecurityScopes | None) -> Requirement:
         if security_scopes is None or not security_scopes.scopes:
@@ -487,7 +518,7 @@ class CognitoAuthBackend(AuthenticationBackend):
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The credentials and user of ``conn``; None without a token."""
         try:
-            claims = await self.guard.aauthenticate(conn.headers.getlist("authorization"))
+            claims = await self.guard.aauthenticate(_authorization(conn.scope))
         except CognitoGuardError as exc:
             raise CognitoAuthenticationError(_answer(conn, self.guard, exc)) from exc
         conn.scope[_CLAIMS_KEY] = claims
