@@ -318,7 +318,7 @@ class CognitoMiddleware:
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = self.guard.authenticate(_authorization(request))
+            claims = self._authenticate(request)
         except CognitoGuardError as exc:
             error = exc
         user = None
@@ -327,11 +327,19 @@ class CognitoMiddleware:
         self._store(request, claims, error, user)
         return self.get_response(request)
 
+    def _authenticate(self, request: HttpRequest) -> CognitoClaims | None:
+        """Read the request's ``Authorization`` header and authenticate it (raises on refusal)."""
+        return self.guard.authenticate(_authorization(request))
+
+    async def _aauthenticate(self, request: HttpRequest) -> CognitoClaims | None:
+        """Like :meth:`_authenticate`, without blocking the event loop."""
+        return await self.guard.aauthenticate(_authorization(request))
+
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = await self.guard.aauthenticate(_authorization(request))
+            claims = await self._aauthenticate(request)
         except CognitoGuardError as exc:
             error = exc
         user = None
@@ -347,8 +355,10 @@ class CognitoMiddleware:
         error: CognitoGuardError | None,
         user: Any = None,
     ) -> None:
-        cast(CognitoRequest, request).cognito_user = claims
-        request.__dict__[_STATE] = RequestState(self.guard, claims, error, user)
+        # One dict update (no cast() call, no attribute machinery): this runs on every request.
+        request.__dict__.update(
+            {"cognito_user": claims, _STATE: RequestState(self.guard, claims, error, user)}
+        )
 
 
 def request_state(request: HttpRequest) -> RequestState:
@@ -385,6 +395,8 @@ def django_answer(answer: Answer) -> JsonResponse:
 def _denial(request: HttpRequest, requirement: Requirement) -> JsonResponse | None:
     state = request_state(request)
     error = state.error
+    if error is None and state.claims is not None and requirement.is_empty:
+        return None  # a verified token, and nothing more demanded
     if error is None:
         try:
             state.guard.authorize(state.claims, requirement)
