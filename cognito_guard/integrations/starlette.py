@@ -227,7 +227,10 @@ def guard_of(conn: HTTPConnection) -> BearerGuard:
     Example: ``answer = guard_of(request).answer(exc)``
     """
     state = getattr(conn.scope.get("app"), "state", None)
-    guard = getattr(state, _STATE_ATTR, None)
+    # State keeps its attributes in the dict _state; reading it there skips State.__getattr__
+    # (a Python call) on every request. getattr() stays the way for any other state object.
+    values = getattr(state, "_state", None)
+    guard = values.get(_STATE_ATTR) if type(values) is dict else getattr(state, _STATE_ATTR, None)
     if not isinstance(guard, BearerGuard):
         raise RuntimeError(
             "this application has no CognitoGuard, so cognito_guard refuses the request; call "
@@ -387,7 +390,11 @@ class _Required(_Dependency):
         security_scopes: _SecurityScopes | None = None,
         bearer: object = None,
     ) -> CognitoClaims:
-        return await _authorize(request, self._requirement(security_scopes))
+        if security_scopes is None or not security_scopes.scopes:  # _requirement(), inlined
+            return await _authorize(request, self.requirement)
+        return await _authorize(
+            request, _with_scopes(self.requirement, tuple(security_scopes.scopes))
+        )
 
 
 class _Optional(_Dependency):
