@@ -27,8 +27,9 @@ How the pieces fit:
 - :data:`cognito_user`, :data:`cognito_user_optional`, :func:`require_scope` and
   :func:`require_group` are dependencies: plain async callables taking the request, which FastAPI
   calls with ``Depends``/``Security`` and Starlette code may await directly. With FastAPI
-  installed they honour ``SecurityScopes`` and carry an HTTP bearer security scheme
-  (``CognitoBearer``, bearer format JWT), so the OpenAPI document and ``/docs`` show it. FastAPI
+  installed they honour ``SecurityScopes`` and are, to FastAPI, an HTTP bearer security scheme
+  (``CognitoBearer``, bearer format JWT; one dependency, no sub-dependency), so the OpenAPI
+  document and ``/docs`` show it. FastAPI
   is imported only when FastAPI inspects a dependency, never by plain Starlette use.
 - :class:`CognitoGuard` also makes FastAPI's OpenAPI document truthful (every scope a route
   demands, ``require_scope``'s included, in one ``CognitoBearer`` requirement; ``[{}, ...]`` for

@@ -367,8 +367,12 @@ def request_state(request: HttpRequest) -> RequestState:
     A Django REST framework ``Request`` is looked through to the Django request it wraps, so the
     decorators also work on the methods of an ``APIView`` (``method_decorator``).
     """
-    request = getattr(request, "_request", request)
     state = request.__dict__.get(_STATE)
+    if state is None:
+        # Not the Django request itself (or no middleware): look through a wrapper. Only here,
+        # as getattr() of a missing attribute raises and catches an AttributeError each time.
+        inner = getattr(request, "_request", None)
+        state = None if inner is None else inner.__dict__.get(_STATE)
     if not isinstance(state, RequestState):
         raise ImproperlyConfigured(
             f"cognito_guard needs {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE to protect views"
