@@ -754,6 +754,17 @@ def _document(app: Any, schema: dict[str, Any]) -> None:
                     },
                 )
     if used:
+        scheme = _fastapi_scheme()
+        if scheme is not None:
+            # FastAPI lists it itself when it unwraps the dependencies to the scheme; this keeps
+            # the requirement above pointing at a defined scheme whatever FastAPI did.
+            from fastapi.encoders import jsonable_encoder
+
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            if SCHEME_NAME not in schemes:
+                schemes[SCHEME_NAME] = jsonable_encoder(
+                    scheme.model, by_alias=True, exclude_none=True
+                )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault(
             _ERROR_SCHEMA,
