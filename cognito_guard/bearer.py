@@ -64,7 +64,15 @@ def parse_authorization(values: Sequence[str]) -> str | None:
         return None
     if len(values) > 1:
         raise InvalidRequestError("the request has several Authorization headers")
-    scheme, _, credentials = values[0].strip(" \t").partition(" ")
+    value = values[0]
+    if value[:7] == "Bearer ":
+        # The usual shape, exactly "Bearer <b64token>": the general path below would return
+        # this very token (nothing to strip at either end of a b64token); anything else, such
+        # as extra blanks or another spelling of the scheme, takes that path and its errors.
+        token = value[7:]
+        if _is_b64token(token):
+            return token
+    scheme, _, credentials = value.strip(" \t").partition(" ")
     if scheme.lower() != "bearer":
         raise InvalidRequestError("the Authorization scheme is not Bearer")
     token = credentials.strip(" \t")
@@ -134,10 +142,18 @@ class Requirement:
         fix = f"{decorator}({{}})"
         return cls(_names(scopes, decorator + "()", fix), _names(groups, decorator + "()", fix))
 
+    @property
+    def is_empty(self) -> bool:
+        """True when any valid token meets the demand (no scope, no group)."""
+        return not (self.scopes or self.groups)
+
     def check(self, claims: CognitoClaims) -> None:
         """Raise InsufficientScopeError / MissingGroupError unless ``claims`` meet the demand."""
-        claims.require_scopes(*self.scopes)
-        claims.require_groups(*self.groups)
+        # Most routes demand nothing beyond a valid token, or scopes alone: skip what is empty.
+        if self.scopes:
+            claims.require_scopes(*self.scopes)
+        if self.groups:
+            claims.require_groups(*self.groups)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ import inspect
 import logging
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import (
@@ -68,6 +68,9 @@ from ..config import SETTING_NAMES, check_setting_names, verifier_from_env, veri
 from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError
 from ..sessions.signin import SessionGuard, WebSignIn
 from ..verifier import CognitoVerifier
+
+if TYPE_CHECKING:
+    from flask import Request
 
 __all__ = [
     "CognitoBadRequest",
@@ -296,7 +299,11 @@ def _was_guarded(view: Callable[..., Any]) -> bool:
 
 
 def _bearer_guard(app: Flask | None = None) -> BearerGuard:
-    target = app if app is not None else current_app
+    # _get_current_object(), not current_app.extensions: the proxy's attribute lookup costs
+    # ~6 times as much, on every request.
+    target = (
+        app if app is not None else cast("LocalProxy[Flask]", current_app)._get_current_object()
+    )
     guard = target.extensions.get(EXTENSION_KEY)
     if not isinstance(guard, BearerGuard):
         raise ConfigurationError("call CognitoGuard(app) or init_app(app) first")
@@ -308,8 +315,10 @@ def _bearer_guard(app: Flask | None = None) -> BearerGuard:
 
 def _authorization() -> list[str]:
     # WSGI servers join repeated headers with ", ", which parse_authorization refuses; reading the
-    # environ key directly avoids werkzeug's scan of every header for getlist().
-    value = request.environ.get("HTTP_AUTHORIZATION")
+    # environ key directly avoids werkzeug's scan of every header for getlist() (and the real
+    # request object, the proxy's attribute lookup).
+    real = cast("LocalProxy[Request]", request)._get_current_object()
+    value = real.environ.get("HTTP_AUTHORIZATION")
     return [] if value is None else [value]
 
 
@@ -338,19 +347,23 @@ async def _aauthenticate(guard: BearerGuard) -> CognitoClaims | None:
 
 
 def _outcome(
-    guard: BearerGuard, claims: CognitoClaims | None, error: CognitoGuardError | None
+    guard: BearerGuard,
+    claims: CognitoClaims | None,
+    error: CognitoGuardError | None,
+    store: Any,
 ) -> CognitoClaims | None:
     # Kept on g so the decorators and current_cognito_user verify one request's token once; the
-    # rejection is answered (and logged) once too, however often it is asked for.
+    # rejection is answered (and logged) once too, however often it is asked for. ``store`` is the
+    # object behind the g proxy (each access through the proxy looks the context up again).
     rejection = None if error is None else _http_exception(guard, error)
-    setattr(g, _G_KEY, (claims, rejection))
+    setattr(store, _G_KEY, (claims, rejection))
     if rejection is not None:
         raise rejection
     return claims
 
 
-def _cached_outcome() -> CognitoClaims | None:
-    claims, rejection = g.get(_G_KEY)
+def _cached_outcome(outcome: Any) -> CognitoClaims | None:
+    claims, rejection = outcome
     if rejection is not None:
         raise rejection
     return cast("CognitoClaims | None", claims)
@@ -366,25 +379,25 @@ def get_cognito_user() -> CognitoClaims | None:
     Example: ``user = get_cognito_user(); name = user.username if user else "anonymous"``
     """
     guard = _bearer_guard()
-    if _G_KEY in g:
-        return _cached_outcome()
+    store = cast("LocalProxy[Any]", g)._get_current_object()
+    outcome = getattr(store, _G_KEY, None)
+    if outcome is not None:
+        return _cached_outcome(outcome)
     if _in_event_loop():
         raise CognitoUsageError(
             "in an async view use 'await aget_cognito_user()' or a require_* decorator before"
             " reading current_cognito_user; verifying here could block the loop"
         )
     try:
-        return _outcome(guard, _authenticate(guard), None)
+        return _outcome(guard, _authenticate(guard), None, store)
     except CognitoGuardError as exc:
-        return _outcome(guard, None, exc)
+        return _outcome(guard, None, exc, store)
 
 
 def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # asyncio's own test without the RuntimeError that get_running_loop() raises (and costs)
+    # on every request of a sync view.
+    return asyncio._get_running_loop() is not None
 
 
 async def aget_cognito_user() -> CognitoClaims | None:
@@ -393,12 +406,14 @@ async def aget_cognito_user() -> CognitoClaims | None:
     Example: ``user = await aget_cognito_user()``
     """
     guard = _bearer_guard()
-    if _G_KEY in g:
-        return _cached_outcome()
+    store = cast("LocalProxy[Any]", g)._get_current_object()
+    outcome = getattr(store, _G_KEY, None)
+    if outcome is not None:
+        return _cached_outcome(outcome)
     try:
-        return _outcome(guard, await _aauthenticate(guard), None)
+        return _outcome(guard, await _aauthenticate(guard), None, store)
     except CognitoGuardError as exc:
-        return _outcome(guard, None, exc)
+        return _outcome(guard, None, exc, store)
 
 
 class _UserProxy(LocalProxy):  # type: ignore[type-arg]
@@ -465,18 +480,23 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
         # cannot see it (functions, the usual views, all can be).
         with contextlib.suppress(TypeError):
             _GUARDED.add(view)
+        demands = not requirement.is_empty  # else any verified token will do
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _authorize(requirement, await aget_cognito_user())
+                claims = await aget_cognito_user()
+                if claims is None or demands:
+                    _authorize(requirement, claims)
                 return await view(*args, **kwargs)
 
             return cast(View, async_wrapper)
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _authorize(requirement, get_cognito_user())
+            claims = get_cognito_user()
+            if claims is None or demands:
+                _authorize(requirement, claims)
             return view(*args, **kwargs)
 
         return cast(View, wrapper)

@@ -27,8 +27,9 @@ How the pieces fit:
 - :data:`cognito_user`, :data:`cognito_user_optional`, :func:`require_scope` and
   :func:`require_group` are dependencies: plain async callables taking the request, which FastAPI
   calls with ``Depends``/``Security`` and Starlette code may await directly. With FastAPI
-  installed they honour ``SecurityScopes`` and carry an HTTP bearer security scheme
-  (``CognitoBearer``, bearer format JWT), so the OpenAPI document and ``/docs`` show it. FastAPI
+  installed they honour ``SecurityScopes`` and are, to FastAPI, an HTTP bearer security scheme
+  (``CognitoBearer``, bearer format JWT; one dependency, no sub-dependency), so the OpenAPI
+  document and ``/docs`` show it. FastAPI
   is imported only when FastAPI inspects a dependency, never by plain Starlette use.
 - :class:`CognitoGuard` also makes FastAPI's OpenAPI document truthful (every scope a route
   demands, ``require_scope``'s included, in one ``CognitoBearer`` requirement; ``[{}, ...]`` for
@@ -239,7 +240,10 @@ def guard_of(conn: HTTPConnection) -> BearerGuard:
     Example: ``answer = guard_of(request).answer(exc)``
     """
     state = getattr(conn.scope.get("app"), "state", None)
-    guard = getattr(state, _STATE_ATTR, None)
+    # State keeps its attributes in the dict _state; reading it there skips State.__getattr__
+    # (a Python call) on every request. getattr() stays the way for any other state object.
+    values = getattr(state, "_state", None)
+    guard = values.get(_STATE_ATTR) if type(values) is dict else getattr(state, _STATE_ATTR, None)
     if not isinstance(guard, BearerGuard):
         raise RuntimeError(
             "this application has no CognitoGuard, so cognito_guard refuses the request; call "
@@ -248,15 +252,23 @@ def guard_of(conn: HTTPConnection) -> BearerGuard:
     return guard
 
 
+def _authorization(scope: Any) -> list[str]:
+    # What conn.headers.getlist("authorization") gives (ASGI servers send header names in lower
+    # case), read from the raw ASGI headers without building a Headers object per request.
+    return [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
+
+
 async def _claims_of(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims | None:
-    if _CLAIMS_KEY in conn.scope:
-        claims: CognitoClaims | None = conn.scope[_CLAIMS_KEY]
+    """Read the request's ``Authorization`` header and authenticate it, once per connection."""
+    scope = conn.scope
+    if _CLAIMS_KEY in scope:
+        claims: CognitoClaims | None = scope[_CLAIMS_KEY]
         return claims
     try:
         claims = await _aauthenticate(conn, guard)
     except CognitoGuardError as exc:
         raise _rejection(conn, guard, exc) from exc
-    conn.scope[_CLAIMS_KEY] = claims
+    scope[_CLAIMS_KEY] = claims
     return claims
 
 
@@ -264,7 +276,7 @@ async def _claims_of(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims 
 
 
 async def _aauthenticate(conn: HTTPConnection, guard: BearerGuard) -> CognitoClaims | None:
-    authorization = conn.headers.getlist("authorization")
+    authorization = _authorization(conn.scope)
     if not authorization and isinstance(guard, SessionGuard):
         from .starlette_sessions import aauthenticate
 
@@ -278,6 +290,8 @@ async def _aauthenticate(conn: HTTPConnection, guard: BearerGuard) -> CognitoCla
 async def _authorize(conn: HTTPConnection, requirement: Requirement) -> CognitoClaims:
     guard = guard_of(conn)
     claims = await _claims_of(conn, guard)
+    if claims is not None and requirement.is_empty:  # any valid token will do: nothing to check
+        return claims
     try:
         return guard.authorize(claims, requirement)
     except CognitoGuardError as exc:
@@ -304,32 +318,42 @@ _PLAIN_SIGNATURE = inspect.Signature(
 
 
 @functools.cache
-def _fastapi_signature() -> inspect.Signature | None:
-    """The signature FastAPI should see, or None when FastAPI is not installed."""
+def _fastapi_scheme() -> Any:
+    """The ``CognitoBearer`` security scheme FastAPI documents, or None without FastAPI."""
     try:
-        from fastapi import Depends
-        from fastapi.security import HTTPBearer, SecurityScopes
+        from fastapi.security import HTTPBearer
     except ImportError:
         return None
 
     class CognitoBearer(HTTPBearer):
-        # Only here to document the scheme (OpenAPI, the Authorize button of /docs): the header
-        # is read by parse_authorization alone, and HTTPConnection lets WebSocket routes use it.
-        # (FastAPI resolves these annotations in this module's globals: keep them module-level.)
+        # Only here to document the scheme (OpenAPI, the Authorize button of /docs): FastAPI
+        # never calls it, as the dependency that wraps it reads the header itself (with
+        # parse_authorization, which HTTPConnection lets WebSocket routes use too).
         async def __call__(self, request: HTTPConnection) -> None:
             return None
 
-    scheme = CognitoBearer(
+    return CognitoBearer(
         bearerFormat="JWT",
         scheme_name=SCHEME_NAME,
         description="An Amazon Cognito access token: `Authorization: Bearer <token>`.",
         auto_error=False,
     )
+
+
+@functools.cache
+def _fastapi_signature() -> inspect.Signature | None:
+    """The signature FastAPI should see, or None when FastAPI is not installed."""
+    try:
+        from fastapi.security import SecurityScopes
+    except ImportError:
+        return None
+    # No Depends(scheme) sub-dependency: FastAPI solves every dependency with a recursion of its
+    # own (parameters, cache key, call), which cost more than the verification of a cached token.
+    # The dependency is the scheme instead (see _Dependency.__wrapped__).
     return inspect.Signature(
         [
             inspect.Parameter("request", _KIND, annotation=HTTPConnection),
             inspect.Parameter("security_scopes", _KIND, annotation=SecurityScopes),
-            inspect.Parameter("bearer", _KIND, default=Depends(scheme)),
         ]
     )
 
@@ -347,6 +371,17 @@ class _Dependency:
         # FastAPI reads the parameters from here; resolving them imports FastAPI, so this
         # only runs when FastAPI (or someone) inspects the dependency.
         return _fastapi_signature() or _PLAIN_SIGNATURE
+
+    @property
+    def __wrapped__(self) -> Any:
+        # FastAPI unwraps a dependency (inspect.unwrap) to tell a security scheme: so it takes
+        # this one for the CognitoBearer scheme itself, documents it (with the Security(...)
+        # scopes) in the OpenAPI document, and solves it as one dependency, not two. Its call
+        # and parameters stay this object's own (__signature__ stops inspect.signature there).
+        scheme = _fastapi_scheme()
+        if scheme is None:
+            raise AttributeError("__wrapped__")
+        return scheme
 
     def _requirement(self, security_scopes: _SecurityScopes | None) -> Requirement:
         if security_scopes is None or not security_scopes.scopes:
@@ -383,7 +418,11 @@ class _Required(_Dependency):
         security_scopes: _SecurityScopes | None = None,
         bearer: object = None,
     ) -> CognitoClaims:
-        return await _authorize(request, self._requirement(security_scopes))
+        if security_scopes is None or not security_scopes.scopes:  # _requirement(), inlined
+            return await _authorize(request, self.requirement)
+        return await _authorize(
+            request, _with_scopes(self.requirement, tuple(security_scopes.scopes))
+        )
 
 
 class _Optional(_Dependency):
@@ -742,6 +781,17 @@ def _document(app: Any, schema: dict[str, Any]) -> None:
                     },
                 )
     if used:
+        scheme = _fastapi_scheme()
+        if scheme is not None:
+            # FastAPI lists it itself when it unwraps the dependencies to the scheme; this keeps
+            # the requirement above pointing at a defined scheme whatever FastAPI did.
+            from fastapi.encoders import jsonable_encoder
+
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            if SCHEME_NAME not in schemes:
+                schemes[SCHEME_NAME] = jsonable_encoder(
+                    scheme.model, by_alias=True, exclude_none=True
+                )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault(
             _ERROR_SCHEMA,

@@ -379,8 +379,10 @@ class CognitoMiddleware:
         error: CognitoGuardError | None,
         user: Any = None,
     ) -> None:
-        cast(CognitoRequest, request).cognito_user = claims
-        request.__dict__[_STATE] = RequestState(self.guard, claims, error, user)
+        # One dict update (no cast() call, no attribute machinery): this runs on every request.
+        request.__dict__.update(
+            {"cognito_user": claims, _STATE: RequestState(self.guard, claims, error, user)}
+        )
 
 
 def request_state(request: HttpRequest) -> RequestState:
@@ -389,8 +391,12 @@ def request_state(request: HttpRequest) -> RequestState:
     A Django REST framework ``Request`` is looked through to the Django request it wraps, so the
     decorators also work on the methods of an ``APIView`` (``method_decorator``).
     """
-    request = getattr(request, "_request", request)
     state = request.__dict__.get(_STATE)
+    if state is None:
+        # Not the Django request itself (or no middleware): look through a wrapper. Only here,
+        # as getattr() of a missing attribute raises and catches an AttributeError each time.
+        inner = getattr(request, "_request", None)
+        state = None if inner is None else inner.__dict__.get(_STATE)
     if not isinstance(state, RequestState):
         raise ImproperlyConfigured(
             f"cognito_guard needs {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE to protect views"
@@ -417,6 +423,8 @@ def django_answer(answer: Answer) -> JsonResponse:
 def _denial(request: HttpRequest, requirement: Requirement) -> JsonResponse | None:
     state = request_state(request)
     error = state.error
+    if error is None and state.claims is not None and requirement.is_empty:
+        return None  # a verified token, and nothing more demanded
     if error is None:
         try:
             state.guard.authorize(state.claims, requirement)
