@@ -18,16 +18,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from http.cookies import SimpleCookie
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError
 from ..sessions import WebRequest, WebResponse, WebSignIn
+from .django._settings import object_setting
 
 __all__ = [
     "SETTING",
@@ -35,7 +34,6 @@ __all__ = [
     "authenticate",
     "route_view",
     "sign_in_from_settings",
-    "split_settings",
     "to_response",
     "web_request",
 ]
@@ -47,44 +45,25 @@ _cache: dict[str, WebSignIn] = {}
 _cache_lock = threading.Lock()
 
 
-def split_settings(config: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
-    """``COGNITO_GUARD`` without ``SIGN_IN`` (for the verifier), and the ``SIGN_IN`` value."""
-    rest = {key: value for key, value in config.items() if key != SETTING}
-    return rest, config.get(SETTING)
-
-
 def sign_in_from_settings() -> WebSignIn | None:
     """The :class:`WebSignIn` named by ``COGNITO_GUARD["SIGN_IN"]``, or None (built once)."""
     config = getattr(settings, "COGNITO_GUARD", None)
     if not isinstance(config, Mapping):
         return None
-    value = split_settings(config)[1]
+    value = config.get(SETTING)
     if value is None or isinstance(value, WebSignIn):
         return value
+    name = f'COGNITO_GUARD["{SETTING}"]'
     if not isinstance(value, str):
         raise ConfigurationError(
-            'COGNITO_GUARD["SIGN_IN"] must be the dotted path of a WebSignIn (or of a function '
-            f"returning one), not {type(value).__name__}"
+            f"{name} must be the dotted path of a WebSignIn (or of a function returning one), "
+            f"not {type(value).__name__}"
         )
-    with _cache_lock:
+    with _cache_lock:  # built once: a factory must not make a second store per middleware
         cached = _cache.get(value)
-        if cached is not None:
-            return cached
-        try:
-            found = import_string(value)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f'COGNITO_GUARD["SIGN_IN"] {value!r} cannot be imported: {exc}'
-            ) from exc
-        if callable(found) and not isinstance(found, WebSignIn):
-            found = found()
-        if not isinstance(found, WebSignIn):
-            raise ConfigurationError(
-                f'COGNITO_GUARD["SIGN_IN"] {value!r} is not a WebSignIn '
-                f"(got {type(found).__name__})"
-            )
-        _cache[value] = found
-        return found
+        if cached is None:
+            cached = _cache[value] = object_setting(value, name, WebSignIn)
+        return cached
 
 
 def web_request(request: HttpRequest) -> WebRequest:

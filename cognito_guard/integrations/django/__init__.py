@@ -58,7 +58,6 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
-from django.utils.module_loading import import_string
 
 from ...bearer import Answer, BearerGuard, Requirement
 from ...claims import CognitoClaims
@@ -242,21 +241,9 @@ def _check_setting_names() -> None:
 
 
 def _injected_verifier(value: object) -> CognitoVerifier:
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"settings.COGNITO_GUARD_VERIFIER {value!r} cannot be imported: {exc}"
-            ) from exc
-        if callable(value) and not isinstance(value, CognitoVerifier):
-            value = value()
-    if not isinstance(value, CognitoVerifier):
-        raise ConfigurationError(
-            "settings.COGNITO_GUARD_VERIFIER must be a CognitoVerifier or the dotted path of one "
-            f"(or of a function returning one), not {type(value).__name__}"
-        )
-    return value
+    from ._settings import object_setting
+
+    return object_setting(value, "settings.COGNITO_GUARD_VERIFIER", CognitoVerifier)
 
 
 def build_guard() -> BearerGuard:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -23,7 +23,16 @@ from ...claims import CognitoClaims
 from ...config import check_setting_names
 from ...errors import ConfigurationError
 
-__all__ = ["DJANGO_SETTING_NAMES", "UserSettings", "user_settings", "verifier_settings"]
+__all__ = [
+    "DJANGO_SETTING_NAMES",
+    "UserSettings",
+    "imported",
+    "object_setting",
+    "user_settings",
+    "verifier_settings",
+]
+
+T = TypeVar("T")
 
 # Keys only the Django adapter reads; a later sign-in key joins this tuple.
 # Keys of COGNITO_GUARD that Django reads itself; SIGN_IN names a WebSignIn (web sign-in).
@@ -54,16 +63,35 @@ def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def imported(path: str, name: str) -> object:
+    """The object at the dotted ``path`` of the setting ``name``; ConfigurationError if none."""
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise ConfigurationError(f"{name} {path!r} cannot be imported: {exc}") from exc
+
+
+def object_setting(value: object, name: str, kind: type[T]) -> T:
+    """A setting naming a ``kind``: one itself, its dotted path, or a factory's (path) that
+    returns one. ConfigurationError otherwise, naming the setting and what it got.
+    """
+    if isinstance(value, str):
+        value = imported(value, name)
+    if callable(value) and not isinstance(value, kind):
+        value = value()
+    if not isinstance(value, kind):
+        raise ConfigurationError(
+            f"{name} must be a {kind.__name__} or the dotted path of one (or of a function "
+            f"returning one), not {type(value).__name__}"
+        )
+    return value
+
+
 def _mapper(value: object) -> UserMapper | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"{_SOURCE}['USER_MAPPER'] {value!r} cannot be imported: {exc}"
-            ) from exc
+        value = imported(value, f"{_SOURCE}['USER_MAPPER']")
     if not callable(value):
         raise ConfigurationError(
             f"{_SOURCE}['USER_MAPPER'] must be the dotted path of a function "
