@@ -7,6 +7,7 @@ except choosing which configured issuer's keys to try.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import math
@@ -333,6 +334,24 @@ class CognitoVerifier:
     def key_store(self, issuer: str) -> KeyStore:
         """The key store used for tokens of ``issuer`` (for metrics and tests)."""
         return self._stores[issuer]
+
+    def for_id_tokens(self) -> CognitoVerifier:
+        """A verifier of the ID tokens of the same pools and app clients.
+
+        It shares this verifier's issuers, key stores (one JWKS fetch serves both), clock, leeway
+        and revocation list, with ``token_use="id"`` and none of the access-token demands
+        (scopes, groups, ``custom_check``) and no token cache of its own.
+
+        Example: ``client = CognitoTokenClient(..., id_token_verifier=verifier.for_id_tokens())``
+        """
+        id_verifier = copy.copy(self)
+        id_verifier.token_use = "id"
+        id_verifier.scopes = ()
+        id_verifier.groups = frozenset()
+        id_verifier._custom_check = None
+        id_verifier._cache = None
+        id_verifier._cache_lock = threading.Lock()
+        return id_verifier
 
     # -- the two entry points -----------------------------------------------------------------
 

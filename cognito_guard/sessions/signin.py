@@ -9,13 +9,11 @@ framework glue (``integrations/*_sessions.py``) only converts requests and respo
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import hmac
 import logging
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -78,19 +76,6 @@ def _seconds(
     ):
         raise ConfigurationError(f"{what} must be a positive number of seconds")
     return float(value)
-
-
-def _id_verifier_like(verifier: CognitoVerifier) -> CognitoVerifier:
-    # The ID token comes from the same pool and app client: the same issuers and key stores
-    # (one JWKS fetch serves both), with token_use "id" and no access-token scope demands.
-    id_verifier = copy.copy(verifier)
-    id_verifier.token_use = "id"
-    id_verifier.scopes = ()
-    id_verifier.groups = frozenset()
-    id_verifier._custom_check = None
-    id_verifier._cache = None
-    id_verifier._cache_lock = threading.Lock()
-    return id_verifier
 
 
 class WebSignIn:
@@ -170,7 +155,7 @@ class WebSignIn:
             )
         self.client = client
         self.verifier = verifier
-        self.id_token_verifier = id_token_verifier or _id_verifier_like(verifier)
+        self.id_token_verifier = id_token_verifier or verifier.for_id_tokens()
         self.redirect_uri = _check_url(redirect_uri, "redirect_uri")
         self.logout_uri = _check_url(logout_uri, "logout_uri") if logout_uri is not None else None
         self.scopes = tuple(dict.fromkeys([scopes] if isinstance(scopes, str) else scopes))

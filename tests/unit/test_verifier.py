@@ -370,3 +370,18 @@ def test_clients_paired_with_their_pools(
 def test_client_mapping_mistakes(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         CognitoVerifier(**options)
+
+
+def test_for_id_tokens_verifies_id_tokens_of_the_same_pool_without_access_demands(
+    issuer: LocalIssuer,
+) -> None:
+    access = issuer.verifier(
+        scopes=["orders/read"], groups=["admins"], custom_check=lambda c: False
+    )
+    id_verifier = access.for_id_tokens()
+    claims = id_verifier.verify(issuer.id_token(groups=["staff"]))
+    assert claims.token_use == "id"
+    with pytest.raises(InvalidTokenUseError):
+        id_verifier.verify(issuer.access_token(scopes=["orders/read"], groups=["admins"]))
+    assert id_verifier.key_store(issuer.issuer) is access.key_store(issuer.issuer)
+    assert access.token_use == "access" and access.scopes == ("orders/read",)  # unchanged
