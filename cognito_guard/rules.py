@@ -46,7 +46,14 @@ def _normalise(path: str) -> str:
     return posixpath.normpath("/" + path.lstrip("/"))
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "WEBSOCKET")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+_METHODS = (*HTTP_METHODS, "WEBSOCKET")
+
+
+def closest_method(word: str, methods: tuple[str, ...] = HTTP_METHODS) -> str | None:
+    """The method ``word`` is probably a misspelling of (``"GETS"`` -> ``"GET"``), or None."""
+    close = difflib.get_close_matches(word.upper(), methods, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _parse_key(key: object) -> tuple[str | None, str]:
@@ -58,8 +65,8 @@ def _parse_key(key: object) -> tuple[str | None, str]:
             f"protect key {key!r} must be '/prefix' or 'METHOD /prefix' (e.g. 'GET /orders')"
         )
     if method and method.upper() not in _METHODS:
-        close = difflib.get_close_matches(method.upper(), _METHODS, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(_METHODS)}"
+        close = closest_method(method, _METHODS)
+        hint = f"did you mean {close!r}?" if close else f"use one of {', '.join(_METHODS)}"
         raise ConfigurationError(
             f"protect key {key!r}: {method!r} is not an HTTP method, so the rule would match no "
             f"request; {hint}"

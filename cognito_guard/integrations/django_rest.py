@@ -26,7 +26,6 @@ gets the ``Bearer`` challenge on its 401.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,6 +36,7 @@ from rest_framework.permissions import BasePermission  # type: ignore[import-unt
 from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
+from ..rules import HTTP_METHODS, closest_method
 from .django import CognitoUser, request_state
 
 __all__ = [
@@ -115,9 +115,6 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
         return MissingTokenError("no bearer token").www_authenticate(realm)
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
-
-
 def _answer(guard: BearerGuard, exc: CognitoGuardError, request: Any) -> Answer:
     return guard.answer(exc, method=request.method, path=request.path)
 
@@ -126,11 +123,11 @@ def _items(value: Any, request: Any, view: Any, attribute: str) -> tuple[str, ..
     where = f"{type(view).__name__}.{attribute}"
     if isinstance(value, Mapping):
         for key in value:
-            if key not in _METHODS:
-                close = difflib.get_close_matches(str(key).upper(), _METHODS, n=1, cutoff=0.6)
+            if key not in HTTP_METHODS:
+                close = closest_method(str(key))
                 raise ConfigurationError(
                     f"{where} has the key {key!r}, which is not an HTTP method in capitals"
-                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + (f"; did you mean {close!r}?" if close else "")
                 )
         method = request.method
         # DRF serves HEAD with the GET handler, so it gets the GET demand unless it has its own.
