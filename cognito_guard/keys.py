@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import contextvars
 import json
 import logging
 import math
@@ -65,6 +65,13 @@ class KeyPolicy:
         backoff_initial, backoff_max: after a failed fetch, no new fetch for ``backoff_initial``
             seconds, doubling per consecutive failure up to ``backoff_max``.
         timeout: connect and read timeout of one HTTP attempt, in seconds.
+        max_wait: the longest a request waits for a JWKS fetch, in seconds. The fetch runs apart
+            from the request (a thread for ``get_key``, a task for ``aget_key``); a request still
+            waiting after ``max_wait`` gets 503 with ``Retry-After`` while the fetch goes on, and
+            the requests after it are served from what the fetch brought. On the sync path only
+            the thread that starts a fetch waits for it while cached keys still serve (others
+            whose token needs it get the 503 at once), so that a slow JWKS endpoint cannot take
+            the workers of a thread-per-request server from requests whose keys are cached.
         max_bytes: the largest JWKS response accepted.
         min_key_bits: RSA keys with a smaller modulus are ignored.
     """
@@ -75,11 +82,12 @@ class KeyPolicy:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     timeout: float = 5.0
+    max_wait: float = 1.0
     max_bytes: int = 64 * 1024
     min_key_bits: int = 2048
 
     def __post_init__(self) -> None:
-        for name in ("ttl", "timeout", "backoff_initial", "backoff_max"):
+        for name in ("ttl", "timeout", "max_wait", "backoff_initial", "backoff_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigurationError(
@@ -210,8 +218,6 @@ class KeyStore:
         self._lock = threading.Lock()  # guards the state below; never held across I/O
         self._flight: concurrent.futures.Future[None] | None = None  # the fetch under way
         self._task: asyncio.Task[None] | None = None
-        # Waiters give up on a flight that takes longer than all its attempts could.
-        self._flight_timeout = 4 * self.policy.timeout * max(1, len(self.urls)) + 1
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf
@@ -247,13 +253,25 @@ class KeyStore:
         if flight is None:
             return decision  # type: ignore[return-value]
         if mine:
-            try:
-                self._drive_sync()
-            finally:
-                self._land(flight)
-        else:
-            with contextlib.suppress(concurrent.futures.TimeoutError):
-                flight.result(timeout=self._flight_timeout)
+            # On a thread of its own, so that the request thread can give up after max_wait
+            # without abandoning the fetch; the context copy keeps the fetch's span a child of
+            # the request's.
+            context = contextvars.copy_context()
+            threading.Thread(
+                target=context.run,
+                args=(self._drive_sync, flight),
+                name="cognito-guard-jwks",
+                daemon=True,
+            ).start()
+        elif self._serving(now):
+            # On a thread-per-request server a waiting thread is a worker taken from requests
+            # whose keys are cached: with a slow JWKS endpoint, a burst of new-key tokens would
+            # hold every worker. Only the thread that started the fetch waits for it.
+            raise self._still_fetching()
+        try:
+            flight.result(timeout=self.policy.max_wait)
+        except concurrent.futures.TimeoutError:
+            raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
 
     async def aget_key(self, kid: str, now: float) -> RSAPublicKey:
@@ -271,8 +289,11 @@ class KeyStore:
             # A task of its own, so that a cancelled caller does not cancel the fetch that others
             # wait for; the store keeps a reference so that the task cannot be collected.
             self._task = asyncio.get_running_loop().create_task(self._drive_async(flight))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.wrap_future(flight), self._flight_timeout)
+        try:
+            # Cancelling the wrapper on time-out leaves the flight alone: it is running.
+            await asyncio.wait_for(asyncio.wrap_future(flight), self.policy.max_wait)
+        except asyncio.TimeoutError:
+            raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
 
     def _plan(
@@ -349,6 +370,18 @@ class KeyStore:
         return KeysUnavailableError(
             f"no signing keys are available ({self._failures} failed attempt(s)): {cause}",
             retry_after=math.ceil(max(next_fetch - now, 1.0)),
+        )
+
+    def _serving(self, now: float) -> bool:
+        """Whether cached keys still serve tokens (fresh, or stale within ``stale_if_error``)."""
+        policy = self.policy
+        return bool(self._keys) and now - self._fetched_at < policy.ttl + policy.stale_if_error
+
+    def _still_fetching(self) -> KeysUnavailableError:
+        return KeysUnavailableError(
+            "the JWKS fetch that may bring this key is still under way (a request waits for it"
+            f" at most KeyPolicy.max_wait, {self.policy.max_wait:g} s): {self.urls[0]}",
+            retry_after=1,
         )
 
     def _key_or_unknown(self, kid: str) -> RSAPublicKey:
@@ -428,7 +461,13 @@ class KeyStore:
             "headers": {"Accept": "application/json"},
         }
 
-    def _drive_sync(self) -> None:
+    def _drive_sync(self, flight: concurrent.futures.Future[None]) -> None:
+        try:
+            self._fetch_sync()
+        finally:
+            self._land(flight)
+
+    def _fetch_sync(self) -> None:
         flow = self._fetch_flow()
         url = next(flow)
         with (
@@ -471,6 +510,12 @@ class KeyStore:
                         except StopIteration as stop:
                             _telemetry.fetched(span, stop.value, self._last_problem)
                             return
+        except asyncio.CancelledError:
+            # The loop closed under the fetch (a loop per request, as Flask's async views run,
+            # ends with its request, which max_wait may end first): a fetch that did not finish
+            # is a failed one, so that the next is spaced by the back-off, not retried at once.
+            self._record_failure([f"{self.urls[0]}: the fetch was cancelled with its event loop"])
+            raise
         finally:  # also when the loop is closed under the task: waiters must not hang
             self._land(flight)
 

@@ -332,3 +332,74 @@ def test_single_flight_across_event_loops_and_threads(
         thread.join(timeout=30)
     assert len(results) == 16 and len(set(results)) == 1
     assert server.request_count() == 1
+
+
+SLOW = KeyPolicy(ttl=600, unknown_kid_cooldown=30, backoff_initial=5, max_wait=0.2)
+
+
+def _wait_until_landed(verifier: CognitoVerifier) -> None:
+    store = verifier.key_store(verifier.issuers[0])
+    for _ in range(500):
+        if store._flight is None:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the JWKS fetch never finished")
+
+
+def test_a_request_waits_at_most_max_wait_and_the_fetch_goes_on(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token()
+    verifier.verify(old_token)
+    issuer.rotate()
+    new_token = issuer.access_token()
+    server.delay = 0.6  # longer than max_wait, shorter than the HTTP timeout
+    with pytest.raises(KeysUnavailableError) as caught:
+        verifier.verify(new_token)
+    assert caught.value.retry_after == 1
+    assert "max_wait" in str(caught.value)
+    assert verifier.verify(old_token).sub  # a cached key is served while the fetch is under way
+    _wait_until_landed(verifier)
+    assert verifier.verify(new_token).sub  # the fetch that outlived the request brought the key
+    assert server.request_count() == 2
+
+
+@pytest.mark.anyio
+async def test_async_request_waits_at_most_max_wait_and_the_fetch_goes_on(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    await verifier.averify(issuer.access_token())
+    issuer.rotate()
+    token = issuer.access_token()
+    server.delay = 0.6
+    with pytest.raises(KeysUnavailableError) as caught:
+        await verifier.averify(token)
+    assert caught.value.retry_after == 1
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._task is not None
+    await store._task  # the fetch was not cancelled with the request that started it
+    assert (await verifier.averify(token)).sub
+    assert server.request_count() == 2
+
+
+def test_a_fetch_cancelled_with_its_event_loop_counts_as_failed(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    """A loop per request (Flask's async views) closes on the 503: the next fetch backs off."""
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    token = issuer.access_token()
+    server.delay = 0.6
+    with pytest.raises(KeysUnavailableError):
+        asyncio.run(verifier.averify(token))
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._flight is None  # landed by the cancellation: nobody waits on it forever
+    server.delay = 0
+    with pytest.raises(KeysUnavailableError) as caught:
+        verifier.verify(token)  # inside the back-off: no new fetch, and a 503, not a 401
+    assert caught.value.retry_after >= 1
+    assert server.request_count() == 1
+    clock.now += SLOW.backoff_initial
+    assert verifier.verify(token).sub
+    assert server.request_count() == 2

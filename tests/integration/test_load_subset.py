@@ -65,7 +65,10 @@ def test_jwks_outage_keeps_known_keys_and_answers_unknown_kids_503(
 
 def test_rotation_accepts_the_new_key_within_the_fetch_bound(load: ModuleType, tokens: Any) -> None:
     result = run(load, tokens, "django", "rotation", 3)
-    assert set(result["kinds"]["new-key"]["status"]) == {"200"}
+    # 200, or 503 for a thread that arrived while another fetched the new key (judged against
+    # the fetches the JWKS server saw: run() asserts no wrong verdict).
+    assert "200" in result["kinds"]["new-key"]["status"]
+    assert set(result["kinds"]["new-key"]["status"]) <= {"200", "503"}
     # Counts, not spacing: how far apart fetches arrive depends on the load of the machine.
     assert result["jwks_fetches"] <= result["checks"]["fetch_bound"], result["jwks_fetch_times"]
 
