@@ -63,6 +63,15 @@ def test_jwks_outage_keeps_known_keys_and_answers_unknown_kids_503(
     assert result["checks"]["ok_503_seen_while_down"]
 
 
+def test_slow_jwks_during_a_rotation_takes_no_worker_threads(load: ModuleType, tokens: Any) -> None:
+    """Waitress, 8 threads, a 3 s JWKS answer: new-key tokens get 503 (Retry-After) then 200."""
+    result = run(load, tokens, "flask", "jwks-slow-rotation", 6)
+    new_key = result["kinds"]["new-key"]["status"]
+    assert set(new_key) == {"200", "503"}  # 503 only while the fetch was in flight (run())
+    assert all(set(result["kinds"][k]["status"]) == {"200"} for k in ("cold", "hot"))
+    assert result["jwks_fetches"] == 2  # start-up, and the one fetch for the new key
+
+
 def test_rotation_accepts_the_new_key_within_the_fetch_bound(load: ModuleType, tokens: Any) -> None:
     result = run(load, tokens, "django", "rotation", 3)
     # 200, or 503 for a thread that arrived while another fetched the new key (judged against
