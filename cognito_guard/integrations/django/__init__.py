@@ -276,6 +276,20 @@ class RequestState:
     error: CognitoGuardError | None
     user: Any = None  # the AUTH_USER_MODEL row (or CognitoService) when CognitoBackend is on
 
+    @classmethod
+    def _of(
+        cls,
+        guard: BearerGuard,
+        claims: CognitoClaims | None,
+        error: CognitoGuardError | None,
+        user: Any,
+    ) -> RequestState:
+        # The same object as RequestState(guard, claims, error, user), without the frozen
+        # __init__'s four object.__setattr__ calls: the middleware builds one per request.
+        state = cls.__new__(cls)
+        state.__dict__.update(guard=guard, claims=claims, error=error, user=user)
+        return state
+
 
 def _authorization(request: HttpRequest) -> list[str]:
     # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
@@ -368,7 +382,7 @@ class CognitoMiddleware:
     ) -> None:
         # One dict update (no cast() call, no attribute machinery): this runs on every request.
         request.__dict__.update(
-            {"cognito_user": claims, _STATE: RequestState(self.guard, claims, error, user)}
+            {"cognito_user": claims, _STATE: RequestState._of(self.guard, claims, error, user)}
         )
 
 
@@ -432,22 +446,36 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
             )
         if not callable(view):
             raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
+        any_token = requirement.is_empty  # then a verified token is all it takes
+
+        def admitted(request: HttpRequest) -> bool:
+            # _denial's first answer, inline for the usual request: a verified token, no demands.
+            state = request.__dict__.get(_STATE)
+            return (
+                any_token
+                and isinstance(state, RequestState)
+                and state.error is None
+                and state.claims is not None
+            )
+
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                denial = _denial(request, requirement)
-                if denial is not None:
-                    return denial
+                if not admitted(request):
+                    denial = _denial(request, requirement)
+                    if denial is not None:
+                        return denial
                 return await view(request, *args, **kwargs)
 
             return cast(View, async_view)
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            denial = _denial(request, requirement)
-            if denial is not None:
-                return denial
+            if not admitted(request):
+                denial = _denial(request, requirement)
+                if denial is not None:
+                    return denial
             return view(request, *args, **kwargs)
 
         return cast(View, sync_view)
