@@ -291,31 +291,26 @@ class RequestState:
         return state
 
 
-def _authorization(request: HttpRequest) -> list[str]:
-    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
-    value = request.META.get("HTTP_AUTHORIZATION")
-    return [] if value is None else [value]
-
-
 # -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
 
 
 def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    authorization = _authorization(request)
-    if not authorization and isinstance(guard, SessionGuard):
+    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
+    value = request.META.get("HTTP_AUTHORIZATION")
+    if value is None and isinstance(guard, SessionGuard):
         from cognito_guard.integrations.django_sessions import authenticate
 
         return authenticate(guard.sign_in, request)
-    return guard.authenticate(authorization)
+    return guard.authenticate(() if value is None else (value,))
 
 
 async def _aauthenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    authorization = _authorization(request)
-    if not authorization and isinstance(guard, SessionGuard):
+    value = request.META.get("HTTP_AUTHORIZATION")
+    if value is None and isinstance(guard, SessionGuard):
         from cognito_guard.integrations.django_sessions import aauthenticate
 
         return await aauthenticate(guard.sign_in, request)
-    return await guard.aauthenticate(authorization)
+    return await guard.aauthenticate(() if value is None else (value,))
 
 
 # -- end of web sign-in ------------------------------------------------------------------------
@@ -447,22 +442,19 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
         if not callable(view):
             raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
         any_token = requirement.is_empty  # then a verified token is all it takes
-
-        def admitted(request: HttpRequest) -> bool:
-            # _denial's first answer, inline for the usual request: a verified token, no demands.
-            state = request.__dict__.get(_STATE)
-            return (
-                any_token
-                and isinstance(state, RequestState)
-                and state.error is None
-                and state.claims is not None
-            )
-
+        # The wrappers answer _denial's first case inline (a verified token, nothing demanded):
+        # the usual request then makes no call for it.
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                if not admitted(request):
+                state = request.__dict__.get(_STATE)
+                if not (
+                    any_token
+                    and isinstance(state, RequestState)
+                    and state.error is None
+                    and state.claims is not None
+                ):
                     denial = _denial(request, requirement)
                     if denial is not None:
                         return denial
@@ -472,7 +464,13 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            if not admitted(request):
+            state = request.__dict__.get(_STATE)
+            if not (
+                any_token
+                and isinstance(state, RequestState)
+                and state.error is None
+                and state.claims is not None
+            ):
                 denial = _denial(request, requirement)
                 if denial is not None:
                     return denial
