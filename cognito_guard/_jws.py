@@ -60,7 +60,7 @@ _ABSENT: Any = object()
 _JWT_TYPES = frozenset({"jwt", "application/jwt"})
 # NumericDates beyond the year 33658 are nonsense; the bound also keeps huge ints (10**400), NaN
 # and infinities out of float arithmetic (a comparison with NaN is always false).
-_MAX_TIME = 1e15
+MAX_TIME = 1e15
 # Deeper JSON than this in a token is refused whatever the Python version's recursion limit.
 _MAX_DEPTH = 64
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -214,7 +214,7 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not -_MAX_TIME < value < _MAX_TIME
+        or not -MAX_TIME < value < MAX_TIME
     ):
         raise MalformedClaimsError(
             f"the {name!r} claim is not a NumericDate: {shorten(value)}", name

@@ -13,12 +13,12 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from cachetools import TLRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _jws, _telemetry
@@ -47,6 +47,7 @@ log = logging.getLogger("cognito_guard")
 
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
+_MAX_TIME = _jws.MAX_TIME
 CustomCheck = Callable[[CognitoClaims], object]
 
 
@@ -99,7 +100,7 @@ def _client_ids(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]
     return items
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _CacheEntry:
     claims: CognitoClaims
     key: RSAPublicKey
@@ -265,9 +266,13 @@ class CognitoVerifier:
         for pool, ids in (per_pool or {}).items():
             for iss in issuers_for(pool, issuer_form):
                 self._clients[iss] = ids
-        self._cache: TLRUCache[str, _CacheEntry] | None = None
+        # Least recently used first. Not a time-aware cache: a hit checks the entry's time claims
+        # against the ``now`` verify read anyway, so a lookup that read the clock again (and took
+        # three Python calls to do it) bought nothing; an expired entry is dropped when found.
+        self._cache: OrderedDict[str, _CacheEntry] | None = None
+        self._cache_size = token_cache_size
         if token_cache_size:
-            self._cache = TLRUCache(maxsize=token_cache_size, ttu=self._cache_deadline, timer=clock)
+            self._cache = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def _build_stores(
@@ -437,20 +442,30 @@ class CognitoVerifier:
         claims = self._check_claims(payload)
         if self.revocations is not None:
             self.revocations.check(claims)
-        if self._cache is not None:
+        cache = self._cache
+        if cache is not None and now < exp:  # never remember a token past its exp
             entry = _CacheEntry(claims, key, store, parsed.kid, exp, not_before)
             with self._cache_lock:
-                self._cache[token] = entry
+                cache[token] = entry
+                cache.move_to_end(token)
+                if len(cache) > self._cache_size:
+                    cache.popitem(last=False)
         return claims
 
     def _check_time(self, payload: dict[str, Any], now: float) -> tuple[float, float]:
         """``exp`` (required), then ``iat`` and ``nbf`` (optional); returns exp and not-before."""
-        exp = _jws.numeric_date(payload, "exp")
-        if exp is None:
-            raise MalformedClaimsError("the 'exp' claim is required", "exp")
+        # An int in range is the usual NumericDate, accepted inline; numeric_date() decides the
+        # rest (floats, absent claims, every rejection). type() is int excludes bool.
+        exp = payload.get("exp")
+        if type(exp) is not int or not -_MAX_TIME < exp < _MAX_TIME:
+            exp = _jws.numeric_date(payload, "exp")
+            if exp is None:
+                raise MalformedClaimsError("the 'exp' claim is required", "exp")
         not_before = -math.inf
         for name in ("iat", "nbf"):
-            value = _jws.numeric_date(payload, name)
+            value = payload.get(name)
+            if type(value) is not int or not -_MAX_TIME < value < _MAX_TIME:
+                value = _jws.numeric_date(payload, name)
             if value is not None and value > not_before:
                 not_before = value
         self._check_window(exp, not_before, now)
@@ -525,25 +540,23 @@ class CognitoVerifier:
 
     # -- the verified-token cache -------------------------------------------------------------
 
-    @staticmethod
-    def _cache_deadline(_token: str, entry: _CacheEntry, _now: float) -> float:
-        return entry.exp
-
     def _cached(self, token: str, now: float) -> CognitoClaims | None:
         cache = self._cache
         if cache is None or type(token) is not str:  # the parser rejects non-str tokens
             return None
-        try:
-            with self._cache_lock:
-                # Indexing, not .get(): get() asks the clock and the LRU twice.
-                entry = cache[token]
-        except KeyError:
-            return None
+        with self._cache_lock:
+            entry = cache.get(token)
+            if entry is None:
+                return None
+            if now >= entry.exp + self.leeway:  # expired for good: the full path will say so
+                del cache[token]
+                return None
+            cache.move_to_end(token)
         # A hit is valid only while the key that verified it is still in a fresh JWKS, and the
         # time claims still hold now; otherwise the full path decides (and raises the right error).
         if entry.store.fresh_key(entry.kid, now) is not entry.key:
             return None
-        if now >= entry.exp + self.leeway or entry.not_before > now + self.leeway:
+        if entry.not_before > now + self.leeway:
             return None
         if self._custom_check is not None:  # a deny-list must hold for cached tokens too
             self._run_custom_check(entry.claims)

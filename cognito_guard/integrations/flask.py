@@ -49,7 +49,7 @@ import inspect
 import logging
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import (
@@ -298,13 +298,17 @@ def _was_guarded(view: Callable[..., Any]) -> bool:
         return False
 
 
+# The objects behind the proxies, fetched without the proxies' attribute lookup (~6 times the
+# cost) and without a typing.cast() call per request: these run on every request.
+_current_app_object: Callable[[], Flask] = cast(
+    "LocalProxy[Flask]", current_app
+)._get_current_object
+_g_object: Callable[[], Any] = cast("LocalProxy[Any]", g)._get_current_object
+_request_object: Callable[[], Request] = cast("LocalProxy[Request]", request)._get_current_object
+
+
 def _bearer_guard(app: Flask | None = None) -> BearerGuard:
-    # _get_current_object(), not current_app.extensions: the proxy's attribute lookup costs
-    # ~6 times as much, on every request.
-    target = (
-        app if app is not None else cast("LocalProxy[Flask]", current_app)._get_current_object()
-    )
-    guard = target.extensions.get(EXTENSION_KEY)
+    guard = (app if app is not None else _current_app_object()).extensions.get(EXTENSION_KEY)
     if not isinstance(guard, BearerGuard):
         raise ConfigurationError("call CognitoGuard(app) or init_app(app) first")
     return guard
@@ -315,10 +319,8 @@ def _bearer_guard(app: Flask | None = None) -> BearerGuard:
 
 def _authorization() -> list[str]:
     # WSGI servers join repeated headers with ", ", which parse_authorization refuses; reading the
-    # environ key directly avoids werkzeug's scan of every header for getlist() (and the real
-    # request object, the proxy's attribute lookup).
-    real = cast("LocalProxy[Request]", request)._get_current_object()
-    value = real.environ.get("HTTP_AUTHORIZATION")
+    # environ key directly avoids werkzeug's scan of every header for getlist().
+    value = _request_object().environ.get("HTTP_AUTHORIZATION")
     return [] if value is None else [value]
 
 
@@ -346,27 +348,21 @@ async def _aauthenticate(guard: BearerGuard) -> CognitoClaims | None:
 # -- end of web sign-in ------------------------------------------------------------------------
 
 
-def _outcome(
-    guard: BearerGuard,
-    claims: CognitoClaims | None,
-    error: CognitoGuardError | None,
-    store: Any,
+def _rejected(guard: BearerGuard, error: CognitoGuardError, outcomes: dict[str, Any]) -> NoReturn:
+    # Kept on g like a success, so the rejection is answered (and logged) once however often the
+    # request asks for its user.
+    rejection = _http_exception(guard, error)
+    outcomes[_G_KEY] = (None, rejection)
+    raise rejection
+
+
+def _cached_outcome(
+    outcome: tuple[CognitoClaims | None, CognitoHTTPException | None],
 ) -> CognitoClaims | None:
-    # Kept on g so the decorators and current_cognito_user verify one request's token once; the
-    # rejection is answered (and logged) once too, however often it is asked for. ``store`` is the
-    # object behind the g proxy (each access through the proxy looks the context up again).
-    rejection = None if error is None else _http_exception(guard, error)
-    setattr(store, _G_KEY, (claims, rejection))
-    if rejection is not None:
-        raise rejection
-    return claims
-
-
-def _cached_outcome(outcome: Any) -> CognitoClaims | None:
     claims, rejection = outcome
     if rejection is not None:
         raise rejection
-    return cast("CognitoClaims | None", claims)
+    return claims
 
 
 def get_cognito_user() -> CognitoClaims | None:
@@ -379,8 +375,10 @@ def get_cognito_user() -> CognitoClaims | None:
     Example: ``user = get_cognito_user(); name = user.username if user else "anonymous"``
     """
     guard = _bearer_guard()
-    store = cast("LocalProxy[Any]", g)._get_current_object()
-    outcome = getattr(store, _G_KEY, None)
+    # The outcome is kept in g's own dict (so the decorators and current_cognito_user verify one
+    # request's token once): getattr() of a name g lacks raises and catches an AttributeError.
+    outcomes = _g_object().__dict__
+    outcome = outcomes.get(_G_KEY)
     if outcome is not None:
         return _cached_outcome(outcome)
     if _in_event_loop():
@@ -389,9 +387,11 @@ def get_cognito_user() -> CognitoClaims | None:
             " reading current_cognito_user; verifying here could block the loop"
         )
     try:
-        return _outcome(guard, _authenticate(guard), None, store)
+        claims = _authenticate(guard)
     except CognitoGuardError as exc:
-        return _outcome(guard, None, exc, store)
+        _rejected(guard, exc, outcomes)
+    outcomes[_G_KEY] = (claims, None)
+    return claims
 
 
 def _in_event_loop() -> bool:
@@ -406,14 +406,16 @@ async def aget_cognito_user() -> CognitoClaims | None:
     Example: ``user = await aget_cognito_user()``
     """
     guard = _bearer_guard()
-    store = cast("LocalProxy[Any]", g)._get_current_object()
-    outcome = getattr(store, _G_KEY, None)
+    outcomes = _g_object().__dict__
+    outcome = outcomes.get(_G_KEY)
     if outcome is not None:
         return _cached_outcome(outcome)
     try:
-        return _outcome(guard, await _aauthenticate(guard), None, store)
+        claims = await _aauthenticate(guard)
     except CognitoGuardError as exc:
-        return _outcome(guard, None, exc, store)
+        _rejected(guard, exc, outcomes)
+    outcomes[_G_KEY] = (claims, None)
+    return claims
 
 
 class _UserProxy(LocalProxy):  # type: ignore[type-arg]

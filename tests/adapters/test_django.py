@@ -412,3 +412,21 @@ def test_check_warns_when_the_middleware_is_missing() -> None:
         messages = _cognito_messages()
     assert [m.id for m in messages] == ["cognito_guard.W001"]
     assert not messages[0].is_serious()
+
+
+def test_the_middleware_builds_the_same_request_state_as_its_constructor(
+    issuer: LocalIssuer,
+) -> None:
+    import dataclasses
+
+    from cognito_guard.bearer import BearerGuard
+    from cognito_guard.errors import ExpiredTokenError
+    from cognito_guard.integrations.django import RequestState
+
+    guard = BearerGuard(issuer.verifier())
+    error = ExpiredTokenError("expired")
+    fast = RequestState._of(guard, None, error, "user")
+    assert fast == RequestState(guard, None, error, "user")
+    assert vars(fast) == {f.name: getattr(fast, f.name) for f in dataclasses.fields(RequestState)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.error = None  # type: ignore[misc]

@@ -280,6 +280,28 @@ def test_cache_is_bounded(issuer: LocalIssuer) -> None:
     assert verifier.verify(tokens[0]) is not claims[0]  # evicted, verified again
 
 
+def test_cache_evicts_the_least_recently_used(issuer: LocalIssuer) -> None:
+    verifier = issuer.verifier(token_cache_size=2)
+    tokens = [issuer.access_token() for _ in range(3)]
+    first, second = verifier.verify(tokens[0]), verifier.verify(tokens[1])
+    assert verifier.verify(tokens[0]) is first  # used last: tokens[1] is now the oldest
+    verifier.verify(tokens[2])
+    assert verifier.verify(tokens[0]) is first
+    assert verifier.verify(tokens[1]) is not second
+
+
+def test_cache_drops_an_expired_token(issuer: LocalIssuer, clock: ManualClock) -> None:
+    verifier = issuer.verifier(leeway=5)
+    token = issuer.access_token(expires_in=60)
+    claims = verifier.verify(token)
+    clock.now += 62
+    assert verifier.verify(token) is claims  # within the leeway, still a hit
+    clock.now += 10
+    with pytest.raises(ExpiredTokenError):
+        verifier.verify(token)
+    assert verifier._cache is not None and token not in verifier._cache
+
+
 def test_rejected_tokens_are_not_cached(issuer: LocalIssuer) -> None:
     verifier = issuer.verifier(scopes=["x"])
     token = issuer.access_token(scopes=["y"])

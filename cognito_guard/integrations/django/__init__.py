@@ -276,32 +276,41 @@ class RequestState:
     error: CognitoGuardError | None
     user: Any = None  # the AUTH_USER_MODEL row (or CognitoService) when CognitoBackend is on
 
-
-def _authorization(request: HttpRequest) -> list[str]:
-    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
-    value = request.META.get("HTTP_AUTHORIZATION")
-    return [] if value is None else [value]
+    @classmethod
+    def _of(
+        cls,
+        guard: BearerGuard,
+        claims: CognitoClaims | None,
+        error: CognitoGuardError | None,
+        user: Any,
+    ) -> RequestState:
+        # The same object as RequestState(guard, claims, error, user), without the frozen
+        # __init__'s four object.__setattr__ calls: the middleware builds one per request.
+        state = cls.__new__(cls)
+        state.__dict__.update(guard=guard, claims=claims, error=error, user=user)
+        return state
 
 
 # -- web sign-in (issue 11): without an Authorization header, the session cookie -------------
 
 
 def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    authorization = _authorization(request)
-    if not authorization and isinstance(guard, SessionGuard):
+    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
+    value = request.META.get("HTTP_AUTHORIZATION")
+    if value is None and isinstance(guard, SessionGuard):
         from cognito_guard.integrations.django_sessions import authenticate
 
         return authenticate(guard.sign_in, request)
-    return guard.authenticate(authorization)
+    return guard.authenticate(() if value is None else (value,))
 
 
 async def _aauthenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    authorization = _authorization(request)
-    if not authorization and isinstance(guard, SessionGuard):
+    value = request.META.get("HTTP_AUTHORIZATION")
+    if value is None and isinstance(guard, SessionGuard):
         from cognito_guard.integrations.django_sessions import aauthenticate
 
         return await aauthenticate(guard.sign_in, request)
-    return await guard.aauthenticate(authorization)
+    return await guard.aauthenticate(() if value is None else (value,))
 
 
 # -- end of web sign-in ------------------------------------------------------------------------
@@ -368,7 +377,7 @@ class CognitoMiddleware:
     ) -> None:
         # One dict update (no cast() call, no attribute machinery): this runs on every request.
         request.__dict__.update(
-            {"cognito_user": claims, _STATE: RequestState(self.guard, claims, error, user)}
+            {"cognito_user": claims, _STATE: RequestState._of(self.guard, claims, error, user)}
         )
 
 
@@ -432,22 +441,39 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
             )
         if not callable(view):
             raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
+        any_token = requirement.is_empty  # then a verified token is all it takes
+        # The wrappers answer _denial's first case inline (a verified token, nothing demanded):
+        # the usual request then makes no call for it.
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                denial = _denial(request, requirement)
-                if denial is not None:
-                    return denial
+                state = request.__dict__.get(_STATE)
+                if not (
+                    any_token
+                    and isinstance(state, RequestState)
+                    and state.error is None
+                    and state.claims is not None
+                ):
+                    denial = _denial(request, requirement)
+                    if denial is not None:
+                        return denial
                 return await view(request, *args, **kwargs)
 
             return cast(View, async_view)
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            denial = _denial(request, requirement)
-            if denial is not None:
-                return denial
+            state = request.__dict__.get(_STATE)
+            if not (
+                any_token
+                and isinstance(state, RequestState)
+                and state.error is None
+                and state.claims is not None
+            ):
+                denial = _denial(request, requirement)
+                if denial is not None:
+                    return denial
             return view(request, *args, **kwargs)
 
         return cast(View, sync_view)
