@@ -59,8 +59,8 @@ def _stats(verifier: CognitoVerifier) -> dict[str, Any]:
     cache = verifier._cache
     return {
         "pid": os.getpid(),
-        "token_cache": 0 if cache is None else len(cache),
-        "token_cache_max": 0 if cache is None else verifier._cache_size,
+        "token_cache": 0 if cache is None else cache.currsize,
+        "token_cache_max": 0 if cache is None else cache.maxsize,
     }
 
 

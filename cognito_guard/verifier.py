@@ -13,12 +13,12 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _jws, _telemetry
@@ -266,13 +266,12 @@ class CognitoVerifier:
         for pool, ids in (per_pool or {}).items():
             for iss in issuers_for(pool, issuer_form):
                 self._clients[iss] = ids
-        # Least recently used first. Not a time-aware cache: a hit checks the entry's time claims
-        # against the ``now`` verify read anyway, so a lookup that read the clock again (and took
-        # three Python calls to do it) bought nothing; an expired entry is dropped when found.
-        self._cache: OrderedDict[str, _CacheEntry] | None = None
-        self._cache_size = token_cache_size
+        # Not a time-aware cache (TLRUCache): a hit checks the entry's time claims against the
+        # ``now`` verify read anyway, so a lookup that read the clock again (and took three
+        # Python calls to do it) bought nothing; an expired entry is dropped when found.
+        self._cache: LRUCache[str, _CacheEntry] | None = None
         if token_cache_size:
-            self._cache = OrderedDict()
+            self._cache = LRUCache(maxsize=token_cache_size)
         self._cache_lock = threading.Lock()
 
     def _build_stores(
@@ -447,9 +446,6 @@ class CognitoVerifier:
             entry = _CacheEntry(claims, key, store, parsed.kid, exp, not_before)
             with self._cache_lock:
                 cache[token] = entry
-                cache.move_to_end(token)
-                if len(cache) > self._cache_size:
-                    cache.popitem(last=False)
         return claims
 
     def _check_time(self, payload: dict[str, Any], now: float) -> tuple[float, float]:
@@ -544,14 +540,15 @@ class CognitoVerifier:
         cache = self._cache
         if cache is None or type(token) is not str:  # the parser rejects non-str tokens
             return None
-        with self._cache_lock:
-            entry = cache.get(token)
-            if entry is None:
-                return None
-            if now >= entry.exp + self.leeway:  # expired for good: the full path will say so
-                del cache[token]
-                return None
-            cache.move_to_end(token)
+        try:
+            with self._cache_lock:
+                entry = cache[token]  # indexing, not .get(): get() looks the key up twice
+        except KeyError:
+            return None
+        if now >= entry.exp + self.leeway:  # expired for good: the full path will say so
+            with self._cache_lock:
+                cache.pop(token, None)
+            return None
         # A hit is valid only while the key that verified it is still in a fresh JWKS, and the
         # time claims still hold now; otherwise the full path decides (and raises the right error).
         if entry.store.fresh_key(entry.kid, now) is not entry.key:
