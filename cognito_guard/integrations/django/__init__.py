@@ -416,10 +416,14 @@ def django_answer(answer: Answer) -> JsonResponse:
     return response
 
 
-def _denial(request: HttpRequest, requirement: Requirement) -> JsonResponse | None:
-    state = request_state(request)
+def _denial(request: HttpRequest, requirement: Requirement, any_token: bool) -> JsonResponse | None:
+    # Runs on every protected request: the usual case (the Django request itself, carrying a
+    # verified token, nothing more demanded) is answered before request_state()'s look-through.
+    state = request.__dict__.get(_STATE)
+    if not isinstance(state, RequestState):
+        state = request_state(request)
     error = state.error
-    if error is None and state.claims is not None and requirement.is_empty:
+    if error is None and state.claims is not None and any_token:
         return None  # a verified token, and nothing more demanded
     if error is None:
         try:
@@ -442,38 +446,22 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
         if not callable(view):
             raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
         any_token = requirement.is_empty  # then a verified token is all it takes
-        # The wrappers answer _denial's first case inline (a verified token, nothing demanded):
-        # the usual request then makes no call for it.
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                state = request.__dict__.get(_STATE)
-                if not (
-                    any_token
-                    and isinstance(state, RequestState)
-                    and state.error is None
-                    and state.claims is not None
-                ):
-                    denial = _denial(request, requirement)
-                    if denial is not None:
-                        return denial
+                denial = _denial(request, requirement, any_token)
+                if denial is not None:
+                    return denial
                 return await view(request, *args, **kwargs)
 
             return cast(View, async_view)
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            state = request.__dict__.get(_STATE)
-            if not (
-                any_token
-                and isinstance(state, RequestState)
-                and state.error is None
-                and state.claims is not None
-            ):
-                denial = _denial(request, requirement)
-                if denial is not None:
-                    return denial
+            denial = _denial(request, requirement, any_token)
+            if denial is not None:
+                return denial
             return view(request, *args, **kwargs)
 
         return cast(View, sync_view)
