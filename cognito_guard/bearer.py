@@ -70,8 +70,7 @@ def parse_authorization(values: Sequence[str]) -> str | None:
         # this very token (nothing to strip at either end of a b64token); anything else, such
         # as extra blanks or another spelling of the scheme, takes that path and its errors.
         token = value[7:]
-        body = token.rstrip("=")  # _is_b64token inline: this runs on every request
-        if body and body.isascii() and not body.encode().translate(None, _B64TOKEN_CHARS):
+        if _is_b64token(token):
             return token
     scheme, _, credentials = value.strip(" \t").partition(" ")
     if scheme.lower() != "bearer":
