@@ -60,7 +60,7 @@ _ABSENT: Any = object()
 _JWT_TYPES = frozenset({"jwt", "application/jwt"})
 # NumericDates beyond the year 33658 are nonsense; the bound also keeps huge ints (10**400), NaN
 # and infinities out of float arithmetic (a comparison with NaN is always false).
-MAX_TIME = 1e15
+_MAX_TIME = 1e15
 # Deeper JSON than this in a token is refused whatever the Python version's recursion limit.
 _MAX_DEPTH = 64
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -209,12 +209,16 @@ def verify_signature(key: RSAPublicKey, token: ParsedToken) -> None:
 def numeric_date(claims: dict[str, Any], name: str) -> float | None:
     """A NumericDate claim as a finite number, None when absent; bool and strings are rejected."""
     value = claims.get(name, _ABSENT)
+    # An int in range is the usual case (every verification reads three), decided first; the
+    # type() test excludes bool, which the checks below refuse.
+    if type(value) is int and -_MAX_TIME < value < _MAX_TIME:
+        return value
     if value is _ABSENT:
         return None
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not -MAX_TIME < value < MAX_TIME
+        or not -_MAX_TIME < value < _MAX_TIME
     ):
         raise MalformedClaimsError(
             f"the {name!r} claim is not a NumericDate: {shorten(value)}", name

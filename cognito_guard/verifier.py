@@ -47,7 +47,6 @@ log = logging.getLogger("cognito_guard")
 
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
-_MAX_TIME = _jws.MAX_TIME
 CustomCheck = Callable[[CognitoClaims], object]
 
 
@@ -450,18 +449,12 @@ class CognitoVerifier:
 
     def _check_time(self, payload: dict[str, Any], now: float) -> tuple[float, float]:
         """``exp`` (required), then ``iat`` and ``nbf`` (optional); returns exp and not-before."""
-        # An int in range is the usual NumericDate, accepted inline; numeric_date() decides the
-        # rest (floats, absent claims, every rejection). type() is int excludes bool.
-        exp = payload.get("exp")
-        if type(exp) is not int or not -_MAX_TIME < exp < _MAX_TIME:
-            exp = _jws.numeric_date(payload, "exp")
-            if exp is None:
-                raise MalformedClaimsError("the 'exp' claim is required", "exp")
+        exp = _jws.numeric_date(payload, "exp")
+        if exp is None:
+            raise MalformedClaimsError("the 'exp' claim is required", "exp")
         not_before = -math.inf
         for name in ("iat", "nbf"):
-            value = payload.get(name)
-            if type(value) is not int or not -_MAX_TIME < value < _MAX_TIME:
-                value = _jws.numeric_date(payload, name)
+            value = _jws.numeric_date(payload, name)
             if value is not None and value > not_before:
                 not_before = value
         self._check_window(exp, not_before, now)
