@@ -210,17 +210,24 @@ class RedisConnection:
     def __repr__(self) -> str:
         return f"RedisConnection({self.url!r})"
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, *, for_asyncio: bool = False) -> dict[str, Any]:
         options: dict[str, Any] = {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
             "health_check_interval": 30,
         }
         if self.retries is not None:
+            from redis.asyncio.retry import Retry as AsyncRetry
             from redis.backoff import ExponentialWithJitterBackoff
             from redis.retry import Retry
 
-            options["retry"] = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), self.retries)
+            backoff = ExponentialWithJitterBackoff(base=0.01, cap=0.2)
+            # Each client takes the retry policy of its own kind: the asyncio one sleeps with
+            # asyncio.sleep, where the sync one would block the event loop.
+            if for_asyncio:
+                options["retry"] = AsyncRetry(backoff, self.retries)
+            else:
+                options["retry"] = Retry(backoff, self.retries)
         return options
 
     @property
@@ -252,7 +259,7 @@ class RedisConnection:
             entry = self._async.get(loop)
             if entry is None:
                 redis = _import_redis()
-                client = redis.asyncio.Redis.from_url(self._url, **self._options())
+                client = redis.asyncio.Redis.from_url(self._url, **self._options(for_asyncio=True))
                 entry = _LoopClient(client, self._forget)
                 self._async[loop] = entry
         return entry.client

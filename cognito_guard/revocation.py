@@ -60,6 +60,7 @@ from .errors import (
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    from redis.client import PubSub
 
 __all__ = [
     "KINDS",
@@ -684,7 +685,9 @@ class RedisRevocations(_LocalList):
         while not self._stop.is_set():
             pubsub = None
             try:
-                pubsub = self._conn.sync.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                # Through a typed name: redis-py types pubsub() from 8.2 on, older releases not.
+                open_pubsub: Callable[..., PubSub] = self._conn.sync.pubsub
+                pubsub = open_pubsub(ignore_subscribe_messages=True)
                 # Subscribe before loading: an entry written in between arrives as a message.
                 pubsub.subscribe(self._redis.channel)
                 self._sync(full=True)
