@@ -1,15 +1,25 @@
-# The two commands: `make demo` and `make test`. Each creates .venv when missing.
+# The two commands: `make demo` and `make test`. Each creates .venv when missing, from the lock.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# uv installs the locked environment; it lives in a venv of its own, pinned with hashes.
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
+LATEST := .venv-latest
+# Never a Python that uv downloads: the interpreter is the one named by PYTHON.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck docs pytest bench load clean
+.PHONY: demo test lint typecheck docs pytest test-latest lock bench load clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(UV): requirements/uv.txt
+	test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes -r requirements/uv.txt
+	touch $(UV)
+
+# Exactly the locked versions (uv.lock, with hashes), extras and all; anything else is removed.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --extra dev --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +40,21 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
+# The newest releases pyproject.toml allows, as a user installing today gets them: a separate
+# environment, upgraded at every run, then the type check and the whole suite.
+test-latest: $(UV)
+	test -x $(LATEST)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade --refresh -e '.[dev]'
+	@echo "newest releases: $$($(UV) pip freeze --python $(LATEST)/bin/python | tr '\n' ' ')"
+	$(LATEST)/bin/python -m mypy --strict cognito_guard
+	$(LATEST)/bin/python -m pytest
+
+# Refresh the lock: every package to its newest allowed release (and uv itself).
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) pip compile --quiet --generate-hashes --universal --upgrade requirements/uv.in \
+		-o requirements/uv.txt
+
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py
 	$(PY) benchmarks/adapters.py
@@ -42,4 +67,4 @@ load: $(STAMP)
 	$(PY) benchmarks/load.py $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .site
+	rm -rf $(VENV) $(LATEST) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis .site

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from cognito_guard import CognitoClaims, CognitoVerifier, ConfigurationError
 from cognito_guard.bearer import Requirement
@@ -15,13 +15,8 @@ from cognito_guard.integrations.asgi import CLAIMS_KEY, CognitoASGIMiddleware
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from ._testclient import TestClient
 from .matrix import asgi_client, bearer
-
-with warnings.catch_warnings():
-    # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
 PROTECT: dict[str, Requirement | None] = {
     "/": Requirement(),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -32,12 +31,8 @@ from cognito_guard.keys import KeyStore
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from ._testclient import TestClient
 from .matrix import asgi_client, bearer
-
-with warnings.catch_warnings():
-    # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from starlette.testclient import TestClient
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_app.py"
 ENV_NAMES = (

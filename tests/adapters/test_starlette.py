@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,12 +37,8 @@ from cognito_guard.integrations.starlette import (
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from ._testclient import TestClient
 from .matrix import asgi_client, bearer
-
-with warnings.catch_warnings():
-    # Starlette 1.10 deprecates its TestClient on httpx in favour of httpx2 (not installed).
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from starlette.testclient import TestClient
 
 
 def claims_of(request: Request | WebSocket) -> Any:
