@@ -24,9 +24,9 @@ the pairs it hit unevenly, where best-of-each-cell can pair a quiet open batch w
 one. ``--clock wall`` times with ``time.perf_counter`` instead.
 
 ``Django+users`` is Django with users in the database (``CognitoBackend`` on, a SQLite file): its
-guarded view reads ``request.user.pk``, so each request costs the cached ``(iss, sub)`` lookup and
-the one primary-key query that loads the row; ``Django+claims`` is the same stack with a view that
-reads only ``request.cognito_user`` (the lazy user is never loaded: no query).
+guarded view reads ``request.user.pk``, so each request costs the cached ``(pool, sub)`` lookup and
+the one primary-key query that loads the row (and judges ``is_active``); ``Django+claims`` is the
+same stack with a view that reads only ``request.cognito_user`` (the row is loaded all the same).
 
 Run: ``.venv/bin/python benchmarks/adapters.py [--requests N] [--rounds R] [--clock cpu|wall]
 [--only NAME ...]``.

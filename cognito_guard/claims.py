@@ -149,6 +149,17 @@ class CognitoClaims(Mapping[str, Any]):
         return _as_str(self._claims.get("email"))
 
     @property
+    def email_verified(self) -> bool:
+        """True when ``email_verified`` says the pool verified :attr:`email`.
+
+        Cognito sends it as the boolean ``true`` or, from some sources (a pre-token-generation
+        trigger, an identity provider's attribute mapping), the string ``"true"``; anything else,
+        or no claim, is False. An unverified email may belong to someone else: do not trust it.
+        """
+        value = self._claims.get("email_verified")
+        return value is True or value == "true"
+
+    @property
     def is_machine(self) -> bool:
         """True for a client-credentials (machine-to-machine) access token.
 

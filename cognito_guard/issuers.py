@@ -24,10 +24,13 @@ from .errors import ConfigurationError
 
 __all__ = [
     "IssuerForm",
+    "canonical_issuer",
     "check_jwks_uri",
     "is_loopback_host",
+    "issuer_forms",
     "issuers_for",
     "jwks_uri_for",
+    "pool_of_issuer",
     "region_of",
     "validate_user_pool_id",
 ]
@@ -71,6 +74,53 @@ def issuers_for(user_pool_id: str, form: IssuerForm = "both") -> tuple[str, ...]
     if form == "both":
         return (original, updated)
     raise ConfigurationError(f"issuer_form must be 'both', 'original' or 'updated', not {form!r}")
+
+
+def issuer_forms(issuer: str) -> tuple[str, ...]:
+    """Every spelling of ``issuer``'s pool, :func:`canonical_issuer` first.
+
+    Both forms of a Cognito pool for an issuer in either form; ``(issuer,)`` for any other.
+
+    Example::
+
+        >>> issuer_forms("http://localhost:9229/us-east-1_Local1")
+        ('http://localhost:9229/us-east-1_Local1',)
+    """
+    try:
+        forms = issuers_for(issuer.rpartition("/")[2])
+    except ConfigurationError:
+        return (issuer,)
+    return forms if issuer in forms else (issuer,)
+
+
+def canonical_issuer(issuer: str) -> str:
+    """One spelling per pool: the original form for either Cognito form, any other issuer as is.
+
+    Both forms name the same pool (the same users, the same ``sub``), so whatever is keyed by
+    issuer, such as a user's link to a local account, must be keyed by this.
+
+    Example::
+
+        >>> canonical_issuer("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC1")
+        'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC1'
+    """
+    return issuer_forms(issuer)[0]
+
+
+def pool_of_issuer(issuer: str) -> str | None:
+    """The user pool id an issuer names: that of a Cognito issuer in either form, or the last
+    path segment of another issuer (a local emulator) when it is a pool id; else None.
+
+    Example::
+
+        >>> pool_of_issuer("http://localhost:9229/us-east-1_Local1")
+        'us-east-1_Local1'
+    """
+    pool = issuer.rpartition("/")[2]
+    try:
+        return validate_user_pool_id(pool)
+    except ConfigurationError:
+        return None
 
 
 def jwks_uri_for(issuer: str) -> str:

@@ -6,6 +6,8 @@ project's ``Order`` model owned by the user, plain, Django-native, async and DRF
 
 from __future__ import annotations
 
+import datetime
+import importlib
 import json
 import logging
 import subprocess
@@ -22,20 +24,26 @@ from django.db import connection, connections
 from django.test import AsyncClient, Client, override_settings
 from django.test.client import RequestFactory
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases
+from django.utils import timezone
 
-from cognito_guard import ConfigurationError
-from cognito_guard.testing import LocalIssuer
+from cognito_guard import CognitoVerifier, ConfigurationError
+from cognito_guard.issuers import issuers_for
+from cognito_guard.testing import OMIT, LocalIssuer
 
 from .django_project import setup
 
 setup()
 
-from django.contrib.auth import authenticate, get_user_model  # noqa: E402 - needs setup()
+from django.apps import apps as django_apps  # noqa: E402 - needs setup()
+from django.contrib.auth import authenticate, get_user_model  # noqa: E402
 from django.contrib.auth.models import Group, Permission  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
 
 from cognito_guard.integrations.django import CognitoMiddleware, CognitoService  # noqa: E402
-from cognito_guard.integrations.django._users import identity_cache  # noqa: E402
+from cognito_guard.integrations.django._users import (  # noqa: E402
+    group_scope_problem,
+    identity_cache,
+)
 from cognito_guard.integrations.django.models import CognitoIdentity  # noqa: E402
 
 from .django_project import users_views  # noqa: E402
@@ -76,13 +84,16 @@ Configure = Callable[..., Any]
 def project(database: None, issuer: LocalIssuer) -> Iterator[Configure]:
     """``project(**COGNITO_GUARD keys)``: the users project, CognitoBackend on; rows wiped after.
 
-    Access and ID tokens are both accepted (``TOKEN_USE`` any), from a verifier of ``issuer``.
+    Access and ID tokens are both accepted (``TOKEN_USE`` any), from a verifier of ``issuer``
+    (of both its issuer forms), unless ``verifier`` is given.
     """
     stack: list[Any] = []
 
-    def configure(backends: list[str] = BACKENDS, **keys: Any) -> None:
+    def configure(
+        backends: list[str] = BACKENDS, verifier: CognitoVerifier | None = None, **keys: Any
+    ) -> None:
         manager = override_settings(
-            COGNITO_GUARD_VERIFIER=issuer.verifier(token_use=None),
+            COGNITO_GUARD_VERIFIER=verifier or issuer.verifier(token_use=None),
             COGNITO_GUARD={**POOL, **keys},
             AUTHENTICATION_BACKENDS=backends,
             MIDDLEWARE=MIDDLEWARE,
@@ -128,20 +139,24 @@ def test_first_token_creates_a_linked_user_and_keeps_the_claims(
     assert User.objects.count() == 1  # the second and third requests found the same row
 
 
-def test_a_cached_link_costs_no_query_until_request_user_is_used(
+def _user_pk_query(sql: str) -> bool:
+    table = connection.ops.quote_name(User._meta.db_table)
+    return f"FROM {table} WHERE" in sql and "cognito_guard_cognitoidentity" not in sql
+
+
+def test_a_cached_link_costs_one_primary_key_query_per_request(
     project: Configure, issuer: LocalIssuer
 ) -> None:
     token = issuer.access_token(username="alice")
     client = Client()
     assert get("/me", token, client).status_code == 200  # creates the row and caches the link
-    with CaptureQueriesContext(connection) as untouched:
-        assert get("/claims", token, client).status_code == 200
-    assert untouched.captured_queries == []  # the link came from the cache, the user is lazy
-    with CaptureQueriesContext(connection) as touched:
-        assert get("/whoami", token, client).json()["authenticated"] is True
-    # request.user.is_authenticated loads the row by primary key: one query, no identity lookup.
-    assert len(touched.captured_queries) == 1
-    assert "cognito_guard_cognitoidentity" not in touched.captured_queries[0]["sql"]
+    for path in ("/claims", "/whoami", "/claims"):
+        with CaptureQueriesContext(connection) as warm:
+            assert get(path, token, client).status_code == 200
+        # The row is read by primary key to judge is_active, and nothing else: no identity lookup,
+        # and request.user is that row (a view using it costs nothing more).
+        assert len(warm.captured_queries) == 1, warm.captured_queries
+        assert _user_pk_query(warm.captured_queries[0]["sql"])
     with CaptureQueriesContext(connection) as unprotected:
         assert Client().get("/whoami").json() == {"authenticated": False, "cognito": False}
     assert unprotected.captured_queries == []
@@ -160,6 +175,108 @@ def test_username_taken_by_an_unlinked_local_user_is_never_that_user(
     # Another Cognito user named alice (another sub) gets yet another row.
     other = get("/me", issuer.access_token(username="alice", sub="sub-other-alice")).json()
     assert other["username"] == "alice-3" and other["pk"] not in (local.pk, body["pk"])
+
+
+def updated_form(issuer: LocalIssuer) -> str:
+    """The pool's other issuer spelling, which the verifier accepts as well as ``issuer.issuer``."""
+    return issuers_for(issuer.user_pool_id, "updated")[0]
+
+
+def test_both_issuer_forms_of_a_pool_are_one_user(project: Configure, issuer: LocalIssuer) -> None:
+    project(SYNC_GROUPS=True)
+    original = issuer.access_token(username="bob", sub="sub-bob", groups=["editors"])
+    first = get("/me", original).json()
+    user = User.objects.get()
+    user.groups.add(Group.objects.create(name="local-staff"))  # given in Django, not Cognito
+    other = issuer.access_token(
+        username="bob", sub="sub-bob", groups=["editors"], iss=updated_form(issuer)
+    )
+    second = get("/me", other).json()
+    assert (second["pk"], second["username"]) == (first["pk"], "bob")  # not a new "bob-2"
+    assert second["groups"] == ["editors", "local-staff"]  # nothing lost
+    assert User.objects.count() == 1
+    assert CognitoIdentity.objects.get().issuer == issuer.issuer  # one link, the canonical form
+
+
+def test_a_deactivated_user_stays_refused_in_the_other_issuer_form(
+    project: Configure, issuer: LocalIssuer
+) -> None:
+    assert get("/me", issuer.access_token(username="bob", sub="sub-bob")).status_code == 200
+    User.objects.filter(username="bob").update(is_active=False)  # an administrator's decision
+    other = issuer.access_token(username="bob", sub="sub-bob", iss=updated_form(issuer))
+    response = get("/me", other)
+    assert response.status_code == 403 and response.json()["error"] == "inactive_user"
+    assert list(User.objects.values_list("username", "is_active")) == [("bob", False)]
+
+
+def test_a_link_written_in_the_updated_form_is_found(
+    project: Configure, issuer: LocalIssuer
+) -> None:
+    # A link made by hand (a data migration's bulk_create skips save()) in the other form.
+    known = User.objects.create_user("frank")
+    CognitoIdentity.objects.bulk_create(
+        [CognitoIdentity(user=known, issuer=updated_form(issuer), sub="sub-frank")]
+    )
+    assert get("/me", issuer.access_token(username="frank", sub="sub-frank")).json()["pk"] == (
+        known.pk
+    )
+    assert User.objects.count() == 1
+
+
+def _migration() -> Any:
+    return importlib.import_module(
+        "cognito_guard.integrations.django.migrations.0002_canonical_issuer"
+    )
+
+
+def test_the_migration_rewrites_old_links_and_keeps_the_older_of_two(
+    project: Configure, issuer: LocalIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    canonical, updated = issuer.issuer, updated_form(issuer)
+    emulator = "http://127.0.0.1:9229/us-east-1_Local1"
+    users = {name: User.objects.create_user(name) for name in ("ann", "carl", "carl-2", "dee")}
+    users["dee-2"] = User.objects.create_user("dee-2", password="set-by-an-admin")
+    old_rows = [  # (user, issuer, sub), written as the old code wrote them: the raw iss
+        ("ann", updated, "sub-ann"),
+        ("carl", updated, "sub-carl"),  # older, the updated form
+        ("carl-2", canonical, "sub-carl"),  # newer, the canonical form
+        ("dee", canonical, "sub-dee"),  # older, the canonical form
+        ("dee-2", updated, "sub-dee"),  # newer, the updated form
+        ("ann", emulator, "sub-ann"),  # not a Cognito issuer: left as it is
+    ]
+    rows = CognitoIdentity.objects.bulk_create(
+        [CognitoIdentity(user=users[u], issuer=i, sub=s) for u, i, s in old_rows]
+    )
+    start = timezone.now() - datetime.timedelta(days=1)
+    for age, row in enumerate(rows):  # created in this order, a minute apart
+        row_start = start + datetime.timedelta(minutes=age)
+        CognitoIdentity.objects.filter(pk=row.pk).update(created_at=row_start)
+
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        _migration().canonicalise_issuers(django_apps, None)
+
+    links = sorted(
+        (i.user.username, i.issuer, i.sub) for i in CognitoIdentity.objects.select_related("user")
+    )
+    assert links == [
+        ("ann", emulator, "sub-ann"),
+        ("ann", canonical, "sub-ann"),
+        ("carl", canonical, "sub-carl"),
+        ("dee", canonical, "sub-dee"),
+    ]
+    # The newer duplicates are unlinked, never deleted nor merged, and each is reported.
+    assert User.objects.filter(username__in=["carl-2", "dee-2"]).count() == 2
+    assert User.objects.get(username="dee-2").check_password("set-by-an-admin")
+    warned = [r.getMessage() for r in caplog.records if "two links" in r.getMessage()]
+    assert len(warned) == 2
+    assert f"user pk={users['carl-2'].pk} is unlinked" in " ".join(warned)
+    assert f"user pk={users['dee-2'].pk} is unlinked" in " ".join(warned)
+    # Tokens of either form now reach the kept rows.
+    for iss in (canonical, updated):
+        token = issuer.access_token(username="carl", sub="sub-carl", iss=iss)
+        assert get("/me", token).json()["pk"] == users["carl"].pk
+    _migration().canonicalise_issuers(django_apps, None)  # a second run changes nothing
+    assert CognitoIdentity.objects.count() == 4
 
 
 def test_machine_tokens_are_a_service_principal_without_a_row(
@@ -186,6 +303,35 @@ def test_id_tokens_update_the_profile_and_access_tokens_leave_it(
     get("/me", issuer.access_token(username="alice"))
     user.refresh_from_db()
     assert (user.email, user.first_name) == ("new@example.com", "Alice")
+
+
+@pytest.mark.parametrize(
+    ("verified", "copied"),
+    [(True, True), ("true", True), (False, False), ("false", False), (OMIT, False), ("1", False)],
+    ids=["true", "string-true", "false", "string-false", "absent", "string-1"],
+)
+def test_only_a_verified_email_is_copied(
+    project: Configure, issuer: LocalIssuer, verified: Any, copied: bool
+) -> None:
+    # Whoever signs up in the pool chooses their email: unverified, it may be someone else's
+    # (and Django sends password resets and notices to user.email).
+    names = {"given_name": "Mallory"}
+    created = issuer.id_token(
+        username="mal", email="victim@example.com", email_verified=verified, claims=names
+    )
+    assert get("/me", created).status_code == 200
+    user = User.objects.get()
+    assert user.email == ("victim@example.com" if copied else "")
+    assert user.first_name == "Mallory"  # the rest of the profile is copied either way
+    # On an existing user too: a changed address is copied only once verified.
+    proven = issuer.id_token(username="mal", email="mal@example.com", email_verified=True)
+    get("/me", proven)
+    changed = issuer.id_token(
+        username="mal", email="victim2@example.com", email_verified=verified, claims=names
+    )
+    get("/me", changed)
+    user.refresh_from_db()
+    assert user.email == ("victim2@example.com" if copied else "mal@example.com")
 
 
 def test_user_mapper_fills_fields_on_creation_and_on_a_new_token(
@@ -224,6 +370,66 @@ def test_synced_groups_carry_their_permissions(project: Configure, issuer: Local
         "count": 0
     }
     assert get("/all-orders", issuer.access_token(username="dan", groups=[])).status_code == 403
+
+
+def two_pools(issuer: LocalIssuer, other: LocalIssuer) -> CognitoVerifier:
+    """A verifier of two tenants' pools (each with its own client), ID and access tokens."""
+    return CognitoVerifier(
+        user_pool_id=[issuer.user_pool_id, other.user_pool_id],
+        client_id={issuer.user_pool_id: issuer.client_id, other.user_pool_id: other.client_id},
+        token_use=None,
+        jwks={"keys": [*issuer.jwks["keys"], *other.jwks["keys"]]},
+    )
+
+
+def test_with_several_pools_synced_groups_are_scoped_by_pool(
+    project: Configure, issuer: LocalIssuer, other_issuer: LocalIssuer
+) -> None:
+    # The site's own "admins" group, with a permission, as an administrator made it.
+    admins = Group.objects.create(name="admins")
+    admins.permissions.add(Permission.objects.get(codename="view_order"))
+    pool_a, pool_b = issuer.user_pool_id, other_issuer.user_pool_id
+    # One pool: bare names, as always.
+    project(SYNC_GROUPS=True)
+    token_a = issuer.access_token(username="ann", sub="sub-ann", groups=["admins"])
+    assert get("/me", token_a).json()["groups"] == ["admins"]
+    # Two pools: a tenant's administrators name their groups, so every name is the pool's own.
+    project(SYNC_GROUPS=True, verifier=two_pools(issuer, other_issuer))
+    identity_cache.clear()
+    hostile = other_issuer.access_token(
+        username="mallory", sub="sub-mallory", groups=["admins", f"{pool_a}/admins"]
+    )
+    response = get("/me", hostile)
+    assert response.status_code == 200
+    assert response.json()["groups"] == [f"{pool_b}/admins", f"{pool_b}/{pool_a}/admins"]
+    assert get("/all-orders", hostile).status_code == 403  # not the site's admins' permission
+    assert not User.objects.get(username="mallory").groups.filter(name="admins").exists()
+    # Pool A's user moves from the bare name to its pool's: the Cognito-synced "admins" is
+    # taken away (the site grants permissions to f"{pool_a}/admins" from now on).
+    assert get("/me", token_a).json()["groups"] == [f"{pool_a}/admins"]
+    assert sorted(Group.objects.get(name=f"{pool_a}/admins").user_set.values_list("username")) == [
+        ("ann",)
+    ]
+
+
+def test_sync_groups_refuses_pools_it_cannot_tell_apart(issuer: LocalIssuer) -> None:
+    verifier = CognitoVerifier(
+        issuer=["http://127.0.0.1:9229/tenant-a", "http://127.0.0.1:9230/tenant-b"],
+        client_id=issuer.client_id,
+        jwks=issuer.jwks,
+    )
+    settings = {"COGNITO_GUARD_VERIFIER": verifier, "COGNITO_GUARD": {**POOL, "SYNC_GROUPS": True}}
+    assert _ids(**settings) == ["cognito_guard.E006"]
+    with (
+        override_settings(**settings, AUTHENTICATION_BACKENDS=BACKENDS),
+        pytest.raises(ConfigurationError, match=r"names no user pool id.*POOL_ID/group"),
+    ):
+        CognitoMiddleware(lambda r: None)  # type: ignore[arg-type, return-value]
+    assert _ids(COGNITO_GUARD_VERIFIER=verifier) == []  # without SYNC_GROUPS, nothing to scope
+    same = "us-east-1_Same1"
+    twice = [f"http://127.0.0.1:9229/{same}", issuers_for(same, "original")[0]]
+    assert "the same pool id 'us-east-1_Same1'" in (group_scope_problem(twice) or "")
+    assert group_scope_problem(issuers_for(same)) is None  # both forms: one pool, bare names
 
 
 def test_without_sync_groups_cognito_groups_are_not_copied(
@@ -270,6 +476,24 @@ def test_a_deactivated_user_is_refused_whatever_the_token_says(
     # Unprotected views see an anonymous request, not the deactivated user.
     assert get("/whoami", token).json() == {"authenticated": False, "cognito": False}
     assert get("/profile", token).status_code == 302  # login_required sends it to the login page
+
+
+def test_a_deactivation_anywhere_refuses_the_very_next_request(
+    project: Configure, issuer: LocalIssuer
+) -> None:
+    token = issuer.access_token(username="gus", scopes=["orders/write"])
+    client = Client()
+    assert get("/me", token, client).status_code == 200  # links and caches the link
+    assert get("/me", token, client).status_code == 200  # served from the cached link
+    # QuerySet.update sends no signal: as a deactivation by another process looks to this one.
+    User.objects.filter(username="gus").update(is_active=False)
+    for path, method in (("/me", "get"), ("/orders", "post"), ("/drf/me", "get")):
+        response = getattr(client, method)(path, headers=bearer(token))
+        assert response.status_code == 403, path
+        assert response.json()["error"] == "inactive_user"
+    assert get("/whoami", token, client).json() == {"authenticated": False, "cognito": False}
+    User.objects.filter(username="gus").update(is_active=True)
+    assert get("/me", token, client).status_code == 200  # and a reactivation is as quick
 
 
 def test_a_deleted_user_is_not_served_from_the_cache(
@@ -336,8 +560,8 @@ async def test_async_stack_links_the_user_and_owns_orders(
 async def test_async_stack_refuses_a_deactivated_user(async_db: None, issuer: LocalIssuer) -> None:
     token = issuer.access_token(username="kim")
     assert (await AsyncClient().get("/async-me", headers=bearer(token))).status_code == 200
+    # QuerySet.update sends no signal, and still the next request reads the row and refuses.
     await User.objects.filter(username="kim").aupdate(is_active=False)
-    identity_cache.clear()  # QuerySet.update sends no signal: the cache expires, or is cleared
     response = await AsyncClient().get("/async-me", headers=bearer(token))
     assert response.status_code == 403 and response.json()["error"] == "inactive_user"
 

@@ -18,7 +18,15 @@ from cognito_guard import (
 )
 from cognito_guard.bearer import BearerGuard, Requirement, parse_authorization
 from cognito_guard.config import verifier_from_env, verifier_from_settings
-from cognito_guard.issuers import check_jwks_uri, issuers_for, jwks_uri_for, region_of
+from cognito_guard.issuers import (
+    canonical_issuer,
+    check_jwks_uri,
+    issuer_forms,
+    issuers_for,
+    jwks_uri_for,
+    pool_of_issuer,
+    region_of,
+)
 from cognito_guard.testing import LocalIssuer
 
 
@@ -46,6 +54,34 @@ def test_issuer_forms_and_jwks_uri() -> None:
     assert updated == "https://issuer-cognito-idp.ap-south-1.amazonaws.com/ap-south-1_Q1"
     assert issuers_for("ap-south-1_Q1", "original") == (original,)
     assert jwks_uri_for(original) == original + "/.well-known/jwks.json"
+
+
+def test_both_issuer_forms_are_one_pool() -> None:
+    original, updated = issuers_for("ap-south-1_Q1")
+    assert canonical_issuer(original) == canonical_issuer(updated) == original
+    assert issuer_forms(updated) == issuer_forms(original) == (original, updated)
+    assert pool_of_issuer(updated) == pool_of_issuer(original) == "ap-south-1_Q1"
+    # Not a Cognito issuer, or a pool named in another region's host: only itself.
+    for other in (
+        "http://localhost:9229/us-east-1_Local1",
+        "https://cognito-idp.eu-west-1.amazonaws.com/ap-south-1_Q1",
+        original + "/",
+        "https://example.com/issuer",
+    ):
+        assert canonical_issuer(other) == other and issuer_forms(other) == (other,)
+    assert pool_of_issuer("http://localhost:9229/us-east-1_Local1") == "us-east-1_Local1"
+    assert pool_of_issuer("https://example.com/issuer") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "verified"),
+    [(True, True), ("true", True), (False, False), ("false", False), ("True", False), (1, False)],
+)
+def test_email_verified(value: object, verified: bool) -> None:
+    assert CognitoClaims({"email": "a@example.com", "email_verified": value}).email_verified is (
+        verified
+    )
+    assert CognitoClaims({"email": "a@example.com"}).email_verified is False
 
 
 @pytest.mark.parametrize(

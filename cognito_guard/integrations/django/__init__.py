@@ -35,7 +35,7 @@ event loop never blocks on a key fetch.
 
 Users in your database (optional, off by default): with ``"cognito_guard.integrations.django"``
 in ``INSTALLED_APPS`` and :class:`CognitoBackend` in ``AUTHENTICATION_BACKENDS``, the middleware
-also sets ``request.user`` to the ``AUTH_USER_MODEL`` row linked to the token's ``(iss, sub)``
+also sets ``request.user`` to the ``AUTH_USER_MODEL`` row linked to the token's pool and ``sub``
 (created on the first request; see :mod:`cognito_guard.integrations.django._users`).
 
 CSRF: the decorators authenticate by the ``Authorization`` header only, which a browser never
@@ -335,7 +335,8 @@ class CognitoMiddleware:
         self.guard = build_guard()
         from ._users import user_linker
 
-        self.users = user_linker()  # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
+        # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
+        self.users = user_linker(self.guard.verifier.issuers)
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)

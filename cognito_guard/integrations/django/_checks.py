@@ -1,4 +1,4 @@
-"""The ``manage.py check`` checks of the user mapping (``cognito_guard.E002`` to ``E005``, W002).
+"""The ``manage.py check`` checks of the user mapping (``cognito_guard.E002`` to ``E006``, W002).
 
 This module is also the ``name`` of the checks-only app
 (:class:`~cognito_guard.integrations.django.CognitoGuardConfig`): it must import nothing that
@@ -10,6 +10,8 @@ needs the app registry or ``django.contrib.auth``.
 - ``E003``: the app's migration is missing (``MIGRATION_MODULES`` disables or replaces it);
 - ``E004``: the user model's ``USERNAME_FIELD`` cannot be filled from a token (no ``USER_MAPPER``);
 - ``E005``: ``SYNC_GROUPS`` with a user model without ``groups``;
+- ``E006``: ``SYNC_GROUPS`` with several pools, one of which has no pool id to scope its group
+  names by (an ``ISSUER`` that does not end with one), or two the same;
 - ``W002``: ``AuthenticationMiddleware`` after ``CognitoMiddleware`` (it would replace
   ``request.user``).
 """
@@ -70,6 +72,8 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
         ]
     messages = _migration_messages()
     messages += _user_model_messages(config.user_mapper is not None, config.sync_groups)
+    if config.sync_groups:
+        messages += _group_scope_messages()
     middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
     if (
         AUTH_MIDDLEWARE in middleware
@@ -105,6 +109,27 @@ def _migration_messages() -> list[Any]:
             f"{problem}: the CognitoIdentity table would never be created",
             hint="Remove 'cognito_guard' from settings.MIGRATION_MODULES, then run migrate.",
             id="cognito_guard.E003",
+        )
+    ]
+
+
+def _group_scope_messages() -> list[Any]:
+    from . import build_verifier
+    from ._users import group_scope_problem
+
+    try:
+        issuers = build_verifier().issuers
+    except ConfigurationError:
+        return []  # check_settings reports it (E001)
+    problem = group_scope_problem(issuers)
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f"COGNITO_GUARD['SYNC_GROUPS'] cannot keep the pools' groups apart: {problem}",
+            hint="Configure each pool by USER_POOL_ID (or an ISSUER ending with its pool id), "
+            "or turn SYNC_GROUPS off and map groups in a USER_MAPPER.",
+            id="cognito_guard.E006",
         )
     ]
 

@@ -1,31 +1,39 @@
 """Cognito users as ``AUTH_USER_MODEL`` rows: the link, the sync, the in-process cache.
 
-A request with a valid user token is linked by its ``(iss, sub)`` to a
-:class:`~cognito_guard.integrations.django.models.CognitoIdentity`, and through it to a user row:
+A request with a valid user token is linked by its pool and ``sub`` to a
+:class:`~cognito_guard.integrations.django.models.CognitoIdentity`, and through it to a user row.
+The pool is its :func:`~cognito_guard.issuers.canonical_issuer`: both issuer forms of a pool are
+one issuer, so a pool moving between the forms (or a token in the other form) keeps every link.
 
 - first token of a user: a new row, named after the token's username (made unique with ``-2``,
   ``-3``... when taken), and never an existing local user of the same name or email;
-- ID tokens update ``email``, ``first_name`` and ``last_name`` (access tokens carry neither);
+- ID tokens update ``first_name`` and ``last_name``, and ``email`` when ``email_verified`` is true
+  (an unverified address may be someone else's); access tokens carry none of them;
 - with ``SYNC_GROUPS``, the user's groups named in ``cognito:groups`` are set to exactly those: the
-  identity records which group names came from Cognito, and only those are ever taken away;
+  identity records which group names came from Cognito, and only those are ever taken away. With
+  several pools each name is scoped by its pool (``POOL_ID/group``): a pool's administrators
+  choose its group names, and must not be able to name a group of another pool or of the site;
 - ``USER_MAPPER(claims, user, created)`` copies anything else; on creation it gets the unsaved row
   (it may fill required fields), otherwise the row after the built-in updates; changed fields are
   saved.
 
-The database is read when this process has no fresh cache entry for ``(iss, sub)``: the first
-request, after :attr:`CognitoBackend.cache_seconds`, when the token's groups (``SYNC_GROUPS``) or
-its profile (ID token) differ from what was last synced, or a new token (``jti``) with a mapper.
-Otherwise ``request.user`` is a lazy object loaded by primary key on first use (no query for a
-view that never touches it) and ``await request.auser()`` its async twin.
+Every request of a user reads the user row, by primary key (one query), and judges
+``is_active`` on it: a deactivation refuses the very next request, in every process, as Django's
+own session authentication does. What a process caches is only the link ``(pool, sub) -> primary
+key`` and what was last synced. The identity is looked up (and the sync runs) when this process has
+no fresh link for ``(pool, sub)``: the first request, after :attr:`CognitoBackend.cache_seconds`,
+when the token's groups (``SYNC_GROUPS``) or its profile (ID token) differ from what was last
+synced, or a new token (``jti``) with a mapper.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,11 +42,11 @@ from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, ConfigurationError, TokenError
+from ...issuers import canonical_issuer, issuer_forms, pool_of_issuer
 from . import CognitoService
 from ._settings import UserSettings, user_settings
 
@@ -48,13 +56,15 @@ __all__ = [
     "UnknownUserError",
     "UserLinker",
     "UserRefusedError",
+    "group_scope_problem",
     "identity_cache",
+    "identity_key",
     "user_linker",
 ]
 
 log = logging.getLogger("cognito_guard")
 APP_NAME = "cognito_guard.integrations.django"
-_ATTEMPTS = 3  # a lost race for (iss, sub) or a username is retried; three losses in a row is a bug
+_ATTEMPTS = 3  # a lost race for a link or a username is retried; three losses in a row is a bug
 _PROFILE = (("given_name", "first_name"), ("family_name", "last_name"))
 Outcome = tuple[CognitoClaims | None, CognitoGuardError | None, Any]
 
@@ -84,10 +94,19 @@ class InactiveUserError(UserRefusedError):
 # -- the in-process cache -------------------------------------------------------------------------
 
 
+# Verified tokens carry only the configured issuers: a few strings, each worked out once.
+_forms = functools.lru_cache(maxsize=64)(issuer_forms)
+
+
+def identity_key(claims: CognitoClaims) -> tuple[str, str]:
+    """``(canonical issuer, sub)``: one key for a user whichever issuer form the token carries."""
+    return _forms(claims.issuer)[0], claims.sub
+
+
 @dataclass(frozen=True)
 class _Entry:
+    # The link and the sync markers only: never the user row, nor is_active (read per request).
     user_id: Any
-    is_active: bool
     groups: frozenset[str] | None  # what SYNC_GROUPS last applied; None when not syncing
     profile: tuple[str | None, ...] | None  # the ID-token profile last applied
     token_id: str | None  # the jti a USER_MAPPER last saw
@@ -95,13 +114,14 @@ class _Entry:
 
 
 class IdentityCache:
-    """``(iss, sub) -> (user id, is_active, what was synced)`` for a short time, per process.
+    """``(pool, sub) -> (user id, what was synced)`` for a short time, per process.
 
     A deliberate global (:data:`identity_cache`): the signals of the user model and of
     ``CognitoIdentity`` clear the entries of a row saved or deleted in this process. Other
-    processes see a change when their entry expires (``CognitoBackend.cache_seconds``).
+    processes see a changed link when their entry expires (``CognitoBackend.cache_seconds``); the
+    user row itself, with ``is_active``, is read on every request and never cached.
 
-    Example: ``identity_cache.clear()``  (tests, or after a bulk ``QuerySet.update``)
+    Example: ``identity_cache.clear()``  (tests, or after identities are relinked in bulk)
     """
 
     def __init__(
@@ -159,7 +179,7 @@ def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _identity_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    identity_cache.forget((instance.issuer, instance.sub))
+    identity_cache.forget((canonical_issuer(instance.issuer), instance.sub))
     identity_cache.forget_user(instance.user_id)
 
 
@@ -182,36 +202,12 @@ def connect_signals() -> None:
 # -- the request side -----------------------------------------------------------------------------
 
 
-class _LazyUser:
-    """Loads a user row by primary key once, from sync (``get``) or async (``aget``) code."""
-
-    def __init__(self, linker: UserLinker, user_id: Any) -> None:
-        self._linker, self._user_id, self._user = linker, user_id, None
-
-    def get(self) -> Any:
-        if self._user is None:
-            self._user = self._linker.load(self._user_id)
-        return self._user
-
-    async def aget(self) -> Any:
-        if self._user is None:
-            self._user = await sync_to_async(self._linker.load)(self._user_id)
-        return self._user
-
-
 def _set_user(request: HttpRequest, user: Any) -> None:
     async def auser() -> Any:
         return user
 
     target = cast(Any, request)
     target.user, target.auser = user, auser
-
-
-def _set_lazy_user(request: HttpRequest, lazy: _LazyUser) -> Any:
-    user = SimpleLazyObject(lazy.get)
-    target = cast(Any, request)
-    target.user, target.auser = user, lazy.aget
-    return user
 
 
 def _ensure_anonymous(request: HttpRequest) -> None:
@@ -222,26 +218,73 @@ def _ensure_anonymous(request: HttpRequest) -> None:
         _set_user(request, AnonymousUser())
 
 
+def _verified_email(claims: CognitoClaims) -> str | None:
+    return claims.email if claims.email_verified else None
+
+
 def _profile(claims: CognitoClaims) -> tuple[str | None, ...]:
-    return (claims.email, *(claims.get(claim) for claim, _field in _PROFILE))
+    return (_verified_email(claims), *(claims.get(claim) for claim, _field in _PROFILE))
+
+
+def group_scope_problem(issuers: Iterable[str]) -> str | None:
+    """Why ``SYNC_GROUPS`` cannot scope group names by pool for ``issuers``, or None.
+
+    With several pools each synced name is ``POOL_ID/group``; every pool must then have a pool
+    id (a Cognito issuer has; another issuer must end with one) and no two pools the same.
+    """
+    pools = sorted({canonical_issuer(issuer) for issuer in issuers})
+    if len(pools) < 2:
+        return None
+    seen: dict[str, str] = {}
+    for issuer in pools:
+        label = pool_of_issuer(issuer)
+        if label is None:
+            return (
+                f"the issuer {issuer!r} names no user pool id, and SYNC_GROUPS with several pools "
+                "names each synced group after its pool (POOL_ID/group)"
+            )
+        if label in seen:
+            return (
+                f"the issuers {seen[label]!r} and {issuer!r} end with the same pool id "
+                f"{label!r}, and SYNC_GROUPS with several pools names each synced group after "
+                "its pool (POOL_ID/group)"
+            )
+        seen[label] = issuer
+    return None
 
 
 class UserLinker:
     """Links verified claims to user rows for :class:`CognitoMiddleware` (one per middleware).
 
+    ``issuers`` are the verifier's: with more than one pool among them, synced group names are
+    scoped by pool (:func:`group_scope_problem` says when that cannot be done: a
+    :class:`~cognito_guard.ConfigurationError` here, ``cognito_guard.E006`` in the checks).
+
     Example::
 
-        linker = UserLinker(CognitoBackend(), UserSettings(sync_groups=True))
+        linker = UserLinker(CognitoBackend(), UserSettings(sync_groups=True),
+                            issuers=verifier.issuers)
         user = linker.user_of(claims)     # the row, created or updated; raises UserRefusedError
     """
 
     def __init__(
-        self, backend: Any, config: UserSettings, cache: IdentityCache | None = None
+        self,
+        backend: Any,
+        config: UserSettings,
+        cache: IdentityCache | None = None,
+        *,
+        issuers: Iterable[str],
     ) -> None:
         self.backend = backend
         self.config = config
         self.cache = identity_cache if cache is None else cache
         self.ttl = float(backend.cache_seconds)
+        issuers = tuple(issuers)
+        self.scoped_groups = len({canonical_issuer(issuer) for issuer in issuers}) > 1
+        if config.sync_groups:
+            problem = group_scope_problem(issuers)
+            if problem is not None:
+                raise ConfigurationError(problem)
 
     # The middleware's two entry points: (claims, error, user) after linking.
 
@@ -252,11 +295,10 @@ class UserLinker:
         if claims is None:
             _ensure_anonymous(request)
             return claims, error, None
-        outcome = self._without_database(request, claims)
-        if outcome is not None:
-            return outcome
+        if claims.is_machine:
+            return self._service(request, claims)
         try:
-            user = self.user_of(claims)
+            user = self.resolve(claims)
         except UserRefusedError as exc:
             return self._refused(request, exc)
         _set_user(request, user)
@@ -269,11 +311,10 @@ class UserLinker:
         if claims is None:
             _ensure_anonymous(request)
             return claims, error, None
-        outcome = self._without_database(request, claims)
-        if outcome is not None:
-            return outcome
+        if claims.is_machine:
+            return self._service(request, claims)
         try:
-            user = await sync_to_async(self.user_of)(claims)
+            user = await sync_to_async(self.resolve)(claims)
         except UserRefusedError as exc:
             return self._refused(request, exc)
         _set_user(request, user)
@@ -283,21 +324,13 @@ class UserLinker:
         _ensure_anonymous(request)
         return None, exc, None
 
-    def _without_database(self, request: HttpRequest, claims: CognitoClaims) -> Outcome | None:
-        """The answer when no query is needed (service tokens, a fresh cache entry), else None."""
-        if claims.is_machine:
-            service = CognitoService(claims)
-            _set_user(request, service)
-            return claims, None, service
-        entry = self._fresh(claims)
-        if entry is None:
-            return None
-        if not entry.is_active:
-            return self._refused(request, InactiveUserError("the linked user is inactive"))
-        return claims, None, _set_lazy_user(request, _LazyUser(self, entry.user_id))
+    def _service(self, request: HttpRequest, claims: CognitoClaims) -> Outcome:
+        service = CognitoService(claims)
+        _set_user(request, service)
+        return claims, None, service
 
-    def _fresh(self, claims: CognitoClaims) -> _Entry | None:
-        entry = self.cache.get((claims.issuer, claims.sub))
+    def _fresh(self, key: tuple[str, str], claims: CognitoClaims) -> _Entry | None:
+        entry = self.cache.get(key)
         if entry is None:
             return None
         if self.config.sync_groups and entry.groups != claims.groups:
@@ -309,16 +342,30 @@ class UserLinker:
         return entry
 
     def load(self, user_id: Any) -> Any:
-        """The user row ``user_id``; AnonymousUser when it was deleted meanwhile."""
+        """The user row ``user_id`` (one primary-key query), or None when it was deleted."""
         from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import AnonymousUser
 
         model = get_user_model()
         try:
             return model._default_manager.get(pk=user_id)
         except model.DoesNotExist:
             self.cache.forget_user(user_id)
-            return AnonymousUser()
+            return None
+
+    def resolve(self, claims: CognitoClaims) -> Any:
+        """The active row of a user's ``claims``: one primary-key query when the link is cached.
+
+        The row is read on every call, never cached, and ``is_active`` judged on it: raises
+        :class:`InactiveUserError` (or, on a first request, :class:`UnknownUserError`).
+        """
+        entry = self._fresh(identity_key(claims), claims)
+        if entry is not None:
+            user = self.load(entry.user_id)
+            if user is not None:
+                if not self.backend.user_can_authenticate(user):
+                    raise InactiveUserError("the linked user is inactive")
+                return user
+        return self.user_of(claims)
 
     # The database side.
 
@@ -327,24 +374,27 @@ class UserLinker:
 
         Raises :class:`UnknownUserError` (``CREATE_USERS`` False) or :class:`InactiveUserError`.
         Two first requests of one user at once create one row: the loser of the race on the
-        ``(iss, sub)`` constraint rolls back and finds the winner's row.
+        ``(issuer, sub)`` constraint rolls back and finds the winner's row. A link is found in
+        either issuer form of the pool (one written by hand in the other form, too; the oldest
+        wins); new links are written in the canonical form.
         """
         from .models import CognitoIdentity
 
+        key = identity_key(claims)
         for attempt in range(_ATTEMPTS):
-            try:
-                identity = CognitoIdentity.objects.select_related("user").get(
-                    issuer=claims.issuer, sub=claims.sub
-                )
-            except CognitoIdentity.DoesNotExist:
-                identity = None
+            identity = (
+                CognitoIdentity.objects.select_related("user")
+                .filter(issuer__in=_forms(claims.issuer), sub=claims.sub)
+                .order_by("created_at", "pk")
+                .first()
+            )
             try:
                 if identity is None:
                     if not self.config.create_users:
                         raise UnknownUserError(
                             "no user is linked to this token and CREATE_USERS is off"
                         )
-                    user, identity = self._create(claims)
+                    user, identity = self._create(claims, key[0])
                 else:
                     user = identity.user
                     if self.backend.user_can_authenticate(user):
@@ -358,10 +408,9 @@ class UserLinker:
                 continue
             active = bool(self.backend.user_can_authenticate(user))
             self.cache.put(
-                (claims.issuer, claims.sub),
+                key,
                 _Entry(
                     user.pk,
-                    active,
                     claims.groups if self.config.sync_groups else None,
                     _profile(claims) if claims.token_use == "id" else None,
                     claims.jti,
@@ -373,7 +422,7 @@ class UserLinker:
             return user
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _create(self, claims: CognitoClaims) -> tuple[Any, Any]:
+    def _create(self, claims: CognitoClaims, issuer: str) -> tuple[Any, Any]:
         from django.contrib.auth import get_user_model
 
         from .models import CognitoIdentity
@@ -387,9 +436,7 @@ class UserLinker:
             self.config.user_mapper(claims, user, True)
         with transaction.atomic(using=router.db_for_write(CognitoIdentity)):
             user.save()
-            identity = CognitoIdentity.objects.create(
-                user=user, issuer=claims.issuer, sub=claims.sub
-            )
+            identity = CognitoIdentity.objects.create(user=user, issuer=issuer, sub=claims.sub)
         log.info("created user %r for Cognito sub %s", user.get_username(), claims.sub)
         return user, identity
 
@@ -413,7 +460,7 @@ class UserLinker:
         if claims.token_use != "id":
             return  # access tokens carry no profile
         fields = {f.name: f for f in user._meta.concrete_fields}
-        values = [(user.get_email_field_name(), claims.email)]
+        values = [(user.get_email_field_name(), _verified_email(claims))]
         values += [(field, claims.get(claim)) for claim, field in _PROFILE]
         for field_name, value in values:
             field = fields.get(field_name)
@@ -438,7 +485,7 @@ class UserLinker:
 
         name_field: Any = Group._meta.get_field("name")
         limit = name_field.max_length or 150
-        wanted = {name for name in claims.groups if len(name) <= limit}
+        wanted = {name for name in self._group_names(claims) if len(name) <= limit}
         previous = set(identity.synced_groups or ())
         current = set(user.groups.filter(name__in=wanted | previous).values_list("name", flat=True))
         missing = sorted(wanted - current)
@@ -450,6 +497,15 @@ class UserLinker:
         if previous != wanted:
             identity.synced_groups = sorted(wanted)
             identity.save(update_fields=["synced_groups", "updated_at"])
+
+    def _group_names(self, claims: CognitoClaims) -> Iterable[str]:
+        if not self.scoped_groups:
+            return claims.groups
+        # A pool id has no "/", so "POOL/group" names of two pools never meet, whatever the groups.
+        pool = pool_of_issuer(claims.issuer)
+        if pool is None:  # not a configured issuer (checked at construction): no groups at all
+            return ()
+        return [f"{pool}/{name}" for name in claims.groups]
 
 
 def cognito_backend() -> Any:
@@ -468,11 +524,13 @@ def cognito_backend() -> Any:
     return None
 
 
-def user_linker() -> UserLinker | None:
-    """The middleware's :class:`UserLinker`, or None without :class:`CognitoBackend`.
+def user_linker(issuers: Iterable[str]) -> UserLinker | None:
+    """The middleware's :class:`UserLinker` for its verifier's ``issuers``, or None without
+    :class:`CognitoBackend`.
 
     Raises :class:`~cognito_guard.ConfigurationError` (at start-up) when the backend is on but
-    the app that holds ``CognitoIdentity`` is not installed.
+    the app that holds ``CognitoIdentity`` is not installed, or ``SYNC_GROUPS`` cannot scope the
+    group names of several pools.
     """
     backend = cognito_backend()
     if backend is None:
@@ -482,4 +540,4 @@ def user_linker() -> UserLinker | None:
             f"CognitoBackend is in settings.AUTHENTICATION_BACKENDS but {APP_NAME!r} is not in "
             "settings.INSTALLED_APPS (it holds the CognitoIdentity model)"
         )
-    return UserLinker(backend, user_settings())
+    return UserLinker(backend, user_settings(), issuers=issuers)

@@ -16,13 +16,14 @@ class CognitoBackend(ModelBackend):
     """Maps a verified Cognito token to its linked user; put it in ``AUTHENTICATION_BACKENDS``.
 
     Its presence there is what turns the mapping on: :class:`CognitoMiddleware` then sets
-    ``request.user`` to the row linked to the token's ``(iss, sub)``. It never checks a password
+    ``request.user`` to the row linked to the token's pool and ``sub``. It never checks a password
     (it accepts verified claims only) and inherits :class:`~django.contrib.auth.backends.
     ModelBackend`'s permissions, so ``user.has_perm`` works through the synced groups.
 
-    ``cache_seconds`` bounds how long this process trusts its cached ``(iss, sub) -> user id,
-    is_active`` before reading the database again; saving or deleting the user or the identity in
-    this process invalidates the entry at once. Subclass to change it.
+    ``cache_seconds`` bounds how long this process trusts its cached link ``(pool, sub) -> user
+    id`` (and what it last synced) before looking the identity up again; saving or deleting the
+    user or the identity in this process invalidates the entry at once. The user row, and its
+    ``is_active``, is read on every request whatever this says. Subclass to change it.
 
     Example::
 
@@ -44,10 +45,13 @@ class CognitoBackend(ModelBackend):
         """
         if not isinstance(cognito_claims, CognitoClaims) or cognito_claims.is_machine:
             return None
+        from . import build_verifier
         from ._settings import user_settings
         from ._users import UserLinker, UserRefusedError
 
+        # The verifier's pools decide how SYNC_GROUPS names groups, as in the middleware.
+        linker = UserLinker(self, user_settings(), issuers=build_verifier().issuers)
         try:
-            return UserLinker(self, user_settings()).user_of(cognito_claims)
+            return linker.user_of(cognito_claims)
         except UserRefusedError:
             return None

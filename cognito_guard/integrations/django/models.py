@@ -7,20 +7,25 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from ...issuers import canonical_issuer
+
 __all__ = ["CognitoIdentity"]
 
 
 class CognitoIdentity(models.Model):
-    """One Cognito user (``iss`` + ``sub``) linked to one ``AUTH_USER_MODEL`` row.
+    """One Cognito user (pool + ``sub``) linked to one ``AUTH_USER_MODEL`` row.
 
     ``sub`` is the stable id of a Cognito user (usernames and emails change), unique within its
-    pool only: hence the issuer in the key. ``synced_groups`` records the group names this app put
-    the user in from ``cognito:groups`` (with ``SYNC_GROUPS``), so that groups given in Django are
-    never taken away by a sync.
+    pool only: hence the pool in the key. ``issuer`` is the pool's
+    :func:`~cognito_guard.issuers.canonical_issuer` (the original form), whichever of the two
+    issuer forms a token carries: both name one pool, and one user must be one row. ``save()``
+    writes it so. ``synced_groups`` records the group names this app put the user in from
+    ``cognito:groups`` (with ``SYNC_GROUPS``), so that groups given in Django are never taken
+    away by a sync.
 
     Example::
 
-        CognitoIdentity.objects.get(issuer=claims.issuer, sub=claims.sub).user
+        CognitoIdentity.objects.get(issuer=canonical_issuer(claims.issuer), sub=claims.sub).user
     """
 
     user: Any = models.ForeignKey(
@@ -38,6 +43,11 @@ class CognitoIdentity(models.Model):
         constraints = [  # noqa: RUF012 - Django's Meta
             models.UniqueConstraint(fields=["issuer", "sub"], name="cognito_guard_issuer_sub"),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save with ``issuer`` in its canonical form (a link typed in the other form included)."""
+        self.issuer = canonical_issuer(self.issuer)
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"{self.sub} @ {self.issuer}"

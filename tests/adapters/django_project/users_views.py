@@ -54,7 +54,7 @@ def whoami(request: HttpRequest) -> JsonResponse:
 
 @require_auth
 def claims_only(request: HttpRequest) -> JsonResponse:
-    """Reads the claims only: with a cached link, no query at all."""
+    """Reads the claims only: with a cached link, the one query is the middleware's row load."""
     return JsonResponse({"sub": request.cognito_user.sub})  # type: ignore[attr-defined]
 
 
