@@ -108,7 +108,7 @@ async def test_public_paths_pass_through_unverified(app: CognitoASGIMiddleware) 
     assert response.json() == {"ok": True, "claims": False}
 
 
-async def status_for(app: CognitoASGIMiddleware, path: str) -> int:
+async def status_for(app: CognitoASGIMiddleware, path: str, root_path: str = "") -> int:
     """Call the middleware with a scope built by hand: HTTP clients tidy such paths up first."""
     sent: list[dict[str, Any]] = []
 
@@ -118,7 +118,14 @@ async def status_for(app: CognitoASGIMiddleware, path: str) -> int:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "root_path": root_path,
+        "headers": [],
+        "query_string": b"",
+    }
     await app(scope, receive, send)
     return int(sent[0]["status"])
 
@@ -138,6 +145,24 @@ async def test_disguised_paths_do_not_escape_protection(
     )
     assert await status_for(app, path) == 401
     assert await status_for(app, "/public") == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "root_path", "status"),
+    [
+        ("/api/admin/users", "/api", 401),  # the server put the root path in scope["path"]
+        ("/admin/users", "/api", 401),  # the server left it out
+        # 404: public, so the reference app answers, and it has no such route
+        ("/api", "/api", 404),  # the mount point itself is "/"
+        ("/apiadmin", "/api", 404),  # not below the root path on a segment boundary
+    ],
+)
+async def test_rules_match_the_path_below_the_root_path(
+    cognito_verifier: CognitoVerifier, path: str, root_path: str, status: int
+) -> None:
+    app = CognitoASGIMiddleware(reference_app, cognito_verifier, protect={"/admin": Requirement()})
+    assert await status_for(app, path, root_path) == status
 
 
 @pytest.mark.anyio
