@@ -23,7 +23,9 @@ defaults to ``{"/": Requirement()}``: every path needs a valid token.
 Rules match the path below the mount point, ``scope["path"]`` less ``scope["root_path"]``, as
 Starlette's router does: under ``Mount("/api", app=CognitoASGIMiddleware(...))`` or
 ``uvicorn --root-path /api``, a request for ``/api/admin/users`` meets the ``"/admin"`` rule.
-Paths are normalised before matching (``//orders`` and ``/health/../orders`` are ``/orders``).
+A path with ``.``, ``..`` or empty segments (``/public/../admin``, ``/admin//x``, percent-encoded
+forms included) is refused with 400 ``invalid_request`` before any rule is chosen: the
+application would route it differently from any normalised form the rules could judge.
 
 On a protected path the token is verified with ``averify`` (nothing blocks the event loop) and
 the claims are put in the scope as ``scope["cognito_guard.claims"]`` (a
@@ -41,7 +43,7 @@ from typing import Any
 
 from ..bearer import Answer, BearerGuard
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError
+from ..errors import CognitoGuardError, InvalidPathError
 from ..rules import PathRules, Protect
 from ..verifier import CognitoVerifier
 
@@ -117,7 +119,12 @@ class CognitoASGIMiddleware:
             await self.app(scope, receive, send)
             return
         method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
-        requirement = self.rules.requirement_for(method, _route_path(scope))
+        try:
+            requirement = self.rules.requirement_for(method, _route_path(scope))
+        except InvalidPathError as exc:
+            answer = self.guard.answer(exc, method=method, path=str(scope.get("path", "/")))
+            await self._reject(kind, answer, send)
+            return
         if requirement is None:  # public: untouched, but the key is there as in the WSGI middleware
             await self.app({**scope, CLAIMS_KEY: None}, receive, send)
             return
