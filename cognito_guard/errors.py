@@ -34,6 +34,7 @@ __all__ = [
     "InvalidAlgorithmError",
     "InvalidClientError",
     "InvalidIssuerError",
+    "InvalidPathError",
     "InvalidRequestError",
     "InvalidSignatureError",
     "InvalidTokenUseError",
@@ -104,6 +105,17 @@ class InvalidRequestError(TokenError):
     status_code = 400
     error_code = "invalid_request"
     description = "The Authorization header is malformed"
+
+
+class InvalidPathError(InvalidRequestError):
+    """The request path is not one that path rules can judge (400 ``invalid_request``).
+
+    Raised by :class:`~cognito_guard.rules.PathRules` for a path with ``.``, ``..`` or empty
+    segments, percent-encoded ones included, or one that does not start with ``/``: the rules
+    would judge one path while the application routes another, so neither is guessed.
+    """
+
+    description = "The request path must be absolute, without '.', '..' or empty segments"
 
 
 class MalformedTokenError(TokenError):

@@ -17,8 +17,12 @@ requirement of everything below them::
 - The longest matching prefix wins; at equal length a rule for the request's method beats a
   method-less one. ``HEAD`` requests are matched by ``GET`` rules too, as frameworks answer them
   with the GET handler. ``None`` makes a path public, and so does matching no rule.
-- Paths are matched after collapsing repeated slashes and resolving ``.``/``..`` segments, so
-  ``//orders`` or ``/health/../orders`` cannot slip past a rule of ``/orders``.
+- Paths are matched as they are, never normalised: a path with ``.``, ``..`` or empty segments
+  (``/health/../orders``, ``/orders//7``, their percent-encoded forms ``%2e%2e`` and ``%2f``
+  included), or one not starting with ``/``, raises :class:`~cognito_guard.InvalidPathError`
+  (400 ``invalid_request``). Normalising would let the rules judge one path while the
+  application routes another: a router matching ``/admin/../public`` against a mount at
+  ``/admin`` hands it to the admin application. A trailing slash is not an empty segment.
 - The default is ``{"/": Requirement()}``: every path needs a valid token. A bare
   ``Requirement`` means ``{"/": requirement}``. ``{}`` is refused (it would protect nothing,
   which is more likely a mistake than a wish): write ``{"/": None}`` to make everything public.
@@ -29,11 +33,11 @@ requirement of everything below them::
 from __future__ import annotations
 
 import difflib
-import posixpath
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from .bearer import Requirement
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidPathError
 
 __all__ = ["PathRules", "Protect"]
 
@@ -41,9 +45,20 @@ Protect = Requirement | Mapping[str, Requirement | None]
 """What the middlewares accept as ``protect``."""
 
 
-def _normalise(path: str) -> str:
-    # Leading slashes are stripped first: normpath keeps a leading "//" (POSIX gives it a meaning).
-    return posixpath.normpath("/" + path.lstrip("/"))
+def _fault(path: str) -> str | None:
+    """What makes ``path`` unfit for prefix rules, or None when it is fit."""
+    if not path.startswith("/"):
+        return "does not start with '/'"
+    # Servers decode %2e and %2f before the application sees the path; decoding once more
+    # covers a server that does not, and an application that decodes a second time.
+    text = unquote(path) if "%" in path else path
+    if "//" in text:  # any "//" is an empty segment: only the first and a trailing one are empty
+        return "has an empty segment"
+    if "/." in text:
+        for segment in text.split("/"):
+            if segment in (".", ".."):
+                return f"has a {segment!r} segment"
+    return None
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
@@ -75,7 +90,13 @@ def _parse_key(key: object) -> tuple[str | None, str]:
         raise ConfigurationError(
             f"protect key {key!r}: rules match paths, never query strings or fragments"
         )
-    return (method.upper() or None), _normalise(prefix)
+    fault = _fault(prefix)
+    if fault is not None:
+        raise ConfigurationError(
+            f"protect key {key!r}: the path {fault}, and requests with such paths are refused "
+            "(400), so the rule would match none"
+        )
+    return (method.upper() or None), prefix.rstrip("/") or "/"
 
 
 class PathRules:
@@ -120,8 +141,17 @@ class PathRules:
             self._rules.append((method, prefix, requirement))
 
     def requirement_for(self, method: str, path: str) -> Requirement | None:
-        """The requirement for a request, or None when the path is public."""
-        path = _normalise(path)
+        """The requirement for a request, or None when the path is public.
+
+        ``path`` is the decoded path the application routes (``""`` counts as ``/``). One with
+        ``.``, ``..`` or empty segments, or not starting with ``/``, raises
+        :class:`~cognito_guard.InvalidPathError` before any rule is chosen.
+        """
+        if not path:
+            path = "/"
+        fault = _fault(path)
+        if fault is not None:
+            raise InvalidPathError(f"the request path {fault}")
         method = method.upper()
         best: tuple[int, int] = (-1, -1)
         found: Requirement | None = None

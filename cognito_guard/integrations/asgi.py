@@ -17,9 +17,15 @@ below them::
 
 The rules are :class:`cognito_guard.rules.PathRules`, shared with the WSGI middleware: the longest
 matching prefix wins, a rule for the request's method beats a method-less one, ``HEAD`` follows
-``GET``, ``WEBSOCKET /prefix`` names WebSocket handshakes, paths are normalised before matching
-(``//orders`` and ``/health/../orders`` are ``/orders``), ``None`` is public, and ``protect``
+``GET``, ``WEBSOCKET /prefix`` names WebSocket handshakes, ``None`` is public, and ``protect``
 defaults to ``{"/": Requirement()}``: every path needs a valid token.
+
+Rules match the path below the mount point, ``scope["path"]`` less ``scope["root_path"]``, as
+Starlette's router does: under ``Mount("/api", app=CognitoASGIMiddleware(...))`` or
+``uvicorn --root-path /api``, a request for ``/api/admin/users`` meets the ``"/admin"`` rule.
+A path with ``.``, ``..`` or empty segments (``/public/../admin``, ``/admin//x``, percent-encoded
+forms included) is refused with 400 ``invalid_request`` before any rule is chosen: the
+application would route it differently from any normalised form the rules could judge.
 
 On a protected path the token is verified with ``averify`` (nothing blocks the event loop) and
 the claims are put in the scope as ``scope["cognito_guard.claims"]`` (a
@@ -37,7 +43,7 @@ from typing import Any
 
 from ..bearer import Answer, BearerGuard
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError
+from ..errors import CognitoGuardError, InvalidPathError
 from ..rules import PathRules, Protect
 from ..verifier import CognitoVerifier
 
@@ -53,6 +59,30 @@ CLAIMS_KEY = "cognito_guard.claims"
 """The scope key holding the verified :class:`~cognito_guard.CognitoClaims` of a request."""
 
 _WEBSOCKET = "WEBSOCKET"
+
+
+def _route_path(scope: Scope) -> str:
+    """The request's path below its mount point: what routers match and path rules judge.
+
+    ``scope["path"]`` holds the whole path, ``scope["root_path"]`` (uvicorn's ``--root-path``,
+    a Starlette ``Mount``) included. Some servers leave the root path out of ``path``: a path
+    not starting with the root path on a segment boundary is taken as it is. This is the rule
+    of Starlette's own router (``starlette._utils.get_route_path``), so the rules judge the
+    path that a Starlette or FastAPI application below routes.
+
+    Example::
+
+        _route_path({"path": "/api/admin/users", "root_path": "/api"})   # -> "/admin/users"
+        _route_path({"path": "/admin/users", "root_path": "/api"})       # -> "/admin/users"
+    """
+    path = str(scope.get("path") or "/")
+    root = str(scope.get("root_path") or "")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest[0] == "/" else path
 
 
 class CognitoASGIMiddleware:
@@ -89,7 +119,12 @@ class CognitoASGIMiddleware:
             await self.app(scope, receive, send)
             return
         method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
-        requirement = self.rules.requirement_for(method, str(scope.get("path", "/")))
+        try:
+            requirement = self.rules.requirement_for(method, _route_path(scope))
+        except InvalidPathError as exc:
+            answer = self.guard.answer(exc, method=method, path=str(scope.get("path", "/")))
+            await self._reject(kind, answer, send)
+            return
         if requirement is None:  # public: untouched, but the key is there as in the WSGI middleware
             await self.app({**scope, CLAIMS_KEY: None}, receive, send)
             return

@@ -21,9 +21,11 @@ Example::
 
 ``protect`` takes :class:`cognito_guard.rules.PathRules`, shared with the ASGI middleware: the
 longest matching prefix wins, a rule for the request's method beats a method-less one, ``HEAD``
-follows ``GET``, ``PATH_INFO`` is normalised before matching (``//orders`` and
-``/health/../orders`` are ``/orders``), ``None`` is public, and the default
-``{"/": Requirement()}`` protects every path.
+follows ``GET``, ``None`` is public, and the default ``{"/": Requirement()}`` protects every path.
+Rules match ``PATH_INFO``, the path below the mount point. One with ``.``, ``..`` or empty
+segments (``/public/../admin``, ``/admin//x``, percent-encoded forms included) is refused with
+400 ``invalid_request`` before any rule is chosen: the application would route it differently
+from any normalised form the rules could judge.
 
 On a protected path a request that fails gets the shared answer (400, 401, 403 or 503 with its
 ``WWW-Authenticate`` or ``Retry-After`` header and a small JSON body) and never reaches the
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..bearer import BearerGuard
 from ..config import verifier_from_env
-from ..errors import CognitoGuardError
+from ..errors import CognitoGuardError, InvalidPathError
 from ..rules import PathRules, Protect
 from ..verifier import CognitoVerifier
 
@@ -87,7 +89,10 @@ class CognitoWSGIMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET"))
-        requirement = self.rules.requirement_for(method, environ.get("PATH_INFO") or "/")
+        try:
+            requirement = self.rules.requirement_for(method, environ.get("PATH_INFO") or "/")
+        except InvalidPathError as exc:
+            return self._answer(exc, method, environ, start_response)
         environ[CLAIMS_KEY] = None
         if requirement is None:
             return self.app(environ, start_response)

@@ -103,36 +103,99 @@ async def test_public_paths_pass_through_unverified(app: CognitoASGIMiddleware) 
     assert response.json() == {"ok": True, "claims": False}
 
 
-async def status_for(app: CognitoASGIMiddleware, path: str) -> int:
+async def sent_for(
+    app: CognitoASGIMiddleware, path: str, root_path: str = "", kind: str = "http"
+) -> list[dict[str, Any]]:
     """Call the middleware with a scope built by hand: HTTP clients tidy such paths up first."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
+        if kind == "websocket":
+            return {"type": "websocket.connect"}
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+    scope = {
+        "type": kind,
+        "method": "GET",
+        "path": path,
+        "root_path": root_path,
+        "headers": [],
+        "query_string": b"",
+    }
     await app(scope, receive, send)
-    return int(sent[0]["status"])
+    return sent
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "path", ["//orders", "/public/../orders", "/orders/", "/orders/42", "/public/./../admin"]
-)
-async def test_disguised_paths_do_not_escape_protection(
-    cognito_verifier: CognitoVerifier, path: str
-) -> None:
+async def status_for(app: CognitoASGIMiddleware, path: str, root_path: str = "") -> int:
+    return int((await sent_for(app, path, root_path))[0]["status"])
+
+
+@pytest.fixture
+def prefix_only(cognito_verifier: CognitoVerifier) -> CognitoASGIMiddleware:
     # no deny-by-default "/" rule here: only the prefix rules stand between a path and the app
-    app = CognitoASGIMiddleware(
+    return CognitoASGIMiddleware(
         reference_app,
         cognito_verifier,
         protect={"/orders": Requirement(), "/admin": Requirement(), "/public": None},
     )
-    assert await status_for(app, path) == 401
-    assert await status_for(app, "/public") == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//orders",
+        "/public/../orders",
+        "/public/./../admin",
+        "/orders/..",
+        "/public/%2e%2e/orders",
+        "/public%2F..%2Forders",
+        "orders",
+    ],
+)
+async def test_disguised_paths_are_refused_before_any_rule(
+    prefix_only: CognitoASGIMiddleware, path: str
+) -> None:
+    (start, body) = await sent_for(prefix_only, path)
+    assert start["status"] == 400
+    assert json.loads(body["body"])["error"] == "invalid_request"
+    assert await status_for(prefix_only, "/public") == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/orders", "/orders/", "/orders/42", "/admin/.well-known"])
+async def test_clean_paths_meet_their_rule(prefix_only: CognitoASGIMiddleware, path: str) -> None:
+    assert await status_for(prefix_only, path) == 401
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "root_path", "status"),
+    [
+        ("/api/admin/users", "/api", 401),  # the server put the root path in scope["path"]
+        ("/admin/users", "/api", 401),  # the server left it out
+        # 404: public, so the reference app answers, and it has no such route
+        ("/api", "/api", 404),  # the mount point itself is "/"
+        ("/apiadmin", "/api", 404),  # not below the root path on a segment boundary
+        ("/api/public/../admin", "/api", 400),
+    ],
+)
+async def test_rules_match_the_path_below_the_root_path(
+    cognito_verifier: CognitoVerifier, path: str, root_path: str, status: int
+) -> None:
+    app = CognitoASGIMiddleware(reference_app, cognito_verifier, protect={"/admin": Requirement()})
+    assert await status_for(app, path, root_path) == status
+
+
+@pytest.mark.anyio
+async def test_a_websocket_on_a_disguised_path_is_closed_before_accept(
+    app: CognitoASGIMiddleware,
+) -> None:
+    sent = await sent_for(app, "/public/../ws/orders", kind="websocket")
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
 
 
 @pytest.mark.anyio

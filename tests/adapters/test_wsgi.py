@@ -198,10 +198,12 @@ def test_public_paths_pass_through_untouched(
         ("POST", "/orders", 200),  # the POST rule wins over the method-less one
         ("PUT", "/orders", 401),  # no PUT rule: "/orders" needs a valid token, none sent
         ("GET", "/orders-archive", 200),  # not below /orders: only the open "/" rule
-        ("GET", "//orders", 403),  # repeated slashes cannot dodge a rule
+        ("GET", "//orders", 400),  # empty segments are refused before any rule
         ("GET", "/admin", 401),  # "/" protects by default...
         ("GET", "/admin/public", 200),  # ...a longer open prefix wins
-        ("GET", "/admin/public/../secret", 401),  # dot segments are resolved before matching
+        ("GET", "/admin/public/../secret", 400),  # and so are dot segments
+        ("GET", "/admin/public/%2e%2e/secret", 400),  # percent-encoded ones too
+        ("GET", "/admin/public/", 200),  # a trailing slash is no empty segment
     ],
 )
 def test_prefix_rules(
@@ -223,6 +225,9 @@ def test_prefix_rules(
     assert response.status_code == status
     if status == 403:
         assert 'scope="orders/read"' in response.headers["WWW-Authenticate"]
+    if status == 400:
+        assert response.get_json()["error"] == "invalid_request"
+        assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cognito_guard import ConfigurationError
+from cognito_guard import ConfigurationError, InvalidPathError, InvalidRequestError
 from cognito_guard.bearer import Requirement
 from cognito_guard.rules import PathRules
 
@@ -40,14 +40,49 @@ RULES = PathRules(
         ("HEAD", "/orders/status", HEAD_ONLY),  # ... unless HEAD has a rule of its own
         ("POST", "/orders", WRITE),
         ("PUT", "/orders", ANY),
-        ("GET", "//orders", READ),
-        ("GET", "/health/../orders", READ),  # dot segments cannot dodge a rule
-        ("GET", "/health/./../orders/7", READ),
+        ("GET", "/orders/", READ),  # a trailing slash is no empty segment
+        ("GET", "/health/", None),
+        ("GET", "/health/.well-known", None),  # a name starting with a dot is no dot segment
+        ("GET", "/orders/..x", READ),
+        ("GET", "/orders/50%25", READ),  # a percent sign that decodes to no dot or slash
         ("GET", "", ANY),
     ],
 )
 def test_most_specific_rule_wins(method: str, path: str, expected: Requirement | None) -> None:
     assert RULES.requirement_for(method, path) is expected
+
+
+@pytest.mark.parametrize(
+    ("path", "fault"),
+    [
+        ("//orders", "empty segment"),
+        ("/orders//7", "empty segment"),
+        ("/orders/7//", "empty segment"),
+        ("/health/../orders", "'..' segment"),
+        ("/health/./../orders/7", "'.' segment"),
+        ("/orders/.", "'.' segment"),
+        ("/orders/..", "'..' segment"),
+        ("/..", "'..' segment"),
+        # Servers decode the path once; a "%" left in it is decoded once more, for a server
+        # that does not and an application that decodes again.
+        ("/health/%2e%2e/orders", "'..' segment"),
+        ("/health/%2E./orders", "'..' segment"),
+        ("/health%2f..%2forders", "'..' segment"),
+        ("/orders%2F%2F7", "empty segment"),
+        ("/orders/%2e", "'.' segment"),
+        ("orders", "does not start with '/'"),
+        ("*", "does not start with '/'"),
+    ],
+)
+def test_paths_the_rules_cannot_judge_are_refused(path: str, fault: str) -> None:
+    with pytest.raises(InvalidPathError, match=fault) as caught:
+        RULES.requirement_for("GET", path)
+    error = caught.value
+    assert isinstance(error, InvalidRequestError)
+    assert (error.status_code, error.error_code) == (400, "invalid_request")
+    assert error.description == (
+        "The request path must be absolute, without '.', '..' or empty segments"
+    )
 
 
 def test_defaults() -> None:
@@ -64,7 +99,9 @@ def test_defaults() -> None:
         {"G3T /orders": ANY},
         {"/orders": ("orders/read",)},
         {"/orders": ANY, "/orders/": None},
-        {"GET /a//b": ANY, "get /a/b": None},
+        {"GET /a//b": ANY},  # no request path has an empty segment: the rule would match none
+        {"/health/../orders": ANY},
+        {"/orders/%2e%2e": ANY},
         42,
     ],
 )
