@@ -5,9 +5,9 @@ goes through :class:`RedisConnection`, so the rules live once:
 
 - a URL must be ``redis://``, ``rediss://`` (TLS) or ``unix://``; anything else is a
   :class:`~cognito_guard.ConfigurationError` where it is written;
-- credentials in the URL (``redis://user:password@host``) are used, but never shown: the
-  connection's ``repr``, its :attr:`~RedisConnection.url` and :func:`describe` of an error are
-  redacted;
+- credentials in the URL (``redis://user:password@host``, ``?ssl_password=...``) are used, but
+  never shown: the connection's ``repr``, its :attr:`~RedisConnection.url` and :func:`describe`
+  of an error are redacted (:func:`redact_url` says what is hidden);
 - connect and socket timeouts are always set, so an unreachable server is an error after a
   bounded wait, never a hang;
 - ``redis`` (redis-py) is imported only when a connection is made from a URL; without it the
@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
+import unicodedata
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from .errors import ConfigurationError
 
@@ -47,6 +49,7 @@ __all__ = [
     "check_url",
     "describe",
     "redact_url",
+    "url_secrets",
 ]
 
 SCHEMES = ("redis", "rediss", "unix")
@@ -90,28 +93,130 @@ def check_url(url: object, what: str = "the Redis URL") -> str:
     return url
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password (and any ``password=`` query value) replaced by ``***``."""
+# A query parameter whose name (percent-decoded, case-folded, letters and digits only) contains
+# one of these holds a secret: password, ssl_password, ssl_keyfile_password, passwd, pwd, token,
+# api_key, client_secret, credentials, auth... Hiding a harmless value (ssl_keyfile, a path) costs
+# nothing; showing a secret one is the failure to avoid.
+_SECRET_WORDS = ("pass", "pw", "secret", "token", "key", "cred", "auth", "private")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_MASK = "***"
+
+
+def _decoded(text: str) -> str:
+    """``text`` percent-decoded until it no longer changes (a few rounds at most)."""
+    for _ in range(4):
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _secret_name(name: str) -> bool:
+    folded = unicodedata.normalize("NFKC", _decoded(name)).casefold()
+    letters = "".join(c for c in folded if c.isalnum())
+    return any(word in letters for word in _SECRET_WORDS)
+
+
+def _variants(secret: str) -> list[str]:
+    """``secret`` as written and as a server would read it (percent-decoded)."""
+    return [v for v in dict.fromkeys((secret, unquote(secret), _decoded(secret))) if v]
+
+
+def _printable(text: str) -> str:
+    """Control characters percent-encoded: a redacted URL goes into one log line."""
+    return "".join(c if c.isprintable() else quote(c, safe="") for c in text)
+
+
+def _redact(url: str) -> tuple[str, list[str]]:
+    """(``url`` with its credentials masked, the masked values in every spelling)."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "(an invalid URL)"
+        return "(an invalid URL)", []
+    secrets: list[str] = []
+    if "@" in parts.path + parts.query + parts.fragment:
+        # A raw "/", "?" or "#" in a password ends the host early and pushes the rest of the
+        # password into the path, query or fragment. Everything up to the last "@" counts as
+        # credentials (a host cannot hold "@"): the host, path and options after it stay shown.
+        head, _, tail = url.rpartition("@")
+        start = head.find("//") + 2 if "//" in head else len(parts.scheme) + 1
+        shown, after = _redact(f"{parts.scheme}://{_MASK}@{tail}")
+        before = _redact(head)[1]  # a password= option before the last "@", for describe()
+        return shown, [*_variants(head[start:]), *before, *(v for v in after if v != _MASK)]
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if colon else f"***@{hostport}"
-    query = "&".join(
-        f"{name}=***" if name.lower() == "password" else f"{name}{eq}{value}"
-        for name, eq, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        user, colon, password = userinfo.partition(":")
+        secrets += _variants(password if colon else userinfo)
+        # The username is an ACL user name, shown so an operator can tell connections apart;
+        # alone (no ":") it is the password of a server without ACL users, and is hidden.
+        if colon and not any(v in user or v in unquote(user) for v in _variants(password)):
+            netloc = f"{user}:{_MASK}@{hostport}"
+        elif colon:
+            netloc = f"{_MASK}:{_MASK}@{hostport}"
+        else:
+            netloc = f"{_MASK}@{hostport}"
+    pairs = []
+    # redis-py splits on "&" only; ";" is a separator here too, so "db=0;password=x" is hidden.
+    for pair, separator in re.findall(r"([^&;]*)([&;]?)", parts.query):
+        if not pair:
+            pairs.append(separator)
+            continue
+        name, eq, value = pair.partition("=")
+        if not _secret_name(name):
+            pairs.append(pair + separator)
+        elif eq and _PLAIN_NAME.fullmatch(_decoded(name)):
+            secrets += _variants(value)
+            pairs.append(f"{name}={_MASK}{separator}")
+        else:  # an odd name ("password%3Dx", no "=") may hold the secret itself
+            secrets += [*_variants(pair), *_variants(value)]
+            pairs.append(_MASK + separator)
+    query = "".join(pairs)
+    # redis-py ignores the fragment; it is hidden rather than judged.
+    if parts.fragment:
+        secrets += _variants(parts.fragment)
+    # Put together by hand: urlunsplit writes "unix:///path" as "unix:/path".
+    shown = f"{parts.scheme}:" if parts.scheme else ""
+    if netloc or re.match(r"[^/?#]*//", url.lstrip()):
+        shown += f"//{netloc}"
+    shown += parts.path
+    shown += f"?{query}" if query else ""
+    shown += f"#{_MASK}" if parts.fragment else ""
+    return _printable(shown), secrets
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its credentials replaced by ``***``, safe to log and print.
+
+    Hidden: the password of the userinfo (a userinfo without ``:`` entirely: it is then a
+    password); every query value whose name, percent-decoded and in any case, suggests a secret
+    (``password``, ``ssl_password``, ``ssl_keyfile_password``, ``token``, ``api_key``,
+    ``secret``, ``credentials``, ``auth``...); the fragment; and everything up to the last
+    ``@`` when an ``@`` appears after the host (a password holding a raw ``/``, ``?`` or ``#``).
+    Shown: the scheme, the username, the host and port, the path (db or socket) and the other
+    query options.
+
+    Example: ``redact_url("rediss://app:pw@cache:6380/0?ssl_password=x")`` is
+    ``"rediss://app:***@cache:6380/0?ssl_password=***"``.
+    """
+    return _redact(url)[0]
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The values :func:`redact_url` hides, as written and percent-decoded, longest first.
+
+    Empty when the URL carries no credentials. Give them to :func:`describe` to strip them from
+    an error's text.
+    """
+    return tuple(sorted(set(_redact(url)[1]), key=len, reverse=True))
 
 
 def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     """A one-line description of a Redis error for logs, with ``secrets`` removed."""
     text = str(exc)
-    for secret in secrets:
+    # Longest first: a secret that holds a shorter one is removed whole.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
     text = " ".join(text.split())[:200]
@@ -201,11 +306,10 @@ class RedisConnection:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in text: the URL's password."""
+        """Values that must never appear in text: the URL's credentials, in every spelling."""
         if self._url is None:
             return ()
-        password = urlsplit(self._url).password
-        return (password,) if password else ()
+        return url_secrets(self._url)
 
     def __repr__(self) -> str:
         return f"RedisConnection({self.url!r})"

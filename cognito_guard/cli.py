@@ -491,6 +491,17 @@ def _parse_time(value: str) -> float:
     return moment.timestamp()
 
 
+def _seconds(value: str) -> float:
+    """A positive, finite number of seconds (refused by argparse, naming the option)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
 def _json_out(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=False, default=str))
 
@@ -690,19 +701,75 @@ REVOCATIONS_URL_ENV = "COGNITO_REVOCATIONS_URL"
 _KIND_NAMES = {"jti": "token", "origin_jti": "session", "sub": "user"}
 
 
+_URL_FILE_LIMIT = 64 * 1024
+
+
+def _read_url_file(path: str) -> str:
+    """The one URL in the file at ``path`` (surrounding blank lines and spaces ignored)."""
+    try:
+        # Read only so far: the path may be a FIFO or /dev/stdin.
+        with open(os.path.expanduser(path), encoding="utf-8") as file:
+            text = file.read(_URL_FILE_LIMIT + 1)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot read --redis-file {path}: {why}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"--redis-file {path} is not UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # The count, never the content: the lines may hold passwords.
+    if len(text) > _URL_FILE_LIMIT:
+        found = f"it is larger than {_URL_FILE_LIMIT // 1024} KiB"
+    elif len(lines) != 1:
+        found = "it is empty" if not lines else f"it holds {len(lines)} lines"
+    else:
+        return lines[0]
+    raise ConfigurationError(f"--redis-file {path} must hold one Redis URL ({found})")
+
+
+def _revocations_url(args: argparse.Namespace, command: str) -> tuple[str, str] | None:
+    """(the Redis URL, where it came from) of ``--redis``, ``--redis-file`` or the environment.
+
+    None after a message. A password in ``--redis`` works, with a warning: every user of the
+    machine can read a command line (``ps``, ``/proc``), and shells keep it in their history.
+    """
+    from ._redis import url_secrets
+
+    if args.redis is not None:
+        if url_secrets(args.redis):
+            print(
+                f"cognito-guard {command}: warning: the --redis URL holds a password, which "
+                "other users of this machine can read in the process list and which stays in "
+                f"shell history; set ${REVOCATIONS_URL_ENV} or use --redis-file PATH instead",
+                file=sys.stderr,
+            )
+        return args.redis, "--redis"
+    if args.redis_file is not None:
+        try:
+            return _read_url_file(args.redis_file), "--redis-file"
+        except ConfigurationError as exc:
+            print(f"cognito-guard {command}: {exc}", file=sys.stderr)
+            return None
+    url = os.environ.get(REVOCATIONS_URL_ENV)
+    if url:
+        return url, f"${REVOCATIONS_URL_ENV}"
+    print(
+        f"cognito-guard {command}: set ${REVOCATIONS_URL_ENV}, or pass --redis-file PATH "
+        "(or --redis URL)",
+        file=sys.stderr,
+    )
+    return None
+
+
 def _revocations_connection(args: argparse.Namespace, command: str) -> Any:
-    """The RedisConnection of ``--redis`` or ``$COGNITO_REVOCATIONS_URL``; None after a message."""
+    """The RedisConnection of the command's Redis URL; None after a message."""
     from ._redis import RedisConnection
 
-    url = args.redis or os.environ.get(REVOCATIONS_URL_ENV)
-    if not url:
-        print(
-            f"cognito-guard {command}: pass --redis URL or set ${REVOCATIONS_URL_ENV}",
-            file=sys.stderr,
-        )
+    found = _revocations_url(args, command)
+    if found is None:
         return None
+    url, source = found
     try:
-        return RedisConnection(url, timeout=args.timeout, what="--redis")
+        return RedisConnection(url, timeout=args.timeout, what=source)
     except ConfigurationError as exc:
         print(f"cognito-guard {command}: {exc}", file=sys.stderr)
         return None
@@ -828,6 +895,7 @@ def cmd_revocations(args: argparse.Namespace) -> int:
 _REVOKE_EXAMPLES = """\
 examples:
   export COGNITO_REVOCATIONS_URL=rediss://app:...@cache.example.com:6380/0
+  # or keep the URL in a file only you can read: --redis-file ~/.config/revocations-url
   # one sign-in session, from a token pasted on stdin (nothing is verified)
   pbpaste | cognito-guard revoke --token -
   # every session of a user, now
@@ -842,10 +910,18 @@ exit status: 0 recorded, 1 not a JWT, 2 usage error or Redis unreachable
 
 
 def _add_redis_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
+    where = command.add_mutually_exclusive_group()
+    where.add_argument(
+        "--redis-file",
+        metavar="PATH",
+        help="a file holding the redis://, rediss:// (TLS) or unix:// URL "
+        f"(default: the URL in ${REVOCATIONS_URL_ENV})",
+    )
+    where.add_argument(
         "--redis",
         metavar="URL",
-        help=f"redis://, rediss:// (TLS) or unix:// URL (default: ${REVOCATIONS_URL_ENV})",
+        help="the URL itself; a password in it is visible to every user of the machine (ps), "
+        f"so prefer ${REVOCATIONS_URL_ENV} or --redis-file",
     )
     command.add_argument(
         "--prefix",
@@ -853,7 +929,7 @@ def _add_redis_options(command: argparse.ArgumentParser) -> None:
         help="the key namespace the API processes use (default: %(default)s)",
     )
     command.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for Redis (default: 5)"
+        "--timeout", type=_seconds, default=5.0, help="seconds to wait for Redis (default: 5)"
     )
 
 

@@ -205,6 +205,33 @@ def _number_option(value: object, name: str, *, minimum: float = 0.0) -> float:
     return number
 
 
+def _staleness_options(max_staleness: object, resync_interval: object) -> tuple[float, float]:
+    """(max_staleness, resync_interval): each as given, or its default.
+
+    ``resync_interval`` defaults to 5 s, or half of ``max_staleness`` when that is shorter: two
+    syncs fit in the staleness bound, so one slow or lost re-sync does not make a healthy list
+    count as stale. So only an interval the caller chose can contradict the bound, and the
+    refusal names what the caller passed.
+    """
+    staleness = (
+        _MAX_STALENESS if max_staleness is None else _number_option(max_staleness, "max_staleness")
+    )
+    if resync_interval is None:
+        return staleness, min(_RESYNC_INTERVAL, staleness / 2)
+    interval = _number_option(resync_interval, "resync_interval")
+    if interval >= staleness:
+        bound = (
+            f"the default max_staleness ({staleness:g}); pass a longer max_staleness too"
+            if max_staleness is None
+            else f"max_staleness={staleness:g}"
+        )
+        raise ConfigurationError(
+            f"resync_interval={interval:g} must be shorter than {bound}: a healthy list would "
+            "count as stale between two syncs"
+        )
+    return staleness, interval
+
+
 class _LocalList:
     """The in-memory list and its check, shared by both implementations.
 
@@ -506,9 +533,11 @@ class RedisRevocations(_LocalList):
         client: a ``redis.Redis`` of your own instead of ``url`` (``async_client`` optionally).
         prefix: the key and channel namespace.
         max_token_lifetime: seconds an entry is kept (the longest access/ID token lifetime).
-        max_staleness: seconds without a sync after which ``on_unavailable`` applies.
+        max_staleness: seconds without a sync after which ``on_unavailable`` applies
+            (default: 60).
         on_unavailable: ``"fail_closed"`` (refuse with 503) or ``"fail_open"`` (accept, warn).
-        resync_interval: seconds between re-synchronisations (must be below ``max_staleness``).
+        resync_interval: seconds between re-synchronisations, shorter than ``max_staleness``
+            (default: 5, or half of ``max_staleness`` when that is less than 10).
         timeout: connect and socket timeout of the Redis clients made from ``url``.
         start_timeout: how long the constructor waits for the first load (it carries on in the
             background if that fails).
@@ -523,9 +552,9 @@ class RedisRevocations(_LocalList):
         async_client: redis.asyncio.Redis | None = None,
         prefix: str = "cognito_guard:",
         max_token_lifetime: float = 86400,
-        max_staleness: float = 60,
+        max_staleness: float | None = None,
         on_unavailable: OnUnavailable = "fail_closed",
-        resync_interval: float = 5.0,
+        resync_interval: float | None = None,
         timeout: float = 2.0,
         start_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -533,13 +562,9 @@ class RedisRevocations(_LocalList):
         super().__init__(max_token_lifetime, clock)
         if not isinstance(prefix, str) or not prefix.isprintable():
             raise ConfigurationError("prefix must be a string of printable characters")
-        self.max_staleness = _number_option(max_staleness, "max_staleness")
-        self.resync_interval = _number_option(resync_interval, "resync_interval")
-        if self.resync_interval >= self.max_staleness:
-            raise ConfigurationError(
-                "resync_interval must be shorter than max_staleness, or a healthy list would "
-                "count as stale between two syncs"
-            )
+        self.max_staleness, self.resync_interval = _staleness_options(
+            max_staleness, resync_interval
+        )
         if on_unavailable not in ("fail_closed", "fail_open"):
             raise ConfigurationError(
                 f"on_unavailable must be 'fail_closed' or 'fail_open', not {on_unavailable!r}"
@@ -842,6 +867,8 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+_MAX_STALENESS = 60.0
+_RESYNC_INTERVAL = 5.0  # the default, when max_staleness leaves room for it
 _FULL_READ_EVERY = 12  # re-syncs: with the default interval, a full read at least every minute
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0

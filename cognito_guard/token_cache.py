@@ -210,6 +210,10 @@ _UNREADABLE = (
 _FOREIGN = "belongs to another client or scopes (copied?): replacing it"
 
 
+_LOCK_LEASE = 30.0  # the default lease, when the token clients' timeouts leave room for it
+_MARGIN = 10.0  # seconds a derived lease outlasts a request, and a derived wait a lease
+
+
 class RedisTokenCache(TokenCache):
     """One client-credentials token for every process that uses the same Redis.
 
@@ -236,8 +240,10 @@ class RedisTokenCache(TokenCache):
             Redis nobody else can read).
         prefix: prepended to every key this cache writes.
         lock_lease: seconds a fetching process holds the lock; must outlast a token request
-            (longer than the client's ``timeout``).
+            (longer than the client's ``timeout``). Default: 30, or the timeout of the slowest
+            token client using this cache plus 10.
         wait_timeout: seconds a process waits for another's token before fetching its own.
+            Default: ``lock_lease`` plus 10, so a waiter outlasts a lock whose holder died.
         timeout: connect and socket timeout of the Redis clients made from ``url``.
     """
 
@@ -250,14 +256,16 @@ class RedisTokenCache(TokenCache):
         encryption_key: EncryptionKey | None = None,
         allow_plaintext: bool = False,
         prefix: str = "cognito_guard:",
-        lock_lease: float = 30.0,
-        wait_timeout: float = 40.0,
+        lock_lease: float | None = None,
+        wait_timeout: float | None = None,
         timeout: float = 2.0,
     ) -> None:
         what = "RedisTokenCache"
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"{what}: prefix must be a non-empty string")
         for name, value in (("lock_lease", lock_lease), ("wait_timeout", wait_timeout)):
+            if value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"{what}: {name} must be a positive number of seconds")
         self._fernet = fernet_for(
@@ -267,8 +275,13 @@ class RedisTokenCache(TokenCache):
             url, client=client, async_client=async_client, timeout=timeout, what=what
         )
         self.prefix = prefix
-        self.lock_lease = float(lock_lease)
-        self.wait_timeout = float(wait_timeout)
+        # Options left out follow the others: see _check_client_timeout.
+        self._lease_given = lock_lease is not None
+        self._wait_given = wait_timeout is not None
+        self.lock_lease = float(lock_lease) if lock_lease is not None else _LOCK_LEASE
+        self.wait_timeout = (
+            float(wait_timeout) if wait_timeout is not None else self.lock_lease + _MARGIN
+        )
         self._errors: tuple[type[BaseException], ...] = (
             *connection_errors(),
             _redis_error(),
@@ -288,12 +301,20 @@ class RedisTokenCache(TokenCache):
         )
 
     def _check_client_timeout(self, timeout: float) -> None:
-        if self.lock_lease <= timeout:
-            raise ConfigurationError(
-                f"RedisTokenCache: lock_lease ({self.lock_lease:g} s) must be longer than the "
-                f"token client's timeout ({timeout:g} s), or a slow token request outlives its "
-                "lock and another process asks Cognito too"
-            )
+        with self._state:
+            if self.lock_lease > timeout:
+                return
+            if not self._lease_given:
+                # A lease only grows: it stays longer than every other client's timeout too.
+                self.lock_lease = timeout + _MARGIN
+                if not self._wait_given:
+                    self.wait_timeout = self.lock_lease + _MARGIN
+                return
+        raise ConfigurationError(
+            f"RedisTokenCache: lock_lease={self.lock_lease:g} must be longer than the token "
+            f"client's timeout ({timeout:g} s), or a slow token request outlives its lock and "
+            "another process asks Cognito too"
+        )
 
     # -- stored values ---------------------------------------------------------------------------
 
