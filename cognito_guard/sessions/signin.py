@@ -161,7 +161,7 @@ class WebSignIn:
         self.scopes = tuple(dict.fromkeys([scopes] if isinstance(scopes, str) else scopes))
         if "openid" not in self.scopes:
             raise ConfigurationError("scopes must include 'openid' (the ID token holds the nonce)")
-        for method in ("get", "put", "delete", "put_login", "take_login", "lock"):
+        for method in ("get", "put", "replace", "delete", "put_login", "take_login", "lock"):
             if not callable(getattr(store, method, None)):
                 raise ConfigurationError(f"store must be a session store (it has no {method}())")
         self.store = store
@@ -470,15 +470,29 @@ class WebSignIn:
             current = self.store.get(session_id)
             if current is None:
                 self._ended(request, "the session has ended: sign in again")
-            if self._due(current):
-                current["tokens"] = self._refresh(request, session_id, current).as_dict()
+            held = current["tokens"].get("refresh_token")
+            fresh = self._refresh(request, session_id, current) if self._due(current) else None
+            if fresh is not None:
+                current["tokens"] = fresh.as_dict()
             current["last_seen"] = self.clock()
             remaining = self._ends_at(current) - self.clock()
             if remaining <= 0:
                 self.store.delete(session_id)
                 self._ended(request, "the session has ended: sign in again")
-            self.store.put(session_id, current, remaining)
+            # Only over a session that still exists: a logout during the refresh wins.
+            if not self.store.replace(session_id, current, remaining):
+                rotated = fresh.refresh_token if fresh is not None else None
+                if rotated is not None and rotated != held:
+                    self._discard(rotated)
+                self._ended(request, "the session has ended: sign in again")
         return current
+
+    def _discard(self, refresh_token: str) -> None:
+        """Revoke the rotated refresh token a refresh got for a session that ended meanwhile."""
+        try:
+            self.client.revoke(refresh_token)
+        except (OAuthError, TokenEndpointUnavailable) as exc:
+            log.warning("could not revoke the refresh token of a session ended meanwhile: %s", exc)
 
     def _refresh(self, request: WebRequest, session_id: str, record: Record) -> TokenSet:
         tokens = TokenSet.from_dict(record["tokens"], clock=self.client.clock)
