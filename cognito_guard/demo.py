@@ -474,6 +474,8 @@ def run_sign_in_demo(examples: Path, out: Callable[[str], None] = print) -> bool
             "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
             "COGNITO_SIGN_IN_CLIENT_SECRET": secret,
             "COGNITO_SIGN_IN_SCOPES": "openid email orders/read orders/write",
+            # The apps run on plain http on 127.0.0.1, where browsers refuse Secure cookies.
+            "COGNITO_SIGN_IN_INSECURE_DEV_COOKIES": "1",
         }
         results: dict[str, list[tuple[str, int, int]]] = {}
         with ExitStack() as running:

@@ -9,6 +9,7 @@ framework glue (``integrations/*_sessions.py``) only converts requests and respo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -113,6 +114,11 @@ class WebSignIn:
             (anything with ``revoke_session(origin_jti)``).
         prefix: the path under which the routes are mounted.
         cookie: the cookie rules (name, ``SameSite``).
+        insecure_dev_cookies: for development on plain ``http://`` to a loopback host only: the
+            cookies lose ``Secure`` and the ``__Host-`` prefix on such requests (browsers refuse
+            them there otherwise), and a warning is logged here. Off by default, and never
+            guessed from a request: a TLS-terminating proxy that forwards plain http with
+            ``Host: 127.0.0.1`` looks exactly like development.
         session_lifetime: seconds a session lasts at most (set it to the refresh token's).
         idle_timeout: seconds without a request after which a session ends (None: no limit).
         refresh_skew: refresh the access token this many seconds before it expires.
@@ -135,6 +141,7 @@ class WebSignIn:
         revocations: Any = None,
         prefix: str = "/auth",
         cookie: CookieRules | None = None,
+        insecure_dev_cookies: bool = False,
         session_lifetime: float = 30 * 86400,
         idle_timeout: float | None = None,
         refresh_skew: float = 60,
@@ -171,14 +178,24 @@ class WebSignIn:
         if not isinstance(prefix, str) or not re.fullmatch(r"(/[A-Za-z0-9_.~-]+)+", prefix):
             raise ConfigurationError(f"prefix must look like '/auth', not {prefix!r}")
         self.prefix = prefix
+        if not isinstance(insecure_dev_cookies, bool):
+            raise ConfigurationError("insecure_dev_cookies must be True or False")
         self.cookie = cookie or CookieRules()
+        if insecure_dev_cookies:
+            self.cookie = dataclasses.replace(self.cookie, insecure_dev_cookies=True)
+        if self.cookie.insecure_dev_cookies:
+            _check_dev_only(self.redirect_uri)
+            log.warning(
+                "insecure_dev_cookies is on: on plain http to a loopback host the session "
+                "cookie is set without Secure and without the __Host- prefix; for development "
+                "only, never in production"
+            )
         self.session_lifetime = _seconds(session_lifetime, "session_lifetime")
         self.idle_timeout = _seconds(idle_timeout, "idle_timeout", allow_none=True)
         self.refresh_skew = _seconds(refresh_skew, "refresh_skew", zero=True)
         self.refresh_lock_lease = _seconds(refresh_lock_lease, "refresh_lock_lease")
         self.login_ttl = _seconds(login_ttl, "login_ttl")
         self.clock = clock
-        self._warned_dev = False
 
     def __repr__(self) -> str:
         return f"WebSignIn(client_id={self.client.client_id!r}, prefix={self.prefix!r})"
@@ -222,7 +239,6 @@ class WebSignIn:
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             return WebResponse(405, (("Allow", method), ("Cache-Control", "no-store")))
-        self._note_dev(request)
         view: Callable[[WebRequest], WebResponse] = getattr(self, name)
         try:
             return view(request)
@@ -243,15 +259,6 @@ class WebSignIn:
     async def ahandle_route(self, name: str, request: WebRequest) -> WebResponse:
         """:meth:`handle_route` on a worker thread."""
         return await asyncio.to_thread(self.handle_route, name, request)
-
-    def _note_dev(self, request: WebRequest) -> None:
-        if CookieRules.is_dev(request) and not self._warned_dev:
-            self._warned_dev = True
-            log.warning(
-                "plain http on a loopback host (%s): the session cookie is set "
-                "without Secure and without the __Host- prefix, for development only",
-                request.host,
-            )
 
     # -- the routes ----------------------------------------------------------------------------
 
@@ -555,6 +562,17 @@ def _unavailable(why: str, retry_after: int) -> SessionAuthError:
 
 def _failed(why: str) -> WebResponse:
     return WebResponse.page(400, "Sign-in failed", why)
+
+
+def _check_dev_only(redirect_uri: str) -> None:
+    if redirect_uri.startswith("/"):
+        return
+    host = urlsplit(redirect_uri).hostname or ""
+    if not is_loopback_host(host):
+        raise ConfigurationError(
+            f"insecure_dev_cookies=True is for development on a loopback host, but "
+            f"redirect_uri is on {host!r}: turn it off"
+        )
 
 
 def _check_url(url: object, what: str) -> str:

@@ -38,6 +38,7 @@ def app_env(oauth: OAuthServer, **extra: str) -> dict[str, str]:
         "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
         "COGNITO_SIGN_IN_CLIENT_SECRET": SECRET,
         "COGNITO_SIGN_IN_SCOPES": SCOPES,
+        "COGNITO_SIGN_IN_INSECURE_DEV_COOKIES": "1",  # plain http on 127.0.0.1
         **extra,
     }
 

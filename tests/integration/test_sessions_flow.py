@@ -1,9 +1,9 @@
 """The framework-neutral flow of WebSignIn against the real double, on a manual clock.
 
-Lifetime and idle timeout, the secure cookie on a real host name, the dev-host warning, logout
-recording the session in a revocation list and winning over a refresh in flight, a flood of
-sign-ins, records copied within Redis, and that nothing secret reaches the logs. Tests with
-``kind`` run on both stores (Redis from the shared fixture).
+Lifetime and idle timeout, the secure cookie on every host unless development cookies are asked
+for, logout recording the session in a revocation list and winning over a refresh in flight, a
+flood of sign-ins, records copied within Redis, and that nothing secret reaches the logs. Tests
+with ``kind`` run on both stores (Redis from the shared fixture).
 """
 
 from __future__ import annotations
@@ -140,6 +140,10 @@ class Browser:
         return self.sign_in.authenticate(self.request(method, "/api", headers))
 
 
+def cookies_of(*answers: WebResponse) -> list[str]:
+    return [header for answer in answers for header in answer.header_values("set-cookie")]
+
+
 def test_on_a_real_host_the_cookies_are_host_prefixed_and_secure(
     oauth: OAuthServer, clock: ManualClock
 ) -> None:
@@ -198,16 +202,51 @@ def test_logout_records_the_session_in_the_revocation_list(
     assert answer.status == 302 and revocations.sessions == [origin]
 
 
-def test_the_dev_host_warning_is_logged_once(
+def test_plain_http_to_a_loopback_host_still_gets_secure_host_prefixed_cookies(
     oauth: OAuthServer, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    browser = Browser(make_sign_in(oauth, clock), host="127.0.0.1:8000", scheme="http")
+    # What a TLS-terminating proxy forwarding plain http with Host: 127.0.0.1 looks like.
     with caplog.at_level(logging.WARNING, logger="cognito_guard"):
-        browser.sign_in_now()
-        browser.send("GET", "/auth/user")
-    warnings = [r for r in caplog.records if "without Secure" in r.getMessage()]
-    assert len(warnings) == 1
+        sign_in = make_sign_in(oauth, clock)
+        browser = Browser(sign_in, host="127.0.0.1", scheme="http")
+        login = browser.send("GET", "/auth/login")
+        answer = browser.sign_in_now()
+    cookies = cookies_of(login, answer)
+    assert answer.status == 302 and len(cookies) == 2
+    for header in cookies:
+        assert header.startswith("__Host-") and "; Secure" in header
+    assert browser.authenticate().username == "alice"
+    assert not [r for r in caplog.records if "Secure" in r.getMessage()]
+
+
+def test_insecure_dev_cookies_are_asked_for_and_warned_about_at_construction(
+    oauth: OAuthServer, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        sign_in = make_sign_in(
+            oauth,
+            clock,
+            insecure_dev_cookies=True,
+            redirect_uri="/auth/callback",
+            logout_uri="/",
+        )
+    warnings = [r for r in caplog.records if "insecure_dev_cookies" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        browser = Browser(sign_in, host="127.0.0.1:8000", scheme="http")
+        login = browser.send("GET", "/auth/login")
+        answer = browser.sign_in_now()
+        assert browser.authenticate().username == "alice"
+    assert not caplog.records  # said once, at start-up; never per request
+    cookies = cookies_of(login, answer)
+    assert len(cookies) == 2
+    for header in cookies:
+        assert not header.startswith("__Host-") and "Secure" not in header
     assert "cognito_session" in browser.cookies  # the unprefixed development name
+    # A real host name still gets the secure cookie, setting or not.
+    elsewhere = Browser(sign_in, host="app.example.com", scheme="http").send("GET", "/auth/login")
+    assert all(h.startswith("__Host-") and "; Secure" in h for h in cookies_of(elsewhere))
 
 
 # -- refresh ------------------------------------------------------------------------------------

@@ -39,14 +39,30 @@ def test_the_session_cookie_is_host_prefixed_secure_httponly_lax_elsewhere(host:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:5000", "[::1]:8000"])
-def test_plain_http_on_loopback_drops_secure_and_the_prefix(host: str) -> None:
+def test_plain_http_on_loopback_keeps_secure_and_the_prefix_by_default(host: str) -> None:
+    # What a TLS-terminating proxy forwarding with Host: 127.0.0.1 looks like.
     cookie = CookieRules().set(_request(host, "http"), "abc", 60)
+    assert cookie.startswith("__Host-cognito_session=abc;") and "; Secure" in cookie
+    same_site_none = CookieRules(same_site="None").set(_request(host, "http"), "abc", 60)
+    assert "SameSite=None" in same_site_none and "; Secure" in same_site_none
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:5000", "[::1]:8000"])
+def test_insecure_dev_cookies_drop_secure_and_the_prefix_on_plain_http_loopback(
+    host: str,
+) -> None:
+    cookie = CookieRules(insecure_dev_cookies=True).set(_request(host, "http"), "abc", 60)
     assert cookie.startswith("cognito_session=abc;")
     assert "Secure" not in cookie and "HttpOnly" in cookie and "Path=/" in cookie
 
 
-def test_https_on_loopback_keeps_secure_and_the_prefix() -> None:
-    assert CookieRules().set(_request("127.0.0.1", "https"), "x", 1).startswith("__Host-")
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [("127.0.0.1", "https"), ("app.example.com", "http"), ("10.0.0.5:8000", "http")],
+)
+def test_insecure_dev_cookies_keep_secure_anywhere_else(host: str, scheme: str) -> None:
+    cookie = CookieRules(insecure_dev_cookies=True).set(_request(host, scheme), "x", 1)
+    assert cookie.startswith("__Host-") and "; Secure" in cookie
 
 
 def test_a_prefixed_cookie_is_read_only_under_its_prefixed_name() -> None:
@@ -64,6 +80,8 @@ def test_bad_cookie_rules_are_refused() -> None:
         CookieRules(same_site="lax")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         CookieRules(name_base="a;b")
+    with pytest.raises(ConfigurationError):
+        CookieRules(insecure_dev_cookies="yes")  # type: ignore[arg-type]
 
 
 # -- return_to --------------------------------------------------------------------------------
@@ -334,6 +352,9 @@ def test_web_sign_in_refuses_bad_configuration() -> None:
         {"idle_timeout": -1},
         {"logout_uri": "javascript:alert(1)"},
         {"verifier": issuer.verifier(token_use="id")},
+        {"insecure_dev_cookies": "yes"},
+        # development cookies with a production callback: a setting left on by mistake
+        {"insecure_dev_cookies": True},
     ]
     for change in bad:
         with pytest.raises(ConfigurationError):
