@@ -27,6 +27,7 @@ from ..client import CognitoTokenClient
 from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
 from ..issuers import is_loopback_host
 from ..pkce import authorization_request
+from ..token_cache import effective_skew
 from ..verifier import CognitoVerifier
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CSRF_HEADER, UNSAFE_METHODS, CookieRules, WebRequest, WebResponse, safe_return_to
@@ -121,7 +122,8 @@ class WebSignIn:
             ``Host: 127.0.0.1`` looks exactly like development.
         session_lifetime: seconds a session lasts at most (set it to the refresh token's).
         idle_timeout: seconds without a request after which a session ends (None: no limit).
-        refresh_skew: refresh the access token this many seconds before it expires.
+        refresh_skew: refresh the access token this many seconds before it expires (at most
+            half the token's lifetime, so short-lived tokens are not refreshed on every request).
         refresh_lock_lease: seconds one refresh may hold the session's lock (longer than a
             token request); waiting requests wait as long at most.
         login_ttl: seconds a started sign-in may take.
@@ -455,8 +457,8 @@ class WebSignIn:
         return end
 
     def _due(self, record: Record) -> bool:
-        expires_at = float(record["tokens"]["expires_at"])
-        return bool(expires_at - self.refresh_skew <= self.clock())
+        tokens = TokenSet.from_dict(record["tokens"], clock=self.clock)
+        return tokens.is_expired(effective_skew(tokens, self.refresh_skew))
 
     def _current(self, request: WebRequest, session_id: str) -> Record:
         """The session's record with a usable access token: refreshed (once) when due."""

@@ -1,9 +1,10 @@
 """The framework-neutral flow of WebSignIn against the real double, on a manual clock.
 
 Lifetime and idle timeout, the secure cookie on every host unless development cookies are asked
-for, logout recording the session in a revocation list and winning over a refresh in flight, a
-flood of sign-ins, records copied within Redis, and that nothing secret reaches the logs. Tests
-with ``kind`` run on both stores (Redis from the shared fixture).
+for, logout recording the session in a revocation list and winning over a refresh in flight,
+the refresh skew of short-lived tokens, a flood of sign-ins, records copied within Redis, and
+that nothing secret reaches the logs. Tests with ``kind`` run on both stores (Redis from the
+shared fixture).
 """
 
 from __future__ import annotations
@@ -250,6 +251,26 @@ def test_insecure_dev_cookies_are_asked_for_and_warned_about_at_construction(
 
 
 # -- refresh ------------------------------------------------------------------------------------
+
+
+def test_a_token_shorter_lived_than_the_skew_is_not_refreshed_on_every_request(
+    oauth: OAuthServer, clock: ManualClock
+) -> None:
+    oauth.access_token_ttl = 4  # below the default 60 s refresh skew
+    try:
+        browser = Browser(make_sign_in(oauth, clock))
+        browser.sign_in_now()
+        before = oauth.grant_counts["refresh_token"]
+        for _ in range(10):  # within the token's first second
+            clock.advance(0.1)
+            assert browser.authenticate().username == "alice"
+        assert oauth.grant_counts["refresh_token"] == before
+        clock.advance(1.5)  # past half the token's life: due, refreshed once
+        assert browser.authenticate().username == "alice"
+        assert browser.authenticate().username == "alice"
+        assert oauth.grant_counts["refresh_token"] == before + 1
+    finally:
+        oauth.access_token_ttl = 3600
 
 
 class HeldRefresh(httpx.BaseTransport):
