@@ -5,24 +5,32 @@ who can read the database could replay them. So they are Fernet-encrypted with a
 process of the deployment shares; storing them in the clear needs an explicit
 ``encryption_key=None, allow_plaintext=True``.
 
+Encryption alone does not say *where* a value belongs: anyone who can write to Redis (no key
+needed) could copy a sealed value onto another entry's key, say a victim's session onto the key
+of their own session id. So every value is sealed together with the identity of its entry
+(:func:`seal`), and :func:`unseal` refuses a value opened under another identity.
+
 Example::
 
     fernet = fernet_for(os.environ["CG_TOKEN_KEY"], allow_plaintext=False, what="RedisTokenCache")
-    sealed = fernet.encrypt(b"...")
+    sealed = seal(fernet, "session:3f2a...", {"record": {...}})
+    opened = unseal(fernet, "session:3f2a...", sealed)   # opened.value["record"]
 """
 
 from __future__ import annotations
 
 import binascii
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
 
-__all__ = ["MAKE_A_KEY", "EncryptionKey", "fernet_for"]
+__all__ = ["MAKE_A_KEY", "EncryptionKey", "Opened", "fernet_for", "seal", "unseal"]
 
 MAKE_A_KEY = (
     'make one with: python -c "from cryptography.fernet import Fernet; '
@@ -64,3 +72,55 @@ def fernet_for(
             f"{what}: encryption_key is not a Fernet key (32 url-safe base64-encoded bytes); "
             f"{MAKE_A_KEY}"
         ) from None
+
+
+_VERSION = 1
+
+Problem = Literal["unreadable", "corrupt", "foreign"]
+"""Why a stored value cannot be used: it does not decrypt with these keys (``unreadable``), it
+decrypts to something that is not a sealed value (``corrupt``), or it was sealed for another
+entry (``foreign``: copied from another key)."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What :func:`unseal` found: the sealed fields, or ``problem`` (then ``value`` is None)."""
+
+    value: dict[str, Any] | None
+    problem: Problem | None = None
+
+
+def seal(fernet: MultiFernet | None, identity: str, fields: Mapping[str, Any]) -> bytes:
+    """``fields`` bound to ``identity`` (the entry's key material), encrypted unless ``fernet``
+    is None: JSON ``{"v": 1, "key": identity, **fields}``.
+
+    ``identity`` goes inside the ciphertext, so only :func:`unseal` with the same identity opens
+    it. Pass what names the entry (its kind and the digest of its id), not the secret id itself.
+    """
+    data = json.dumps({**fields, "v": _VERSION, "key": identity}, separators=(",", ":"))
+    return fernet.encrypt(data.encode()) if fernet is not None else data.encode()
+
+
+def unseal(fernet: MultiFernet | None, identity: str, raw: bytes) -> Opened:
+    """The fields :func:`seal` bound to ``identity``; never raises for a bad value.
+
+    Without ``fernet`` (plaintext) the binding catches mistakes, not attackers: whoever can
+    write the value can write any identity into it.
+    """
+    data = raw
+    if fernet is not None:
+        from cryptography.fernet import InvalidToken
+
+        try:
+            data = fernet.decrypt(raw)
+        except InvalidToken:
+            return Opened(None, "unreadable")
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return Opened(None, "corrupt")
+    if not isinstance(value, dict) or value.get("v") != _VERSION:
+        return Opened(None, "corrupt")
+    if value.get("key") != identity:
+        return Opened(None, "foreign")
+    return Opened(value)

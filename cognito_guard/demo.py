@@ -438,9 +438,12 @@ def _sign_in_steps(
     step("GET /account, signed in", 200, http.get(app_url + "/account"))
     step("POST /orders without X-CSRF", 403, http.post(app_url + "/orders"))
     step("POST /orders with X-CSRF: 1", 201, http.post(app_url + "/orders", headers=_CSRF))
-    oauth.access_token_ttl = 30  # the next sign-in's token is due for refresh at once
-    step("sign in again (token near expiry)", 302, _quick_sign_in(http, app_url))
+    # A 2-second token is due for refresh after 1 s: the refresh skew (60 s) is capped at half
+    # the token's lifetime, or every request would refresh it.
+    oauth.access_token_ttl = 2
+    step("sign in again (2 s token)", 302, _quick_sign_in(http, app_url))
     oauth.access_token_ttl = 3600
+    time.sleep(1.1)
     step("GET /me: refreshed on the way", 200, http.get(app_url + "/me"))
     step("POST /auth/logout with X-CSRF", 302, http.post(app_url + "/auth/logout", headers=_CSRF))
     step("GET /me after logout", 401, http.get(app_url + "/me"))
@@ -474,6 +477,8 @@ def run_sign_in_demo(examples: Path, out: Callable[[str], None] = print) -> bool
             "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
             "COGNITO_SIGN_IN_CLIENT_SECRET": secret,
             "COGNITO_SIGN_IN_SCOPES": "openid email orders/read orders/write",
+            # The apps run on plain http on 127.0.0.1, where browsers refuse Secure cookies.
+            "COGNITO_SIGN_IN_INSECURE_DEV_COOKIES": "1",
         }
         results: dict[str, list[tuple[str, int, int]]] = {}
         with ExitStack() as running:

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._encryption import EncryptionKey, fernet_for
+from ._encryption import EncryptionKey, fernet_for, seal, unseal
 from ._oauth import TokenSet
 from ._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
 from .errors import ConfigurationError
@@ -319,8 +319,7 @@ class RedisTokenCache(TokenCache):
     # -- stored values ---------------------------------------------------------------------------
 
     def _seal(self, key: str, tokens: TokenSet) -> bytes:
-        data = json.dumps({"v": 1, "key": key, "tokens": tokens.as_dict()}).encode()
-        return self._fernet.encrypt(data) if self._fernet is not None else data
+        return seal(self._fernet, key, {"tokens": tokens.as_dict()})
 
     def _open(
         self,
@@ -333,29 +332,20 @@ class RedisTokenCache(TokenCache):
         """Decide what a stored value is worth: anything odd is "missing", never an error."""
         if raw is None:
             return _Entry(None, b"")
-        if self._fernet is not None:
-            from cryptography.fernet import InvalidToken
-
-            try:
-                data = self._fernet.decrypt(raw)
-            except InvalidToken:
-                return _Entry(None, b"", problem=_UNREADABLE)
-        else:
-            data = raw
+        opened = unseal(self._fernet, key, raw)
+        if opened.problem == "foreign":
+            return _Entry(None, raw, problem=_FOREIGN)
         try:
-            value = json.loads(data)
-            if not isinstance(value, dict) or value.get("v") != 1:
-                raise ValueError("not a version 1 entry")
-            foreign = value.get("key") != key
-            tokens = None if foreign else TokenSet.from_dict(value["tokens"], clock=clock)
-            if tokens is not None and not math.isfinite(tokens.expires_at):
+            if opened.value is None:
+                raise ValueError(opened.problem)
+            tokens = TokenSet.from_dict(opened.value["tokens"], clock=clock)
+            if not math.isfinite(tokens.expires_at):
                 raise ValueError("a NaN or infinite expiry would never be due")
         except (ValueError, TypeError, KeyError, AttributeError):
-            if self._fernet is None:  # a plaintext reader cannot tell corrupt from encrypted
+            # A plaintext reader cannot tell a corrupt value from an encrypted one.
+            if opened.problem == "unreadable" or self._fernet is None:
                 return _Entry(None, b"", problem=_UNREADABLE)
             return _Entry(None, raw, problem="is corrupt: replacing it")
-        if tokens is None:
-            return _Entry(None, raw, problem=_FOREIGN)
         due = tokens.is_expired(effective_skew(tokens, skew))
         if replacing is not None and tokens.access_token == replacing:
             return _Entry(None, raw, rejected=not due)

@@ -12,6 +12,8 @@ or serve ``examples.flask_app:app`` with any WSGI server.
 With ``COGNITO_SIGN_IN_DOMAIN`` (and the other ``COGNITO_SIGN_IN_*`` variables of
 :mod:`cognito_guard.sessions.settings`) it also runs web sign-in: ``/auth/login``, ...,
 and a signed-in page at ``/account``; the API routes then accept the session cookie too.
+On plain ``http://127.0.0.1`` add ``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES=1`` (development only:
+browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http).
 """
 
 from __future__ import annotations

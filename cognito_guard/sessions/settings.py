@@ -1,18 +1,23 @@
 """A :class:`WebSignIn` from ``COGNITO_SIGN_IN_*`` environment variables (the example apps use it).
 
-===================================  ==========================================================
-``COGNITO_SIGN_IN_DOMAIN``           the managed-login domain; without it there is no sign-in
-``COGNITO_SIGN_IN_CLIENT_ID``        the app client (default: the first ``COGNITO_CLIENT_ID``)
-``COGNITO_SIGN_IN_CLIENT_SECRET``    its secret, for a confidential client
-``COGNITO_SIGN_IN_REDIRECT_URI``     default ``/auth/callback`` (on the request's origin)
-``COGNITO_SIGN_IN_LOGOUT_URI``       default ``/`` (on the request's origin)
-``COGNITO_SIGN_IN_SCOPES``           default ``openid email``
-``COGNITO_SIGN_IN_REDIS_URL``        share sessions on Redis (else in this process's memory)
-``COGNITO_SIGN_IN_ENCRYPTION_KEY``   the Fernet key of the Redis sessions (required with Redis)
-``COGNITO_SIGN_IN_REFRESH_SKEW``     seconds before expiry to refresh (default 60)
-``COGNITO_SIGN_IN_IDLE_TIMEOUT``     seconds of inactivity that end a session (default none)
-``COGNITO_SIGN_IN_LIFETIME``         seconds a session lasts at most (default 30 days)
-===================================  ==========================================================
+=========================================  ====================================================
+``COGNITO_SIGN_IN_DOMAIN``                 the managed-login domain; without it there is no sign-in
+``COGNITO_SIGN_IN_CLIENT_ID``              the app client (default: the first ``COGNITO_CLIENT_ID``)
+``COGNITO_SIGN_IN_CLIENT_SECRET``          its secret, for a confidential client
+``COGNITO_SIGN_IN_REDIRECT_URI``           default ``/auth/callback`` (on the request's origin)
+``COGNITO_SIGN_IN_LOGOUT_URI``             default ``/`` (on the request's origin)
+``COGNITO_SIGN_IN_SCOPES``                 default ``openid email``
+``COGNITO_SIGN_IN_REDIS_URL``              share sessions on Redis (else in this process's memory)
+``COGNITO_SIGN_IN_ENCRYPTION_KEY``         the Fernet key of the Redis sessions (needed with Redis)
+``COGNITO_SIGN_IN_REFRESH_SKEW``           seconds before expiry to refresh (default 60)
+``COGNITO_SIGN_IN_IDLE_TIMEOUT``           seconds of inactivity that end a session (default none)
+``COGNITO_SIGN_IN_LIFETIME``               seconds a session lasts at most (default 30 days)
+``COGNITO_SIGN_IN_MAX_PENDING_LOGINS``     started sign-ins kept at most (default 10000)
+``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES``   ``1`` for plain http on a loopback host
+=========================================  ====================================================
+
+``INSECURE_DEV_COOKIES`` (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``)
+is for development only: see ``WebSignIn(insecure_dev_cookies=...)``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,25 @@ def _number(environ: Mapping[str, str], name: str) -> float | None:
         raise ConfigurationError(f"{_PREFIX + name} must be a number of seconds") from None
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(_PREFIX + name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{_PREFIX + name} must be 1 or 0 (true or false)")
+
+
+def _whole(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(_PREFIX + name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{_PREFIX + name} must be a whole number") from None
+
+
 def sign_in_from_env(
     verifier: CognitoVerifier, environ: Mapping[str, str] | None = None
 ) -> WebSignIn | None:
@@ -61,14 +85,18 @@ def sign_in_from_env(
         client_id, env.get(_PREFIX + "CLIENT_SECRET") or None, domain=domain
     )
     store: SessionStore
+    limits: dict[str, Any] = {}
+    max_pending = _whole(env, "MAX_PENDING_LOGINS")
+    if max_pending is not None:
+        limits["max_pending_logins"] = max_pending
     redis_url = env.get(_PREFIX + "REDIS_URL", "").strip()
     if redis_url:
         store = RedisSessionStore(
-            redis_url, encryption_key=env.get(_PREFIX + "ENCRYPTION_KEY") or None
+            redis_url, encryption_key=env.get(_PREFIX + "ENCRYPTION_KEY") or None, **limits
         )
     else:
-        store = MemorySessionStore()
-    options: dict[str, Any] = {}
+        store = MemorySessionStore(**limits)
+    options: dict[str, Any] = {"insecure_dev_cookies": _flag(env, "INSECURE_DEV_COOKIES")}
     for name, option in (
         ("REFRESH_SKEW", "refresh_skew"),
         ("IDLE_TIMEOUT", "idle_timeout"),

@@ -9,6 +9,7 @@ framework glue (``integrations/*_sessions.py``) only converts requests and respo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -26,6 +27,7 @@ from ..client import CognitoTokenClient
 from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
 from ..issuers import is_loopback_host
 from ..pkce import authorization_request
+from ..token_cache import effective_skew
 from ..verifier import CognitoVerifier
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CSRF_HEADER, UNSAFE_METHODS, CookieRules, WebRequest, WebResponse, safe_return_to
@@ -113,9 +115,15 @@ class WebSignIn:
             (anything with ``revoke_session(origin_jti)``).
         prefix: the path under which the routes are mounted.
         cookie: the cookie rules (name, ``SameSite``).
+        insecure_dev_cookies: for development on plain ``http://`` to a loopback host only: the
+            cookies lose ``Secure`` and the ``__Host-`` prefix on such requests (browsers refuse
+            them there otherwise), and a warning is logged here. Off by default, and never
+            guessed from a request: a TLS-terminating proxy that forwards plain http with
+            ``Host: 127.0.0.1`` looks exactly like development.
         session_lifetime: seconds a session lasts at most (set it to the refresh token's).
         idle_timeout: seconds without a request after which a session ends (None: no limit).
-        refresh_skew: refresh the access token this many seconds before it expires.
+        refresh_skew: refresh the access token this many seconds before it expires (at most
+            half the token's lifetime, so short-lived tokens are not refreshed on every request).
         refresh_lock_lease: seconds one refresh may hold the session's lock (longer than a
             token request); waiting requests wait as long at most.
         login_ttl: seconds a started sign-in may take.
@@ -135,6 +143,7 @@ class WebSignIn:
         revocations: Any = None,
         prefix: str = "/auth",
         cookie: CookieRules | None = None,
+        insecure_dev_cookies: bool = False,
         session_lifetime: float = 30 * 86400,
         idle_timeout: float | None = None,
         refresh_skew: float = 60,
@@ -161,7 +170,7 @@ class WebSignIn:
         self.scopes = tuple(dict.fromkeys([scopes] if isinstance(scopes, str) else scopes))
         if "openid" not in self.scopes:
             raise ConfigurationError("scopes must include 'openid' (the ID token holds the nonce)")
-        for method in ("get", "put", "delete", "put_login", "take_login", "lock"):
+        for method in ("get", "put", "replace", "delete", "put_login", "take_login", "lock"):
             if not callable(getattr(store, method, None)):
                 raise ConfigurationError(f"store must be a session store (it has no {method}())")
         self.store = store
@@ -171,14 +180,24 @@ class WebSignIn:
         if not isinstance(prefix, str) or not re.fullmatch(r"(/[A-Za-z0-9_.~-]+)+", prefix):
             raise ConfigurationError(f"prefix must look like '/auth', not {prefix!r}")
         self.prefix = prefix
+        if not isinstance(insecure_dev_cookies, bool):
+            raise ConfigurationError("insecure_dev_cookies must be True or False")
         self.cookie = cookie or CookieRules()
+        if insecure_dev_cookies:
+            self.cookie = dataclasses.replace(self.cookie, insecure_dev_cookies=True)
+        if self.cookie.insecure_dev_cookies:
+            _check_dev_only(self.redirect_uri)
+            log.warning(
+                "insecure_dev_cookies is on: on plain http to a loopback host the session "
+                "cookie is set without Secure and without the __Host- prefix; for development "
+                "only, never in production"
+            )
         self.session_lifetime = _seconds(session_lifetime, "session_lifetime")
         self.idle_timeout = _seconds(idle_timeout, "idle_timeout", allow_none=True)
         self.refresh_skew = _seconds(refresh_skew, "refresh_skew", zero=True)
         self.refresh_lock_lease = _seconds(refresh_lock_lease, "refresh_lock_lease")
         self.login_ttl = _seconds(login_ttl, "login_ttl")
         self.clock = clock
-        self._warned_dev = False
 
     def __repr__(self) -> str:
         return f"WebSignIn(client_id={self.client.client_id!r}, prefix={self.prefix!r})"
@@ -222,7 +241,6 @@ class WebSignIn:
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             return WebResponse(405, (("Allow", method), ("Cache-Control", "no-store")))
-        self._note_dev(request)
         view: Callable[[WebRequest], WebResponse] = getattr(self, name)
         try:
             return view(request)
@@ -243,15 +261,6 @@ class WebSignIn:
     async def ahandle_route(self, name: str, request: WebRequest) -> WebResponse:
         """:meth:`handle_route` on a worker thread."""
         return await asyncio.to_thread(self.handle_route, name, request)
-
-    def _note_dev(self, request: WebRequest) -> None:
-        if CookieRules.is_dev(request) and not self._warned_dev:
-            self._warned_dev = True
-            log.warning(
-                "plain http on a loopback host (%s): the session cookie is set "
-                "without Secure and without the __Host- prefix, for development only",
-                request.host,
-            )
 
     # -- the routes ----------------------------------------------------------------------------
 
@@ -448,8 +457,8 @@ class WebSignIn:
         return end
 
     def _due(self, record: Record) -> bool:
-        expires_at = float(record["tokens"]["expires_at"])
-        return bool(expires_at - self.refresh_skew <= self.clock())
+        tokens = TokenSet.from_dict(record["tokens"], clock=self.clock)
+        return tokens.is_expired(effective_skew(tokens, self.refresh_skew))
 
     def _current(self, request: WebRequest, session_id: str) -> Record:
         """The session's record with a usable access token: refreshed (once) when due."""
@@ -470,15 +479,29 @@ class WebSignIn:
             current = self.store.get(session_id)
             if current is None:
                 self._ended(request, "the session has ended: sign in again")
-            if self._due(current):
-                current["tokens"] = self._refresh(request, session_id, current).as_dict()
+            held = current["tokens"].get("refresh_token")
+            fresh = self._refresh(request, session_id, current) if self._due(current) else None
+            if fresh is not None:
+                current["tokens"] = fresh.as_dict()
             current["last_seen"] = self.clock()
             remaining = self._ends_at(current) - self.clock()
             if remaining <= 0:
                 self.store.delete(session_id)
                 self._ended(request, "the session has ended: sign in again")
-            self.store.put(session_id, current, remaining)
+            # Only over a session that still exists: a logout during the refresh wins.
+            if not self.store.replace(session_id, current, remaining):
+                rotated = fresh.refresh_token if fresh is not None else None
+                if rotated is not None and rotated != held:
+                    self._discard(rotated)
+                self._ended(request, "the session has ended: sign in again")
         return current
+
+    def _discard(self, refresh_token: str) -> None:
+        """Revoke the rotated refresh token a refresh got for a session that ended meanwhile."""
+        try:
+            self.client.revoke(refresh_token)
+        except (OAuthError, TokenEndpointUnavailable) as exc:
+            log.warning("could not revoke the refresh token of a session ended meanwhile: %s", exc)
 
     def _refresh(self, request: WebRequest, session_id: str, record: Record) -> TokenSet:
         tokens = TokenSet.from_dict(record["tokens"], clock=self.client.clock)
@@ -541,6 +564,17 @@ def _unavailable(why: str, retry_after: int) -> SessionAuthError:
 
 def _failed(why: str) -> WebResponse:
     return WebResponse.page(400, "Sign-in failed", why)
+
+
+def _check_dev_only(redirect_uri: str) -> None:
+    if redirect_uri.startswith("/"):
+        return
+    host = urlsplit(redirect_uri).hostname or ""
+    if not is_loopback_host(host):
+        raise ConfigurationError(
+            f"insecure_dev_cookies=True is for development on a loopback host, but "
+            f"redirect_uri is on {host!r}: turn it off"
+        )
 
 
 def _check_url(url: object, what: str) -> str:

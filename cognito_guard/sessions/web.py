@@ -154,44 +154,56 @@ class CookieRules:
     """How the session cookie (and the short-lived sign-in cookie) are set.
 
     ``__Host-`` prefixed, ``Secure``, ``HttpOnly``, ``Path=/``, no ``Domain``; ``SameSite=Lax``
-    by default (a ``Strict`` cookie is not sent on the redirect back from Cognito). Requests on
-    plain http to a loopback host (development) get the cookie without ``Secure`` and without the
-    prefix, which browsers would refuse there; a warning says so once. Nowhere else.
+    by default (a ``Strict`` cookie is not sent on the redirect back from Cognito), whatever the
+    request looks like: a TLS-terminating proxy may well forward plain http with
+    ``Host: 127.0.0.1``. Only with ``insecure_dev_cookies=True`` (development; usually set
+    through ``WebSignIn(insecure_dev_cookies=True)``) do requests on plain http to a loopback
+    host get the cookie without ``Secure`` and without the prefix, which browsers would refuse
+    there.
 
     Example::
 
         rules = CookieRules()
-        rules.name(request)             # "__Host-cognito_session" (or "cognito_session" on
-                                        # http://127.0.0.1)
+        rules.name(request)             # "__Host-cognito_session", on every request
+        CookieRules(insecure_dev_cookies=True).name(request)  # "cognito_session" on
+                                                              # http://127.0.0.1 only
     """
 
     name_base: str = "cognito_session"
     same_site: SameSite = "Lax"
+    insecure_dev_cookies: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", self.name_base):
             raise ConfigurationError("the cookie name must be 1-64 letters, digits or '_'")
         if self.same_site not in ("Lax", "Strict", "None"):
             raise ConfigurationError("same_site must be 'Lax', 'Strict' or 'None'")
+        if not isinstance(self.insecure_dev_cookies, bool):
+            raise ConfigurationError("insecure_dev_cookies must be True or False")
 
-    @staticmethod
-    def is_dev(request: WebRequest) -> bool:
-        """True for plain http to a loopback host: no ``Secure`` cookies possible there."""
-        return request.scheme == "http" and is_loopback_host(request.host)
+    def insecure(self, request: WebRequest) -> bool:
+        """True when ``request`` gets the development cookie: only with ``insecure_dev_cookies``,
+        and then only on plain http to a loopback host."""
+        return (
+            self.insecure_dev_cookies
+            and request.scheme == "http"
+            and is_loopback_host(request.host)
+        )
 
     def name(self, request: WebRequest, suffix: str = "") -> str:
-        """The cookie name for ``request``'s origin."""
+        """The cookie name for ``request``."""
         base = self.name_base + suffix
-        return base if self.is_dev(request) else "__Host-" + base
+        return base if self.insecure(request) else "__Host-" + base
 
     def set(self, request: WebRequest, value: str, max_age: int, suffix: str = "") -> str:
         """A ``Set-Cookie`` value."""
+        insecure = self.insecure(request)
         attributes = [f"{self.name(request, suffix)}={value}", "Path=/", f"Max-Age={max_age}"]
         attributes.append("HttpOnly")
-        if not self.is_dev(request):
+        if not insecure:
             attributes.append("Secure")
         same_site = self.same_site
-        if same_site == "None" and self.is_dev(request):
+        if same_site == "None" and insecure:
             same_site = "Lax"  # SameSite=None needs Secure; browsers drop such a cookie
         attributes.append(f"SameSite={same_site}")
         return "; ".join(attributes)

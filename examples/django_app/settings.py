@@ -15,7 +15,9 @@ database is SQLite, at ``DJANGO_DB_PATH`` or in a fresh temporary directory per 
 and ASGI entry points run the migrations at start-up, so the example needs no set-up step.
 With ``COGNITO_SIGN_IN_DOMAIN`` set (and the other ``COGNITO_SIGN_IN_*`` variables of
 :mod:`cognito_guard.sessions.settings`), the same settings go into ``COGNITO_GUARD`` with
-``"SIGN_IN": "sign_in.web_sign_in"``: web sign-in under ``/auth/`` and a page at ``/account``.
+``"SIGN_IN": "sign_in.web_sign_in"``: web sign-in under ``/auth/`` and a page at ``/account``
+(on plain ``http://127.0.0.1`` add ``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES=1``, for development
+only: browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http).
 """
 
 from __future__ import annotations

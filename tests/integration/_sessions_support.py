@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ def app_env(oauth: OAuthServer, **extra: str) -> dict[str, str]:
         "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
         "COGNITO_SIGN_IN_CLIENT_SECRET": SECRET,
         "COGNITO_SIGN_IN_SCOPES": SCOPES,
+        "COGNITO_SIGN_IN_INSECURE_DEV_COOKIES": "1",  # plain http on 127.0.0.1
         **extra,
     }
 
@@ -56,6 +58,15 @@ def serve_app(name: str, oauth: OAuthServer, **extra: str) -> Iterator[AppProces
     ) as app:
         oauth.allowed_logout_uris = (*oauth.allowed_logout_uris, app.url + "/")
         yield app
+
+
+DUE_TOKEN_TTL = 2
+"""An access token lifetime to sign in with, then :func:`wait_until_due`: a refresh is due."""
+
+
+def wait_until_due() -> None:
+    """Wait until a token of :data:`DUE_TOKEN_TTL` s is due: past half its life (the skew cap)."""
+    time.sleep(DUE_TOKEN_TTL / 2 + 0.1)
 
 
 def new_oauth() -> OAuthServer:

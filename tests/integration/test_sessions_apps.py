@@ -14,6 +14,7 @@ import pytest
 from cognito_guard.testing import AppProcess, OAuthServer, Response
 
 from ._sessions_support import (
+    DUE_TOKEN_TTL,
     PASSWORD,
     form_query,
     new_oauth,
@@ -22,6 +23,7 @@ from ._sessions_support import (
     session_cookie,
     sign_in,
     submit_form,
+    wait_until_due,
 )
 
 FRAMEWORKS = ["flask", "fastapi", "django", "django-asgi"]
@@ -277,9 +279,10 @@ def test_bearer_requests_are_unaffected_by_the_csrf_rule(
 
 
 def _due_session(http: httpx.Client, app: AppProcess, oauth: OAuthServer) -> None:
-    oauth.access_token_ttl = 30  # within the 60 s refresh skew at once
+    oauth.access_token_ttl = DUE_TOKEN_TTL
     signed_in(http, app, oauth)
     oauth.access_token_ttl = 3600
+    wait_until_due()
 
 
 def test_a_token_near_expiry_is_refreshed_once_and_rotation_is_kept(

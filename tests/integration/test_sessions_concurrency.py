@@ -11,7 +11,15 @@ from cryptography.fernet import Fernet
 
 from cognito_guard.testing import OAuthServer
 
-from ._sessions_support import PASSWORD, new_oauth, serve_app, session_cookie, sign_in
+from ._sessions_support import (
+    DUE_TOKEN_TTL,
+    PASSWORD,
+    new_oauth,
+    serve_app,
+    session_cookie,
+    sign_in,
+    wait_until_due,
+)
 
 PARALLEL = 20
 
@@ -32,12 +40,13 @@ def fresh(oauth: OAuthServer) -> OAuthServer:
 
 
 def _due_session(app_url: str, oauth: OAuthServer) -> str:
-    """Sign in with an access token already within the refresh skew; the session id."""
-    oauth.access_token_ttl = 30
+    """Sign in with an access token that is then due for refresh; the session id."""
+    oauth.access_token_ttl = DUE_TOKEN_TTL
     with httpx.Client(timeout=10) as http:
         assert sign_in(http, app_url, oauth).status_code == 302
         sid = session_cookie(http)
     oauth.access_token_ttl = 3600
+    wait_until_due()
     # A slow token endpoint: every request of the burst arrives while the refresh is in flight.
     oauth.token_delay = 0.3
     assert sid

@@ -1,22 +1,31 @@
 """The framework-neutral flow of WebSignIn against the real double, on a manual clock.
 
-Lifetime and idle timeout, the secure cookie on a real host name, the dev-host warning, logout
-recording the session in a revocation list, and that nothing secret reaches the logs.
+Lifetime and idle timeout, the secure cookie on every host unless development cookies are asked
+for, logout recording the session in a revocation list and winning over a refresh in flight,
+the refresh skew of short-lived tokens, a flood of sign-ins, records copied within Redis, and
+that nothing secret reaches the logs. Tests with ``kind`` run on both stores (Redis from the
+shared fixture).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from cognito_guard.sessions import (
     MemorySessionStore,
+    RedisSessionStore,
     SessionAuthError,
+    SessionStore,
     WebRequest,
     WebResponse,
     WebSignIn,
@@ -53,14 +62,39 @@ def oauth(clock: ManualClock) -> Iterator[OAuthServer]:
 def make_sign_in(oauth: OAuthServer, clock: ManualClock, **options: Any) -> WebSignIn:
     issuer = oauth.issuer
     options.setdefault("store", MemorySessionStore(clock=clock))
+    options.setdefault("client", oauth.client())
+    options.setdefault("redirect_uri", "https://app.example.com/auth/callback")
+    options.setdefault("logout_uri", "https://app.example.com/")
     return WebSignIn(
-        client=oauth.client(),
         verifier=issuer.verifier(jwks_uri=oauth.jwks_uri, clock=clock),
-        redirect_uri="https://app.example.com/auth/callback",
-        logout_uri="https://app.example.com/",
         clock=clock,
         **options,
     )
+
+
+@pytest.fixture
+def make_store(
+    clock: ManualClock, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., SessionStore]]:
+    """Makes a memory store, or an encrypted Redis store on the shared (flushed) test Redis."""
+    made: list[RedisSessionStore] = []
+
+    def make(kind: str, **options: Any) -> SessionStore:
+        if kind == "memory":
+            return MemorySessionStore(clock=clock, **options)
+        url = request.getfixturevalue("cognito_redis_url")
+        store = RedisSessionStore(url, encryption_key=Fernet.generate_key(), clock=clock, **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def digest(kind: str, value: str) -> str:
+    """How a store names a record: its kind and the SHA-256 of the id."""
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 class Browser:
@@ -105,6 +139,10 @@ class Browser:
 
     def authenticate(self, method: str = "GET", headers: dict[str, str] | None = None) -> Any:
         return self.sign_in.authenticate(self.request(method, "/api", headers))
+
+
+def cookies_of(*answers: WebResponse) -> list[str]:
+    return [header for answer in answers for header in answer.header_values("set-cookie")]
 
 
 def test_on_a_real_host_the_cookies_are_host_prefixed_and_secure(
@@ -165,16 +203,269 @@ def test_logout_records_the_session_in_the_revocation_list(
     assert answer.status == 302 and revocations.sessions == [origin]
 
 
-def test_the_dev_host_warning_is_logged_once(
+def test_plain_http_to_a_loopback_host_still_gets_secure_host_prefixed_cookies(
     oauth: OAuthServer, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    browser = Browser(make_sign_in(oauth, clock), host="127.0.0.1:8000", scheme="http")
+    # What a TLS-terminating proxy forwarding plain http with Host: 127.0.0.1 looks like.
     with caplog.at_level(logging.WARNING, logger="cognito_guard"):
-        browser.sign_in_now()
-        browser.send("GET", "/auth/user")
-    warnings = [r for r in caplog.records if "without Secure" in r.getMessage()]
-    assert len(warnings) == 1
+        sign_in = make_sign_in(oauth, clock)
+        browser = Browser(sign_in, host="127.0.0.1", scheme="http")
+        login = browser.send("GET", "/auth/login")
+        answer = browser.sign_in_now()
+    cookies = cookies_of(login, answer)
+    assert answer.status == 302 and len(cookies) == 2
+    for header in cookies:
+        assert header.startswith("__Host-") and "; Secure" in header
+    assert browser.authenticate().username == "alice"
+    assert not [r for r in caplog.records if "Secure" in r.getMessage()]
+
+
+def test_insecure_dev_cookies_are_asked_for_and_warned_about_at_construction(
+    oauth: OAuthServer, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        sign_in = make_sign_in(
+            oauth,
+            clock,
+            insecure_dev_cookies=True,
+            redirect_uri="/auth/callback",
+            logout_uri="/",
+        )
+    warnings = [r for r in caplog.records if "insecure_dev_cookies" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        browser = Browser(sign_in, host="127.0.0.1:8000", scheme="http")
+        login = browser.send("GET", "/auth/login")
+        answer = browser.sign_in_now()
+        assert browser.authenticate().username == "alice"
+    assert not caplog.records  # said once, at start-up; never per request
+    cookies = cookies_of(login, answer)
+    assert len(cookies) == 2
+    for header in cookies:
+        assert not header.startswith("__Host-") and "Secure" not in header
     assert "cognito_session" in browser.cookies  # the unprefixed development name
+    # A real host name still gets the secure cookie, setting or not.
+    elsewhere = Browser(sign_in, host="app.example.com", scheme="http").send("GET", "/auth/login")
+    assert all(h.startswith("__Host-") and "; Secure" in h for h in cookies_of(elsewhere))
+
+
+# -- refresh ------------------------------------------------------------------------------------
+
+
+def test_a_token_shorter_lived_than_the_skew_is_not_refreshed_on_every_request(
+    oauth: OAuthServer, clock: ManualClock
+) -> None:
+    oauth.access_token_ttl = 4  # below the default 60 s refresh skew
+    try:
+        browser = Browser(make_sign_in(oauth, clock))
+        browser.sign_in_now()
+        before = oauth.grant_counts["refresh_token"]
+        for _ in range(10):  # within the token's first second
+            clock.advance(0.1)
+            assert browser.authenticate().username == "alice"
+        assert oauth.grant_counts["refresh_token"] == before
+        clock.advance(1.5)  # past half the token's life: due, refreshed once
+        assert browser.authenticate().username == "alice"
+        assert browser.authenticate().username == "alice"
+        assert oauth.grant_counts["refresh_token"] == before + 1
+    finally:
+        oauth.access_token_ttl = 3600
+
+
+class HeldRefresh(httpx.BaseTransport):
+    """Talks to the double; holds the answer of a refresh (issued already) until released.
+
+    The refresh has happened at Cognito, but its answer is still on the way to the app.
+    """
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.answers: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path == "/oauth2/token" and b"grant_type=refresh_token" in request.content:
+            self.answers.append(json.loads(response.read()))
+            self.arrived.set()
+            assert self.release.wait(10)
+        return response
+
+    def close(self) -> None:
+        pass  # each token request's client closes its transport; this one lives for the test
+
+
+@pytest.fixture
+def held() -> Iterator[HeldRefresh]:
+    transport = HeldRefresh()
+    yield transport
+    transport.release.set()
+    transport.inner.close()
+
+
+def _refresh_during_logout(
+    sign_in: WebSignIn, held: HeldRefresh, clock: ManualClock
+) -> tuple[Browser, dict[str, str], object]:
+    """Sign in, let a refresh reach Cognito, log out while its answer is held, then release it.
+
+    Returns the browser, its cookies from before the logout, and what the refresh request got.
+    """
+    browser = Browser(sign_in)
+    browser.sign_in_now()
+    clock.advance(3600)  # the access token is due
+    outcome: list[object] = []
+
+    def refresh() -> None:
+        try:
+            outcome.append(browser.authenticate())
+        except SessionAuthError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    try:
+        assert held.arrived.wait(10)
+        old = dict(browser.cookies)
+        assert browser.send("POST", "/auth/logout", {"x-csrf": "1"}).status == 302
+    finally:
+        held.release.set()
+        thread.join(10)
+    return browser, old, outcome[0]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_logout_wins_over_a_refresh_in_flight(
+    oauth: OAuthServer,
+    clock: ManualClock,
+    kind: str,
+    make_store: Callable[..., SessionStore],
+    held: HeldRefresh,
+) -> None:
+    store = make_store(kind)
+    sign_in = make_sign_in(oauth, clock, store=store, client=oauth.client(transport=held))
+    browser, old, refreshing = _refresh_during_logout(sign_in, held, clock)
+    assert isinstance(refreshing, SessionAuthError) and refreshing.answer.status == 401
+    browser.cookies = old  # the cookie from before the logout, replayed
+    with pytest.raises(SessionAuthError) as caught:
+        browser.authenticate()
+    assert caught.value.answer.status == 401 and caught.value.answer.error == "session_ended"
+    assert store.get(old["__Host-cognito_session"]) is None
+
+
+def test_a_refresh_token_rotated_for_a_session_ended_meanwhile_is_revoked(
+    clock: ManualClock, held: HeldRefresh
+) -> None:
+    issuer = LocalIssuer(clock=clock)
+    with issuer.serve_oauth(client_secret=SECRET, rotate_refresh_tokens=True) as rotating:
+        sign_in = make_sign_in(rotating, clock, client=rotating.client(transport=held))
+        # Logout cannot reach Cognito: only the refresh's own clean-up revokes the new token.
+        rotating.inject_oauth_error("/oauth2/revoke", "internal_error", 500)
+        _, _, refreshing = _refresh_during_logout(sign_in, held, clock)
+        assert isinstance(refreshing, SessionAuthError)
+        assert rotating.is_revoked(held.answers[0]["refresh_token"])
+
+
+# -- many sign-ins --------------------------------------------------------------------------------
+
+
+def pending_logins(store: SessionStore) -> int:
+    if isinstance(store, RedisSessionStore):
+        return int(store.connection.sync.zcard("cognito_guard:{logins}:expiries"))
+    return len(store)  # type: ignore[arg-type]  # no sessions in these tests: only states
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_flood_of_sign_ins_stays_capped_and_a_sign_in_after_it_completes(
+    oauth: OAuthServer, clock: ManualClock, kind: str, make_store: Callable[..., SessionStore]
+) -> None:
+    store = make_store(kind, max_pending_logins=50)
+    sign_in = make_sign_in(oauth, clock, store=store)
+    early = Browser(sign_in)
+    early_code = httpx.get(dict(early.send("GET", "/auth/login").headers)["Location"])
+    for _ in range(500):  # anonymous requests keeping no cookie: a new state each
+        assert Browser(sign_in).send("GET", "/auth/login").status == 302
+    assert pending_logins(store) == 50
+    if isinstance(store, RedisSessionStore):
+        assert store.connection.sync.hlen("cognito_guard:{logins}:states") == 50
+    # The oldest states went first: the one started before the flood is gone...
+    callback = "/auth/callback?" + urlsplit(early_code.headers["location"]).query
+    assert early.send("GET", callback).status == 400
+    # ... and a sign-in started now completes.
+    late = Browser(sign_in)
+    answer = late.sign_in_now()
+    assert answer.status == 302 and late.authenticate().username == "alice"
+
+
+# -- records copied within Redis ------------------------------------------------------------------
+
+
+def test_a_session_copied_onto_another_key_in_redis_is_refused(
+    oauth: OAuthServer,
+    clock: ManualClock,
+    make_store: Callable[..., SessionStore],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = make_store("redis")
+    assert isinstance(store, RedisSessionStore)
+    sign_in = make_sign_in(oauth, clock, store=store)
+    victim, attacker = Browser(sign_in), Browser(sign_in)
+    victim.sign_in_now()
+    oauth.signed_in_user = "mallory"
+    try:
+        attacker.sign_in_now()
+    finally:
+        oauth.signed_in_user = "alice"
+    assert attacker.authenticate().username == "mallory"
+    victim_sid = victim.cookies["__Host-cognito_session"]
+    attacker_sid = attacker.cookies["__Host-cognito_session"]
+    # Write access to Redis, no encryption key: the victim's value onto the attacker's key.
+    raw = store.connection.sync
+    stolen = raw.get("cognito_guard:" + digest("session", victim_sid))
+    assert isinstance(stolen, bytes)
+    raw.set("cognito_guard:" + digest("session", attacker_sid), stolen)
+    clock.advance(3600)  # due: the server would refresh the victim's tokens for the attacker
+    refreshes = oauth.grant_counts["refresh_token"]
+    with (
+        caplog.at_level(logging.DEBUG, logger="cognito_guard"),
+        pytest.raises(SessionAuthError) as caught,
+    ):
+        attacker.authenticate()
+    assert caught.value.answer.status == 401 and caught.value.answer.error == "session_ended"
+    assert oauth.grant_counts["refresh_token"] == refreshes
+    refused = [r for r in caplog.records if "sealed for another key" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.WARNING
+    for secret in (victim_sid, attacker_sid, stolen.decode()):
+        assert secret not in caplog.text
+    assert victim.authenticate().username == "alice"  # the victim is still signed in
+
+
+def test_a_sign_in_state_copied_onto_another_state_in_redis_is_refused(
+    oauth: OAuthServer,
+    clock: ManualClock,
+    make_store: Callable[..., SessionStore],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = make_store("redis")
+    assert isinstance(store, RedisSessionStore)
+    sign_in = make_sign_in(oauth, clock, store=store)
+    victim, attacker = Browser(sign_in), Browser(sign_in)
+    victim_login = victim.send("GET", "/auth/login")
+    attacker_login = attacker.send("GET", "/auth/login")
+    victim_state = query_of(dict(victim_login.headers)["Location"])["state"]
+    code_redirect = httpx.get(dict(attacker_login.headers)["Location"]).headers["location"]
+    attacker_state = query_of(code_redirect)["state"]
+    states = "cognito_guard:{logins}:states"
+    raw = store.connection.sync
+    stolen = raw.hget(states, digest("login", victim_state))
+    assert stolen is not None
+    raw.hset(states, digest("login", attacker_state), stolen)
+    with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+        answer = attacker.send("GET", "/auth/callback?" + urlsplit(code_redirect).query)
+    assert answer.status == 400 and b"unknown" in answer.body
+    assert [r for r in caplog.records if "sealed for another key" in r.getMessage()]
+    assert victim_state not in caplog.text and attacker_state not in caplog.text
 
 
 def test_nothing_secret_reaches_the_logs_pages_or_redirects(

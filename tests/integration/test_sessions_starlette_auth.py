@@ -42,7 +42,7 @@ async def test_the_authentication_backend_accepts_the_session_cookie(oauth: OAut
     app = Starlette(routes=[Route("/whoami", whoami)])
     CognitoGuard(app, verifier, authentication=True, sign_in=sign_in)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1") as http:
         assert (await http.get("/whoami")).status_code == 403  # Starlette's own refusal
         login = await http.get("/auth/login")
         code_redirect = httpx.get(login.headers["location"]).headers["location"]
@@ -53,6 +53,6 @@ async def test_the_authentication_backend_accepts_the_session_cookie(oauth: OAut
         # Replace the cookie (setting a second one of the same name would leave it to the cookie
         # jar, which differs between Python versions, which one is sent).
         http.cookies.clear()
-        http.cookies.set("cognito_session", "forged", domain="127.0.0.1")
+        http.cookies.set("__Host-cognito_session", "forged", domain="127.0.0.1")
         refused = await http.get("/whoami")
         assert refused.status_code == 401 and refused.json()["error"] == "session_ended"

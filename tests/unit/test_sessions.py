@@ -39,14 +39,30 @@ def test_the_session_cookie_is_host_prefixed_secure_httponly_lax_elsewhere(host:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:5000", "[::1]:8000"])
-def test_plain_http_on_loopback_drops_secure_and_the_prefix(host: str) -> None:
+def test_plain_http_on_loopback_keeps_secure_and_the_prefix_by_default(host: str) -> None:
+    # What a TLS-terminating proxy forwarding with Host: 127.0.0.1 looks like.
     cookie = CookieRules().set(_request(host, "http"), "abc", 60)
+    assert cookie.startswith("__Host-cognito_session=abc;") and "; Secure" in cookie
+    same_site_none = CookieRules(same_site="None").set(_request(host, "http"), "abc", 60)
+    assert "SameSite=None" in same_site_none and "; Secure" in same_site_none
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:5000", "[::1]:8000"])
+def test_insecure_dev_cookies_drop_secure_and_the_prefix_on_plain_http_loopback(
+    host: str,
+) -> None:
+    cookie = CookieRules(insecure_dev_cookies=True).set(_request(host, "http"), "abc", 60)
     assert cookie.startswith("cognito_session=abc;")
     assert "Secure" not in cookie and "HttpOnly" in cookie and "Path=/" in cookie
 
 
-def test_https_on_loopback_keeps_secure_and_the_prefix() -> None:
-    assert CookieRules().set(_request("127.0.0.1", "https"), "x", 1).startswith("__Host-")
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [("127.0.0.1", "https"), ("app.example.com", "http"), ("10.0.0.5:8000", "http")],
+)
+def test_insecure_dev_cookies_keep_secure_anywhere_else(host: str, scheme: str) -> None:
+    cookie = CookieRules(insecure_dev_cookies=True).set(_request(host, scheme), "x", 1)
+    assert cookie.startswith("__Host-") and "; Secure" in cookie
 
 
 def test_a_prefixed_cookie_is_read_only_under_its_prefixed_name() -> None:
@@ -64,6 +80,8 @@ def test_bad_cookie_rules_are_refused() -> None:
         CookieRules(same_site="lax")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         CookieRules(name_base="a;b")
+    with pytest.raises(ConfigurationError):
+        CookieRules(insecure_dev_cookies="yes")  # type: ignore[arg-type]
 
 
 # -- return_to --------------------------------------------------------------------------------
@@ -123,6 +141,49 @@ def test_memory_store_expires_records_and_takes_login_states_once() -> None:
     assert store.get("sid") is None and len(store) == 0
 
 
+def test_a_write_removes_a_bounded_number_of_expired_records() -> None:
+    from cognito_guard.sessions.stores import SWEEP_STEP
+
+    clock = ManualClock(1000.0)
+    store = MemorySessionStore(clock=clock)
+    for n in range(1000):
+        store.put(f"sid{n}", {"n": n}, 10)
+        store.put_login(f"state{n}", {"n": n}, 10)
+    clock.advance(11)  # all 2000 records expired at once
+
+    def held() -> int:  # records still in memory, expired or not
+        return len(store._sessions) + len(store._logins)
+
+    store.put("new", {}, 10)
+    assert 2000 - (held() - 1) <= 2 * SWEEP_STEP  # not a sweep of the whole store
+    store.put_login("new", {}, 10)
+    assert 2000 - (held() - 2) <= 4 * SWEEP_STEP
+    for n in range(1000 // SWEEP_STEP):  # and every write does its share
+        store.put_login(f"later{n}", {}, 10)
+    assert len(store._sessions) == 1 and len(store) == held() == 2 + 1000 // SWEEP_STEP
+
+
+def test_rewriting_sessions_keeps_the_expiry_index_proportionate() -> None:
+    store = MemorySessionStore(clock=ManualClock(1000.0))
+    for n in range(5000):  # one session refreshed and touched over and over
+        store.put("sid", {"n": n}, 3600)
+    assert len(store._expiries) <= 2 * len(store._sessions) + 64
+    assert store.get("sid") == {"n": 4999}
+
+
+def test_replace_writes_only_over_a_session_that_still_exists() -> None:
+    clock = ManualClock(1000.0)
+    store = MemorySessionStore(clock=clock)
+    assert store.replace("sid", {"a": 1}, 10) is False and store.get("sid") is None
+    store.put("sid", {"a": 1}, 10)
+    assert store.replace("sid", {"a": 2}, 10) is True and store.get("sid") == {"a": 2}
+    store.delete("sid")
+    assert store.replace("sid", {"a": 3}, 10) is False and store.get("sid") is None
+    store.put("sid", {"a": 1}, 10)
+    clock.advance(11)
+    assert store.replace("sid", {"a": 4}, 10) is False and store.get("sid") is None
+
+
 def test_redis_store_round_trips_encrypted_and_takes_login_states_once(
     cognito_redis_url: str,
 ) -> None:
@@ -140,8 +201,36 @@ def test_redis_store_round_trips_encrypted_and_takes_login_states_once(
     store.put_login("state", {"v": 1}, 30)
     assert store.take_login("state") == {"v": 1}
     assert store.take_login("state") is None
+    assert store.replace("sid", {"a": 1}, 30) is True and store.get("sid") == {"a": 1}
     store.delete("sid")
     assert store.get("sid") is None
+    assert store.replace("sid", {"a": 2}, 30) is False and store.get("sid") is None
+
+
+def test_redis_store_expires_login_states_by_its_clock_and_caps_them(
+    cognito_redis_url: str,
+) -> None:
+    from cryptography.fernet import Fernet
+
+    clock = ManualClock(1000.0)
+    store = RedisSessionStore(
+        cognito_redis_url, encryption_key=Fernet.generate_key(), clock=clock, max_pending_logins=3
+    )
+    try:
+        store.put_login("old", {"v": 1}, 5)
+        clock.advance(6)
+        assert store.take_login("old") is None  # expired, and gone
+        for n in range(5):
+            store.put_login(f"s{n}", {"v": n}, 300)
+            clock.advance(0.01)  # in order of expiry (within one millisecond: any order)
+        raw = store.connection.sync
+        assert raw.zcard("cognito_guard:{logins}:expiries") == 3
+        assert raw.hlen("cognito_guard:{logins}:states") == 3
+        assert 0 < raw.pttl("cognito_guard:{logins}:states") <= 300_000  # gone when idle
+        assert store.take_login("s0") is None and store.take_login("s1") is None  # oldest first
+        assert [store.take_login(f"s{n}") for n in (2, 3, 4)] == [{"v": 2}, {"v": 3}, {"v": 4}]
+    finally:
+        store.close()
 
 
 def test_redis_store_needs_a_key_unless_plaintext_is_allowed() -> None:
@@ -263,7 +352,13 @@ def test_web_sign_in_refuses_bad_configuration() -> None:
         {"idle_timeout": -1},
         {"logout_uri": "javascript:alert(1)"},
         {"verifier": issuer.verifier(token_use="id")},
+        {"insecure_dev_cookies": "yes"},
+        # development cookies with a production callback: a setting left on by mistake
+        {"insecure_dev_cookies": True},
     ]
     for change in bad:
         with pytest.raises(ConfigurationError):
             WebSignIn(**{**good, **change})  # type: ignore[arg-type]
+    for cap in (0, -1, 1.5, True):
+        with pytest.raises(ConfigurationError, match="max_pending_logins"):
+            MemorySessionStore(max_pending_logins=cap)  # type: ignore[arg-type]
