@@ -229,6 +229,7 @@ class KeyStore:
         self._lock = threading.Lock()  # guards the state below; never held across I/O
         self._flight: _Flight | None = None  # the fetch under way
         self._task: asyncio.Task[None] | None = None
+        self._task_flight: _Flight | None = None  # the flight that self._task performs
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf
@@ -260,20 +261,20 @@ class KeyStore:
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        decision, flight, start = self._plan(kid, now)
+        answer, wait, start = self._plan(kid, now)
         if start is not None:
             # On a thread of its own, so that the request thread can give up after max_wait (or
             # not wait at all: a refresh in the background) without abandoning the fetch.
             self._start_thread(start)
-        if flight is None:
-            return decision  # type: ignore[return-value]
+        if wait is None:
+            return answer  # type: ignore[return-value]
         if start is None and self._serving(now):
             # On a thread-per-request server a waiting thread is a worker taken from requests
             # whose keys are cached: with a slow JWKS endpoint, a burst of new-key tokens would
             # hold every worker. Only the thread that started the fetch waits for it.
             raise self._still_fetching()
         try:
-            flight.result(timeout=self.policy.max_wait)
+            wait.result(timeout=self.policy.max_wait)
         except concurrent.futures.TimeoutError:
             raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
@@ -286,21 +287,21 @@ class KeyStore:
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        decision, flight, start = self._plan(kid, now)
+        answer, wait, start = self._plan(kid, now)
         if start is not None:
             # A task of its own, so that a cancelled caller does not cancel the fetch that others
             # wait for; the store keeps a reference so that the task cannot be collected.
-            background = flight is None
+            background = wait is None
             fetch = self._drive_async(start, background=background)
             task = asyncio.get_running_loop().create_task(fetch)
             if background:
                 task.add_done_callback(functools.partial(self._finish_on_thread, start))
-            self._task = task
-        if flight is None:
-            return decision  # type: ignore[return-value]
+            self._task, self._task_flight = task, start
+        if wait is None:
+            return answer  # type: ignore[return-value]
         try:
             # Cancelling the wrapper on time-out leaves the flight alone: it is running.
-            await asyncio.wait_for(asyncio.wrap_future(flight), self.policy.max_wait)
+            await asyncio.wait_for(asyncio.wrap_future(wait), self.policy.max_wait)
         except asyncio.TimeoutError:
             raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
@@ -317,6 +318,11 @@ class KeyStore:
         """
         with self._lock:
             flight = self._flight
+            if flight is not None and self._stranded(flight):
+                # Its task's event loop was closed without cancelling it (a loop run by hand for
+                # one request): the task never runs again, and would never land the flight.
+                self._task_flight = None
+                self._start_thread(flight)
             decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
             if decision is _REFRESH:
                 return self._keys[kid], None, self._take_off()
@@ -337,11 +343,24 @@ class KeyStore:
         self._flight = flight
         return flight
 
+    def _stranded(self, flight: _Flight) -> bool:
+        """Whether ``flight`` is left to a task that cannot run: pending on a closed loop."""
+        task = self._task
+        return (
+            self._task_flight is flight
+            and task is not None
+            and not task.done()
+            and task.get_loop().is_closed()
+        )
+
     def _land(self, flight: _Flight) -> None:
         with self._lock:
             if self._flight is flight:
                 self._flight = None
-        flight.set_result(None)
+            # A stranded task whose flight a thread performed may still be closed (collected)
+            # and land it a second time.
+            if not flight.done():
+                flight.set_result(None)
 
     def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
         with self._lock:

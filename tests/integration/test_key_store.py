@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
@@ -507,6 +508,35 @@ def test_a_ttl_refresh_outlives_the_event_loop_of_its_request(
     assert store._failures == 0  # finished, not given up as a failed fetch
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_is_taken_over(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    """A loop run by hand and closed with its tasks pending: the next lookup saves the refresh."""
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token(expires_in=7200)
+    verifier.verify(old_token)
+    issuer.rotate()
+    new_token = issuer.access_token(expires_in=7200)
+    clock.now += SLOW.ttl + 1
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(verifier.averify(old_token)).sub
+    finally:
+        loop.close()  # the refresh task is left pending: it never runs again
+    store = verifier.key_store(verifier.issuers[0])
+    stranded = store._task
+    assert stranded is not None and not stranded.done()
+    assert verifier.verify(old_token).sub  # served; a thread takes the refresh over
+    wait_until_landed(verifier)
+    assert verifier.verify(new_token).sub
+    assert server.request_count() == 2
+    # A task left pending on a closed loop fails when collected (its httpx client cannot close
+    # without a loop): collected here, where that is expected, not in some later test.
+    del stranded, store, verifier
+    gc.collect()
+
+
 def test_threads_are_not_held_by_a_slow_ttl_refresh(
     issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
@@ -538,12 +568,13 @@ def test_threads_are_not_held_by_a_slow_ttl_refresh(
 def test_an_unknown_kid_past_the_ttl_still_waits_for_the_refresh(
     issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
-    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    policy = KeyPolicy(ttl=600, max_wait=10)
+    verifier = make_verifier(issuer, server, key_policy=policy)
     verifier.verify(issuer.access_token())
     issuer.rotate()
     new_token = issuer.access_token()
-    clock.now += SLOW.ttl + 1
-    server.delay = 0.05  # within max_wait: the waiting request gets the key
+    clock.now += policy.ttl + 1
+    server.delay = 0.3  # well within max_wait: the waiting request gets the key
     assert verifier.verify(new_token).sub  # not cached: it waited for the fetch that brings it
     assert server.request_count() == 2
 
