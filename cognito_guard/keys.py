@@ -1,11 +1,11 @@
 """The JWKS key store: which key verifies a token, and when to fetch the issuer's JWKS again.
 
-The policy (TTL, unknown-``kid`` cool-down, stale-if-error, back-off, single flight) is plain code
-that does no I/O. Fetching is a generator protocol, in the manner of ``httpx.Auth.auth_flow``:
-:meth:`KeyStore._fetch_flow` yields the URLs to try and receives each response body (or the
-exception the attempt raised); a thin sync driver (``httpx.Client``) and a thin async driver
-(``httpx.AsyncClient``) feed it. The async path never waits on a thread lock that is held
-across I/O, so it never blocks an event loop.
+The policy (TTL, stale-while-revalidate, unknown-``kid`` cool-down, stale-if-error, back-off,
+single flight) is plain code that does no I/O. Fetching is a generator protocol, in the manner of
+``httpx.Auth.auth_flow``: :meth:`KeyStore._fetch_flow` yields the URLs to try and receives each
+response body (or the exception the attempt raised); a thin sync driver (``httpx.Client``) and a
+thin async driver (``httpx.AsyncClient``) feed it. The async path never waits on a thread lock
+that is held across I/O, so it never blocks an event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -30,6 +31,8 @@ from jwt.exceptions import PyJWTError
 from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
 from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
+
+_Flight = concurrent.futures.Future[None]  # one JWKS fetch, shared by every caller that waits
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
 
@@ -52,7 +55,11 @@ class KeyPolicy:
         KeyPolicy(ttl=900, unknown_kid_cooldown=10, timeout=2.0)
 
     Attributes:
-        ttl: seconds a fetched JWKS is fresh; after that the next lookup refreshes it.
+        ttl: seconds a fetched JWKS is fresh; after that the next lookup refreshes it. A lookup
+            whose ``kid`` is in the cached JWKS does not wait for that refresh: it is served from
+            the cached keys while they are usable (see ``stale_if_error``) and the refresh runs
+            in the background (stale-while-revalidate). A lookup whose ``kid`` is not in it waits
+            for the refresh (at most ``max_wait``).
         unknown_kid_cooldown: a token whose ``kid`` is missing from a fresh JWKS triggers a fetch
             at once (a newly published key is accepted without delay, even right after start-up
             or a refresh), and then no other such fetch for this many seconds, whatever the
@@ -60,15 +67,18 @@ class KeyPolicy:
             ``kid`` values costs at most one fetch per window. Inside the window an unknown
             ``kid`` is refused (401) when the last fetch succeeded, and answered 503 with
             ``Retry-After`` when it failed (the keys cannot be had: the kid may be real).
-        stale_if_error: seconds past ``ttl`` during which cached keys keep serving while refreshes
-            fail. After that, with no successful refresh, they are no longer used (fail closed).
+        stale_if_error: seconds past ``ttl`` during which cached keys keep serving while a refresh
+            is under way or refreshes fail. After that, with no successful refresh, they are no
+            longer used (fail closed): every lookup waits for a fetch. ``0`` serves no key past
+            ``ttl``: the lookup that finds the JWKS expired waits for the refresh.
         backoff_initial, backoff_max: after a failed fetch, no new fetch for ``backoff_initial``
             seconds, doubling per consecutive failure up to ``backoff_max``.
         timeout: connect and read timeout of one HTTP attempt, in seconds.
         max_wait: the longest a request waits for a JWKS fetch, in seconds. The fetch runs apart
             from the request (a thread for ``get_key``, a task for ``aget_key``); a request still
             waiting after ``max_wait`` gets 503 with ``Retry-After`` while the fetch goes on, and
-            the requests after it are served from what the fetch brought. On the sync path only
+            the requests after it are served from what the fetch brought. Only a request whose
+            key is not among the usable cached keys waits at all. On the sync path only
             the thread that starts a fetch waits for it while cached keys still serve (others
             whose token needs it get the 503 at once), so that a slow JWKS endpoint cannot take
             the workers of a thread-per-request server from requests whose keys are cached.
@@ -180,6 +190,7 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
 
 _FETCH = object()  # a decision: the caller must fetch the JWKS, then decide again
 _FETCH_FOR_KID = object()  # the same, for a kid missing from a fresh JWKS (opens a penalty window)
+_REFRESH = object()  # serve the cached key at once, and refresh the stale JWKS in the background
 
 
 class KeyStore:
@@ -216,8 +227,9 @@ class KeyStore:
         self._transport = transport
         self._async_transport = async_transport
         self._lock = threading.Lock()  # guards the state below; never held across I/O
-        self._flight: concurrent.futures.Future[None] | None = None  # the fetch under way
+        self._flight: _Flight | None = None  # the fetch under way
         self._task: asyncio.Task[None] | None = None
+        self._task_flight: _Flight | None = None  # the flight that self._task performs
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf
@@ -249,27 +261,20 @@ class KeyStore:
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        decision, flight, mine = self._plan(kid, now)
-        if flight is None:
-            return decision  # type: ignore[return-value]
-        if mine:
-            # On a thread of its own, so that the request thread can give up after max_wait
-            # without abandoning the fetch; the context copy keeps the fetch's span a child of
-            # the request's.
-            context = contextvars.copy_context()
-            threading.Thread(
-                target=context.run,
-                args=(self._drive_sync, flight),
-                name="cognito-guard-jwks",
-                daemon=True,
-            ).start()
-        elif self._serving(now):
+        answer, wait, start = self._plan(kid, now)
+        if start is not None:
+            # On a thread of its own, so that the request thread can give up after max_wait (or
+            # not wait at all: a refresh in the background) without abandoning the fetch.
+            self._start_thread(start)
+        if wait is None:
+            return answer  # type: ignore[return-value]
+        if start is None and self._serving(now):
             # On a thread-per-request server a waiting thread is a worker taken from requests
             # whose keys are cached: with a slow JWKS endpoint, a burst of new-key tokens would
             # hold every worker. Only the thread that started the fetch waits for it.
             raise self._still_fetching()
         try:
-            flight.result(timeout=self.policy.max_wait)
+            wait.result(timeout=self.policy.max_wait)
         except concurrent.futures.TimeoutError:
             raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
@@ -282,50 +287,80 @@ class KeyStore:
         key = self.fresh_key(kid, now)
         if key is not None:
             return key
-        decision, flight, mine = self._plan(kid, now)
-        if flight is None:
-            return decision  # type: ignore[return-value]
-        if mine:
+        answer, wait, start = self._plan(kid, now)
+        if start is not None:
             # A task of its own, so that a cancelled caller does not cancel the fetch that others
             # wait for; the store keeps a reference so that the task cannot be collected.
-            self._task = asyncio.get_running_loop().create_task(self._drive_async(flight))
+            background = wait is None
+            fetch = self._drive_async(start, background=background)
+            task = asyncio.get_running_loop().create_task(fetch)
+            if background:
+                task.add_done_callback(functools.partial(self._finish_on_thread, start))
+            self._task, self._task_flight = task, start
+        if wait is None:
+            return answer  # type: ignore[return-value]
         try:
             # Cancelling the wrapper on time-out leaves the flight alone: it is running.
-            await asyncio.wait_for(asyncio.wrap_future(flight), self.policy.max_wait)
+            await asyncio.wait_for(asyncio.wrap_future(wait), self.policy.max_wait)
         except asyncio.TimeoutError:
             raise self._still_fetching() from None
         return self._decide_after_fetch(kid)
 
-    def _plan(
-        self, kid: str, now: float
-    ) -> tuple[object, concurrent.futures.Future[None] | None, bool]:
+    def _plan(self, kid: str, now: float) -> tuple[object, _Flight | None, _Flight | None]:
         """Decide; when a fetch is due, join the one in flight or start one (single flight).
 
         One flight is shared by every caller: threads on ``get_key`` and coroutines of any event
         loop on ``aget_key`` (Flask and asgiref run async views on a loop per request). Returns
-        the key (or raises) with no flight, or the flight to wait for and whether this caller must
-        perform it. Deciding and joining happen under one lock, so no fetch is ever duplicated.
+        ``(answer, wait, start)``: ``wait`` is the flight to wait for before deciding again
+        (``None``: ``answer`` is the key), ``start`` the flight this caller must perform (``None``:
+        another caller performs it). A refresh in the background is ``(key, None, flight)``.
+        Deciding and joining happen under one lock, so no fetch is ever duplicated.
         """
         with self._lock:
             flight = self._flight
+            if flight is not None and self._stranded(flight):
+                # Its task's event loop was closed without cancelling it (a loop run by hand for
+                # one request): the task never runs again, and would never land the flight.
+                self._task_flight = None
+                self._start_thread(flight)
             decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
+            if decision is _REFRESH:
+                return self._keys[kid], None, self._take_off()
             if decision is not _FETCH and decision is not _FETCH_FOR_KID:
-                return decision, None, False
+                return decision, None, None
             if flight is not None:
-                return decision, flight, False
+                return decision, flight, None
             if decision is _FETCH_FOR_KID:
                 self._kid_fetch_at = now
-            flight = concurrent.futures.Future()
-            # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
-            flight.set_running_or_notify_cancel()
-            self._flight = flight
-            return decision, flight, True
+            flight = self._take_off()
+            return decision, flight, flight
 
-    def _land(self, flight: concurrent.futures.Future[None]) -> None:
+    def _take_off(self) -> _Flight:
+        """A new flight, made the one under way; call under the lock."""
+        flight: _Flight = concurrent.futures.Future()
+        # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
+        flight.set_running_or_notify_cancel()
+        self._flight = flight
+        return flight
+
+    def _stranded(self, flight: _Flight) -> bool:
+        """Whether ``flight`` is left to a task that cannot run: pending on a closed loop."""
+        task = self._task
+        return (
+            self._task_flight is flight
+            and task is not None
+            and not task.done()
+            and task.get_loop().is_closed()
+        )
+
+    def _land(self, flight: _Flight) -> None:
         with self._lock:
             if self._flight is flight:
                 self._flight = None
-        flight.set_result(None)
+            # A stranded task whose flight a thread performed may still be closed (collected)
+            # and land it a second time.
+            if not flight.done():
+                flight.set_result(None)
 
     def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
         with self._lock:
@@ -333,10 +368,10 @@ class KeyStore:
         return decision  # type: ignore[return-value]
 
     def _decide(self, kid: str, now: float, *, may_fetch: bool, busy: bool) -> object:
-        """Return the key, raise the error, or return ``_FETCH``/``_FETCH_FOR_KID``.
+        """Return the key, raise the error, or return ``_FETCH``/``_FETCH_FOR_KID``/``_REFRESH``.
 
         Pure policy; call under the lock. ``busy`` says a fetch is already under way: a caller
-        that can be served from stale keys then does not wait for it.
+        that can be served from stale keys then does not wait for it, and no other starts.
         """
         policy = self.policy
         keys = self._keys
@@ -356,11 +391,14 @@ class KeyStore:
             if self._failures:  # the last fetch failed: the kid may be real, we cannot tell
                 raise self._unavailable(next_fetch, now)
             return self._key_or_unknown(kid)
-        usable_stale = age < policy.ttl + policy.stale_if_error
-        if may_fetch and now >= self._retry_at and not (busy and usable_stale and kid in keys):
-            return _FETCH
-        if usable_stale and kid in keys:
+        if age < policy.ttl + policy.stale_if_error and kid in keys:
+            # Stale-while-revalidate: a usable cached key is served at once; the refresh it
+            # calls for (unless one is under way or backing off) runs apart from every request.
+            if may_fetch and not busy and now >= self._retry_at:
+                return _REFRESH
             return keys[kid]
+        if may_fetch and now >= self._retry_at:
+            return _FETCH
         # No fresh JWKS (the refresh failed or is under way): an unknown kid may be a new key.
         raise self._unavailable(self._retry_at, now)
 
@@ -461,7 +499,28 @@ class KeyStore:
             "headers": {"Accept": "application/json"},
         }
 
-    def _drive_sync(self, flight: concurrent.futures.Future[None]) -> None:
+    def _start_thread(self, flight: _Flight) -> None:
+        # The context copy keeps the fetch's span a child of the caller's.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run,
+            args=(self._drive_sync, flight),
+            name="cognito-guard-jwks",
+            daemon=True,
+        ).start()
+
+    def _finish_on_thread(self, flight: _Flight, task: asyncio.Task[None]) -> None:
+        """Done callback of a background refresh task: a refresh its loop ended goes on a thread.
+
+        A loop per request (Flask's async views, asgiref's ``async_to_sync``) cancels its tasks
+        when the request ends, which for a request served from the cached keys is at once,
+        often before the task's first step. Left cancelled, the refresh would be tried again by
+        every such request and finished by none.
+        """
+        if not flight.done():
+            self._start_thread(flight)
+
+    def _drive_sync(self, flight: _Flight) -> None:
         try:
             self._fetch_sync()
         finally:
@@ -488,7 +547,8 @@ class KeyStore:
                     _telemetry.fetched(span, stop.value, self._last_problem)
                     return
 
-    async def _drive_async(self, flight: concurrent.futures.Future[None]) -> None:
+    async def _drive_async(self, flight: _Flight, *, background: bool = False) -> None:
+        handed_over = False
         try:
             flow = self._fetch_flow()
             url = next(flow)
@@ -511,13 +571,17 @@ class KeyStore:
                             _telemetry.fetched(span, stop.value, self._last_problem)
                             return
         except asyncio.CancelledError:
+            if background:  # _finish_on_thread performs it, and lands the flight
+                handed_over = True
+                raise
             # The loop closed under the fetch (a loop per request, as Flask's async views run,
             # ends with its request, which max_wait may end first): a fetch that did not finish
             # is a failed one, so that the next is spaced by the back-off, not retried at once.
             self._record_failure([f"{self.urls[0]}: the fetch was cancelled with its event loop"])
             raise
         finally:  # also when the loop is closed under the task: waiters must not hang
-            self._land(flight)
+            if not handed_over:
+                self._land(flight)
 
 
 def _result_of(exc: BaseException) -> str:

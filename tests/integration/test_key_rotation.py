@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cognito_guard import CognitoVerifier, KeyPolicy, KeysUnavailableError, UnknownKeyError
 from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 
+from ._key_support import wait_until_landed
+
 POLICY = KeyPolicy(ttl=600, unknown_kid_cooldown=30, stale_if_error=3600, backoff_initial=5)
 
 
@@ -51,7 +53,8 @@ def test_key_published_right_after_a_ttl_refresh_is_accepted(
     old = issuer.access_token(expires_in=7200)
     verifier.verify(old)
     clock.advance(POLICY.ttl + 1)
-    verifier.verify(old)  # the TTL refresh
+    verifier.verify(old)  # starts the TTL refresh, which runs in the background
+    wait_until_landed(verifier)
     assert server.request_count() == 2
     issuer.rotate()
     assert verifier.verify(issuer.access_token()).sub
@@ -147,6 +150,8 @@ def test_unknown_kid_while_the_ttl_refresh_fails_is_503_and_known_keys_serve(
     server.status = 500
     clock.advance(POLICY.ttl + 1)
     assert verifier.verify(old).sub  # stale keys serve while the refresh fails
+    wait_until_landed(verifier)
+    assert verifier.verify(old).sub  # and after it failed
     issuer.rotate()
     with pytest.raises(KeysUnavailableError) as caught:
         verifier.verify(issuer.access_token())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,11 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from cognito_guard import (
     CognitoVerifier,
+    ExpiredTokenError,
     KeyPolicy,
     KeysUnavailableError,
     UnknownKeyError,
 )
 from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
+
+from ._key_support import wait_until_landed
 
 
 @pytest.fixture
@@ -76,8 +81,29 @@ def test_removed_key_stops_verifying_after_ttl(
     issuer.retire(old_kid)
     verifier.verify(old_token)  # still fresh: the cached JWKS has the old key
     clock.now += POLICY.ttl + 1
+    # TTL passed: the lookup that finds it so is served from the cached JWKS while the refresh
+    # runs (stale-while-revalidate); once the refreshed JWKS lands, the key is gone, cache or not.
+    verifier.verify(old_token)
+    wait_until_landed(verifier)
     with pytest.raises(UnknownKeyError):
-        verifier.verify(old_token)  # TTL passed: refetched JWKS no longer has it, cache or not
+        verifier.verify(old_token)
+    # The refresh, and the one fetch a kid missing from a fresh JWKS gets (then the cool-down).
+    assert server.request_count() == 3
+
+
+def test_without_stale_if_error_the_ttl_is_a_hard_bound(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    policy = KeyPolicy(ttl=600, stale_if_error=0)
+    verifier = make_verifier(issuer, server, key_policy=policy, token_cache_size=100)
+    old_kid = issuer.access_key.kid
+    old_token = issuer.access_token(expires_in=7200)
+    verifier.verify(old_token)
+    issuer.rotate()
+    issuer.retire(old_kid)
+    clock.now += policy.ttl
+    with pytest.raises(UnknownKeyError):
+        verifier.verify(old_token)  # no key past the TTL: this lookup waited for the refresh
     assert server.request_count() == 2
 
 
@@ -106,6 +132,8 @@ def test_outage_serves_stale_keys_then_fails_closed(
     server.status = 500
     clock.now += POLICY.ttl + 1  # keys are stale; the refresh fails; stale keys still serve
     assert verifier.verify(issuer.access_token()).sub
+    wait_until_landed(verifier)
+    assert verifier.verify(issuer.access_token()).sub  # after the failure too
     assert server.request_count() == 2
     clock.now += POLICY.stale_if_error  # beyond the stale window: no keys at all
     with pytest.raises(KeysUnavailableError) as caught:
@@ -273,14 +301,13 @@ def test_stale_keys_serve_while_a_refresh_is_in_flight(
     verifier.verify(token)
     clock.now += POLICY.ttl + 1
     server.delay = 0.5
-    refresher = threading.Thread(target=verifier.verify, args=(token,))
-    refresher.start()
+    assert verifier.verify(token).sub  # starts the refresh
     while server.request_count() < 2:  # the refresh request has reached the server
         threading.Event().wait(0.01)
     store = verifier.key_store(verifier.issuers[0])
     assert store._flight is not None  # the refresh is still waiting for its answer
     assert verifier.verify(token).sub  # served from the stale keys, without waiting
-    refresher.join(timeout=10)
+    wait_until_landed(verifier)
     assert server.request_count() == 2
 
 
@@ -337,15 +364,6 @@ def test_single_flight_across_event_loops_and_threads(
 SLOW = KeyPolicy(ttl=600, unknown_kid_cooldown=30, backoff_initial=5, max_wait=0.2)
 
 
-def _wait_until_landed(verifier: CognitoVerifier) -> None:
-    store = verifier.key_store(verifier.issuers[0])
-    for _ in range(500):
-        if store._flight is None:
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("the JWKS fetch never finished")
-
-
 def test_a_request_waits_at_most_max_wait_and_the_fetch_goes_on(
     issuer: LocalIssuer, server: JWKSServer
 ) -> None:
@@ -360,7 +378,7 @@ def test_a_request_waits_at_most_max_wait_and_the_fetch_goes_on(
     assert caught.value.retry_after == 1
     assert "max_wait" in str(caught.value)
     assert verifier.verify(old_token).sub  # a cached key is served while the fetch is under way
-    _wait_until_landed(verifier)
+    wait_until_landed(verifier)
     assert verifier.verify(new_token).sub  # the fetch that outlived the request brought the key
     assert server.request_count() == 2
 
@@ -401,5 +419,180 @@ def test_a_fetch_cancelled_with_its_event_loop_counts_as_failed(
     assert caught.value.retry_after >= 1
     assert server.request_count() == 1
     clock.now += SLOW.backoff_initial
+    assert verifier.verify(token).sub
+    assert server.request_count() == 2
+
+
+# -- a TTL refresh costs no request (stale-while-revalidate) ---------------------------------------
+
+# Longer than SLOW.max_wait, so that a request waiting for the refresh would get a 503; shorter than
+# the HTTP timeout, so that the refresh succeeds.
+SLOW_REFRESH = 1.0
+
+
+def test_a_ttl_refresh_runs_in_the_background_and_brings_new_keys(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token(expires_in=7200)
+    verifier.verify(old_token)
+    issuer.rotate()  # published before the refresh: the refresh brings it
+    new_token = issuer.access_token(expires_in=7200)
+    clock.now += SLOW.ttl + 1
+    server.delay = SLOW_REFRESH
+    assert verifier.verify(old_token).sub  # its key is cached: no wait, no 503
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._flight is not None  # it returned with the refresh still under way
+    assert verifier.verify(old_token).sub  # and so do the requests after it
+    wait_until_landed(verifier)
+    assert verifier.verify(new_token).sub  # the refresh brought the new key: no fetch of its own
+    assert server.request_count() == 2  # the start-up fetch and the one refresh
+
+
+def test_an_expired_token_during_a_slow_ttl_refresh_is_401_not_503(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    expired = issuer.access_token(expires_in=60)
+    verifier.verify(expired)
+    clock.now += SLOW.ttl + 1
+    server.delay = SLOW_REFRESH
+    with pytest.raises(ExpiredTokenError) as caught:
+        verifier.verify(expired)  # it finds the JWKS past its TTL and starts the refresh
+    assert caught.value.status_code == 401
+    assert caught.value.error_code == "invalid_token"
+    wait_until_landed(verifier)
+    assert server.request_count() == 2
+
+
+@pytest.mark.anyio
+async def test_async_ttl_refresh_runs_in_the_background_and_brings_new_keys(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token(expires_in=7200)
+    expired = issuer.access_token(expires_in=60)
+    await verifier.averify(old_token)
+    issuer.rotate()
+    new_token = issuer.access_token(expires_in=7200)
+    clock.now += SLOW.ttl + 1
+    server.delay = SLOW_REFRESH
+    with pytest.raises(ExpiredTokenError) as caught:
+        await verifier.averify(expired)  # starts the refresh, and gets its own verdict at once
+    assert caught.value.status_code == 401
+    assert (await verifier.averify(old_token)).sub
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._task is not None and not store._task.done()  # the refresh is a task
+    await store._task
+    assert (await verifier.averify(new_token)).sub
+    assert server.request_count() == 2
+
+
+def test_a_ttl_refresh_outlives_the_event_loop_of_its_request(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    """A loop per request (Flask's async views) cancels the refresh task: a thread finishes it."""
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token(expires_in=7200)
+    asyncio.run(verifier.averify(old_token))
+    issuer.rotate()
+    new_token = issuer.access_token(expires_in=7200)
+    clock.now += SLOW.ttl + 1
+    server.delay = SLOW_REFRESH
+    assert asyncio.run(verifier.averify(old_token)).sub  # its loop is closed when it returns
+    store = verifier.key_store(verifier.issuers[0])
+    assert store._flight is not None  # the refresh goes on without the loop
+    wait_until_landed(verifier)
+    assert asyncio.run(verifier.averify(new_token)).sub
+    assert server.request_count() == 2
+    assert store._failures == 0  # finished, not given up as a failed fetch
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_is_taken_over(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    """A loop run by hand and closed with its tasks pending: the next lookup saves the refresh."""
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    old_token = issuer.access_token(expires_in=7200)
+    verifier.verify(old_token)
+    issuer.rotate()
+    new_token = issuer.access_token(expires_in=7200)
+    clock.now += SLOW.ttl + 1
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(verifier.averify(old_token)).sub
+    finally:
+        loop.close()  # the refresh task is left pending: it never runs again
+    store = verifier.key_store(verifier.issuers[0])
+    stranded = store._task
+    assert stranded is not None and not stranded.done()
+    assert verifier.verify(old_token).sub  # served; a thread takes the refresh over
+    wait_until_landed(verifier)
+    assert verifier.verify(new_token).sub
+    assert server.request_count() == 2
+    # A task left pending on a closed loop fails when collected (its httpx client cannot close
+    # without a loop): collected here, where that is expected, not in some later test.
+    del stranded, store, verifier
+    gc.collect()
+
+
+def test_threads_are_not_held_by_a_slow_ttl_refresh(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    token = issuer.access_token(expires_in=7200)
+    verifier.verify(token)
+    clock.now += SLOW.ttl + 1
+    server.delay = SLOW_REFRESH
+    barrier = threading.Barrier(16)
+    results: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(verifier.verify(token).sub)
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 16 and all(isinstance(r, str) and r for r in results), results[:3]
+    wait_until_landed(verifier)
+    assert server.request_count() == 2
+
+
+def test_an_unknown_kid_past_the_ttl_still_waits_for_the_refresh(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    policy = KeyPolicy(ttl=600, max_wait=10)
+    verifier = make_verifier(issuer, server, key_policy=policy)
+    verifier.verify(issuer.access_token())
+    issuer.rotate()
+    new_token = issuer.access_token()
+    clock.now += policy.ttl + 1
+    server.delay = 0.3  # well within max_wait: the waiting request gets the key
+    assert verifier.verify(new_token).sub  # not cached: it waited for the fetch that brings it
+    assert server.request_count() == 2
+
+
+def test_keys_past_the_stale_bound_are_not_served_while_a_slow_refresh_runs(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    policy = KeyPolicy(ttl=600, stale_if_error=60, max_wait=0.2)
+    verifier = make_verifier(issuer, server, key_policy=policy)
+    token = issuer.access_token(expires_in=7200)
+    verifier.verify(token)
+    clock.now += policy.ttl + policy.stale_if_error
+    server.delay = SLOW_REFRESH
+    started = time.monotonic()
+    with pytest.raises(KeysUnavailableError) as caught:
+        verifier.verify(token)  # beyond ttl + stale_if_error: it waits for the refresh
+    assert time.monotonic() - started >= policy.max_wait
+    assert caught.value.retry_after == 1
+    wait_until_landed(verifier)
     assert verifier.verify(token).sub
     assert server.request_count() == 2

@@ -38,6 +38,8 @@ from cognito_guard import (
 from cognito_guard.client import OAuthError
 from cognito_guard.testing import LocalIssuer, ManualClock
 
+from ._key_support import wait_until_landed
+
 SECRET = "telemetry-secret-value"
 
 
@@ -181,6 +183,7 @@ def test_jwks_fetches_are_counted_by_result_and_traced(
         server.status = 503
         clock.advance(2 * 3600)  # the JWKS is stale: the next lookup refetches, and fails
         verifier.verify(issuer.access_token(issued_at=clock()))  # served from stale keys
+        wait_until_landed(verifier)  # the refresh runs in the background
     results = {
         (p.attributes["result"], p.attributes["url.full"]): p.value
         for p in recorded.points(_telemetry.JWKS_FETCHES)
