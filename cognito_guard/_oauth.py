@@ -665,9 +665,9 @@ def says_unknown_operation(reply: HttpReply, *, guess: bool = True) -> bool | No
     ``UnsupportedOperation``, or HTTP 501 Not Implemented (LocalStack's answer, with
     ``InternalFailure``). None, maybe (only with ``guess``): an HTTP 500 or 404 whose body is
     not JSON, which is what the moto server sends for an operation it does not implement
-    (Werkzeug's HTML error page; an empty 404 when its botocore does not know the operation
-    either), and what a failing proxy may send too: only another answer of the same endpoint
-    can tell. False: every other answer.
+    (Werkzeug's HTML error page; from moto 5.2 an empty 404 when its botocore does not know the
+    operation either), and what a failing proxy may send too: only another answer of the same
+    endpoint can tell. False: every other answer.
     """
     if reply.status == 501:
         return True

@@ -1,10 +1,11 @@
 """Refreshing through the user-pool API of moto's server, which lacks GetTokensFromRefreshToken.
 
 moto (``moto[cognitoidp,server]``) answers an operation that botocore knows and moto does not
-implement with HTTP 500 and Werkzeug's HTML error page, and one that its botocore does not know
-with an empty 404: neither is an answer in the API's format. The client confirms the missing
-operation through the same endpoint and then refreshes with ``InitiateAuth REFRESH_TOKEN_AUTH``
-(or, made with ``refresh_token_rotation=True``, raises ``UnsupportedOperationError``).
+implement with HTTP 500 and Werkzeug's HTML error page, and (moto 5.2) one that its botocore
+does not know with an empty 404: neither is an answer in the API's format. The client confirms
+the missing operation through the same endpoint and then refreshes with ``InitiateAuth
+REFRESH_TOKEN_AUTH`` (or, made with ``refresh_token_rotation=True``, raises
+``UnsupportedOperationError``).
 
 A real moto server runs in a thread on 127.0.0.1; boto3 creates the user pool, app clients and
 users, and signs in. Skipped when moto is not installed, except under ``CI=true``.
@@ -12,6 +13,7 @@ users, and signs in. Skipped when moto is not installed, except under ``CI=true`
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -42,7 +44,8 @@ from ._oauth_support import call
 
 GET_TOKENS = "GetTokensFromRefreshToken"
 PASSWORD = "Correct-horse-9!"
-REQUIRED = ("moto", "boto3", "flask", "flask_cors", "joserfc")
+REQUIRED = ("moto", "boto3", "flask", "flask_cors")
+INSTALL = "pip install 'moto[cognitoidp,server]'"
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -50,15 +53,24 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _moto_missing() -> str | None:
+    """Why moto's server cannot run cognito-idp here, or None."""
+    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"no {', '.join(missing)}"
+    try:  # its JOSE library (joserfc, python-jose in older releases) comes with the extra
+        importlib.import_module("moto.cognitoidp.models")
+    except ImportError as exc:
+        return f"moto's cognito-idp cannot be imported: {exc}"
+    return None
+
+
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto server on a free loopback port, for this module."""
-    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
-    if missing:
-        reason = (
-            f"moto's server mode is not installed (no {', '.join(missing)}): "
-            "pip install 'moto[cognitoidp,server]'"
-        )
+    missing = _moto_missing()
+    if missing is not None:
+        reason = f"moto's server mode is not installed ({missing}): {INSTALL}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
@@ -205,8 +217,9 @@ def test_moto_answers_a_missing_operation_outside_the_apis_format(
     known_to_botocore = _api(moto_url, GET_TOKENS, {"ClientId": "c", "RefreshToken": "r"})
     assert known_to_botocore.status_code == 500
     assert known_to_botocore.headers["content-type"].startswith("text/html")
+    # One its botocore does not know either: an empty 404 (moto 5.2) or the same 500 (5.0, 5.1).
     unknown = _api(moto_url, "NoSuchOperation", {})
-    assert (unknown.status_code, unknown.content) == (404, b"")
+    assert unknown.status_code in (404, 500) and not unknown.text.lstrip().startswith("{")
     for answer in (known_to_botocore, unknown):
         reply = HttpReply(answer.status_code, answer.headers, answer.content)
         assert says_unknown_operation(reply) is None  # maybe: confirmed by another answer
@@ -226,7 +239,6 @@ def test_refresh_falls_back_and_the_next_refresh_does_not_ask_again(
     assert recorder.operations == [GET_TOKENS, GET_TOKENS, "InitiateAuth"]
     assert first.refresh_token == user.refresh_token  # moto does not rotate
     assert first.username == user.username
-    assert first.access_token != user.access_token
     recorder.clear()
     second = call(mode, client, "refresh", user.refresh_token)
     assert recorder.operations == ["InitiateAuth"]
