@@ -22,11 +22,12 @@ import hmac
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .claims import CognitoClaims
 from .errors import ClaimCheckError, CognitoGuardError, ConfigurationError
@@ -38,6 +39,7 @@ __all__ = [
     "OAuthError",
     "TokenEndpointUnavailable",
     "TokenSet",
+    "UnsupportedOperationError",
     "VerifyIdToken",
 ]
 
@@ -48,6 +50,7 @@ log = logging.getLogger("cognito_guard")
 MAX_REPLY_BYTES = 256 * 1024
 API_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 API_CONTENT_TYPE = "application/x-amz-json-1.1"
+GET_TOKENS = "GetTokensFromRefreshToken"
 
 
 # -- public result and error types (re-exported by cognito_guard.client) -------------------------
@@ -111,6 +114,43 @@ class TokenEndpointUnavailable(CognitoGuardError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class UnsupportedOperationError(OAuthError):
+    """The endpoint does not implement an operation the client needs: not an outage.
+
+    Raised by a refresh through the user-pool API when the endpoint answers that it does not
+    know ``GetTokensFromRefreshToken`` (local emulators such as moto lack it) and the client was
+    made with ``refresh_token_rotation=True``: no other operation returns rotated refresh
+    tokens, and Cognito refuses ``InitiateAuth REFRESH_TOKEN_AUTH`` for such app clients.
+    Asking again gets the same answer, so the client raises it from then on without asking.
+    ``missing_operation`` names the operation; ``error`` is ``unsupported_grant_type``.
+
+    Example::
+
+        try:
+            tokens = client.refresh(refresh_token)
+        except UnsupportedOperationError as exc:
+            ...  # exc.missing_operation == "GetTokensFromRefreshToken": fix the endpoint_url
+    """
+
+    def __init__(
+        self,
+        missing_operation: str,
+        description: str,
+        *,
+        operation: str = "",
+        status_code: int | None = None,
+        aws_error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            "unsupported_grant_type",
+            description,
+            operation=operation,
+            status_code=status_code,
+            aws_error_type=aws_error_type,
+        )
+        self.missing_operation = missing_operation
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -570,12 +610,17 @@ def refresh_flow(
     *,
     device_key: str | None = None,
     client_metadata: Mapping[str, str] | None = None,
+    username: str | None = None,
+    rotation: bool = False,
+    lacks_get_tokens: threading.Event | None = None,
 ) -> Flow[TokenSet]:
     """``grant_type=refresh_token`` at the domain, or ``GetTokensFromRefreshToken`` (the API).
 
     ``GetTokensFromRefreshToken`` works whether the app client rotates refresh tokens or not;
-    ``InitiateAuth REFRESH_TOKEN_AUTH`` is refused by clients that rotate, so it is not used.
-    It takes the client secret itself, so no username (``SECRET_HASH``) is needed.
+    ``InitiateAuth REFRESH_TOKEN_AUTH`` is refused by clients that rotate, so it is used only
+    where the endpoint does not implement ``GetTokensFromRefreshToken`` (see
+    :func:`_api_refresh`). It takes the client secret itself, so no username (``SECRET_HASH``)
+    is needed.
 
     A request that fails on the way (connection, timeout, HTTP 5xx) may still have reached
     Cognito and rotated the refresh token, with the answer lost: it is sent once more, at once,
@@ -590,38 +635,223 @@ def refresh_flow(
             )
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         call = _oauth_call(ep, "refresh", "/oauth2/token", form, (refresh_token,))
+        sent = yield from _send_refresh(ep, call, clock, check_lacking=False)
+        assert not isinstance(sent, _Lacking)  # noqa: S101 - asked only for API answers
+        reply, raw, sent_at = sent
         keys = _OAUTH_KEYS
     else:
-        payload: dict[str, Any] = {"ClientId": ep.client_id, "RefreshToken": refresh_token}
-        if ep.client_secret is not None:
-            payload["ClientSecret"] = ep.client_secret
-        redact: tuple[str, ...] = (refresh_token,)
-        if device_key is not None:
-            payload["DeviceKey"] = device_key
-            redact += (device_key,)
-        if client_metadata is not None:
-            payload["ClientMetadata"] = dict(client_metadata)
-        call = _api_call(ep, "refresh", "GetTokensFromRefreshToken", payload, redact)
+        call, reply, raw, sent_at = yield from _api_refresh(
+            ep,
+            refresh_token,
+            clock,
+            device_key,
+            client_metadata,
+            username,
+            rotation,
+            lacks_get_tokens if lacks_get_tokens is not None else threading.Event(),
+        )
         keys = _API_KEYS
-    raw: Mapping[str, Any] | None = None
-    for attempt in (1, 2):
+    tokens = _token_set(call, reply, raw, keys, sent_at, clock, refresh_token)
+    return (yield from _with_id_claims(tokens, verify_id, None))
+
+
+_UNKNOWN_OPERATION_TYPES = frozenset({"UnknownOperationException", "UnsupportedOperation"})
+
+
+def says_unknown_operation(reply: HttpReply, *, guess: bool = True) -> bool | None:
+    """Whether an answer of the user-pool API says it does not implement the operation.
+
+    True: AWS's own answer (HTTP 400 ``UnknownOperationException``), an emulator's
+    ``UnsupportedOperation``, or HTTP 501 Not Implemented (LocalStack's answer, with
+    ``InternalFailure``). None, maybe (only with ``guess``): an HTTP 500 or 404 whose body is
+    not JSON, which is what the moto server sends for an operation it does not implement
+    (Werkzeug's HTML error page; from moto 5.2 an empty 404 when its botocore does not know the
+    operation either), and what a failing proxy may send too: only another answer of the same
+    endpoint can tell. False: every other answer.
+    """
+    if reply.status == 501:
+        return True
+    aws_type = _aws_type(reply)
+    if aws_type is not None:
+        return 400 <= reply.status < 500 and aws_type in _UNKNOWN_OPERATION_TYPES
+    if guess and reply.status in (404, 500) and _json_object(reply.body) is None:
+        return None
+    return False
+
+
+def _aws_hosted(url: str | None) -> bool:
+    """True for an AWS endpoint (``cognito-idp.{region}.amazonaws.com``, FIPS, VPC endpoints).
+
+    AWS answers an unknown operation with ``UnknownOperationException`` and its failures in
+    JSON, so an answer from there is never taken for an emulator's missing operation.
+    """
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _aws_type(reply: HttpReply) -> str | None:
+    """The ``__type`` of an API error answer without its namespace, or None."""
+    data = _json_object(reply.body)
+    raw_type = data.get("__type") if data is not None else None
+    if not isinstance(raw_type, str) or not raw_type:
+        return None
+    return scrub(raw_type.rsplit("#", 1)[-1], (), 80)
+
+
+def _is_api_answer(reply: HttpReply) -> bool:
+    """True for an answer in the user-pool API's format: a JSON result, or an error it names."""
+    if reply.status == 200:
+        return _json_object(reply.body) is not None
+    return 400 <= reply.status < 500 and _aws_type(reply) is not None
+
+
+@dataclass(frozen=True)
+class _Lacking:
+    """An answer saying that the endpoint lacks the operation, or (``failure`` set) maybe so.
+
+    ``failure`` is what the answer means if the endpoint turns out to be failing instead.
+    """
+
+    reply: HttpReply
+    failure: TokenEndpointUnavailable | None
+
+
+_Sent = tuple[HttpReply, Mapping[str, Any], float]  # the answer, its token fields, when sent
+
+
+def _send_refresh(
+    ep: Endpoint, call: HttpCall, clock: Callable[[], float], *, check_lacking: bool
+) -> Generator[Step, Any, _Sent | _Lacking]:
+    """Send a refresh; once more, at once, after a failure on the way (see refresh_flow).
+
+    With ``check_lacking``, an answer saying (or maybe saying) that the endpoint does not know
+    the operation is returned as :class:`_Lacking` instead (see :func:`says_unknown_operation`).
+    """
+    guess = check_lacking and not _aws_hosted(ep.api_url)
+    attempt = 1
+    while True:
         sent_at = clock()
+        lacking: bool | None = False
         try:
             reply: HttpReply = yield call
-            raw = _read_refresh_reply(ep, call, reply)
+            lacking = says_unknown_operation(reply, guess=guess) if check_lacking else False
+            if lacking:
+                return _Lacking(reply, None)
+            return reply, _read_refresh_reply(ep, call, reply), sent_at
         except TokenEndpointUnavailable as exc:
             if attempt == 2 or not _may_have_rotated(exc):
+                if lacking is None:
+                    return _Lacking(reply, exc)
                 raise
             log.warning(
                 "refresh failed before its answer arrived (%s); "
                 "retrying once with the same refresh token",
                 exc,
             )
-            continue
-        break
-    assert raw is not None  # noqa: S101 - the loop either read an answer or raised
-    tokens = _token_set(call, reply, raw, keys, sent_at, clock, refresh_token)
-    return (yield from _with_id_claims(tokens, verify_id, None))
+            attempt = 2
+
+
+def _api_refresh(
+    ep: Endpoint,
+    refresh_token: str,
+    clock: Callable[[], float],
+    device_key: str | None,
+    client_metadata: Mapping[str, str] | None,
+    username: str | None,
+    rotation: bool,
+    lacks_get_tokens: threading.Event,
+) -> Generator[Step, Any, tuple[HttpCall, HttpReply, Mapping[str, Any], float]]:
+    """``GetTokensFromRefreshToken``, or ``InitiateAuth REFRESH_TOKEN_AUTH`` where it is missing.
+
+    Local emulators (moto, among others) lack ``GetTokensFromRefreshToken``. When the endpoint
+    answers that it does not know it, ``lacks_get_tokens`` (one per client) records that, and
+    this refresh and every later one of the client take the operation that refreshed before
+    rotation existed, ``InitiateAuth REFRESH_TOKEN_AUTH``: the same tokens for an app client
+    without rotation. With ``rotation`` nothing can replace it, and the refresh raises
+    :class:`UnsupportedOperationError` (from then on without asking). An answer that only may
+    mean a missing operation (see :func:`says_unknown_operation`; never from an AWS host) is
+    confirmed first by an answer in the API's format from the same endpoint: the fallback
+    itself, or for a client that cannot fall back an ``InitiateAuth`` without any token.
+    Without one it stays the outage it looks like, and nothing is recorded. Concurrent first
+    refreshes of one client may each ask before one of them records the answer.
+    """
+    redact: tuple[str, ...] = (refresh_token,)
+    if device_key is not None:
+        redact += (device_key,)
+    first: HttpReply | None = None
+    doubt: TokenEndpointUnavailable | None = None
+    if not lacks_get_tokens.is_set():
+        payload: dict[str, Any] = {"ClientId": ep.client_id, "RefreshToken": refresh_token}
+        if ep.client_secret is not None:
+            payload["ClientSecret"] = ep.client_secret
+        if device_key is not None:
+            payload["DeviceKey"] = device_key
+        if client_metadata is not None:
+            payload["ClientMetadata"] = dict(client_metadata)
+        call = _api_call(ep, "refresh", GET_TOKENS, payload, redact)
+        sent = yield from _send_refresh(ep, call, clock, check_lacking=True)
+        if not isinstance(sent, _Lacking):
+            return (call, *sent)
+        first, doubt = sent.reply, sent.failure
+    can_fall_back = not rotation and (ep.client_secret is None or bool(username))
+    if doubt is not None and not can_fall_back:
+        probe_payload = {"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": ep.client_id}
+        probe: HttpReply = yield _api_call(
+            ep, "refresh", "InitiateAuth", {**probe_payload, "AuthParameters": {}}, ()
+        )
+        if not _is_api_answer(probe):
+            raise doubt
+        doubt = None
+    if doubt is None:
+        _remember_lacking(ep, lacks_get_tokens, first)
+    if rotation:
+        raise UnsupportedOperationError(
+            GET_TOKENS,
+            f"the user-pool API at {ep.api_url} does not implement {GET_TOKENS}, the only "
+            "refresh that returns rotated refresh tokens, and this client was made with "
+            "refresh_token_rotation=True: use an endpoint that implements it (Cognito), or "
+            "an app client without rotation and refresh_token_rotation=False",
+            operation="refresh",
+            status_code=first.status if first is not None else None,
+            aws_error_type=_aws_type(first) if first is not None else None,
+        )
+    params = {"REFRESH_TOKEN": refresh_token}
+    if ep.client_secret is not None:
+        if not username:
+            raise ConfigurationError(
+                f"the user-pool API at {ep.api_url} does not implement {GET_TOKENS}, and "
+                "its replacement InitiateAuth REFRESH_TOKEN_AUTH needs the username for a "
+                "client with a secret (it is part of SECRET_HASH): pass username=..."
+            )
+        params["USERNAME"] = username
+        params["SECRET_HASH"] = secret_hash(ep.client_secret, username, ep.client_id)
+        redact += (params["SECRET_HASH"],)
+    if device_key is not None:
+        params["DEVICE_KEY"] = device_key
+    payload = {"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": ep.client_id, "AuthParameters": params}
+    if client_metadata is not None:
+        payload["ClientMetadata"] = dict(client_metadata)
+    call = _api_call(ep, "refresh", "InitiateAuth", payload, redact)
+    sent_at = clock()
+    reply: HttpReply = yield call
+    if doubt is not None:
+        if not _is_api_answer(reply):
+            raise doubt
+        _remember_lacking(ep, lacks_get_tokens, first)
+    return call, reply, _read_refresh_reply(ep, call, reply), sent_at
+
+
+def _remember_lacking(ep: Endpoint, lacks: threading.Event, reply: HttpReply | None) -> None:
+    if reply is None or lacks.is_set():
+        return
+    lacks.set()
+    log.info(
+        "the user-pool API at %s does not implement %s (HTTP %d): this client does not "
+        "ask for it again",
+        ep.api_url,
+        GET_TOKENS,
+        reply.status,
+    )
 
 
 def _read_refresh_reply(ep: Endpoint, call: HttpCall, reply: HttpReply) -> Mapping[str, Any]:

@@ -49,6 +49,7 @@ from ._oauth import (
     OAuthError,
     TokenEndpointUnavailable,
     TokenSet,
+    UnsupportedOperationError,
     VerifyIdToken,
     client_credentials_flow,
     exchange_code_flow,
@@ -77,6 +78,7 @@ __all__ = [
     "TokenCache",
     "TokenEndpointUnavailable",
     "TokenSet",
+    "UnsupportedOperationError",
 ]
 
 log = logging.getLogger("cognito_guard")
@@ -84,7 +86,8 @@ log = logging.getLogger("cognito_guard")
 T = TypeVar("T")
 
 # Defined next to the protocol that raises and builds them; public here.
-OAuthError.__module__ = TokenEndpointUnavailable.__module__ = TokenSet.__module__ = __name__
+for _public in (OAuthError, TokenEndpointUnavailable, TokenSet, UnsupportedOperationError):
+    _public.__module__ = __name__
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 
@@ -127,6 +130,9 @@ class CognitoTokenClient:
     ``/oauth2/userInfo``, or, without a domain, to the user-pool API of ``region`` (or
     ``endpoint_url``, e.g. a local emulator) with ``GetTokensFromRefreshToken``, ``RevokeToken``
     and ``GetUser``. The client-credentials grant and code exchange exist only at a domain.
+    Where the user-pool API does not implement ``GetTokensFromRefreshToken`` (local emulators
+    such as moto), refreshes fall back to ``InitiateAuth REFRESH_TOKEN_AUTH``, unless the
+    client is made with ``refresh_token_rotation=True``.
 
     Example::
 
@@ -141,6 +147,11 @@ class CognitoTokenClient:
         domain: ``https://{prefix}.auth.{region}.amazoncognito.com`` or a custom domain.
         region: the user pool's Region, to use the user-pool API instead of a domain.
         endpoint_url: the user-pool API's URL (instead of ``region``), e.g. an emulator.
+        refresh_token_rotation: True when the app client rotates refresh tokens (its
+            ``RefreshTokenRotation`` is ``ENABLED``). Such a client is refused
+            ``InitiateAuth REFRESH_TOKEN_AUTH``, so at a user-pool API without
+            ``GetTokensFromRefreshToken`` a refresh raises :class:`UnsupportedOperationError`
+            instead of falling back to it. No effect on refreshes at a domain.
         id_token_verifier: when given, every ID token that comes back is verified with it
             (use ``token_use="id"``) and its claims are put in ``TokenSet.id_claims``.
         timeout: seconds for connecting and for reading one answer.
@@ -156,6 +167,7 @@ class CognitoTokenClient:
         domain: str | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        refresh_token_rotation: bool = False,
         id_token_verifier: CognitoVerifier | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
@@ -181,6 +193,12 @@ class CognitoTokenClient:
             raise ConfigurationError("pass domain=... (hosted/custom domain) or region=...")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigurationError("timeout must be a positive number of seconds")
+        if not isinstance(refresh_token_rotation, bool):
+            raise ConfigurationError("refresh_token_rotation must be True or False")
+        self.refresh_token_rotation = refresh_token_rotation
+        # Set once the user-pool API answered that it lacks GetTokensFromRefreshToken; an Event
+        # is a flag that threads and coroutines may read and set without a lock of our own.
+        self._lacks_get_tokens = threading.Event()
         self.endpoint = Endpoint(client_id, client_secret, domain, api_url)
         self.id_token_verifier = id_token_verifier
         self.clock = clock
@@ -232,16 +250,22 @@ class CognitoTokenClient:
         grace period. Raises :class:`OAuthError` ``invalid_grant`` when the refresh token is
         revoked, expired or rotated out (``aws_error_type`` ``RefreshTokenReuseException``).
 
+        A user-pool API that does not implement ``GetTokensFromRefreshToken`` (local
+        emulators such as moto) is asked once per client: then this and every later refresh
+        uses ``InitiateAuth REFRESH_TOKEN_AUTH``, or, for a client made with
+        ``refresh_token_rotation=True``, raises :class:`UnsupportedOperationError`.
+
         Args:
             device_key: the device key of a pool with device remembering (required there);
                 user-pool API only.
             client_metadata: passed to the pool's pre-token-generation trigger; user-pool API
                 only.
-            username: accepted and ignored (it used to be needed for ``SECRET_HASH``).
+            username: the user's Cognito username (or ``sub``); needed only when a client
+                with a secret falls back to ``InitiateAuth``, whose ``SECRET_HASH`` contains it.
 
         Example: ``tokens = client.refresh(tokens.refresh_token)``
         """
-        return self._run(self._refresh_flow(refresh_token, device_key, client_metadata))
+        return self._run(self._refresh_flow(refresh_token, device_key, client_metadata, username))
 
     def exchange_code(
         self,
@@ -293,7 +317,9 @@ class CognitoTokenClient:
         username: str | None = None,
     ) -> TokenSet:
         """Async :meth:`refresh`."""
-        return await self._arun(self._refresh_flow(refresh_token, device_key, client_metadata))
+        return await self._arun(
+            self._refresh_flow(refresh_token, device_key, client_metadata, username)
+        )
 
     async def aexchange_code(
         self,
@@ -420,6 +446,7 @@ class CognitoTokenClient:
         refresh_token: str,
         device_key: str | None,
         client_metadata: Mapping[str, str] | None,
+        username: str | None,
     ) -> Flow[TokenSet]:
         _require_text(refresh_token, "refresh_token")
         if device_key is not None:
@@ -434,6 +461,9 @@ class CognitoTokenClient:
             verify,
             device_key=device_key,
             client_metadata=client_metadata,
+            username=username if isinstance(username, str) and username else None,
+            rotation=self.refresh_token_rotation,
+            lacks_get_tokens=self._lacks_get_tokens,
         )
 
     def _exchange_flow(
@@ -945,6 +975,7 @@ class RefreshTokenAuth(_BearerAuth):
             current.refresh_token,
             device_key=self.device_key,
             client_metadata=self.client_metadata,
+            username=current.username,
         )
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
@@ -953,6 +984,7 @@ class RefreshTokenAuth(_BearerAuth):
             current.refresh_token,
             device_key=self.device_key,
             client_metadata=self.client_metadata,
+            username=current.username,
         )
 
     def _on_new(self, tokens: TokenSet) -> object:

@@ -18,7 +18,9 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
   ``SECRET_HASH``, refused like Cognito does for a client that rotates refresh tokens),
   ``RevokeToken``, ``GetUser`` and ``GlobalSignOut`` (the user's refresh tokens stop working,
   userInfo and ``GetUser`` refuse the access tokens issued before it), errors as
-  ``{"__type", "message"}``;
+  ``{"__type", "message"}``; an operation it does not have (or one named in
+  ``unknown_operations``, to act like an emulator without it) is answered as AWS answers one,
+  HTTP 400 ``UnknownOperationException``;
 * the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer).
 
 Refresh-token rotation works as in Cognito on both ``/oauth2/token`` and the API: each refresh
@@ -144,6 +146,9 @@ class OAuthServer(JWKSServer):
         device_tracking: the pool remembers devices: refresh tokens from
             :meth:`issue_refresh_token` belong to a device, and refreshing one through the API
             needs its ``DeviceKey`` (see :meth:`device_key_of`).
+        unknown_operations: user-pool API operations to answer as unknown (HTTP 400
+            ``UnknownOperationException``), like an emulator that lacks them, e.g.
+            ``("GetTokensFromRefreshToken",)``; ``api_counts`` still counts them.
         allowed_grants: the OAuth grants the app client may use.
         m2m_scopes: the resource-server scopes a client-credentials token may carry.
         access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
@@ -162,6 +167,7 @@ class OAuthServer(JWKSServer):
         rotate_refresh_tokens: bool = False,
         retry_grace_period: float = 0,
         device_tracking: bool = False,
+        unknown_operations: Iterable[str] = (),
         allowed_grants: Iterable[str] = GRANTS,
         m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
         access_token_ttl: int = 3600,
@@ -183,6 +189,9 @@ class OAuthServer(JWKSServer):
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.retry_grace_period = float(retry_grace_period)
         self.device_tracking = device_tracking
+        if isinstance(unknown_operations, str):
+            raise ValueError("unknown_operations is a list of operation names, not one string")
+        self.unknown_operations = frozenset(unknown_operations)
         self.last_client_metadata: dict[str, str] | None = None
         self.allowed_grants = frozenset(allowed_grants)
         self.m2m_scopes = tuple(m2m_scopes)
@@ -753,7 +762,7 @@ class OAuthServer(JWKSServer):
             "GetUser": self._get_user,
             "GlobalSignOut": self._global_sign_out,
         }
-        handler = handlers.get(operation)
+        handler = handlers.get(operation) if operation not in self.unknown_operations else None
         if handler is None:
             return _api_error_response("UnknownOperationException", "", 400)
         try:

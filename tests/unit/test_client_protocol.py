@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Generator
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,6 +20,7 @@ from cognito_guard._oauth import (
     OAuthError,
     TokenEndpointUnavailable,
     TokenSet,
+    UnsupportedOperationError,
     api_error_code,
     client_credentials_flow,
     exchange_code_flow,
@@ -26,6 +28,7 @@ from cognito_guard._oauth import (
     read_oauth_reply,
     refresh_flow,
     revoke_flow,
+    says_unknown_operation,
     scrub,
     secret_hash,
     userinfo_flow,
@@ -477,3 +480,230 @@ def test_bad_refresh_options_are_refused_before_any_connection(options: dict[str
     user = TokenSet(access_token="a.b.c", refresh_token="rt", expires_in=60, expires_at=60)
     with pytest.raises(ConfigurationError):
         RefreshTokenAuth(client, user, **options)
+
+
+# -- a user-pool API without GetTokensFromRefreshToken (emulators) -------------------------------
+
+EMULATOR = Endpoint("cid", None, None, "http://127.0.0.1:5000/")
+EMULATOR_SECRET = Endpoint("cid", "sekret", None, "http://127.0.0.1:5000/")
+AWS_UNKNOWN = HttpReply(
+    400, {}, b'{"__type": "com.amazon.coral.service#UnknownOperationException", "message": null}'
+)
+MOTO_500 = HttpReply(
+    500,
+    {"content-type": "text/html; charset=utf-8"},
+    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error</p>\n",
+)
+PROXY_502 = HttpReply(502, {}, b"<html>Bad Gateway</html>")
+
+
+def target(call: HttpCall) -> str:
+    return call.headers["X-Amz-Target"].rsplit(".", 1)[-1]
+
+
+def api_reply(body: Any, status: int = 200) -> HttpReply:
+    return HttpReply(status, {}, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (AWS_UNKNOWN, True),
+        (api_reply({"__type": "UnknownOperationException"}, 400), True),
+        (api_reply({"__type": "UnsupportedOperation", "message": "not supported"}, 400), True),
+        (api_reply({"__type": "InternalFailure", "message": "not yet implemented"}, 501), True),
+        (HttpReply(501, {}, b""), True),
+        (MOTO_500, None),
+        (HttpReply(404, {}, b""), None),  # moto whose botocore does not know the operation
+        (api_reply({"__type": "InternalErrorException"}, 500), False),
+        (api_reply({"message": "internal"}, 500), False),
+        (api_reply({"__type": "NotAuthorizedException"}, 400), False),
+        (api_reply({"__type": "UnknownOperationException"}, 500), False),
+        (PROXY_502, False),
+        (api_reply(API_ANSWER), False),
+    ],
+    ids=[
+        "aws",
+        "aws-plain",
+        "unsupported-operation",
+        "localstack-501",
+        "501-empty",
+        "moto-500-html",
+        "moto-404-empty",
+        "internal-error",
+        "500-json",
+        "verdict",
+        "unknown-type-at-500",
+        "proxy-502",
+        "tokens",
+    ],
+)
+def test_which_answers_say_the_operation_is_unknown(
+    reply: HttpReply, expected: bool | None
+) -> None:
+    assert says_unknown_operation(reply) is expected
+
+
+def test_an_aws_endpoint_is_never_guessed_to_lack_an_operation() -> None:
+    assert says_unknown_operation(MOTO_500, guess=False) is False
+    assert says_unknown_operation(HttpReply(404, {}, b""), guess=False) is False
+    assert says_unknown_operation(AWS_UNKNOWN, guess=False) is True
+
+
+def test_an_unknown_get_tokens_falls_back_to_refresh_token_auth_once_and_is_remembered() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR, "rt-1", clock, False, lacks_get_tokens=lacks)
+    assert target(first_call(flow)) == "GetTokensFromRefreshToken"
+    fallback = flow.send(AWS_UNKNOWN)  # a verdict on the operation: not retried
+    assert target(fallback) == "InitiateAuth"
+    assert json.loads(fallback.content) == {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "ClientId": "cid",
+        "AuthParameters": {"REFRESH_TOKEN": "rt-1"},
+    }
+    assert "rt-1" in fallback.redact
+    assert lacks.is_set()
+    with pytest.raises(StopIteration) as stop:
+        flow.send(api_reply(API_ANSWER))
+    assert (stop.value.value.access_token, stop.value.value.refresh_token) == ("a.b.c", "rt-1")
+    # The next refresh of the same client asks InitiateAuth straight away.
+    again = refresh_flow(EMULATOR, "rt-1", clock, False, lacks_get_tokens=lacks)
+    assert target(first_call(again)) == "InitiateAuth"
+
+
+def test_the_fallback_carries_the_secret_hash_device_key_and_client_metadata() -> None:
+    lacks = threading.Event()
+    lacks.set()
+    flow = refresh_flow(
+        EMULATOR_SECRET,
+        "rt-1",
+        clock,
+        False,
+        device_key="eu-west-1_dev",
+        client_metadata={"k": "v"},
+        username="alice",
+        lacks_get_tokens=lacks,
+    )
+    call = first_call(flow)
+    assert json.loads(call.content) == {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "ClientId": "cid",
+        "AuthParameters": {
+            "REFRESH_TOKEN": "rt-1",
+            "USERNAME": "alice",
+            "SECRET_HASH": secret_hash("sekret", "alice", "cid"),
+            "DEVICE_KEY": "eu-west-1_dev",
+        },
+        "ClientMetadata": {"k": "v"},
+    }
+    assert {"rt-1", "eu-west-1_dev", "sekret", secret_hash("sekret", "alice", "cid")} <= set(
+        call.redact
+    )
+
+
+def test_the_fallback_of_a_client_with_a_secret_needs_the_username() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR_SECRET, "rt-1", clock, False, lacks_get_tokens=lacks)
+    first_call(flow)
+    with pytest.raises(ConfigurationError, match=r"username=\.\.\."):
+        flow.send(AWS_UNKNOWN)
+    assert lacks.is_set()  # and the next refresh says so before any request
+    with pytest.raises(ConfigurationError, match="username"):
+        next(refresh_flow(EMULATOR_SECRET, "rt-1", clock, False, lacks_get_tokens=lacks))
+
+
+def test_a_rotating_client_gets_a_typed_error_naming_the_missing_operation() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR, "rt-1", clock, False, rotation=True, lacks_get_tokens=lacks)
+    first_call(flow)
+    with pytest.raises(UnsupportedOperationError) as info:
+        flow.send(AWS_UNKNOWN)
+    error = info.value
+    assert isinstance(error, OAuthError) and not isinstance(error, TokenEndpointUnavailable)
+    assert (error.error, error.missing_operation, error.operation) == (
+        "unsupported_grant_type",
+        "GetTokensFromRefreshToken",
+        "refresh",
+    )
+    assert (error.status_code, error.aws_error_type) == (400, "UnknownOperationException")
+    assert "GetTokensFromRefreshToken" in str(error)
+    assert "refresh_token_rotation=True" in str(error)
+    assert "unavailable" not in str(error)
+    # Remembered: the next refresh raises it without a request.
+    again = refresh_flow(EMULATOR, "rt-1", clock, False, rotation=True, lacks_get_tokens=lacks)
+    with pytest.raises(UnsupportedOperationError):
+        next(again)
+
+
+def test_a_moto_500_is_retried_then_confirmed_by_the_fallback() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR, "rt-1", clock, False, lacks_get_tokens=lacks)
+    call = first_call(flow)
+    assert flow.send(MOTO_500) == call  # a 500 may have been processed: the same call again
+    fallback = flow.send(MOTO_500)
+    assert target(fallback) == "InitiateAuth"
+    assert not lacks.is_set()  # not yet: a failing proxy answers like this too
+    with pytest.raises(StopIteration) as stop:
+        flow.send(api_reply(API_ANSWER))
+    assert stop.value.value.access_token == "a.b.c"
+    assert lacks.is_set()
+
+
+def test_a_moto_like_500_without_an_api_answer_after_it_stays_an_outage() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR, "rt-1", clock, False, lacks_get_tokens=lacks)
+    first_call(flow)
+    flow.send(MOTO_500)
+    assert target(flow.send(MOTO_500)) == "InitiateAuth"
+    with pytest.raises(TokenEndpointUnavailable) as info:
+        flow.send(PROXY_502)
+    assert info.value.status_code == 500  # GetTokensFromRefreshToken's failure, as before
+    assert not lacks.is_set()
+
+
+def test_a_rotating_client_confirms_a_moto_500_without_sending_the_refresh_token() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(
+        EMULATOR_SECRET, "rt-1", clock, False, rotation=True, lacks_get_tokens=lacks
+    )
+    first_call(flow)
+    flow.send(MOTO_500)
+    probe = flow.send(MOTO_500)
+    assert target(probe) == "InitiateAuth"
+    assert json.loads(probe.content) == {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "ClientId": "cid",
+        "AuthParameters": {},
+    }
+    with pytest.raises(UnsupportedOperationError) as info:
+        flow.send(api_reply({"__type": "ResourceNotFoundException", "message": None}, 400))
+    assert info.value.status_code == 500
+    assert lacks.is_set()
+
+
+def test_a_rotating_client_keeps_an_unconfirmed_500_an_outage() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(EMULATOR, "rt-1", clock, False, rotation=True, lacks_get_tokens=lacks)
+    first_call(flow)
+    flow.send(MOTO_500)
+    flow.send(MOTO_500)
+    with pytest.raises(TokenEndpointUnavailable) as info:
+        flow.send(MOTO_500)
+    assert not isinstance(info.value, OAuthError)
+    assert not lacks.is_set()
+
+
+def test_an_html_500_from_an_aws_endpoint_is_an_outage_without_a_fallback() -> None:
+    lacks = threading.Event()
+    flow = refresh_flow(PUBLIC_API, "rt-1", clock, False, lacks_get_tokens=lacks)
+    first_call(flow)
+    flow.send(MOTO_500)
+    with pytest.raises(TokenEndpointUnavailable, match="unavailable"):
+        flow.send(MOTO_500)
+    assert not lacks.is_set()
+
+
+def test_refresh_token_rotation_must_be_a_bool() -> None:
+    with pytest.raises(ConfigurationError, match="refresh_token_rotation"):
+        CognitoTokenClient("cid", region="eu-west-1", refresh_token_rotation="yes")  # type: ignore[arg-type]
