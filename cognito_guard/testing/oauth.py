@@ -61,12 +61,12 @@ from urllib.parse import parse_qsl, urlencode
 
 from .._oauth import API_CONTENT_TYPE, API_TARGET_PREFIX, secret_hash
 from ..errors import TokenError
+from ._tokens import TokenIssuer
 from .server import JWKSServer, Request, Response, Route
 
 if TYPE_CHECKING:
     from ..client import CognitoTokenClient
     from ..verifier import CognitoVerifier
-    from .issuer import LocalIssuer
 
 __all__ = ["OAuthServer"]
 
@@ -161,7 +161,7 @@ class OAuthServer(JWKSServer):
 
     def __init__(
         self,
-        issuer: LocalIssuer,
+        issuer: TokenIssuer,
         *,
         client_secret: str | None = None,
         rotate_refresh_tokens: bool = False,

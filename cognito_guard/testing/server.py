@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from .issuer import LocalIssuer
+from ._tokens import TokenIssuer
 
 __all__ = ["JWKSServer", "LoopbackServer", "Request", "Response"]
 
@@ -189,6 +188,9 @@ class LoopbackServer:
 class JWKSServer(LoopbackServer):
     """Serves a :class:`LocalIssuer`'s live JWKS at ``/.well-known/jwks.json`` below any path.
 
+    It takes the issuer's keys and tokens (a ``TokenIssuer``, which every LocalIssuer is), so
+    that the issuer needs no knowledge of its servers.
+
     Faults can be injected to test outages: ``status`` (answer with this HTTP status), ``delay``
     (seconds to wait before answering) and ``body`` (answer with these bytes instead of the JWKS).
 
@@ -200,7 +202,7 @@ class JWKSServer(LoopbackServer):
             server.request_count()         # how many JWKS requests arrived
     """
 
-    def __init__(self, issuer: LocalIssuer, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, issuer: TokenIssuer, *, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(fallback=self._jwks, host=host, port=port)
         self.issuer = issuer
         self.status = 200
