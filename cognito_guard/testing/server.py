@@ -31,6 +31,11 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
 
+    def header(self, name: str) -> str:
+        """The value of header ``name`` (any case), or "" when absent."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), "")
+
 
 @dataclass
 class Response:

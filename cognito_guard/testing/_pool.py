@@ -1,0 +1,396 @@
+"""UserPool: the state of the OAuth double's user pool, in plain Python (no HTTP).
+
+Users and their passwords, authorization codes, refresh-token families
+(one per sign-in) with rotation and its grace period, revocation and ``GlobalSignOut``. Every
+operation either returns its result or raises :class:`Refused`, whose neutral ``kind`` each HTTP
+style (OAuth endpoints, user-pool JSON API) renders its own way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import TokenError
+from ..verifier import CognitoVerifier
+from ._tokens import TokenIssuer, stable_sub
+
+__all__ = ["USER_SCOPES", "Refused", "UserPool"]
+
+USER_SCOPES = ("openid", "email", "profile", "aws.cognito.signin.user.admin")
+
+
+class Refused(Exception):
+    """A request the pool refuses; ``kind`` is neutral and rendered per endpoint style.
+
+    The kinds: ``bad_request``, ``bad_client``, ``bad_secret``, ``bad_grant``,
+    ``grant_not_allowed``, ``unknown_grant``, ``bad_scope``, ``bad_token_type``, ``bad_token``,
+    ``bad_api_token``, ``bad_revoke_client``, ``flow_not_enabled``, ``reused_grant``.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class _Family:
+    """One sign-in: its user and scopes; every token refreshed from it shares ``origin``."""
+
+    username: str
+    scopes: tuple[str, ...]
+    origin: str = field(default_factory=lambda: str(uuid.uuid4()))
+    device_key: str | None = None  # with device tracking: every refresh through the API needs it
+
+
+@dataclass
+class _Rotated:
+    """A refresh token rotation retired: usable until ``until`` while ``replacement`` is unused."""
+
+    family: _Family
+    until: float
+    replacement: str
+
+
+@dataclass
+class _Code:
+    family: _Family
+    redirect_uri: str
+    expires_at: float
+    code_challenge: str | None
+    nonce: str | None
+
+
+def _looks_like_jws(token: str) -> bool:
+    return token.count(".") == 2
+
+
+def _new_refresh_token() -> str:
+    # Cognito's refresh tokens are opaque to clients (encrypted JWTs); so are these.
+    return "rt-" + secrets.token_urlsafe(48)
+
+
+class UserPool:
+    """The users, sign-ins and tokens of one app client of a local user pool.
+
+    The arguments are those of :class:`~cognito_guard.testing.OAuthServer` that shape the pool;
+    its tokens are minted by ``issuer``, and times are read from the issuer's clock.
+    """
+
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        *,
+        client_secret: str | None = None,
+        rotate_refresh_tokens: bool = False,
+        retry_grace_period: float = 0,
+        device_tracking: bool = False,
+        access_token_ttl: int = 3600,
+        code_ttl: float = 300,
+    ) -> None:
+        if (
+            isinstance(retry_grace_period, bool)
+            or not isinstance(retry_grace_period, (int, float))
+            or not 0 <= retry_grace_period <= 60
+        ):
+            raise ValueError("retry_grace_period must be 0 to 60 seconds, as in Cognito")
+        self.issuer = issuer
+        self.client_id = issuer.client_id
+        self.client_secret = client_secret
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.retry_grace_period = float(retry_grace_period)
+        self.device_tracking = device_tracking
+        self.access_token_ttl = access_token_ttl
+        self.code_ttl = code_ttl
+        self.users: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+        self._passwords: dict[str, str] = {}
+        self._refresh_tokens: dict[str, _Family] = {}
+        self._rotated: dict[str, _Rotated] = {}
+        self._codes: dict[str, _Code] = {}
+        self._revoked_origins: set[str] = set()
+        self._signed_out: dict[str, float] = {}  # username -> GlobalSignOut time
+        self._verifiers: dict[tuple[str, ...], CognitoVerifier] = {}
+
+    def reset(self) -> None:
+        """Forget users (with their passwords), codes and issued tokens."""
+        with self._lock:
+            self.users.clear()
+            self._passwords.clear()
+            self._refresh_tokens.clear()
+            self._rotated.clear()
+            self._codes.clear()
+            self._revoked_origins.clear()
+            self._signed_out.clear()
+
+    # -- users ------------------------------------------------------------------------------
+
+    def add_user(self, username: str, password: str | None = None, **attributes: str) -> None:
+        """Set a user's attributes; with ``password`` the user can sign in at managed login."""
+        with self._lock:
+            self.users[username] = {**self._default_attributes(username), **attributes}
+            if password is None:
+                self._passwords.pop(username, None)
+            else:
+                self._passwords[username] = password
+
+    def attributes(self, username: str) -> dict[str, str]:
+        """The user's attributes, or the defaults of a user never added."""
+        return self.users.get(username) or self._default_attributes(username)
+
+    def _default_attributes(self, username: str) -> dict[str, str]:
+        sub = stable_sub(self.issuer.user_pool_id, username)
+        return {"sub": sub, "email": f"{username}@example.com", "email_verified": "true"}
+
+    def has_passwords(self) -> bool:
+        """True when some user was added with a password (managed login shows its form)."""
+        with self._lock:
+            return bool(self._passwords)
+
+    def check_password(self, username: str, password: str) -> bool:
+        """True when ``username`` exists and was added with ``password``."""
+        with self._lock:
+            expected = self._passwords.get(username)
+            known = username in self.users
+        return (
+            expected is not None
+            and known
+            and hmac.compare_digest(password.encode(), expected.encode())
+        )
+
+    # -- codes and refresh tokens --------------------------------------------------------------
+
+    def issue_refresh_token(
+        self,
+        username: str = "alice",
+        scopes: Iterable[str] = USER_SCOPES,
+        *,
+        device_key: str | None = None,
+    ) -> str:
+        """A refresh token of a new sign-in of ``username`` (on a device with device tracking)."""
+        if device_key is not None and not self.device_tracking:
+            raise ValueError("a device_key needs serve_oauth(device_tracking=True)")
+        if self.device_tracking and device_key is None:
+            device_key = f"{self.issuer.region}_{uuid.uuid4()}"
+        family = _Family(username, tuple(scopes), device_key=device_key)
+        token = _new_refresh_token()
+        with self._lock:
+            self._refresh_tokens[token] = family
+        return token
+
+    def device_key_of(self, refresh_token: str) -> str | None:
+        """The device key the sign-in of ``refresh_token`` is bound to (device tracking)."""
+        with self._lock:
+            family = self._family_of(refresh_token)
+        return family.device_key if family is not None else None
+
+    def issue_code(
+        self,
+        username: str = "alice",
+        *,
+        redirect_uri: str,
+        scopes: Iterable[str] = USER_SCOPES,
+        code_challenge: str | None = None,
+        nonce: str | None = None,
+    ) -> str:
+        """An authorization code of a new sign-in of ``username``."""
+        code = str(uuid.uuid4())
+        entry = _Code(
+            _Family(username, tuple(scopes)),
+            redirect_uri,
+            self.issuer.clock() + self.code_ttl,
+            code_challenge,
+            nonce,
+        )
+        with self._lock:
+            self._codes[code] = entry
+        return code
+
+    def is_revoked(self, refresh_token: str) -> bool:
+        """True when ``refresh_token`` no longer works: revoked, or rotated out (past grace)."""
+        with self._lock:
+            family = self._family_of(refresh_token)
+            if family is None or family.origin in self._revoked_origins:
+                return True
+            rotated = self._rotated.get(refresh_token)
+            return rotated is not None and not self._in_grace(rotated)
+
+    def user_names(self, refresh_token: str) -> set[str] | None:
+        """The username and ``sub`` of a live refresh token's user (None for an unknown token).
+
+        Cognito computes a ``SECRET_HASH`` over either; the token names the user.
+        """
+        with self._lock:
+            family = self._refresh_tokens.get(refresh_token)
+        if family is None:
+            return None
+        return {family.username, self.attributes(family.username)["sub"]}
+
+    def _family_of(self, refresh_token: str) -> _Family | None:
+        """The sign-in of a live or rotated-out refresh token (call with ``_lock`` held)."""
+        family = self._refresh_tokens.get(refresh_token)
+        rotated = self._rotated.get(refresh_token) if family is None else None
+        return rotated.family if rotated is not None else family
+
+    def _in_grace(self, rotated: _Rotated) -> bool:
+        # The grace period is for retrying a request whose answer was lost: once the
+        # replacement has been used (or the grace period is over) the old token is spent.
+        return self.issuer.clock() < rotated.until and rotated.replacement in self._refresh_tokens
+
+    # -- grants --------------------------------------------------------------------------------
+
+    def _mint(self, family: _Family, nonce: str | None = None) -> dict[str, Any]:
+        attributes = self.attributes(family.username)
+        access = self.issuer.access_token(
+            username=family.username,
+            scopes=family.scopes,
+            expires_in=self.access_token_ttl,
+            origin_jti=family.origin,
+            sub=attributes["sub"],
+        )
+        result: dict[str, Any] = {"access_token": access}
+        if "openid" in family.scopes:
+            result["id_token"] = self.issuer.id_token(
+                username=family.username,
+                email=attributes.get("email", ""),
+                sub=attributes["sub"],
+                expires_in=self.access_token_ttl,
+                origin_jti=family.origin,
+                claims={"nonce": nonce} if nonce is not None else None,
+            )
+        result["token_type"] = "Bearer"
+        result["expires_in"] = self.access_token_ttl
+        return result
+
+    def redeem_code(self, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
+        """Tokens (OAuth field names) for a single-use code; ``code_verifier`` "" when absent."""
+        with self._lock:
+            entry = self._codes.pop(code, None)  # codes are single-use
+        if entry is None or entry.expires_at <= self.issuer.clock():
+            raise Refused("bad_grant", "invalid or expired code")
+        if entry.redirect_uri != redirect_uri:
+            raise Refused("bad_grant", "redirect_uri does not match")
+        if entry.code_challenge is not None:
+            digest = hashlib.sha256(code_verifier.encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if not code_verifier or not hmac.compare_digest(challenge, entry.code_challenge):
+                raise Refused("bad_grant", "code_verifier does not match the code_challenge")
+        tokens = self._mint(entry.family, nonce=entry.nonce)
+        refresh_token = _new_refresh_token()
+        with self._lock:
+            self._refresh_tokens[refresh_token] = entry.family
+        tokens["refresh_token"] = refresh_token
+        return tokens
+
+    def refresh(
+        self, refresh_token: str, *, device_key: str | None = None, check_device: bool = False
+    ) -> dict[str, Any]:
+        """New tokens for a refresh token; with rotation also a new refresh token.
+
+        A rotated-out token used again within the grace period gets new tokens and a newer
+        replacement, and the replacement it got before stops working. (Cognito does not say
+        whether a retry gets the same replacement or a new one; this is the stricter reading,
+        and a client that keeps the latest answer works with both.)
+        """
+        with self._lock:
+            family = self._family_of(refresh_token)
+            if family is None or family.origin in self._revoked_origins:
+                raise Refused("bad_grant", "Invalid Refresh Token")
+            # With device remembering, a refresh without the sign-in's device key is refused
+            # the way Cognito refuses it.
+            if (
+                check_device
+                and family.device_key is not None
+                and not (
+                    isinstance(device_key, str)
+                    and hmac.compare_digest(device_key.encode(), family.device_key.encode())
+                )
+            ):
+                raise Refused("bad_grant", "Invalid Refresh Token")
+            retired = self._rotated.get(refresh_token)
+            if retired is not None and not self._in_grace(retired):
+                raise Refused(
+                    "reused_grant",
+                    "The refresh token has been invalidated by refresh token rotation.",
+                )
+            rotated = None
+            if self.rotate_refresh_tokens:
+                rotated = _new_refresh_token()
+                self._refresh_tokens[rotated] = family
+                if retired is not None:
+                    del self._refresh_tokens[retired.replacement]
+                    retired.replacement = rotated
+                else:
+                    del self._refresh_tokens[refresh_token]
+                    until = self.issuer.clock() + self.retry_grace_period
+                    self._rotated[refresh_token] = _Rotated(family, until, rotated)
+        tokens = self._mint(family)
+        if rotated is not None:
+            tokens["refresh_token"] = rotated
+        return tokens
+
+    # -- revocation and sign-out ---------------------------------------------------------------
+
+    def revoke(self, token: str) -> None:
+        """Revoke a refresh token and every token of its sign-in; an unknown token is no error."""
+        with self._lock:
+            family = self._family_of(token)
+            if family is not None:
+                self._revoked_origins.add(family.origin)
+                for other in [t for t, f in self._refresh_tokens.items() if f is family]:
+                    del self._refresh_tokens[other]
+                return
+        if _looks_like_jws(token):
+            raise Refused("bad_token_type", "Only refresh tokens can be revoked")
+        # RFC 7009: an unknown token is not an error; the client's goal is already reached.
+
+    def _verifier(self) -> CognitoVerifier:
+        kids = tuple(self.issuer.published_kids)
+        with self._lock:
+            verifier = self._verifiers.get(kids)
+        if verifier is None:
+            verifier = self.issuer.verifier(token_use="access", token_cache_size=0)
+            with self._lock:
+                self._verifiers = {kids: verifier}
+        return verifier
+
+    def user_of(self, access_token: str, required_scope: str) -> tuple[str, dict[str, str]]:
+        """The user (name, attributes) of a live access token carrying ``required_scope``."""
+        try:
+            claims = self._verifier().verify(access_token)
+        except TokenError as exc:
+            raise Refused("bad_token", exc.description) from None
+        with self._lock:
+            revoked = claims.origin_jti in self._revoked_origins
+            cutoff = self._signed_out.get(claims.username) if claims.username is not None else None
+        iat = claims.get("iat")
+        signed_out = cutoff is not None and (not isinstance(iat, (int, float)) or iat <= cutoff)
+        if revoked or signed_out:
+            raise Refused("bad_token", "Access token has been revoked")
+        if claims.username is None:
+            raise Refused("bad_token", "The access token does not belong to a user")
+        if required_scope not in claims.scopes:
+            raise Refused("bad_scope", "Access token does not have required scopes")
+        return claims.username, self.attributes(claims.username)
+
+    def sign_out(self, username: str) -> None:
+        """``GlobalSignOut``: the user's refresh tokens stop, earlier access tokens are refused."""
+        with self._lock:
+            self._signed_out[username] = self.issuer.clock()
+            for refresh_token, family in list(self._refresh_tokens.items()):
+                if family.username == username:
+                    self._revoked_origins.add(family.origin)
+                    del self._refresh_tokens[refresh_token]
+
+    def signed_out_at(self, username: str) -> float | None:
+        """When ``username`` was last signed out with ``GlobalSignOut``, or None."""
+        with self._lock:
+            return self._signed_out.get(username)
