@@ -44,7 +44,7 @@ class ManagedLogin:
             self._sessions.clear()
 
     def signed_in_users(self) -> list[str]:
-        """The users signed in here (with the double's own cookie)."""
+        """The users signed in at the double's managed login (its own cookie), for tests."""
         with self._lock:
             return sorted(self._sessions.values())
 

@@ -15,29 +15,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ._pool import Refused, UserPool
+from ._pool import UserPool
+from ._refusals import RENDER, Refused
 from .server import Request, Response
 
 __all__ = ["GRANTS", "OAuthEndpoints"]
 
 GRANTS = ("authorization_code", "refresh_token", "client_credentials")
-
-# A refusal's kind -> (OAuth ``error``, HTTP status).
-_OAUTH_ERRORS = {
-    "bad_request": ("invalid_request", 400),
-    "bad_client": ("invalid_client", 401),
-    "bad_secret": ("invalid_client", 401),
-    "bad_grant": ("invalid_grant", 400),
-    "grant_not_allowed": ("unauthorized_client", 400),
-    "unknown_grant": ("unsupported_grant_type", 400),
-    "bad_scope": ("invalid_scope", 400),
-    "bad_token_type": ("unsupported_token_type", 400),
-    "bad_token": ("invalid_token", 401),
-    "bad_api_token": ("invalid_token", 401),
-    "bad_revoke_client": ("invalid_client", 401),
-    "flow_not_enabled": ("unauthorized_client", 400),
-    "reused_grant": ("invalid_grant", 400),
-}
 
 
 class OAuthEndpoints:
@@ -163,7 +147,7 @@ class OAuthEndpoints:
 
 
 def _oauth_error(refused: Refused) -> Response:
-    error, status = _OAUTH_ERRORS[refused.kind]
+    error, status, _ = RENDER[refused.kind]
     return Response.json({"error": error, "error_description": refused.message}, status)
 
 

@@ -2,7 +2,7 @@
 
 Users and their passwords, authorization codes, refresh-token families
 (one per sign-in) with rotation and its grace period, revocation and ``GlobalSignOut``. Every
-operation either returns its result or raises :class:`Refused`, whose neutral ``kind`` each HTTP
+operation either returns its result or raises a ``Refused`` (``_refusals``), which each HTTP
 style (OAuth endpoints, user-pool JSON API) renders its own way.
 """
 
@@ -20,25 +20,12 @@ from typing import Any
 
 from ..errors import TokenError
 from ..verifier import CognitoVerifier
+from ._refusals import Refused
 from ._tokens import TokenIssuer, stable_sub
 
-__all__ = ["USER_SCOPES", "Refused", "UserPool"]
+__all__ = ["USER_SCOPES", "UserPool"]
 
 USER_SCOPES = ("openid", "email", "profile", "aws.cognito.signin.user.admin")
-
-
-class Refused(Exception):
-    """A request the pool refuses; ``kind`` is neutral and rendered per endpoint style.
-
-    The kinds: ``bad_request``, ``bad_client``, ``bad_secret``, ``bad_grant``,
-    ``grant_not_allowed``, ``unknown_grant``, ``bad_scope``, ``bad_token_type``, ``bad_token``,
-    ``bad_api_token``, ``bad_revoke_client``, ``flow_not_enabled``, ``reused_grant``.
-    """
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 @dataclass
@@ -175,7 +162,11 @@ class UserPool:
         *,
         device_key: str | None = None,
     ) -> str:
-        """A refresh token of a new sign-in of ``username`` (on a device with device tracking)."""
+        """A refresh token of a new sign-in of ``username``.
+
+        With ``device_tracking``, the sign-in is on a device: ``device_key`` (or a new key,
+        read it with :meth:`device_key_of`), which every API refresh must then send.
+        """
         if device_key is not None and not self.device_tracking:
             raise ValueError("a device_key needs serve_oauth(device_tracking=True)")
         if self.device_tracking and device_key is None:
@@ -201,7 +192,7 @@ class UserPool:
         code_challenge: str | None = None,
         nonce: str | None = None,
     ) -> str:
-        """An authorization code of a new sign-in of ``username``."""
+        """An authorization code, as ``/oauth2/authorize`` would redirect with."""
         code = str(uuid.uuid4())
         entry = _Code(
             _Family(username, tuple(scopes)),

@@ -14,27 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._oauth import API_CONTENT_TYPE, API_TARGET_PREFIX, secret_hash
-from ._pool import Refused, UserPool
+from ._pool import UserPool
+from ._refusals import RENDER, Refused
 from .server import Request, Response
 
 __all__ = ["UserPoolAPI", "api_error"]
-
-# A refusal's kind -> the ``__type`` the user-pool API answers it with (always HTTP 400).
-_API_TYPES = {
-    "bad_request": "InvalidParameterException",
-    "bad_client": "ResourceNotFoundException",
-    "bad_secret": "NotAuthorizedException",
-    "bad_grant": "NotAuthorizedException",
-    "grant_not_allowed": "InvalidParameterException",
-    "unknown_grant": "InvalidParameterException",
-    "bad_scope": "InvalidParameterException",
-    "bad_token_type": "UnsupportedTokenTypeException",
-    "bad_token": "NotAuthorizedException",
-    "bad_api_token": "NotAuthorizedException",
-    "bad_revoke_client": "UnauthorizedException",
-    "flow_not_enabled": "InvalidParameterException",
-    "reused_grant": "RefreshTokenReuseException",
-}
 
 
 def api_error(aws_type: str, message: str = "", status: int = 400) -> Response:
@@ -94,7 +78,7 @@ class UserPoolAPI:
         try:
             value = handler(payload)
         except Refused as refused:
-            return api_error(_API_TYPES[refused.kind], refused.message, 400)
+            return api_error(RENDER[refused.kind][2], refused.message, 400)
         return Response(200, json.dumps(value).encode(), {"Content-Type": API_CONTENT_TYPE})
 
     def _check_client(self, payload: Mapping[str, Any]) -> None:

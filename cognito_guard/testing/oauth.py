@@ -42,10 +42,11 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ._managed_login import ManagedLogin
 from ._oauth_endpoints import GRANTS, OAuthEndpoints
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["GRANTS", "USER_SCOPES", "OAuthServer"]
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class _Kept(Generic[_T]):
@@ -86,6 +89,18 @@ class _Kept(Generic[_T]):
 
     def __set__(self, obj: object, value: _T) -> None:
         setattr(getattr(obj, self._part), self._name, value)
+
+
+def _forward(
+    part: str, method: Callable[Concatenate[Any, _P], _R]
+) -> Callable[Concatenate[OAuthServer, _P], _R]:
+    """A method of the server that is ``method`` of one of its parts (signature and docs kept)."""
+
+    @functools.wraps(method)
+    def forwarded(server: OAuthServer, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return method(getattr(server, part), *args, **kwargs)
+
+    return forwarded
 
 
 class OAuthServer(JWKSServer):
@@ -194,10 +209,6 @@ class OAuthServer(JWKSServer):
         for path, route in routes.items():
             self.routes[path] = self._injectable(path, route)
 
-    def __enter__(self) -> OAuthServer:
-        self.start()
-        return self
-
     # -- for tests -----------------------------------------------------------------------------
 
     @property
@@ -226,6 +237,14 @@ class OAuthServer(JWKSServer):
         options.setdefault("clock", self.issuer.clock)
         return CognitoTokenClient(self.client_id, endpoint_url=self.api_url, **options)
 
+    # The pool's and the sign-in page's own methods, with their signatures and docstrings.
+    issue_refresh_token = _forward("_pool", UserPool.issue_refresh_token)
+    device_key_of = _forward("_pool", UserPool.device_key_of)
+    issue_code = _forward("_pool", UserPool.issue_code)
+    is_revoked = _forward("_pool", UserPool.is_revoked)
+    signed_out_at = _forward("_pool", UserPool.signed_out_at)
+    signed_in_users = _forward("_login", ManagedLogin.signed_in_users)
+
     def reset(self) -> None:
         """Forget issued tokens and codes, users (and their sign-ins), injected faults and counters.
 
@@ -247,54 +266,6 @@ class OAuthServer(JWKSServer):
         ``/oauth2/authorize``, which is then shown instead of signing ``signed_in_user`` in.
         """
         self._pool.add_user(username, password, **attributes)
-
-    def signed_in_users(self) -> list[str]:
-        """The users signed in at the double's managed login (its own cookie), for tests."""
-        return self._login.signed_in_users()
-
-    def issue_refresh_token(
-        self,
-        username: str = "alice",
-        scopes: Iterable[str] = USER_SCOPES,
-        *,
-        device_key: str | None = None,
-    ) -> str:
-        """A refresh token of a new sign-in of ``username``.
-
-        With ``device_tracking``, the sign-in is on a device: ``device_key`` (or a new key,
-        read it with :meth:`device_key_of`), which every API refresh must then send.
-        """
-        return self._pool.issue_refresh_token(username, scopes, device_key=device_key)
-
-    def device_key_of(self, refresh_token: str) -> str | None:
-        """The device key the sign-in of ``refresh_token`` is bound to (device tracking)."""
-        return self._pool.device_key_of(refresh_token)
-
-    def issue_code(
-        self,
-        username: str = "alice",
-        *,
-        redirect_uri: str,
-        scopes: Iterable[str] = USER_SCOPES,
-        code_challenge: str | None = None,
-        nonce: str | None = None,
-    ) -> str:
-        """An authorization code, as ``/oauth2/authorize`` would redirect with."""
-        return self._pool.issue_code(
-            username,
-            redirect_uri=redirect_uri,
-            scopes=scopes,
-            code_challenge=code_challenge,
-            nonce=nonce,
-        )
-
-    def is_revoked(self, refresh_token: str) -> bool:
-        """True when ``refresh_token`` no longer works: revoked, or rotated out (past grace)."""
-        return self._pool.is_revoked(refresh_token)
-
-    def signed_out_at(self, username: str) -> float | None:
-        """When ``username`` was last signed out with ``GlobalSignOut``, or None."""
-        return self._pool.signed_out_at(username)
 
     def inject(self, path: str, response: Response, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``path`` with ``response`` (a fault)."""

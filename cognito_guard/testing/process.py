@@ -10,8 +10,9 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Literal
+
+from ._service import Service
 
 __all__ = ["AppProcess"]
 
@@ -40,7 +41,7 @@ else:
 """
 
 
-class AppProcess:
+class AppProcess(Service):
     """A real server (waitress for WSGI, uvicorn for ASGI) running ``target`` in a subprocess.
 
     Example::
@@ -130,14 +131,3 @@ class AppProcess:
             self.stderr = self._stderr_file.read()
             self._stderr_file.close()
             self._stderr_file = None
-
-    def __enter__(self) -> AppProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

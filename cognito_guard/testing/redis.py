@@ -32,7 +32,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from ._service import Service
 
 __all__ = ["RedisServer", "RedisServerNotFound", "find_redis_server"]
 
@@ -92,7 +93,7 @@ def _ping(port: int, password: str | None, timeout: float = 0.5) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(Service):
     """A real ``redis-server``/``valkey-server`` process on 127.0.0.1 (see the module).
 
     Args:
@@ -212,17 +213,6 @@ class RedisServer:
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RedisServer(port={self.port}, running={self.running})"

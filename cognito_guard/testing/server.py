@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._service import Service
 from ._tokens import TokenIssuer
 
 __all__ = ["JWKSServer", "LoopbackServer", "Request", "Response"]
@@ -79,7 +79,7 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class LoopbackServer:
+class LoopbackServer(Service):
     """A threaded HTTP/1.1 server on a loopback address, routing by exact path.
 
     Refuses to bind anything but loopback: test servers must never be reachable from outside.
@@ -178,17 +178,6 @@ class LoopbackServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> LoopbackServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 class JWKSServer(LoopbackServer):
     """Serves a :class:`LocalIssuer`'s live JWKS at ``/.well-known/jwks.json`` below any path.
@@ -233,7 +222,3 @@ class JWKSServer(LoopbackServer):
         if self.body is not None:
             return Response(200, self.body, {"Content-Type": "application/json"})
         return Response.json(self.issuer.jwks)
-
-    def __enter__(self) -> JWKSServer:
-        self.start()
-        return self
