@@ -95,3 +95,26 @@ def test_with_blocks_start_and_stop_every_server(cognito_issuer: LocalIssuer) ->
             assert httpx.get(server.url + "/ping").status_code in (200, 404)
         with pytest.raises(RuntimeError, match="not running"):
             _ = server.url
+
+
+def test_an_unknown_refresh_token_with_a_username_that_is_not_a_string_is_refused(
+    server: OAuthServer,
+) -> None:
+    refresh_token = "rt-never-issued"
+    answer = httpx.post(
+        server.api_url,
+        json={
+            "ClientId": server.client_id,
+            "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "AuthParameters": {
+                "REFRESH_TOKEN": refresh_token,
+                "USERNAME": ["alice"],
+                "SECRET_HASH": "x",
+            },
+        },
+        headers={
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert (answer.status_code, answer.json()["__type"]) == (400, "NotAuthorizedException")
