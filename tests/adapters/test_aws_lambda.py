@@ -759,14 +759,15 @@ class _CloudFormationLoader(yaml.SafeLoader):
     """Reads !Ref, !GetAtt and !Sub as plain values: enough to check the template's wiring."""
 
 
-_CloudFormationLoader.add_multi_constructor(
-    "!",
-    lambda loader, suffix, node: (
-        loader.construct_scalar(node)  # type: ignore[arg-type]
-        if isinstance(node, yaml.ScalarNode)
-        else loader.construct_sequence(node)
-    ),  # type: ignore[arg-type]
-)
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def test_the_example_template_names_real_handlers() -> None:
