@@ -8,15 +8,21 @@ loopback JWKS server.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -799,3 +805,63 @@ def test_the_example_template_names_real_handlers() -> None:
     authorizer_config = template["Resources"]["OrdersApi"]["Properties"]["Auth"]
     identity = authorizer_config["Authorizers"]["CognitoGuardAuthorizer"]["Identity"]
     assert 0 < identity["ReauthorizeEvery"] <= 300
+
+
+# -- an ASGI application under Mangum answers as under uvicorn --------------------------------
+
+
+def _mangum() -> Any:
+    try:
+        import mangum
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and mangum is not installed: it is a dev dependency")
+        pytest.skip("mangum is not installed (pip install 'mangum>=0.17')")
+    return mangum
+
+
+@contextlib.contextmanager
+def _uvicorn(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(1000):
+            if server.started or not thread.is_alive():
+                break
+            time.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.mark.usefixtures("example_env")
+def test_a_fastapi_app_under_mangum_answers_as_under_uvicorn(
+    issuer: LocalIssuer, other_issuer: LocalIssuer
+) -> None:
+    mangum = _mangum()
+    from .test_fastapi import load_example
+
+    app = load_example().app  # examples/fastapi_app.py, from the COGNITO_* environment
+    lambda_handler = mangum.Mangum(app, lifespan="off")
+    context = types.SimpleNamespace(function_name="orders", aws_request_id="req-1")
+    with _uvicorn(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        for case in matrix.CASES:
+            headers = matrix.headers_for(case, issuer, other_issuer)
+            served = client.request(case.method, case.path, headers=headers)
+            event = events.http_api_proxy_event(case.method, case.path, headers=headers)
+            response = lambda_handler(event, context)
+            answered = {k.lower(): v for k, v in response["headers"].items()}
+            body = json.loads(response["body"])
+            assert (response["statusCode"], body) == (served.status_code, served.json()), case.id
+            for name in ("www-authenticate", "cache-control", "content-type"):
+                assert answered.get(name) == served.headers.get(name), (case.id, name)
+            matrix.check(case, response["statusCode"], answered, body)
