@@ -127,31 +127,18 @@ def rest_request_authorizer_event(
     stage: str = "prod",
     resource: str | None = None,
 ) -> dict[str, Any]:
-    """A REST API REQUEST authorizer event (headers, multi-value headers, request context)."""
-    header_map = _header_map(token, authorization, headers)
-    return {
-        "type": "REQUEST",
-        "methodArn": method_arn(method, path, stage=stage),
-        "resource": resource or path,
-        "path": path,
-        "httpMethod": method,
-        **_v1_headers(header_map),
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
-            "httpMethod": method,
-            "path": f"/{stage}{path}",
-            "resourcePath": resource or path,
-            "stage": stage,
-            "requestId": str(uuid.uuid4()),
-            "requestTimeEpoch": _now_ms(),
-            "identity": {"sourceIp": "192.0.2.10", "userAgent": "test"},
-        },
-    }
+    """A REST API REQUEST authorizer event: the request's fields, its method ARN, no body."""
+    event = rest_proxy_event(
+        method,
+        path,
+        token=token,
+        authorization=authorization,
+        headers=headers,
+        stage=stage,
+        resource=resource,
+    )
+    del event["body"], event["isBase64Encoded"]
+    return {"type": "REQUEST", "methodArn": method_arn(method, path, stage=stage), **event}
 
 
 def http_api_authorizer_event(
@@ -165,34 +152,19 @@ def http_api_authorizer_event(
     route_key: str | None = None,
 ) -> dict[str, Any]:
     """An HTTP API Lambda authorizer event, payload format 2.0 (lower-case header names)."""
-    header_map = {k.lower(): v for k, v in _header_map(token, authorization, headers).items()}
-    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    event = http_api_proxy_event(
+        method, path, token=token, authorization=authorization, headers=headers, stage=stage
+    )
+    del event["isBase64Encoded"]
     key = route_key or f"{method} {path}"
+    event["routeKey"] = event["requestContext"]["routeKey"] = key
+    authorization_value = event["headers"].get("authorization")
     return {
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": method_arn(method, path, stage=stage),
-        "identitySource": [header_map["authorization"]] if "authorization" in header_map else [],
-        "routeKey": key,
-        "rawPath": raw_path,
-        "rawQueryString": "",
-        "headers": header_map,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": API_ID,
-            "domainName": header_map["host"],
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.10",
-                "userAgent": "test",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": key,
-            "stage": stage,
-            "timeEpoch": _now_ms(),
-        },
+        "identitySource": [authorization_value] if authorization_value else [],
+        **event,
     }
 
 

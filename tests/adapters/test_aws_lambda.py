@@ -65,7 +65,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI", "ISSUER", "SCOPES"):
         monkeypatch.delenv("COGNITO_" + name, raising=False)
-    monkeypatch.setattr(aws_lambda, "_default", None)
+    monkeypatch.setattr(aws_lambda.default_guard(), "_built", None)
 
 
 @pytest.fixture(scope="module")

@@ -38,14 +38,7 @@ Nothing here imports a web framework, Redis or asyncio: a function pays only for
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, overload
-
-from ...bearer import Requirement
-from ...claims import CognitoClaims
-from ...rules import Protect
-from ._guard import Authorizer, Handler, LambdaGuard, _protect, current_claims
+from ._guard import Authorizer, EnvironmentGuard, LambdaGuard
 
 __all__ = [
     "Authorizer",
@@ -58,81 +51,29 @@ __all__ = [
     "require_scope",
 ]
 
-H = TypeVar("H", bound=Handler)
-
-_default: LambdaGuard | None = None
-_default_lock = threading.Lock()
+# A deliberate process-wide instance: a Lambda instance serves one configuration, read from the
+# environment when the first event arrives.
+_default = EnvironmentGuard()
 
 
 def default_guard() -> LambdaGuard:
-    """The guard of the module-level shortcuts, built from the environment on first use.
-
-    A deliberate process-wide cache: a Lambda instance serves one configuration. Raises
-    :class:`~cognito_guard.ConfigurationError` when the ``COGNITO_*`` variables are wrong.
-    """
-    global _default
-    guard = _default
-    if guard is None:
-        with _default_lock:
-            if _default is None:
-                _default = LambdaGuard()
-            guard = _default
-    return guard
+    """The guard of the module-level shortcuts (configured from ``COGNITO_*`` on first use)."""
+    return _default
 
 
-def authorizer(
-    protect: Protect | None = None,
-    *,
-    scopes: Iterable[str] = (),
-    groups: Iterable[str] = (),
-    simple_response: bool = True,
-    appsync_ttl: int = 300,
-) -> Authorizer:
-    """:meth:`LambdaGuard.authorizer` on :func:`default_guard`.
+authorizer = _default.authorizer
+"""``authorizer(protect=None, *, scopes=(), groups=(), ...)``: :meth:`LambdaGuard.authorizer`
+on the default guard. Example: ``handler = authorizer(scopes="orders/read")``."""
 
-    Example: ``handler = authorizer(scopes="orders/read")``
-    """
-    return Authorizer(
-        default_guard,
-        protect,
-        scopes,
-        groups,
-        simple_response=simple_response,
-        appsync_ttl=appsync_ttl,
-    )
+require_auth = _default.require_auth
+"""``@require_auth`` or ``@require_auth()``: any valid token."""
 
+require_scope = _default.require_scope
+"""``@require_scope("orders/read", ...)``: every one of the scopes."""
 
-@overload
-def require_auth(handler: H) -> H: ...
+require_group = _default.require_group
+"""``@require_group("admins", ...)``: one of the groups."""
 
-
-@overload
-def require_auth(handler: None = None) -> Callable[[H], H]: ...
-
-
-def require_auth(handler: H | None = None) -> H | Callable[[H], H]:
-    """Demand any valid token: ``@require_auth`` or ``@require_auth()``."""
-    if handler is None:
-        return lambda inner: _protect(default_guard, inner, Requirement())
-    return _protect(default_guard, handler, Requirement())
-
-
-def require_scope(*scopes: str) -> Callable[[H], H]:
-    """Demand every one of ``scopes``: ``@require_scope("orders/read")``."""
-    requirement = Requirement.decorator_args("require_scope", scopes=scopes)
-    return lambda handler: _protect(default_guard, handler, requirement)
-
-
-def require_group(*groups: str) -> Callable[[H], H]:
-    """Demand one of ``groups``: ``@require_group("admins")``."""
-    requirement = Requirement.decorator_args("require_group", groups=groups)
-    return lambda handler: _protect(default_guard, handler, requirement)
-
-
-def claims_of(event: Any) -> CognitoClaims:
-    """The verified claims of ``event`` (see :meth:`LambdaGuard.claims`), on the default guard.
-
-    Inside a decorated handler it returns what the decorator verified, whichever guard did.
-    """
-    claims = current_claims(event)
-    return claims if claims is not None else default_guard().claims(event)
+claims_of = _default.claims
+"""``claims_of(event)``: the verified claims of the event (see :meth:`LambdaGuard.claims`);
+inside a decorated handler, what its decorator verified, whichever guard did."""

@@ -6,6 +6,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
@@ -20,7 +21,7 @@ from . import _events
 from ._events import Event, RouteArn
 from ._policy import policy_document, rule_list
 
-__all__ = ["Authorizer", "Handler", "LambdaGuard"]
+__all__ = ["Authorizer", "EnvironmentGuard", "Handler", "LambdaGuard"]
 
 log = logging.getLogger("cognito_guard")
 
@@ -84,7 +85,7 @@ class Authorizer:
 
     def __init__(
         self,
-        guard: Callable[[], LambdaGuard],
+        guard: LambdaGuard,
         protect: Protect | None,
         scopes: Iterable[str],
         groups: Iterable[str],
@@ -113,7 +114,7 @@ class Authorizer:
 
     def __call__(self, event: Event, context: Any = None) -> dict[str, Any]:
         """Answer one authorizer event (the Lambda handler)."""
-        guard = self._guard()
+        guard = self._guard
         kind = _events.authorizer_kind(event)
         if kind == "appsync":
             return self._appsync(guard, event)
@@ -253,11 +254,16 @@ class LambdaGuard:
         trust_gateway_claims: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bearer = BearerGuard(
+        self._bearer = BearerGuard(
             verifier if verifier is not None else verifier_from_env(), realm=realm
         )
         self.trust_gateway_claims = bool(trust_gateway_claims)
         self.clock = clock
+
+    @property
+    def bearer(self) -> BearerGuard:
+        """The :class:`~cognito_guard.bearer.BearerGuard` every request goes through."""
+        return self._bearer
 
     @property
     def verifier(self) -> CognitoVerifier:
@@ -291,7 +297,7 @@ class LambdaGuard:
         ``appsync_ttl`` caps AppSync's ``ttlOverride`` (never beyond the token's own life).
         """
         return Authorizer(
-            lambda: self,
+            self,
             protect,
             scopes,
             groups,
@@ -310,7 +316,7 @@ class LambdaGuard:
         """
         current = _current.get()
         if current is not None and current[0] is event:
-            return current[1]
+            return current[1]  # whichever guard's decorator verified it
         return self.bearer.authorize(self._authenticate(event), Requirement())
 
     def _authenticate(self, event: Event) -> CognitoClaims | None:
@@ -322,7 +328,7 @@ class LambdaGuard:
 
     def protect(self, handler: H, requirement: Requirement) -> H:
         """``handler`` behind ``requirement``: what the ``require_*`` decorators return."""
-        return _protect(lambda: self, handler, requirement)
+        return _protect(self, handler, requirement)
 
     @overload
     def require_auth(self, handler: H) -> H: ...
@@ -333,21 +339,21 @@ class LambdaGuard:
     def require_auth(self, handler: H | None = None) -> H | Callable[[H], H]:
         """Demand any valid token: ``@guard.require_auth`` or ``@guard.require_auth()``."""
         if handler is None:
-            return lambda inner: _protect(lambda: self, inner, Requirement())
-        return _protect(lambda: self, handler, Requirement())
+            return lambda inner: _protect(self, inner, Requirement())
+        return _protect(self, handler, Requirement())
 
     def require_scope(self, *scopes: str) -> Callable[[H], H]:
         """Demand every one of ``scopes``: ``@guard.require_scope("orders/read")``."""
         requirement = Requirement.decorator_args("require_scope", scopes=scopes)
-        return lambda handler: _protect(lambda: self, handler, requirement)
+        return lambda handler: _protect(self, handler, requirement)
 
     def require_group(self, *groups: str) -> Callable[[H], H]:
         """Demand one of ``groups``: ``@guard.require_group("admins", "support")``."""
         requirement = Requirement.decorator_args("require_group", groups=groups)
-        return lambda handler: _protect(lambda: self, handler, requirement)
+        return lambda handler: _protect(self, handler, requirement)
 
 
-def _protect(guard: Callable[[], LambdaGuard], handler: H, requirement: Requirement) -> H:
+def _protect(guard: LambdaGuard, handler: H, requirement: Requirement) -> H:
     if not callable(handler):
         raise ConfigurationError(f"only a function can be protected, not {handler!r}")
     if inspect.iscoroutinefunction(handler):
@@ -358,13 +364,12 @@ def _protect(guard: Callable[[], LambdaGuard], handler: H, requirement: Requirem
 
     @functools.wraps(handler)
     def protected(event: Event, context: Any = None) -> Any:
-        lambda_guard = guard()
         kind = _events.proxy_kind(event)
         try:
-            claims = lambda_guard.bearer.authorize(lambda_guard._authenticate(event), requirement)
+            claims = guard.bearer.authorize(guard._authenticate(event), requirement)
         except CognitoGuardError as exc:
             method, path = _events.request_line(event, kind)
-            answer = lambda_guard.bearer.answer(exc, method=method, path=path)
+            answer = guard.bearer.answer(exc, method=method, path=path)
             return _events.proxy_rejection(event, kind, answer)
         token = _current.set((event, claims))
         try:
@@ -375,7 +380,28 @@ def _protect(guard: Callable[[], LambdaGuard], handler: H, requirement: Requirem
     return protected  # type: ignore[return-value]
 
 
-def current_claims(event: Event) -> CognitoClaims | None:
-    """The claims a decorator verified for ``event``, inside its handler; None elsewhere."""
-    current = _current.get()
-    return current[1] if current is not None and current[0] is event else None
+class EnvironmentGuard(LambdaGuard):
+    """A :class:`LambdaGuard` configured from the ``COGNITO_*`` environment on first use.
+
+    The module-level shortcuts are its bound methods: decorating a handler or building an
+    authorizer at import needs no settings yet; the first event they handle reads them (a
+    :class:`~cognito_guard.ConfigurationError` then, when they are wrong).
+    """
+
+    def __init__(self) -> None:
+        # LambdaGuard.__init__ would read the environment now: what this class defers.
+        self._built: BearerGuard | None = None
+        self._lock = threading.Lock()
+        self.trust_gateway_claims = False
+        self.clock = time.time
+
+    @property
+    def bearer(self) -> BearerGuard:
+        """The guard's :class:`~cognito_guard.bearer.BearerGuard`, built on first use."""
+        bearer = self._built
+        if bearer is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = BearerGuard(verifier_from_env())
+                bearer = self._built
+        return bearer
