@@ -18,7 +18,7 @@ from ...errors import CognitoGuardError, ConfigurationError, ServiceUnavailableE
 from ...rules import PathRules, Protect
 from ...verifier import CognitoVerifier
 from . import _events
-from ._events import Event, RouteArn
+from ._events import Event
 from ._policy import policy_document, rule_list
 
 __all__ = ["Authorizer", "EnvironmentGuard", "Handler", "LambdaGuard"]
@@ -63,6 +63,18 @@ def authorizer_context(claims: CognitoClaims) -> Context:
     if isinstance(groups, list):
         context["groups"] = " ".join(group for group in groups if isinstance(group, str))
     return context
+
+
+def _verify(guard: LambdaGuard, values: list[str], method: str, path: str) -> CognitoClaims:
+    """The claims of the token in ``values`` (bare or ``Bearer``); a refusal is logged, then
+    raised."""
+    try:
+        return guard.bearer.authorize(
+            guard.bearer.authenticate(_events.bare_or_bearer(values)), Requirement()
+        )
+    except CognitoGuardError as exc:
+        guard.bearer.answer(exc, method=method, path=path)
+        raise
 
 
 def _meets(claims: CognitoClaims) -> Callable[[Requirement], bool]:
@@ -124,16 +136,11 @@ class Authorizer:
             values = [token] if isinstance(token, str) else []
         else:
             values = _events.authorization_values(event)
-        where = (arn.verb, arn.path)
         try:
-            claims = guard.bearer.authorize(
-                guard.bearer.authenticate(_events.bare_or_bearer(values)), Requirement()
-            )
-        except ServiceUnavailableError as exc:
-            guard.bearer.answer(exc, method=where[0], path=where[1])
+            claims = _verify(guard, values, arn.verb, arn.path)
+        except ServiceUnavailableError:
             raise  # API Gateway answers 500: the verdict is not the token's
         except TokenError as exc:
-            guard.bearer.answer(exc, method=where[0], path=where[1])
             if exc.status_code != 403:
                 raise Exception("Unauthorized") from None  # exactly this: API Gateway's 401
             # A valid token refused by the verifier's own scopes or groups: nothing is allowed.
@@ -149,7 +156,7 @@ class Authorizer:
                 "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
             }
         if kind == "websocket":
-            allowed = self._allows(guard, claims, *WEBSOCKET_REQUEST, arn=arn)
+            allowed = self._allows(guard, claims, *WEBSOCKET_REQUEST)
             statement = {
                 "Action": "execute-api:Invoke",
                 "Effect": "Allow" if allowed else "Deny",
@@ -157,11 +164,11 @@ class Authorizer:
             }
             return self._policy_answer(claims, {"Version": "2012-10-17", "Statement": [statement]})
         if kind == "http" and self.simple_response:
-            allowed = self._allows(guard, claims, arn.verb, arn.path, arn=arn)
+            allowed = self._allows(guard, claims, arn.verb, arn.path)
             return {"isAuthorized": allowed, "context": authorizer_context(claims)}
         document, allowed = policy_document(arn, self._rules, self.rules, _meets(claims))
         if not allowed:
-            self._allows(guard, claims, arn.verb, arn.path, arn=arn)  # logs why
+            self._allows(guard, claims, arn.verb, arn.path)  # logs why
         return self._policy_answer(claims, document)
 
     @staticmethod
@@ -172,22 +179,14 @@ class Authorizer:
             "context": authorizer_context(claims),
         }
 
-    def _allows(
-        self,
-        guard: LambdaGuard,
-        claims: CognitoClaims,
-        method: str,
-        path: str,
-        *,
-        arn: RouteArn | None = None,
-    ) -> bool:
+    def _allows(self, guard: LambdaGuard, claims: CognitoClaims, method: str, path: str) -> bool:
         """The exact decision of the rules for one request; a refusal is logged."""
         try:
             requirement = self.rules.requirement_for(method, path)
             if requirement is not None:
                 requirement.check(claims)
         except TokenError as exc:
-            guard.bearer.answer(exc, method=method, path=arn.path if arn else path)
+            guard.bearer.answer(exc, method=method, path=path)
             return False
         return True
 
@@ -196,14 +195,8 @@ class Authorizer:
         values = [token] if isinstance(token, str) else []
         refused: dict[str, Any] = {"isAuthorized": False, "resolverContext": {}, "ttlOverride": 0}
         try:
-            claims = guard.bearer.authorize(
-                guard.bearer.authenticate(_events.bare_or_bearer(values)), Requirement()
-            )
-        except ServiceUnavailableError as exc:
-            guard.bearer.answer(exc, method=APPSYNC_REQUEST[0], path=APPSYNC_REQUEST[1])
-            raise
-        except TokenError as exc:
-            guard.bearer.answer(exc, method=APPSYNC_REQUEST[0], path=APPSYNC_REQUEST[1])
+            claims = _verify(guard, values, *APPSYNC_REQUEST)
+        except TokenError:  # keys or revocations unavailable propagate: AppSync refuses
             return refused
         if not self._allows(guard, claims, *APPSYNC_REQUEST):
             return refused
