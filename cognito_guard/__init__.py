@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 from ._version import __version__
+from .bearer import Requirement
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -66,6 +67,7 @@ __all__ = [
     "MissingGroupError",
     "MissingTokenError",
     "NotYetValidError",
+    "Requirement",
     "RevocationsUnavailableError",
     "RevokedTokenError",
     "ServiceUnavailableError",
