@@ -50,6 +50,7 @@ from .errors import (
     MalformedClaimsError,
     MalformedTokenError,
     MissingGroupError,
+    NotAJWT,
     NotYetValidError,
     TokenError,
     UnknownKeyError,
@@ -100,10 +101,6 @@ def _when(epoch: object, now: float) -> str:
 
 
 # -- unverified decoding --------------------------------------------------------------------------
-
-
-class NotAJWT(Exception):
-    """The text is not a decodable JWT (the message says why; it never contains the text)."""
 
 
 def _b64json(segment: str, what: str) -> dict[str, Any]:

@@ -24,7 +24,13 @@ from .._oauth import OAuthError, TokenEndpointUnavailable, TokenSet
 from ..bearer import Answer, BearerGuard, _printable
 from ..claims import CognitoClaims
 from ..client import CognitoTokenClient
-from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
+from ..errors import (
+    CognitoGuardError,
+    ConfigurationError,
+    KeysUnavailableError,
+    TokenError,
+    _BadHost,
+)
 from ..issuers import is_loopback_host
 from ..pkce import authorization_request
 from ..token_cache import effective_skew
@@ -594,10 +600,6 @@ def _check_url(url: object, what: str) -> str:
     if not host or parts.fragment or parts.username:
         raise ConfigurationError(f"{what} {url!r} must be a plain absolute URL")
     return url
-
-
-class _BadHost(Exception):
-    pass
 
 
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", re.ASCII)
