@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from ._oauth import OAuthError, TokenEndpointUnavailable
-from ._version import __version__
-from .errors import (
+from .._oauth import OAuthError, TokenEndpointUnavailable
+from .._version import __version__
+from ..errors import (
     ClaimCheckError,
     CognitoGuardError,
     ConfigurationError,
@@ -511,7 +511,7 @@ def _json_out(value: Any) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Verify a token and explain each check."""
-    from .verifier import CognitoVerifier
+    from ..verifier import CognitoVerifier
 
     now = args.at if args.at is not None else time.time()
     try:
@@ -651,7 +651,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """Print a client-credentials access token."""
-    from .client import CognitoTokenClient
+    from ..client import CognitoTokenClient
 
     secret = os.environ.get(args.secret_env)
     if not secret:
@@ -690,7 +690,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the local demo (a local issuer, good and bad tokens, the three example apps)."""
-    from .demo import main as demo  # imported here: it pulls in httpx and the test servers
+    from ..demo import main as demo  # imported here: it pulls in httpx and the test servers
 
     return demo()
 
@@ -732,7 +732,7 @@ def _revocations_url(args: argparse.Namespace, command: str) -> tuple[str, str] 
     None after a message. A password in ``--redis`` works, with a warning: every user of the
     machine can read a command line (``ps``, ``/proc``), and shells keep it in their history.
     """
-    from ._redis import url_secrets
+    from .._redis import url_secrets
 
     if args.redis is not None:
         if url_secrets(args.redis):
@@ -762,7 +762,7 @@ def _revocations_url(args: argparse.Namespace, command: str) -> tuple[str, str] 
 
 def _revocations_connection(args: argparse.Namespace, command: str) -> Any:
     """The RedisConnection of the command's Redis URL; None after a message."""
-    from ._redis import RedisConnection
+    from .._redis import RedisConnection
 
     found = _revocations_url(args, command)
     if found is None:
@@ -776,7 +776,7 @@ def _revocations_connection(args: argparse.Namespace, command: str) -> Any:
 
 
 def _redis_failure(command: str, conn: Any, exc: BaseException) -> int:
-    from ._redis import describe
+    from .._redis import describe
 
     print(
         f"cognito-guard {command}: Redis at {conn.url} failed: {describe(exc, conn.secrets)}",
@@ -798,7 +798,7 @@ def _token_target(value: str) -> tuple[str, str]:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Record a revocation in the shared list: every process refuses it within about a second."""
-    from .revocation import redis_failures, write_entry
+    from ..revocation import redis_failures, write_entry
 
     try:
         if args.token is not None:
@@ -843,7 +843,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_revocations(args: argparse.Namespace) -> int:
     """List the live entries of the shared revocation list."""
-    from .revocation import read_entries, redis_failures
+    from ..revocation import read_entries, redis_failures
 
     conn = _revocations_connection(args, "revocations")
     if conn is None:
@@ -1136,6 +1136,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
