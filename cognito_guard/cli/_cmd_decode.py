@@ -7,9 +7,9 @@ import json
 import sys
 import time
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MalformedTokenError
 from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _is_time, _json_out, iso, relative
-from ._input import NotAJWT, _read_token, decode_unverified
+from ._input import _read_token, read_unverified
 
 _TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 
@@ -18,11 +18,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     """Print a token's header and claims, unverified."""
     now = args.at if args.at is not None else time.time()
     try:
-        header, claims = decode_unverified(_read_token(args.token))
+        header, claims = read_unverified(_read_token(args.token))
     except ConfigurationError as exc:
         print(f"cognito-guard decode: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except NotAJWT as exc:
+    except MalformedTokenError as exc:
         print(f"cognito-guard decode: not a JWT: {exc}", file=sys.stderr)
         return EXIT_REJECTED
     times = {

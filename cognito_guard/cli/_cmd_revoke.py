@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MalformedTokenError
 from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _json_out, iso, relative
-from ._input import NotAJWT, _read_token, decode_unverified
+from ._input import _read_token, read_unverified
 
 REVOCATIONS_URL_ENV = "COGNITO_REVOCATIONS_URL"
 _KIND_NAMES = {"jti": "token", "origin_jti": "session", "sub": "user"}
@@ -102,7 +102,7 @@ def _redis_failure(command: str, conn: Any, exc: BaseException) -> int:
 
 def _token_target(value: str) -> tuple[str, str]:
     """(kind, id) to revoke for a token read with ``--token``: its session, else itself."""
-    _header, claims = decode_unverified(_read_token(value))
+    _header, claims = read_unverified(_read_token(value))
     origin, jti = claims.get("origin_jti"), claims.get("jti")
     if isinstance(origin, str) and origin:
         return "origin_jti", origin
@@ -127,7 +127,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"cognito-guard revoke: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except NotAJWT as exc:
+    except MalformedTokenError as exc:
         print(f"cognito-guard revoke: not a JWT: {exc}", file=sys.stderr)
         return EXIT_REJECTED
     conn = _revocations_connection(args, "revoke")

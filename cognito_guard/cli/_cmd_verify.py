@@ -8,7 +8,13 @@ import sys
 import time
 from typing import Any
 
-from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
+from ..errors import (
+    CognitoGuardError,
+    ConfigurationError,
+    KeysUnavailableError,
+    MalformedTokenError,
+    TokenError,
+)
 from ._explain import _Context, _kind, explain
 from ._format import (
     EXIT_REJECTED,
@@ -20,7 +26,7 @@ from ._format import (
     _marks,
     iso,
 )
-from ._input import NotAJWT, _read_token, decode_unverified
+from ._input import _read_token, read_unverified
 
 # The Python parameters behind each command's options, as a configuration error names them.
 _VERIFY_OPTIONS = {
@@ -62,8 +68,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        header, claims = decode_unverified(token)
-    except NotAJWT:
+        header, claims = read_unverified(token)
+    except MalformedTokenError:
         header, claims = {}, {}
     ctx = _Context(
         header,
