@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
 from ..errors import ConfigurationError, MalformedTokenError
-from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _is_time, _json_out, iso, relative
-from ._input import _read_token, read_unverified
+from ._format import EXIT_REJECTED, EXIT_VALID, _fail, _is_time, _json_out, iso, relative
+from ._input import _read_token, _read_unverified
 
 _TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 
@@ -18,13 +17,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     """Print a token's header and claims, unverified."""
     now = args.at if args.at is not None else time.time()
     try:
-        header, claims = read_unverified(_read_token(args.token))
+        header, claims = _read_unverified(_read_token(args.token))
     except ConfigurationError as exc:
-        print(f"cognito-guard decode: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("decode", exc)
     except MalformedTokenError as exc:
-        print(f"cognito-guard decode: not a JWT: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+        return _fail("decode", f"not a JWT: {exc}", EXIT_REJECTED)
     times = {
         name: {
             "epoch": claims[name],

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from ..errors import ConfigurationError, MalformedTokenError
-from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _json_out, iso, relative
-from ._input import _read_token, read_unverified
+from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _fail, _json_out, iso, relative
+from ._input import _read_token, _read_unverified
 
 REVOCATIONS_URL_ENV = "COGNITO_REVOCATIONS_URL"
 _KIND_NAMES = {"jti": "token", "origin_jti": "session", "sub": "user"}
@@ -62,16 +62,12 @@ def _revocations_url(args: argparse.Namespace, command: str) -> tuple[str, str] 
         try:
             return _read_url_file(args.redis_file), "--redis-file"
         except ConfigurationError as exc:
-            print(f"cognito-guard {command}: {exc}", file=sys.stderr)
+            _fail(command, exc)
             return None
     url = os.environ.get(REVOCATIONS_URL_ENV)
     if url:
         return url, f"${REVOCATIONS_URL_ENV}"
-    print(
-        f"cognito-guard {command}: set ${REVOCATIONS_URL_ENV}, or pass --redis-file PATH "
-        "(or --redis URL)",
-        file=sys.stderr,
-    )
+    _fail(command, f"set ${REVOCATIONS_URL_ENV}, or pass --redis-file PATH (or --redis URL)")
     return None
 
 
@@ -86,23 +82,19 @@ def _revocations_connection(args: argparse.Namespace, command: str) -> Any:
     try:
         return RedisConnection(url, timeout=args.timeout, what=source)
     except ConfigurationError as exc:
-        print(f"cognito-guard {command}: {exc}", file=sys.stderr)
+        _fail(command, exc)
         return None
 
 
 def _redis_failure(command: str, conn: Any, exc: BaseException) -> int:
     from .._redis import describe
 
-    print(
-        f"cognito-guard {command}: Redis at {conn.url} failed: {describe(exc, conn.secrets)}",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    return _fail(command, f"Redis at {conn.url} failed: {describe(exc, conn.secrets)}")
 
 
 def _token_target(value: str) -> tuple[str, str]:
     """(kind, id) to revoke for a token read with ``--token``: its session, else itself."""
-    _header, claims = read_unverified(_read_token(value))
+    _header, claims = _read_unverified(_read_token(value))
     origin, jti = claims.get("origin_jti"), claims.get("jti")
     if isinstance(origin, str) and origin:
         return "origin_jti", origin
@@ -125,11 +117,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
                 if v is not None
             )
     except ConfigurationError as exc:
-        print(f"cognito-guard revoke: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("revoke", exc)
     except MalformedTokenError as exc:
-        print(f"cognito-guard revoke: not a JWT: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+        return _fail("revoke", f"not a JWT: {exc}", EXIT_REJECTED)
     conn = _revocations_connection(args, "revoke")
     if conn is None:
         return EXIT_USAGE
@@ -142,8 +132,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
             max_token_lifetime=args.max_token_lifetime,
         )
     except ConfigurationError as exc:
-        print(f"cognito-guard revoke: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("revoke", exc)
     except redis_failures() as exc:
         return _redis_failure("revoke", conn, exc)
     finally:

@@ -20,13 +20,14 @@ from ._format import (
     EXIT_REJECTED,
     EXIT_USAGE,
     EXIT_VALID,
+    _fail,
     _in_option_words,
     _json_out,
     _library_warnings,
     _marks,
     iso,
 )
-from ._input import _read_token, read_unverified
+from ._input import _read_token, _read_unverified
 
 # The Python parameters behind each command's options, as a configuration error names them.
 _VERIFY_OPTIONS = {
@@ -63,12 +64,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             clock=lambda: now,
         )
     except ConfigurationError as exc:
-        print(
-            f"cognito-guard verify: {_in_option_words(str(exc), _VERIFY_OPTIONS)}", file=sys.stderr
-        )
-        return EXIT_USAGE
+        return _fail("verify", _in_option_words(str(exc), _VERIFY_OPTIONS))
     try:
-        header, claims = read_unverified(token)
+        header, claims = _read_unverified(token)
     except MalformedTokenError:
         header, claims = {}, {}
     ctx = _Context(

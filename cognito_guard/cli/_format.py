@@ -18,6 +18,12 @@ EXIT_REJECTED = 1
 EXIT_USAGE = 2
 
 
+def _fail(command: str, message: object, status: int = EXIT_USAGE) -> int:
+    """Say ``cognito-guard COMMAND: message`` on stderr; return the exit status to answer with."""
+    print(f"cognito-guard {command}: {message}", file=sys.stderr)
+    return status
+
+
 # -- words for times ------------------------------------------------------------------------------
 
 

@@ -10,17 +10,17 @@ from ..errors import ConfigurationError, MalformedTokenError
 
 # Far above any real token (the verifier refuses more than 16 KiB by default): `decode` also
 # shows the tokens the verifier refuses for their size.
-MAX_TOKEN_BYTES = 1024 * 1024
+_MAX_TOKEN_BYTES = 1024 * 1024
 
 
-def read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of ``token``, decoded by the library's one unverified decoder.
 
     Raises MalformedTokenError; its message tells an encrypted JWE (a refresh token, five
     segments) apart from a token that is merely malformed.
     """
     try:
-        return _jws.decode_unverified(token, MAX_TOKEN_BYTES)
+        return _jws.decode_unverified(token, _MAX_TOKEN_BYTES)
     except MalformedTokenError:
         if token.count(".") != 4:
             raise
