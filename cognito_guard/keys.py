@@ -30,7 +30,13 @@ from jwt.exceptions import PyJWTError
 
 from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
-from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
+from .errors import (
+    ConfigurationError,
+    JWKSError,
+    KeysUnavailableError,
+    UnknownKeyError,
+    shorten,
+)
 
 _Flight = concurrent.futures.Future[None]  # one JWKS fetch, shared by every caller that waits
 
@@ -40,10 +46,6 @@ log = logging.getLogger("cognito_guard")
 
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
-
-
-class JWKSError(Exception):
-    """A JWKS document could not be fetched or had no usable key (internal; becomes a 503)."""
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-# The table, the time words and the log collector stay importable from here: tests use them.
+# The table, the time words, the log collector and the command's "not a JWT" error stay importable
+# from here: tests use them.
+from ..errors import NotAJWT as NotAJWT
 from ._explain import CHECKS as CHECKS
 from ._explain import Check as Check
 from ._explain import Row as Row
-from ._explain import _failed_check as _failed_check
 from ._explain import explain as explain
 from ._format import EXIT_REJECTED as EXIT_REJECTED
 from ._format import EXIT_USAGE as EXIT_USAGE

@@ -6,4 +6,6 @@ import sys
 
 from . import main
 
-sys.exit(main())
+# Importing this module (pkgutil.walk_packages, documentation tools) must not run the command.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from ..errors import ConfigurationError, MalformedTokenError
+from ..errors import ConfigurationError, NotAJWT
 from ._format import EXIT_REJECTED, EXIT_VALID, _fail, _is_time, _json_out, iso, relative
 from ._input import _read_token, _read_unverified
 
@@ -20,7 +20,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         header, claims = _read_unverified(_read_token(args.token))
     except ConfigurationError as exc:
         return _fail("decode", exc)
-    except MalformedTokenError as exc:
+    except NotAJWT as exc:
         return _fail("decode", f"not a JWT: {exc}", EXIT_REJECTED)
     times = {
         name: {

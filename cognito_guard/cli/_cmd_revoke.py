@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from ..errors import ConfigurationError, MalformedTokenError
+from ..errors import ConfigurationError, NotAJWT
 from ._format import EXIT_REJECTED, EXIT_USAGE, EXIT_VALID, _fail, _json_out, iso, relative
 from ._input import _read_token, _read_unverified
 
@@ -118,7 +118,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
             )
     except ConfigurationError as exc:
         return _fail("revoke", exc)
-    except MalformedTokenError as exc:
+    except NotAJWT as exc:
         return _fail("revoke", f"not a JWT: {exc}", EXIT_REJECTED)
     conn = _revocations_connection(args, "revoke")
     if conn is None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .._oauth import OAuthError, TokenEndpointUnavailable
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, OAuthError, TokenEndpointUnavailable
 from ._format import EXIT_REJECTED, EXIT_VALID, _fail, _in_option_words, _json_out, iso
 
 # The Python parameters behind the options, as a configuration error names them.

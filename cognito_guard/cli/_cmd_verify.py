@@ -12,7 +12,7 @@ from ..errors import (
     CognitoGuardError,
     ConfigurationError,
     KeysUnavailableError,
-    MalformedTokenError,
+    NotAJWT,
     TokenError,
 )
 from ._explain import _Context, _kind, explain
@@ -67,7 +67,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _fail("verify", _in_option_words(str(exc), _VERIFY_OPTIONS))
     try:
         header, claims = _read_unverified(token)
-    except MalformedTokenError:
+    except NotAJWT:
         header, claims = {}, {}
     ctx = _Context(
         header,
@@ -91,7 +91,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             verified = dict(verifier.verify(token))
         except (TokenError, KeysUnavailableError) as exc:
             error = exc
-    rows = explain(ctx, token, error)
+    rows = explain(ctx, error)
     if isinstance(error, KeysUnavailableError):
         outcome, code = "keys_unavailable", EXIT_USAGE
     elif error is not None:

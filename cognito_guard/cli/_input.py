@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from .. import _jws
-from ..errors import ConfigurationError, MalformedTokenError
+from ..errors import ConfigurationError, MalformedTokenError, NotAJWT
 
 # Far above any real token (the verifier refuses more than 16 KiB by default): `decode` also
 # shows the tokens the verifier refuses for their size.
@@ -16,17 +16,17 @@ _MAX_TOKEN_BYTES = 1024 * 1024
 def _read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of ``token``, decoded by the library's one unverified decoder.
 
-    Raises MalformedTokenError; its message tells an encrypted JWE (a refresh token, five
-    segments) apart from a token that is merely malformed.
+    Raises NotAJWT saying why: an encrypted JWE (a refresh token, five segments) is named as
+    such; any other token gets the decoder's own words.
     """
     try:
         return _jws.decode_unverified(token, _MAX_TOKEN_BYTES)
-    except MalformedTokenError:
-        if token.count(".") != 4:
-            raise
-    raise MalformedTokenError(
-        "this is an encrypted JWE (a Cognito refresh token?), not a signed JWT"
-    ) from None
+    except MalformedTokenError as exc:
+        if token.count(".") == 4:
+            why = "this is an encrypted JWE (a Cognito refresh token?), not a signed JWT"
+        else:
+            why = str(exc)
+    raise NotAJWT(why)
 
 
 def _read_token(value: str) -> str:
