@@ -1,5 +1,7 @@
 """Generic, strict parsing of an RS256 JWS compact serialisation (RFC 7515); nothing Cognito here.
 
+The one unverified decoder of the library is here too, as strict as the parser.
+
 Hot path: the token is encoded and translated to the standard base64 alphabet in one C pass that
 also flags every character outside the base64url alphabet, so validation costs no per-character
 Python work. Each distinct header segment is decoded and checked once, then remembered.
@@ -26,7 +28,7 @@ from .errors import (
     shorten,
 )
 
-__all__ = ["HeaderCache", "ParsedToken", "parse", "verify_signature"]
+__all__ = ["HeaderCache", "ParsedToken", "decode_unverified", "parse", "verify_signature"]
 
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64STD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -174,8 +176,8 @@ class HeaderCache:
         return kid
 
 
-def parse(token: object, max_bytes: int, headers: HeaderCache) -> ParsedToken:
-    """Check the structure of ``token`` and decode it. Raises MalformedTokenError subclasses."""
+def _split(token: object, max_bytes: int) -> tuple[bytes, bytes, int, int]:
+    """``token`` as ASCII, translated to the standard base64 alphabet, and where its dots are."""
     if not isinstance(token, str):
         raise MalformedTokenError(f"a token must be a str, not {type(token).__name__}")
     if len(token) > max_bytes:
@@ -191,11 +193,30 @@ def parse(token: object, max_bytes: int, headers: HeaderCache) -> ParsedToken:
     second = translated.find(b".", first + 1)
     if first < 0 or second < 0 or translated.find(b".", second + 1) >= 0:
         raise MalformedTokenError("a JWS has exactly three dot-separated segments")
+    return raw, translated, first, second
+
+
+def parse(token: object, max_bytes: int, headers: HeaderCache) -> ParsedToken:
+    """Check the structure of ``token`` and decode it. Raises MalformedTokenError subclasses."""
+    raw, translated, first, second = _split(token, max_bytes)
     # The header cache lookup is inlined: it is the common case on the hot path.
     kid = headers.kids.get(translated[:first]) or headers.kid(translated, first)
     payload = _json_object(_segment(translated, first + 1, second, "payload"), "payload")
     signature = _segment(translated, second + 1, len(translated), "signature")
     return ParsedToken(kid, payload, raw[:second], signature)
+
+
+def decode_unverified(token: str, max_bytes: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload of ``token``, decoded as strictly as :func:`parse` decodes them.
+
+    Nothing else is checked: not the algorithm, the key id, the header parameters nor the
+    signature. This is the one reader of a token that is not verified: to show one, or to take an
+    identifier from it; never to trust it. Raises MalformedTokenError.
+    """
+    _raw, translated, first, second = _split(token, max_bytes)
+    header = _json_object(_segment(translated, 0, first, "header"), "header")
+    payload = _json_object(_segment(translated, first + 1, second, "payload"), "payload")
+    return header, payload
 
 
 def verify_signature(key: RSAPublicKey, token: ParsedToken) -> None:
