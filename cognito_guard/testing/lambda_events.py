@@ -63,9 +63,7 @@ def method_arn(
 ) -> str:
     """An ``execute-api`` method ARN: ``arn:aws:execute-api:{region}:{account}:{api}/{stage}/
     {method}/{path below the stage}``; ``method="$connect"`` gives a WebSocket ARN."""
-    below = path if path.startswith("/") else "/" + path
-    if method.startswith("$"):
-        below = ""
+    below = "" if method.startswith("$") else path if path.startswith("/") else "/" + path
     return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}{below}"
 
 
@@ -84,9 +82,7 @@ def _header_map(
 def _body(body: str | bytes | Mapping[str, Any] | None) -> str | None:
     if body is None or isinstance(body, str):
         return body
-    if isinstance(body, bytes):
-        return body.decode()
-    return json.dumps(body)
+    return body.decode() if isinstance(body, bytes) else json.dumps(body)
 
 
 def _now_ms() -> int:

@@ -8,6 +8,7 @@ loopback JWKS server.
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -851,9 +852,17 @@ def test_a_fastapi_app_under_mangum_answers_as_under_uvicorn(
     from .test_fastapi import load_example
 
     app = load_example().app  # examples/fastapi_app.py, from the COGNITO_* environment
-    lambda_handler = mangum.Mangum(app, lifespan="off")
     context = types.SimpleNamespace(function_name="orders", aws_request_id="req-1")
-    with _uvicorn(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+    # Mangum runs every invocation on the thread's current event loop, making one at construction
+    # when there is none and leaving it open, as a Lambda process would: the test owns that loop.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    lambda_handler = mangum.Mangum(app, lifespan="off")
+    with contextlib.ExitStack() as stack:
+        stack.callback(loop.close)
+        stack.callback(asyncio.set_event_loop, None)
+        base_url = stack.enter_context(_uvicorn(app))
+        client = stack.enter_context(httpx.Client(base_url=base_url, timeout=10))
         for case in matrix.CASES:
             headers = matrix.headers_for(case, issuer, other_issuer)
             served = client.request(case.method, case.path, headers=headers)
