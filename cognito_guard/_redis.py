@@ -1,7 +1,13 @@
-"""The one place that knows how to connect to Redis (or Valkey, ElastiCache, MemoryDB).
+"""The one place that knows Redis (or Valkey, ElastiCache, MemoryDB).
 
-Every Redis user of cognito_guard (the revocation list, the shared token cache, the session store)
-goes through :class:`RedisConnection`, so the rules live once:
+Every Redis user of cognito_guard (the revocation list, the shared M2M token cache, the session
+store) goes through this module, so the rules live once:
+
+- :class:`RedisConnection` connects; :func:`unavailable_errors` says which exceptions mean "Redis
+  did not do it" (each feature turns them into its own unavailable answer); :class:`RedisLock`
+  is the lock (``SET NX PX`` and compare-and-delete); :func:`key_name` names every key.
+
+Connections:
 
 - a URL must be ``redis://``, ``rediss://`` (TLS) or ``unix://``; anything else is a
   :class:`~cognito_guard.ConfigurationError` where it is written;
@@ -30,9 +36,11 @@ import asyncio
 import contextlib
 import re
 import threading
+import time
 import unicodedata
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
@@ -46,9 +54,15 @@ __all__ = [
     "COMPARE_AND_DELETE",
     "SCHEMES",
     "RedisConnection",
+    "RedisLock",
+    "acompare_and_delete",
     "check_url",
+    "compare_and_delete",
     "describe",
+    "key_name",
+    "milliseconds",
     "redact_url",
+    "unavailable_errors",
     "url_secrets",
 ]
 
@@ -234,10 +248,120 @@ def _import_redis() -> Any:
     return redis
 
 
-def connection_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "Redis is unreachable or failing" (not "your data is bad")."""
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "Redis did not do it": every feature answers them alike.
+
+    An unreachable server (connection errors, timeouts, a socket's ``OSError``), and a server
+    that refuses: ``READONLY`` from a replica during a failover, ``OOM`` at ``maxmemory``,
+    ``LOADING``, ``NOPERM``, ``CLUSTERDOWN`` and every other ``redis.RedisError``. None of them
+    is a verdict on the request, so each feature turns them into its own "unavailable" answer
+    (a 503, or working without the shared state), never a 500.
+
+    Example::
+
+        try:
+            conn.sync.set(name, value)
+        except unavailable_errors() as exc:
+            raise SessionStoreUnavailable(describe(exc, conn.secrets)) from None
+    """
     redis = _import_redis()
-    return (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+    return (redis.RedisError, OSError)
+
+
+def key_name(prefix: str, feature: str, *parts: str, tag: bool = False) -> str:
+    """The Redis key of one of ``feature``'s records: ``{prefix}{feature}:{part}:{part}...``.
+
+    With ``tag`` the feature is written as a hash tag (``{prefix}{{feature}}:...``), so that
+    Redis Cluster keeps every key of the feature in one slot (a script or transaction may then
+    touch several of them).
+
+    Example: ``key_name("cognito_guard:", "m2m", digest, "lock")`` is
+    ``"cognito_guard:m2m:<digest>:lock"``.
+    """
+    head = f"{{{feature}}}" if tag else feature
+    return ":".join((prefix + head, *parts))
+
+
+def milliseconds(seconds: float) -> int:
+    """``seconds`` as a whole number of milliseconds for ``PX``/``PEXPIRE``, at least 1."""
+    return max(1, int(seconds * 1000))
+
+
+def compare_and_delete(client: redis.Redis, name: str, value: str | bytes) -> bool:
+    """Delete ``name`` only if it still holds ``value`` (:data:`COMPARE_AND_DELETE`)."""
+    return bool(client.eval(COMPARE_AND_DELETE, 1, name, value))
+
+
+async def acompare_and_delete(client: redis.asyncio.Redis, name: str, value: str | bytes) -> bool:
+    """:func:`compare_and_delete` on an asyncio client."""
+    return bool(await client.eval(COMPARE_AND_DELETE, 1, name, value))
+
+
+def _attempts(wait: float) -> Iterator[float]:
+    """The pause before each attempt: none before the first, then growing (5 ms doubling to
+    50 ms), until ``wait`` seconds have passed."""
+    deadline = time.monotonic() + wait
+    pause = 0.0
+    while True:
+        yield pause
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        pause = min(max(pause * 2, 0.005), 0.05, remaining)
+
+
+class RedisLock:
+    """A lease on ``name``: ``SET name owner NX PX lease``, released by compare-and-delete.
+
+    Only its owner (a random value per lock) releases it, so a holder whose lease ran out does
+    not release the lock another process has taken since; a holder that dies blocks others for
+    ``lease`` seconds at most. Each method takes the client to use (sync or asyncio).
+
+    Example::
+
+        lock = RedisLock(key_name(prefix, "lock", digest), lease=30.0)
+        if lock.acquire(conn.sync, wait=5.0):
+            try:
+                ...  # one process at a time
+            finally:
+                lock.release(conn.sync)
+    """
+
+    __slots__ = ("lease_ms", "name", "owner")
+
+    def __init__(self, name: str, lease: float) -> None:
+        self.name = name
+        self.owner = token_urlsafe(18)
+        self.lease_ms = milliseconds(lease)
+
+    def __repr__(self) -> str:
+        return f"RedisLock({self.name!r}, lease={self.lease_ms / 1000:g})"
+
+    def acquire(self, client: redis.Redis, wait: float = 0.0) -> bool:
+        """Take the lock, retrying for up to ``wait`` seconds; True when it is ours."""
+        for pause in _attempts(wait):
+            if pause:
+                time.sleep(pause)
+            if client.set(self.name, self.owner, nx=True, px=self.lease_ms):
+                return True
+        return False
+
+    async def aacquire(self, client: redis.asyncio.Redis, wait: float = 0.0) -> bool:
+        """:meth:`acquire` on an asyncio client (the waits do not block the event loop)."""
+        for pause in _attempts(wait):
+            if pause:
+                await asyncio.sleep(pause)
+            if await client.set(self.name, self.owner, nx=True, px=self.lease_ms):
+                return True
+        return False
+
+    def release(self, client: redis.Redis) -> bool:
+        """Release the lock if it is still ours; False when the lease ran out meanwhile."""
+        return compare_and_delete(client, self.name, self.owner)
+
+    async def arelease(self, client: redis.asyncio.Redis) -> bool:
+        """:meth:`release` on an asyncio client."""
+        return await acompare_and_delete(client, self.name, self.owner)
 
 
 class RedisConnection:

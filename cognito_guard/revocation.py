@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from ._redis import RedisConnection, connection_errors, describe
+from ._redis import RedisConnection, describe, unavailable_errors
 from .claims import CognitoClaims
 from .errors import (
     ConfigurationError,
@@ -875,17 +875,8 @@ _MAX_BACKOFF = 2.0
 _POLL = 0.05  # how often the thread looks at the stop flag between messages
 
 
-def _redis_error() -> type[BaseException]:
-    """redis-py's base error: a failing server (READONLY, OOM, NOPERM ...) is an outage too."""
-    import redis
-
-    error: type[BaseException] = redis.RedisError
-    return error
-
-
-def redis_failures() -> tuple[type[BaseException], ...]:
-    """The exceptions meaning "Redis did not do it": unreachable, or refusing (READONLY ...)."""
-    return (*connection_errors(), _redis_error())
+redis_failures = unavailable_errors
+"""The exceptions meaning "Redis did not do it" (kept under this name for the CLI)."""
 
 
 def read_entries(

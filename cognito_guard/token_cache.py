@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._encryption import EncryptionKey, fernet_for, seal, unseal
 from ._oauth import TokenSet
-from ._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
+from ._redis import COMPARE_AND_DELETE, RedisConnection, describe, unavailable_errors
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -282,10 +282,7 @@ class RedisTokenCache(TokenCache):
         self.wait_timeout = (
             float(wait_timeout) if wait_timeout is not None else self.lock_lease + _MARGIN
         )
-        self._errors: tuple[type[BaseException], ...] = (
-            *connection_errors(),
-            _redis_error(),
-        )
+        self._errors = unavailable_errors()
         self._state = threading.Lock()
         self._down = False
 
@@ -556,10 +553,3 @@ class RedisTokenCache(TokenCache):
     async def aclose(self) -> None:
         """Close the running loop's and the sync Redis clients this cache made."""
         await self.connection.aclose()
-
-
-def _redis_error() -> type[BaseException]:
-    import redis
-
-    error: type[BaseException] = redis.RedisError
-    return error
