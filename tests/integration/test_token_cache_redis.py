@@ -26,9 +26,9 @@ from cognito_guard.client import (
     RedisTokenCache,
     TokenSet,
 )
+from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
-from cognito_guard.token_cache import cache_key
 
 from ._oauth_support import SECRET, ProtectedAPI
 
