@@ -1,5 +1,7 @@
-"""Where :class:`~cognito_guard.client.ClientCredentialsAuth` keeps its token: this process, or
-a Redis shared by the whole fleet.
+"""The M2M token cache: where :class:`~cognito_guard.client.ClientCredentialsAuth` keeps its
+client-credentials token, in this process or in a Redis shared by the whole fleet.
+
+(Not the verifier's cache of verified tokens, ``CognitoVerifier(token_cache_size=...)``.)
 
 Client-credentials (M2M) token requests are billed by AWS and count against the token endpoint's
 quota. :class:`MemoryTokenCache` (the default) shares one token per process;
@@ -29,7 +31,6 @@ import json
 import logging
 import math
 import random
-import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable
@@ -38,7 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._encryption import EncryptionKey, fernet_for, seal, unseal
 from ._oauth import TokenSet
-from ._redis import COMPARE_AND_DELETE, RedisConnection, describe, unavailable_errors
+from ._redis import (
+    COMPARE_AND_DELETE,
+    RedisConnection,
+    RedisLock,
+    describe,
+    key_name,
+    unavailable_errors,
+)
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -144,7 +152,9 @@ class MemoryTokenCache(TokenCache):
         return "MemoryTokenCache()"
 
 
-# -- the Redis protocol, written once as a generator of operations -------------------------------
+# -- the Redis protocol, written once as a generator of operations (httpx's auth flows are the
+# model): plain code decides what to ask and what an answer or a failure means; the sync and the
+# async driver only carry the operations out.
 
 # Write KEYS[1] = ARGV[2] (PX ARGV[3]) only if it is absent, still holds ARGV[1] (an entry we read
 # and could decrypt, but not use), or has no TTL (never one of ours). An entry this process cannot
@@ -165,10 +175,13 @@ class _Get:
 
 
 @dataclass(frozen=True)
-class _Lock:
-    name: str
-    owner: str
-    lease_ms: int
+class _Acquire:
+    lock: RedisLock
+
+
+@dataclass(frozen=True)
+class _Release:
+    lock: RedisLock
 
 
 @dataclass(frozen=True)
@@ -185,12 +198,46 @@ class _Sleep:
 
 @dataclass(frozen=True)
 class _Fetch:
-    lock: str | None  # the lock this process holds while fetching, released if the fetch fails
-    owner: str | None
+    """Ask Cognito (the driver's ``fetch``); its error is thrown back into the flow."""
 
 
-_Op = _Get | _Lock | _Script | _Sleep | _Fetch
+_Op = _Get | _Acquire | _Release | _Script | _Sleep | _Fetch
 _Flow = Generator[_Op, Any, TokenSet]
+
+
+class _Steps:
+    """Steps a flow for a driver: each op's result is sent back in, its exception thrown back
+    in, so that the flow alone decides what a failure means."""
+
+    __slots__ = ("error", "flow", "result", "value")
+
+    def __init__(self, flow: _Flow) -> None:
+        self.flow = flow
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.value: TokenSet | None = None
+
+    def next(self) -> _Op | None:
+        """The next op, or None when the flow has returned (its :attr:`value`)."""
+        try:
+            if self.error is None:
+                return self.flow.send(self.result)
+            error, self.error = self.error, None
+            return self.flow.throw(error)
+        except StopIteration as stop:
+            self.value = stop.value
+            return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What reading the shared entry came to: usable ``tokens``; or the ``lock`` this process
+    holds to fetch for the fleet (``overwrite``: the raw value its write may replace); or
+    neither (it waited too long for another process's token)."""
+
+    tokens: TokenSet | None = None
+    lock: RedisLock | None = None
+    overwrite: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -348,17 +395,36 @@ class RedisTokenCache(TokenCache):
             return _Entry(None, raw, rejected=not due)
         return _Entry(None, raw) if due else _Entry(tokens, raw)
 
-    def _entry_name(self, key: str) -> str:
-        return f"{self.prefix}m2m:{key}"
-
     # -- the protocol ----------------------------------------------------------------------------
 
     def _flow(
         self, key: str, skew: float, clock: Callable[[], float], replacing: str | None
     ) -> _Flow:
-        """Read the entry; else lead (lock, fetch, write, unlock) or wait for who leads."""
-        entry_name, lock_name = self._entry_name(key), self._entry_name(key) + ":lock"
-        lease_ms = max(1, int(self.lock_lease * 1000))
+        """The shared entry, or a token this process fetches (for the fleet when it leads, for
+        itself when Redis fails or the leader takes too long)."""
+        try:
+            found = yield from self._find(key, skew, clock, replacing)
+        except self._errors as exc:
+            self._failed(exc)
+            return (yield from self._fetch(None))
+        if found.tokens is not None:
+            self._succeeded()
+            return found.tokens
+        tokens = yield from self._fetch(found.lock)
+        if found.lock is not None:
+            try:
+                yield from self._share(key, tokens, skew, found.lock, found.overwrite)
+            except self._errors as exc:
+                self._failed(exc)
+                return tokens
+        self._succeeded()
+        return tokens
+
+    def _find(
+        self, key: str, skew: float, clock: Callable[[], float], replacing: str | None
+    ) -> Generator[_Op, Any, _Found]:
+        """Read the entry; else take the lock to lead, or wait for who leads."""
+        entry_name = key_name(self.prefix, "m2m", key)
         deadline = time.monotonic() + self.wait_timeout
         pause = 0.02
         logged = False
@@ -368,43 +434,59 @@ class RedisTokenCache(TokenCache):
                 log.warning("the shared token entry %s %s", entry_name, entry.problem)
                 logged = True
             if entry.tokens is not None:
-                return entry.tokens
+                return _Found(entry.tokens)
             if entry.rejected:
                 # The API refused this very token: drop it for everyone, unless it was already
                 # replaced (then the next read finds the new one).
                 yield _Script(COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
                 replacing = None
                 continue
-            owner = secrets.token_urlsafe(18)
-            if (yield _Lock(lock_name, owner, lease_ms)):
+            lock = RedisLock(key_name(self.prefix, "m2m", key, "lock"), self.lock_lease)
+            if (yield _Acquire(lock)):
                 # Someone may have written between our read and our lock: read again.
                 entry = self._open(key, (yield _Get(entry_name)), skew, clock, replacing)
                 if entry.tokens is None:
-                    tokens: TokenSet = yield _Fetch(lock_name, owner)
-                    ttl_ms = int(
-                        (tokens.expires_at - effective_skew(tokens, skew) - tokens.clock()) * 1000
-                    )
-                    if ttl_ms > 0:
-                        sealed = self._seal(key, tokens)
-                        args = (entry.overwrite, sealed, ttl_ms)
-                        yield _Script(_WRITE, (entry_name,), args)
-                else:
-                    tokens = entry.tokens
-                yield _Script(COMPARE_AND_DELETE, (lock_name,), (owner,))
-                return tokens
+                    return _Found(lock=lock, overwrite=entry.overwrite)
+                yield _Release(lock)
+                return _Found(entry.tokens)
             if time.monotonic() >= deadline:
                 log.warning(
                     "waited %.3g s for another process's token request (%s): "
                     "fetching a token of its own",
                     self.wait_timeout,
-                    lock_name,
+                    lock.name,
                 )
-                fetched: TokenSet = yield _Fetch(None, None)
-                return fetched
+                return _Found()
             # Jittered, growing polls: waiters do not hit Redis in lock step.
             jitter = random.uniform(0.8, 1.2)  # noqa: S311 - timing, not security
             yield _Sleep(min(pause * jitter, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 1.5, 0.25)
+
+    def _fetch(self, lock: RedisLock | None) -> Generator[_Op, Any, TokenSet]:
+        """Ask Cognito; a failed request frees the ``lock`` this process holds, if any."""
+        try:
+            tokens: TokenSet = yield _Fetch()
+        except GeneratorExit:
+            raise
+        except BaseException:
+            if lock is not None:
+                # Free the lock now rather than make the fleet wait out the lease (if Redis
+                # fails here too, the lock expires with its lease).
+                with contextlib.suppress(*self._errors):
+                    yield _Release(lock)
+            raise
+        return tokens
+
+    def _share(
+        self, key: str, tokens: TokenSet, skew: float, lock: RedisLock, overwrite: bytes
+    ) -> Generator[_Op, Any, None]:
+        """Write the fetched ``tokens`` for the fleet (until they are due), then unlock."""
+        ttl_ms = int((tokens.expires_at - effective_skew(tokens, skew) - tokens.clock()) * 1000)
+        if ttl_ms > 0:
+            sealed = self._seal(key, tokens)
+            entry_name = key_name(self.prefix, "m2m", key)
+            yield _Script(_WRITE, (entry_name,), (overwrite, sealed, ttl_ms))
+        yield _Release(lock)
 
     # -- outage bookkeeping ----------------------------------------------------------------------
 
@@ -429,7 +511,7 @@ class RedisTokenCache(TokenCache):
                     self.connection.url,
                 )
 
-    # -- the two drivers -------------------------------------------------------------------------
+    # -- the two drivers: thin shells around the one flow -----------------------------------
 
     def get(
         self,
@@ -440,32 +522,14 @@ class RedisTokenCache(TokenCache):
         clock: Callable[[], float],
         replacing: str | None,
     ) -> TokenSet:
-        flow = self._flow(key, skew, clock, replacing)
-        fetched: TokenSet | None = None
-        fetching = False
-        try:
-            value: Any = None
-            op = next(flow)
-            while True:
-                if isinstance(op, _Fetch):
-                    fetching = True
-                    value = fetched = self._fetch_or_release(op, fetch)
-                    fetching = False
-                elif isinstance(op, _Sleep):
-                    time.sleep(op.seconds)
-                    value = None
-                else:
-                    value = self._sync_op(op)
-                op = flow.send(value)
-        except StopIteration as stop:
-            self._succeeded()
-            result: TokenSet = stop.value
-            return result
-        except self._errors as exc:
-            if fetching:  # the token request's own error (an OSError, say), not Redis's
-                raise
-            self._failed(exc)
-            return fetched if fetched is not None else fetch()
+        steps = _Steps(self._flow(key, skew, clock, replacing))
+        while (op := steps.next()) is not None:
+            try:
+                steps.result = self._run(op, fetch)
+            except BaseException as exc:  # into the flow, which knows what it means
+                steps.error = exc
+        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
+        return steps.value
 
     async def aget(
         self,
@@ -476,75 +540,52 @@ class RedisTokenCache(TokenCache):
         clock: Callable[[], float],
         replacing: str | None,
     ) -> TokenSet:
-        flow = self._flow(key, skew, clock, replacing)
-        fetched: TokenSet | None = None
-        fetching = False
-        try:
-            value: Any = None
-            op = next(flow)
-            while True:
-                if isinstance(op, _Fetch):
-                    fetching = True
-                    value = fetched = await self._afetch_or_release(op, afetch)
-                    fetching = False
-                elif isinstance(op, _Sleep):
-                    await asyncio.sleep(op.seconds)
-                    value = None
-                else:
-                    value = await self._async_op(op)
-                op = flow.send(value)
-        except StopIteration as stop:
-            self._succeeded()
-            result: TokenSet = stop.value
-            return result
-        except self._errors as exc:
-            if fetching:  # the token request's own error (an OSError, say), not Redis's
-                raise
-            self._failed(exc)
-            return fetched if fetched is not None else await afetch()
+        steps = _Steps(self._flow(key, skew, clock, replacing))
+        while (op := steps.next()) is not None:
+            try:
+                steps.result = await self._arun(op, afetch)
+            except BaseException as exc:  # a cancellation too: the flow frees its lock
+                steps.error = exc
+        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
+        return steps.value
 
-    def _fetch_or_release(self, op: _Fetch, fetch: Callable[[], TokenSet]) -> TokenSet:
-        try:
+    def _run(self, op: _Op, fetch: Callable[[], TokenSet]) -> Any:
+        if isinstance(op, _Fetch):
             return fetch()
-        except BaseException:
-            if op.lock is not None and op.owner is not None:
-                # Free the lock now rather than make the fleet wait out the lease (if Redis
-                # fails here too, the lock expires with its lease).
-                with contextlib.suppress(*self._errors):
-                    self._sync_op(_Script(COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
-            raise
+        if isinstance(op, _Sleep):
+            time.sleep(op.seconds)
+            return None
+        return self._redis_op(op)
 
-    async def _afetch_or_release(
-        self, op: _Fetch, afetch: Callable[[], Awaitable[TokenSet]]
-    ) -> TokenSet:
-        try:
+    async def _arun(self, op: _Op, afetch: Callable[[], Awaitable[TokenSet]]) -> Any:
+        if isinstance(op, _Fetch):
             return await afetch()
-        except BaseException:
-            if op.lock is not None and op.owner is not None:
-                with contextlib.suppress(*self._errors):
-                    await self._async_op(_Script(COMPARE_AND_DELETE, (op.lock,), (op.owner,)))
-            raise
-
-    def _sync_op(self, op: _Op) -> Any:
-        client = self.connection.sync
-        if isinstance(op, _Get):
-            return client.get(op.name)
-        if isinstance(op, _Lock):
-            return bool(client.set(op.name, op.owner, nx=True, px=op.lease_ms))
-        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else here
-        return client.register_script(op.source)(keys=list(op.keys), args=list(op.args))
-
-    async def _async_op(self, op: _Op) -> Any:
+        if isinstance(op, _Sleep):
+            await asyncio.sleep(op.seconds)
+            return None
         if not self.connection.has_async:  # a sync client was passed: keep the loop free
-            return await asyncio.to_thread(self._sync_op, op)
+            return await asyncio.to_thread(self._redis_op, op)
         client = self.connection.for_loop()
         if isinstance(op, _Get):
             return await client.get(op.name)
-        if isinstance(op, _Lock):
-            return bool(await client.set(op.name, op.owner, nx=True, px=op.lease_ms))
-        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else here
+        if isinstance(op, _Acquire):
+            return await op.lock.aacquire(client)
+        if isinstance(op, _Release):
+            return await op.lock.arelease(client)
+        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else
         script = client.register_script(op.source)
         return await script(keys=list(op.keys), args=list(op.args))
+
+    def _redis_op(self, op: _Op) -> Any:
+        client = self.connection.sync
+        if isinstance(op, _Get):
+            return client.get(op.name)
+        if isinstance(op, _Acquire):
+            return op.lock.acquire(client)
+        if isinstance(op, _Release):
+            return op.lock.release(client)
+        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else
+        return client.register_script(op.source)(keys=list(op.keys), args=list(op.args))
 
     def close(self) -> None:
         """Close the sync Redis client this cache made (see ``RedisConnection.close``)."""
