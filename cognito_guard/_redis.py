@@ -5,7 +5,8 @@ store) goes through this module, so the rules live once:
 
 - :class:`RedisConnection` connects; :func:`unavailable_errors` says which exceptions mean "Redis
   did not do it" (each feature turns them into its own unavailable answer); :class:`RedisLock`
-  is the lock (``SET NX PX`` and compare-and-delete); :func:`key_name` names every key.
+  is the lock (``SET NX PX`` and compare-and-delete); :func:`key_name` names every key;
+  :class:`Outage` tells the first failure and the first success after it apart.
 
 Connections:
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPARE_AND_DELETE",
     "SCHEMES",
+    "Outage",
     "RedisConnection",
     "RedisLock",
     "acompare_and_delete",
@@ -266,6 +268,50 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
     """
     redis = _import_redis()
     return (redis.RedisError, OSError)
+
+
+class Outage:
+    """Whether a feature is in a Redis outage, so that it logs the start and the end once each
+    (not once per failing call).
+
+    Example::
+
+        except unavailable_errors() as exc:
+            if outage.began():
+                log.warning("Redis is unreachable (%s): ...", describe(exc, conn.secrets))
+        ...
+        if outage.ended():
+            log.info("Redis is reachable again")
+    """
+
+    __slots__ = ("_down", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down = False
+
+    @property
+    def down(self) -> bool:
+        """True between a failure and the next success."""
+        return self._down
+
+    def began(self) -> bool:
+        """Record a failure; True only for the first one of an outage."""
+        with self._lock:
+            first, self._down = not self._down, True
+        return first
+
+    def ended(self) -> bool:
+        """Record a success; True only for the first one after a failure."""
+        if not self._down:  # the usual case takes no lock
+            return False
+        with self._lock:
+            back, self._down = self._down, False
+        return back
+
+    def after_fork(self) -> None:
+        """Call in a forked child: a fresh lock (another thread may have held it at the fork)."""
+        self._lock = threading.Lock()
 
 
 def key_name(prefix: str, feature: str, *parts: str, tag: bool = False) -> str:

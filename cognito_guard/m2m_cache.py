@@ -41,6 +41,7 @@ from ._encryption import EncryptionKey, fernet_for, seal, unseal
 from ._oauth import TokenSet
 from ._redis import (
     COMPARE_AND_DELETE,
+    Outage,
     RedisConnection,
     RedisLock,
     describe,
@@ -331,7 +332,7 @@ class RedisTokenCache(TokenCache):
         )
         self._errors = unavailable_errors()
         self._state = threading.Lock()
-        self._down = False
+        self._outage = Outage()
 
     @property
     def encrypted(self) -> bool:
@@ -491,9 +492,7 @@ class RedisTokenCache(TokenCache):
     # -- outage bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: BaseException) -> None:
-        with self._state:
-            first, self._down = not self._down, True
-        if first:
+        if self._outage.began():
             log.warning(
                 "Redis at %s is unreachable (%s): each process fetches its own "
                 "client-credentials token until it is back",
@@ -502,14 +501,8 @@ class RedisTokenCache(TokenCache):
             )
 
     def _succeeded(self) -> None:
-        if self._down:
-            with self._state:
-                back, self._down = self._down, False
-            if back:
-                log.info(
-                    "Redis at %s is reachable again: tokens are shared again",
-                    self.connection.url,
-                )
+        if self._outage.ended():
+            log.info("Redis at %s is reachable again: tokens are shared again", self.connection.url)
 
     # -- the two drivers: thin shells around the one flow -----------------------------------
 

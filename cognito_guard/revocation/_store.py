@@ -7,7 +7,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._redis import RedisConnection
+from .._redis import RedisConnection, key_name
 from ._wire import parse_member
 from .memory import _LocalList
 from .protocols import Kind, Revocation
@@ -30,9 +30,9 @@ class _RedisList:
 
     def __init__(self, conn: RedisConnection, prefix: str) -> None:
         self.conn = conn
-        self.key = f"{prefix}revocations"
-        self.version_key = f"{prefix}revocations:version"
-        self.channel = f"{prefix}revocations"
+        self.key = key_name(prefix, "revocations")
+        self.version_key = key_name(prefix, "revocations", "version")
+        self.channel = self.key  # a channel is no key, but named alike
 
     def _queue_write(self, pipe: Any, entry: Revocation, now: float, lifetime: float) -> None:
         horizon = math.ceil(now + lifetime)

@@ -8,8 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError, RevokedTokenError, shorten
@@ -33,8 +32,11 @@ def _number_option(value: object, name: str, *, minimum: float = 0.0) -> float:
     return number
 
 
+_List = TypeVar("_List", bound="_LocalList")
+
+
 class _LocalList:
-    """The in-memory list and its check, shared by both implementations.
+    """The in-memory list, its check and its writes, shared by both implementations.
 
     Readers (every verification) take no lock: a dict lookup is atomic, and writers replace
     values, never mutate them. Writers hold ``_write_lock``.
@@ -171,6 +173,49 @@ class _LocalList:
             )
         return Revocation("sub", sub, when + self.max_token_lifetime, when)
 
+    # -- the writes: each implementation records an entry its own way -------------------------
+
+    def revoke_token(self, jti: str) -> None:
+        """Refuse exactly one token, by its ``jti``."""
+        self._record(self._entry("jti", jti))
+
+    def revoke_session(self, origin_jti: str) -> None:
+        """Refuse every token of one sign-in session, by the ``origin_jti`` they share."""
+        self._record(self._entry("origin_jti", origin_jti))
+
+    def sign_out_user(self, sub: str, at: float | None = None) -> None:
+        """Refuse every token of user ``sub`` with ``iat`` at or before ``at`` (default: now)."""
+        self._record(self._entry("sub", sub, at))
+
+    async def arevoke_token(self, jti: str) -> None:
+        """Async :meth:`revoke_token` (does not block the event loop)."""
+        await self._arecord(self._entry("jti", jti))
+
+    async def arevoke_session(self, origin_jti: str) -> None:
+        """Async :meth:`revoke_session`."""
+        await self._arecord(self._entry("origin_jti", origin_jti))
+
+    async def asign_out_user(self, sub: str, at: float | None = None) -> None:
+        """Async :meth:`sign_out_user`."""
+        await self._arecord(self._entry("sub", sub, at))
+
+    def _record(self, entry: Revocation) -> None:
+        raise NotImplementedError
+
+    async def _arecord(self, entry: Revocation) -> None:
+        raise NotImplementedError
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop what the list runs (a list in memory runs nothing)."""
+
+    def __enter__(self: _List) -> _List:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 class MemoryRevocations(_LocalList):
     """A revocation list in this process's memory: for one process, and for tests.
@@ -196,47 +241,12 @@ class MemoryRevocations(_LocalList):
         if self.is_revoked(claims):
             raise self._revoked_error(claims)
 
-    def revoke_token(self, jti: str) -> None:
-        """Refuse exactly one token, by its ``jti``."""
-        self._record(self._entry("jti", jti))
-
-    def revoke_session(self, origin_jti: str) -> None:
-        """Refuse every token of one sign-in session, by the ``origin_jti`` they share."""
-        self._record(self._entry("origin_jti", origin_jti))
-
-    def sign_out_user(self, sub: str, at: float | None = None) -> None:
-        """Refuse every token of user ``sub`` with ``iat`` at or before ``at`` (default: now)."""
-        self._record(self._entry("sub", sub, at))
-
-    async def arevoke_token(self, jti: str) -> None:
-        """Async :meth:`revoke_token`."""
-        self.revoke_token(jti)
-
-    async def arevoke_session(self, origin_jti: str) -> None:
-        """Async :meth:`revoke_session`."""
-        self.revoke_session(origin_jti)
-
-    async def asign_out_user(self, sub: str, at: float | None = None) -> None:
-        """Async :meth:`sign_out_user`."""
-        self.sign_out_user(sub, at)
-
     def _record(self, entry: Revocation) -> None:
         self._prune(self._clock())
         self._apply(entry)
 
-    def close(self) -> None:
-        """Nothing to stop; here so that both implementations are used alike."""
-
-    def __enter__(self) -> MemoryRevocations:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    async def _arecord(self, entry: Revocation) -> None:
+        self._record(entry)
 
     def __repr__(self) -> str:
         return f"MemoryRevocations(entries={len(self)})"

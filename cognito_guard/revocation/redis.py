@@ -1,30 +1,14 @@
-"""Revocation and sign-out that every process honours: an in-memory list, shared through Redis.
+"""The revocation list shared by every process through Redis: :class:`RedisRevocations`.
 
-Cognito's access and ID tokens stay valid for any JWT library until their ``exp``, even after
-``/oauth2/revoke`` or ``GlobalSignOut``. A verifier given ``revocations=`` also refuses:
-
-- one token, by its ``jti`` (:meth:`revoke_token`);
-- one sign-in session, by the ``origin_jti`` its access and ID tokens share
-  (:meth:`revoke_session`);
-- every token of a user issued at or before a time, by ``sub`` and ``iat``
-  (:meth:`sign_out_user`).
-
-The check is a few dictionary lookups in memory, on every verification and every cache hit; no
-network call per request. :class:`MemoryRevocations` keeps the list in one process (and for
-tests); :class:`RedisRevocations` shares it between every process of a deployment::
+Each process checks its own local copy (a few dictionary lookups, no network call per request);
+a background thread keeps that copy current from Redis::
 
     process A                       Redis                           process B
     revoke_session(o) --MULTI--> ZADD {prefix}revocations --PUBLISH--> local copy += o
        local copy += o           (score = expiry, pruned)    re-sync every few seconds
                                                                 (catches a lost message)
 
-Entries are only ever added, and each lives ``max_token_lifetime`` (a day by default, the longest
-life of a Cognito access or ID token): after that every token it covers has expired anyway. A
-local copy keeps each entry until its own expiry, even if Redis loses it.
-
 Example::
-
-    from cognito_guard.revocation import RedisRevocations
 
     revocations = RedisRevocations("rediss://app:secret@cache.example.com:6380/0")
     verifier = CognitoVerifier(user_pool_id=..., client_id=..., revocations=revocations)
@@ -41,10 +25,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._redis import RedisConnection, describe, unavailable_errors
+from .._redis import Outage, RedisConnection, describe, unavailable_errors
 from ..errors import ConfigurationError, RevocationsUnavailableError, shorten
 from ._store import _RedisList
 from ._wire import parse_member, parse_message
@@ -173,7 +156,7 @@ class RedisRevocations(_LocalList):
         self._version: int | None = None  # the write counter at the last sync
         self._messages = 0  # messages received since the last sync
         self._syncs_since_full = 0
-        self._outage = False  # between a failed sync and the next good one
+        self._outage = Outage()  # between a failed sync and the next good one
         self._warned_open = False
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
@@ -231,30 +214,6 @@ class RedisRevocations(_LocalList):
             )
 
     # -- writes ---------------------------------------------------------------------------------
-
-    def revoke_token(self, jti: str) -> None:
-        """Refuse exactly one token, by its ``jti``, in every process."""
-        self._record(self._entry("jti", jti))
-
-    def revoke_session(self, origin_jti: str) -> None:
-        """Refuse every token of one sign-in session (by ``origin_jti``), in every process."""
-        self._record(self._entry("origin_jti", origin_jti))
-
-    def sign_out_user(self, sub: str, at: float | None = None) -> None:
-        """Refuse every token of user ``sub`` with ``iat`` at or before ``at`` (default: now)."""
-        self._record(self._entry("sub", sub, at))
-
-    async def arevoke_token(self, jti: str) -> None:
-        """Async :meth:`revoke_token` (does not block the event loop)."""
-        await self._arecord(self._entry("jti", jti))
-
-    async def arevoke_session(self, origin_jti: str) -> None:
-        """Async :meth:`revoke_session`."""
-        await self._arecord(self._entry("origin_jti", origin_jti))
-
-    async def asign_out_user(self, sub: str, at: float | None = None) -> None:
-        """Async :meth:`sign_out_user`."""
-        await self._arecord(self._entry("sub", sub, at))
 
     def _record(self, entry: Revocation) -> None:
         self._apply(entry)  # this process refuses it at once, whatever Redis says
@@ -353,9 +312,8 @@ class RedisRevocations(_LocalList):
         self._last_sync = now
         self.syncs += 1
         with self._state_lock:
-            recovered, self._outage = self._outage, False
             self._warned_open = False
-        if recovered:
+        if self._outage.ended():
             log.warning(
                 "the revocation list is synchronised again with %s (%d entries)",
                 self._conn.url,
@@ -375,9 +333,7 @@ class RedisRevocations(_LocalList):
         self._apply(entry)
 
     def _on_error(self, exc: BaseException) -> None:
-        with self._state_lock:
-            first, self._outage = not self._outage, True
-        if first:
+        if self._outage.began():
             log.warning(
                 "the revocation list lost Redis at %s (%s); serving the local "
                 "copy of %d entries and reconnecting",
@@ -400,6 +356,7 @@ class RedisRevocations(_LocalList):
             return
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._outage.after_fork()
         self._stop = threading.Event()
         self._conn.after_fork()
         self._thread = self._start_thread()
@@ -423,17 +380,6 @@ class RedisRevocations(_LocalList):
         """
         await self._conn.aclose()
         await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> RedisRevocations:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (
