@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError, RevokedTokenError, shorten
-from ._wire import _check_id, _number
+from ._wire import check_id, number
 from .protocols import Kind, Revocation
 
 __all__ = ["MemoryRevocations"]
@@ -26,10 +26,10 @@ _BAD_LOG_LIMIT = 100  # distinct malformed values logged; beyond that they are i
 
 
 def _number_option(value: object, name: str, *, minimum: float = 0.0) -> float:
-    number = _number(value)
-    if number is None or number <= minimum:
+    seconds = number(value)
+    if seconds is None or seconds <= minimum:
         raise ConfigurationError(f"{name} must be a number of seconds > {minimum:g}")
-    return number
+    return seconds
 
 
 _List = TypeVar("_List", bound="_LocalList")
@@ -76,7 +76,7 @@ class _LocalList:
         if type(sub) is str:
             cutoff = self._sub.get(sub)
             if cutoff is not None:
-                iat = _number(payload.get("iat"))
+                iat = number(payload.get("iat"))
                 # No iat: nothing shows the token came after the sign-out, so it is covered.
                 return iat is None or iat <= cutoff
         return False
@@ -161,9 +161,9 @@ class _LocalList:
     def _entry(self, kind: Kind, ident: object, at: float | None = None) -> Revocation:
         now = self._clock()
         if kind != "sub":
-            return Revocation(kind, _check_id(ident, kind), now + self.max_token_lifetime)
-        sub = _check_id(ident, "sub")
-        when = now if at is None else _number(at)
+            return Revocation(kind, check_id(ident, kind), now + self.max_token_lifetime)
+        sub = check_id(ident, "sub")
+        when = now if at is None else number(at)
         if when is None:
             raise ConfigurationError(f"at must be epoch seconds (a number), not {shorten(at)}")
         if when > now + AT_SKEW:
