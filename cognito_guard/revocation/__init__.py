@@ -33,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+from .._redis import unavailable_errors
 from ._store import read_entries as read_entries
 from ._store import write_entry as write_entry
 from ._wire import MAX_ID_LENGTH as MAX_ID_LENGTH
@@ -44,7 +45,6 @@ from .protocols import KINDS, Revocation, Revocations, RevocationWrites
 from .protocols import Kind as Kind
 from .redis import OnUnavailable as OnUnavailable
 from .redis import RedisRevocations
-from .redis import redis_failures as redis_failures
 
 __all__ = [
     "KINDS",
@@ -54,3 +54,7 @@ __all__ = [
     "RevocationWrites",
     "Revocations",
 ]
+
+redis_failures = unavailable_errors
+"""The exceptions meaning "Redis did not do it" (:func:`cognito_guard._redis.unavailable_errors`,
+under the name the CLI imports)."""

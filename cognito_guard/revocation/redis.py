@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import redis.asyncio
     from redis.client import PubSub
 
-__all__ = ["RedisRevocations", "redis_failures"]
+__all__ = ["OnUnavailable", "RedisRevocations"]
 
 log = logging.getLogger("cognito_guard")
 
@@ -151,7 +151,7 @@ class RedisRevocations(_LocalList):
             what="RedisRevocations",
         )
         self._redis = _RedisList(self._conn, prefix)
-        self._errors = redis_failures()
+        self._errors = unavailable_errors()
         self._last_sync: float | None = None  # by self._clock; None until the first load
         self._version: int | None = None  # the write counter at the last sync
         self._messages = 0  # messages received since the last sync
@@ -407,7 +407,3 @@ _FULL_READ_EVERY = 12  # re-syncs: with the default interval, a full read at lea
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 _POLL = 0.05  # how often the thread looks at the stop flag between messages
-
-
-redis_failures = unavailable_errors
-"""The exceptions meaning "Redis did not do it" (kept under this name for the CLI)."""
