@@ -48,6 +48,7 @@ from ._redis import (
     key_name,
     unavailable_errors,
 )
+from ._redis.ops import Acquire, Get, RedisOp, Release, Script, Steps, arun, run
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -171,28 +172,6 @@ return 0
 
 
 @dataclass(frozen=True)
-class _Get:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Acquire:
-    lock: RedisLock
-
-
-@dataclass(frozen=True)
-class _Release:
-    lock: RedisLock
-
-
-@dataclass(frozen=True)
-class _Script:
-    source: str
-    keys: tuple[str, ...]
-    args: tuple[str | bytes | int, ...]
-
-
-@dataclass(frozen=True)
 class _Sleep:
     seconds: float
 
@@ -202,32 +181,8 @@ class _Fetch:
     """Ask Cognito (the driver's ``fetch``); its error is thrown back into the flow."""
 
 
-_Op = _Get | _Acquire | _Release | _Script | _Sleep | _Fetch
+_Op = RedisOp | _Sleep | _Fetch
 _Flow = Generator[_Op, Any, TokenSet]
-
-
-class _Steps:
-    """Steps a flow for a driver: each op's result is sent back in, its exception thrown back
-    in, so that the flow alone decides what a failure means."""
-
-    __slots__ = ("error", "flow", "result", "value")
-
-    def __init__(self, flow: _Flow) -> None:
-        self.flow = flow
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.value: TokenSet | None = None
-
-    def next(self) -> _Op | None:
-        """The next op, or None when the flow has returned (its :attr:`value`)."""
-        try:
-            if self.error is None:
-                return self.flow.send(self.result)
-            error, self.error = self.error, None
-            return self.flow.throw(error)
-        except StopIteration as stop:
-            self.value = stop.value
-            return None
 
 
 @dataclass(frozen=True)
@@ -430,7 +385,7 @@ class RedisTokenCache(TokenCache):
         pause = 0.02
         logged = False
         while True:
-            entry = self._open(key, (yield _Get(entry_name)), skew, clock, replacing)
+            entry = self._open(key, (yield Get(entry_name)), skew, clock, replacing)
             if entry.problem is not None and not logged:
                 log.warning("the shared token entry %s %s", entry_name, entry.problem)
                 logged = True
@@ -439,16 +394,16 @@ class RedisTokenCache(TokenCache):
             if entry.rejected:
                 # The API refused this very token: drop it for everyone, unless it was already
                 # replaced (then the next read finds the new one).
-                yield _Script(COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
+                yield Script(COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
                 replacing = None
                 continue
             lock = RedisLock(key_name(self.prefix, "m2m", key, "lock"), self.lock_lease)
-            if (yield _Acquire(lock)):
+            if (yield Acquire(lock)):
                 # Someone may have written between our read and our lock: read again.
-                entry = self._open(key, (yield _Get(entry_name)), skew, clock, replacing)
+                entry = self._open(key, (yield Get(entry_name)), skew, clock, replacing)
                 if entry.tokens is None:
                     return _Found(lock=lock, overwrite=entry.overwrite)
-                yield _Release(lock)
+                yield Release(lock)
                 return _Found(entry.tokens)
             if time.monotonic() >= deadline:
                 log.warning(
@@ -474,7 +429,7 @@ class RedisTokenCache(TokenCache):
                 # Free the lock now rather than make the fleet wait out the lease (if Redis
                 # fails here too, the lock expires with its lease).
                 with contextlib.suppress(*self._errors):
-                    yield _Release(lock)
+                    yield Release(lock)
             raise
         return tokens
 
@@ -486,8 +441,8 @@ class RedisTokenCache(TokenCache):
         if ttl_ms > 0:
             sealed = self._seal(key, tokens)
             entry_name = key_name(self.prefix, "m2m", key)
-            yield _Script(_WRITE, (entry_name,), (overwrite, sealed, ttl_ms))
-        yield _Release(lock)
+            yield Script(_WRITE, (entry_name,), (overwrite, sealed, ttl_ms))
+        yield Release(lock)
 
     # -- outage bookkeeping ----------------------------------------------------------------------
 
@@ -515,7 +470,7 @@ class RedisTokenCache(TokenCache):
         clock: Callable[[], float],
         replacing: str | None,
     ) -> TokenSet:
-        steps = _Steps(self._flow(key, skew, clock, replacing))
+        steps = Steps(self._flow(key, skew, clock, replacing))
         while (op := steps.next()) is not None:
             try:
                 steps.result = self._run(op, fetch)
@@ -533,7 +488,7 @@ class RedisTokenCache(TokenCache):
         clock: Callable[[], float],
         replacing: str | None,
     ) -> TokenSet:
-        steps = _Steps(self._flow(key, skew, clock, replacing))
+        steps = Steps(self._flow(key, skew, clock, replacing))
         while (op := steps.next()) is not None:
             try:
                 steps.result = await self._arun(op, afetch)
@@ -548,7 +503,7 @@ class RedisTokenCache(TokenCache):
         if isinstance(op, _Sleep):
             time.sleep(op.seconds)
             return None
-        return self._redis_op(op)
+        return run(self.connection.sync, op)
 
     async def _arun(self, op: _Op, afetch: Callable[[], Awaitable[TokenSet]]) -> Any:
         if isinstance(op, _Fetch):
@@ -557,28 +512,8 @@ class RedisTokenCache(TokenCache):
             await asyncio.sleep(op.seconds)
             return None
         if not self.connection.has_async:  # a sync client was passed: keep the loop free
-            return await asyncio.to_thread(self._redis_op, op)
-        client = self.connection.for_loop()
-        if isinstance(op, _Get):
-            return await client.get(op.name)
-        if isinstance(op, _Acquire):
-            return await op.lock.aacquire(client)
-        if isinstance(op, _Release):
-            return await op.lock.arelease(client)
-        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else
-        script = client.register_script(op.source)
-        return await script(keys=list(op.keys), args=list(op.args))
-
-    def _redis_op(self, op: _Op) -> Any:
-        client = self.connection.sync
-        if isinstance(op, _Get):
-            return client.get(op.name)
-        if isinstance(op, _Acquire):
-            return op.lock.acquire(client)
-        if isinstance(op, _Release):
-            return op.lock.release(client)
-        assert isinstance(op, _Script)  # noqa: S101 - the flow yields nothing else
-        return client.register_script(op.source)(keys=list(op.keys), args=list(op.args))
+            return await asyncio.to_thread(run, self.connection.sync, op)
+        return await arun(self.connection.for_loop(), op)
 
     def close(self) -> None:
         """Close the sync Redis client this cache made (see ``RedisConnection.close``)."""
