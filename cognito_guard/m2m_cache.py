@@ -225,8 +225,9 @@ class RedisTokenCache(TokenCache):
     reads the entry; when it is missing or due, one process takes the lock
     ``{...}:lock`` (``SET NX PX lock_lease``, released only by its owner), asks Cognito and writes
     the entry; the others poll for it (up to ``wait_timeout``) and use it. A holder that dies
-    blocks nobody past ``lock_lease``. When Redis is unreachable each process fetches its own
-    token (one warning per outage) and returns to the shared entry when Redis is back.
+    blocks nobody past ``lock_lease``. When Redis is unavailable (unreachable, or refusing:
+    ``READONLY``, ``OOM``...) each process fetches its own token (one warning per outage) and
+    returns to the shared entry when Redis is back.
 
     Example::
 
