@@ -42,17 +42,16 @@ class Get:
 
 
 @dataclass(frozen=True)
-class Acquire:
-    """Try ``lock`` once: True when it is ours."""
-
+class _LockOp:
     lock: RedisLock
 
 
-@dataclass(frozen=True)
-class Release:
-    """Release ``lock`` if it is still ours."""
+class Acquire(_LockOp):
+    """Try the lock once: True when it is ours."""
 
-    lock: RedisLock
+
+class Release(_LockOp):
+    """Release the lock if it is still ours."""
 
 
 @dataclass(frozen=True)
