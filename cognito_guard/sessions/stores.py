@@ -282,6 +282,9 @@ class MemorySessionStore:
 # expiry in ms), under one hash tag so that a cluster keeps both in one slot. A write removes at
 # most ARGV[6] expired states, then the oldest while the cap ARGV[5] is reached (bounded the same
 # way, so a lowered cap is reached over a few writes); both keys expire with the newest state.
+# States started within one millisecond keep the order they started in (ZPOPMIN would otherwise
+# break the tie by identity, a random digest): each scores 1/1024 ms after the latest of its
+# millisecond, so "oldest first" holds at any rate of sign-ins (up to 1024 in a millisecond).
 # KEYS: states, expiries. ARGV: identity, sealed, expires_ms, now_ms, cap, step, ttl_ms.
 _PUT_LOGIN = """
 local step = tonumber(ARGV[6])
@@ -300,8 +303,14 @@ if excess > 0 then
     dropped = dropped + 1
   end
 end
+local score = tonumber(ARGV[3])
+local latest = redis.call('ZREVRANGEBYSCORE', KEYS[2], '(' .. (score + 1), score,
+  'WITHSCORES', 'LIMIT', 0, 1)
+if #latest > 0 then
+  score = math.min(tonumber(latest[2]) + 1 / 1024, score + 1023 / 1024)
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], score, ARGV[1])
 for _, key in ipairs(KEYS) do
   if redis.call('PTTL', key) < tonumber(ARGV[7]) then
     redis.call('PEXPIRE', key, ARGV[7])
