@@ -58,7 +58,7 @@ lock: $(UV)
 bench: $(STAMP)
 	$(PY) benchmarks/verify.py
 	$(PY) benchmarks/adapters.py
-	$(PY) benchmarks/token_cache.py
+	$(PY) benchmarks/m2m_cache.py
 	$(PY) benchmarks/revocation.py
 
 # Each example app under a real server, a token mix and fault drills (docs/load.md); ~10 minutes.

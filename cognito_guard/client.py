@@ -62,10 +62,10 @@ from ._oauth import (
 from .claims import CognitoClaims
 from .errors import CognitoGuardError, ConfigurationError
 from .issuers import is_loopback_host
+from .m2m_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
+from .m2m_cache import effective_skew as _effective_skew
 from .pkce import AuthorizationRequest, authorization_request
 from .revocation import RevocationWrites
-from .token_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
-from .token_cache import effective_skew as _effective_skew
 from .verifier import CognitoVerifier
 
 __all__ = [

@@ -34,8 +34,8 @@ from ..errors import (
     TokenError,
 )
 from ..issuers import is_loopback_host
+from ..m2m_cache import effective_skew
 from ..pkce import authorization_request
-from ..token_cache import effective_skew
 from ..verifier import CognitoVerifier
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CSRF_HEADER, UNSAFE_METHODS, CookieRules, WebRequest, WebResponse, safe_return_to

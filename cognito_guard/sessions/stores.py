@@ -17,7 +17,6 @@ import hashlib
 import heapq
 import json
 import logging
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +25,14 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._encryption import EncryptionKey, fernet_for, seal, unseal
-from .._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
+from .._redis import (
+    RedisConnection,
+    RedisLock,
+    describe,
+    key_name,
+    milliseconds,
+    unavailable_errors,
+)
 from ..errors import ConfigurationError, SessionStoreUnavailable
 
 if TYPE_CHECKING:
@@ -84,8 +90,13 @@ class SessionStore(Protocol):
         """
 
 
+def _hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 def _digest(kind: str, value: str) -> str:
-    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()}"
+    """What names a record: its kind and the SHA-256 of its id (never the id itself)."""
+    return f"{kind}:{_hex(value)}"
 
 
 def _cap(value: int, what: str) -> int:
@@ -262,6 +273,9 @@ class MemorySessionStore:
 # expiry in ms), under one hash tag so that a cluster keeps both in one slot. A write removes at
 # most ARGV[6] expired states, then the oldest while the cap ARGV[5] is reached (bounded the same
 # way, so a lowered cap is reached over a few writes); both keys expire with the newest state.
+# States started within one millisecond keep the order they started in (ZPOPMIN would otherwise
+# break the tie by identity, a random digest): each scores 1/1024 ms after the latest of its
+# millisecond, so "oldest first" holds at any rate of sign-ins (up to 1024 in a millisecond).
 # KEYS: states, expiries. ARGV: identity, sealed, expires_ms, now_ms, cap, step, ttl_ms.
 _PUT_LOGIN = """
 local step = tonumber(ARGV[6])
@@ -280,8 +294,14 @@ if excess > 0 then
     dropped = dropped + 1
   end
 end
+local score = tonumber(ARGV[3])
+local latest = redis.call('ZREVRANGEBYSCORE', KEYS[2], '(' .. (score + 1), score,
+  'WITHSCORES', 'LIMIT', 0, 1)
+if #latest > 0 then
+  score = math.min(tonumber(latest[2]) + 1 / 1024, score + 1023 / 1024)
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], score, ARGV[1])
 for _, key in ipairs(KEYS) do
   if redis.call('PTTL', key) < tonumber(ARGV[7]) then
     redis.call('PEXPIRE', key, ARGV[7])
@@ -363,15 +383,20 @@ class RedisSessionStore:
         self.connection = RedisConnection(
             url, client=client, timeout=timeout, what="RedisSessionStore"
         )
-        self._login_keys = (prefix + "{logins}:states", prefix + "{logins}:expiries")
+        self._login_keys = (
+            key_name(prefix, "logins", "states", tag=True),
+            key_name(prefix, "logins", "expiries", tag=True),
+        )
         self._full = _FullWarning(self.max_pending_logins)
 
     def __repr__(self) -> str:
         encrypted = "yes" if self._fernet is not None else "no"
         return f"RedisSessionStore({self.connection.url!r}, encrypted={encrypted})"
 
-    def _key(self, kind: str, value: str) -> str:
-        return self.prefix + _digest(kind, value)
+    def _names(self, kind: str, value: str) -> tuple[str, str]:
+        """(the identity a record is sealed with, the key it is stored under)."""
+        digest = _hex(value)
+        return f"{kind}:{digest}", key_name(self.prefix, kind, digest)
 
     def _decode(self, what: str, identity: str, data: bytes | None) -> Record | None:
         if data is None:
@@ -386,24 +411,19 @@ class RedisSessionStore:
     def _call(self, operation: Callable[[redis.Redis], Any]) -> Any:
         try:
             return operation(self.connection.sync)
-        except connection_errors() as exc:
+        except unavailable_errors() as exc:
             text = describe(exc, self.connection.secrets)
             log.warning("the session store is unavailable: %s", text)
             raise SessionStoreUnavailable(f"the session store is unavailable ({text})") from None
 
-    @staticmethod
-    def _ms(ttl: float) -> int:
-        return max(1, int(ttl * 1000))
-
     def get(self, session_id: str) -> Record | None:
-        identity = _digest("session", session_id)
-        raw = self._call(lambda r: r.get(self.prefix + identity))
+        identity, key = self._names("session", session_id)
+        raw = self._call(lambda r: r.get(key))
         return self._decode("session", identity, raw)
 
     def _set(self, session_id: str, record: Record, ttl: float, *, existing: bool) -> bool:
-        identity = _digest("session", session_id)
-        data = seal(self._fernet, identity, {"record": record})
-        key, ms = self.prefix + identity, self._ms(ttl)
+        identity, key = self._names("session", session_id)
+        data, ms = seal(self._fernet, identity, {"record": record}), milliseconds(ttl)
         # XX: only over a session that still exists, in the same step (no read-then-write race).
         return bool(self._call(lambda r: r.set(key, data, px=ms, xx=existing)))
 
@@ -414,7 +434,8 @@ class RedisSessionStore:
         return self._set(session_id, record, ttl, existing=True)
 
     def delete(self, session_id: str) -> None:
-        self._call(lambda r: r.delete(self._key("session", session_id)))
+        key = self._names("session", session_id)[1]
+        self._call(lambda r: r.delete(key))
 
     def put_login(self, state: str, record: Record, ttl: float) -> None:
         identity = _digest("login", state)
@@ -427,7 +448,7 @@ class RedisSessionStore:
             int(now * 1000),
             self.max_pending_logins,
             SWEEP_STEP,
-            self._ms(ttl),
+            milliseconds(ttl),
         )
         dropped = self._call(lambda r: r.eval(_PUT_LOGIN, 2, *self._login_keys, *args))
         self._full.dropped(int(dropped or 0))
@@ -440,19 +461,15 @@ class RedisSessionStore:
 
     @contextmanager
     def lock(self, session_id: str, lease: float, wait: float) -> Iterator[None]:
-        """The session's refresh lock across processes: ``SET NX PX`` with a random owner."""
-        key, owner = self._key("lock", session_id), secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        pause = 0.005
-        while not self._call(lambda r: r.set(key, owner, nx=True, px=self._ms(lease))):
-            if time.monotonic() >= deadline:
-                raise SessionStoreUnavailable("another process holds this session's refresh lock")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
+        """The session's refresh lock across processes: a ``SET NX PX`` lease with a random
+        owner, released by compare-and-delete."""
+        lock = RedisLock(self._names("lock", session_id)[1], lease)
+        if not self._call(lambda r: lock.acquire(r, wait)):
+            raise SessionStoreUnavailable("another process holds this session's refresh lock")
         try:
             yield
         finally:
-            self._call(lambda r: r.eval(COMPARE_AND_DELETE, 1, key, owner))
+            self._call(lock.release)
 
     def close(self) -> None:
         """Close the Redis client this store made."""

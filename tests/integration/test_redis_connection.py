@@ -8,7 +8,7 @@ import threading
 import pytest
 import redis
 
-from cognito_guard._redis import RedisConnection, connection_errors
+from cognito_guard._redis import RedisConnection, unavailable_errors
 from cognito_guard.testing import RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
@@ -78,7 +78,7 @@ def test_unreachable_server_is_a_connection_error_after_the_timeout() -> None:
     server.close()
     conn = RedisConnection(url, timeout=0.5)
     try:
-        with pytest.raises(connection_errors()):
+        with pytest.raises(unavailable_errors()):
             conn.sync.ping()
     finally:
         conn.close()
@@ -91,7 +91,7 @@ def test_stop_and_start_keep_the_port_and_lose_the_data() -> None:
         conn.sync.set("k", b"v")
         server.stop()
         assert not server.running
-        with pytest.raises(connection_errors()):
+        with pytest.raises(unavailable_errors()):
             conn.sync.get("k")
         server.start()
         assert conn.sync.get("k") is None  # redis-py reconnects by itself

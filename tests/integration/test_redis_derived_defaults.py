@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from cognito_guard import ConfigurationError
 from cognito_guard.client import ClientCredentialsAuth, RedisTokenCache
+from cognito_guard.m2m_cache import cache_key
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import LocalIssuer, OAuthServer
-from cognito_guard.token_cache import cache_key
 
 from ._oauth_support import SECRET, ProtectedAPI
 

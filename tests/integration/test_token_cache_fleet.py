@@ -25,8 +25,8 @@ import redis
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import LocalIssuer, OAuthServer
-from cognito_guard.token_cache import cache_key
 
 from ._oauth_support import SECRET, ProtectedAPI
 

@@ -7,6 +7,7 @@ state is shared between pairs but Redis, as between OS processes; the multi-proc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -26,9 +27,9 @@ from cognito_guard.client import (
     RedisTokenCache,
     TokenSet,
 )
+from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
-from cognito_guard.token_cache import cache_key
 
 from ._oauth_support import SECRET, ProtectedAPI
 
@@ -325,19 +326,44 @@ def test_nothing_secret_in_reprs_or_logs(
         assert secret not in text
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_failed_fetch_frees_the_lock_at_once(
     server: OAuthServer,
     api: ProtectedAPI,
     cognito_redis_url: str,
     clock: ManualClock,
     store: redis.Redis,
+    mode: str,
 ) -> None:
     server.inject_oauth_error(TOKEN, "invalid_client", 401)
     with pytest.raises(OAuthError):
-        get(process(server, cognito_redis_url, clock), api.orders_url)
+        get(process(server, cognito_redis_url, clock), api.orders_url, mode)
     assert not store.exists(entry_name(server) + ":lock")  # nobody waits out the lease
-    assert get(process(server, cognito_redis_url, clock), api.orders_url) == 200
+    assert get(process(server, cognito_redis_url, clock), api.orders_url, mode) == 200
     assert server.request_count(TOKEN) == 2
+
+
+def test_a_cancelled_async_fetch_frees_the_lock_at_once(
+    cognito_redis_url: str, store: redis.Redis
+) -> None:
+    cache = RedisTokenCache(cognito_redis_url, encryption_key=KEY, lock_lease=15)
+    CACHES.append(cache)
+    held: list[int] = []
+
+    async def afetch() -> TokenSet:
+        held.append(store.exists("cognito_guard:m2m:k:lock"))
+        await asyncio.sleep(10)  # cancelled here
+        raise AssertionError("not cancelled")
+
+    async def go() -> None:
+        fetching = cache.aget("k", afetch, skew=60, clock=time.time, replacing=None)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(fetching, 0.3)
+        await cache.aclose()
+
+    asyncio.run(go())
+    assert held == [1]  # the lock was ours during the token request...
+    assert not store.exists("cognito_guard:m2m:k:lock")  # ...and freed by the cancellation
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -222,13 +222,38 @@ def test_redis_store_expires_login_states_by_its_clock_and_caps_them(
         assert store.take_login("old") is None  # expired, and gone
         for n in range(5):
             store.put_login(f"s{n}", {"v": n}, 300)
-            clock.advance(0.01)  # in order of expiry (within one millisecond: any order)
+            clock.advance(0.01)  # in order of expiry
         raw = store.connection.sync
         assert raw.zcard("cognito_guard:{logins}:expiries") == 3
         assert raw.hlen("cognito_guard:{logins}:states") == 3
         assert 0 < raw.pttl("cognito_guard:{logins}:states") <= 300_000  # gone when idle
         assert store.take_login("s0") is None and store.take_login("s1") is None  # oldest first
         assert [store.take_login(f"s{n}") for n in (2, 3, 4)] == [{"v": 2}, {"v": 3}, {"v": 4}]
+    finally:
+        store.close()
+
+
+def test_redis_store_drops_the_oldest_sign_in_first_within_one_millisecond(
+    cognito_redis_url: str,
+) -> None:
+    import hashlib
+
+    clock = ManualClock(1000.0)  # never advanced: every state expires in the same millisecond
+    store = RedisSessionStore(
+        cognito_redis_url,
+        encryption_key=None,
+        allow_plaintext=True,
+        clock=clock,
+        max_pending_logins=3,
+    )
+    # The first state has the greatest digest: a tie broken by identity would keep it.
+    states = sorted((f"s{n}" for n in range(40)), key=lambda s: hashlib.sha256(s.encode()).digest())
+    first, *rest = [states[-1], *states[:4]]
+    try:
+        for state in (first, *rest):
+            store.put_login(state, {"state": state}, 300)
+        assert store.take_login(first) is None and store.take_login(rest[0]) is None
+        assert [store.take_login(s) for s in rest[1:]] == [{"state": s} for s in rest[1:]]
     finally:
         store.close()
 

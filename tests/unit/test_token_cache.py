@@ -19,8 +19,8 @@ from cognito_guard.client import (
     TokenSet,
 )
 from cognito_guard.errors import ConfigurationError
+from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import ManualClock
-from cognito_guard.token_cache import cache_key
 
 URL = "redis://app:redis-pw@127.0.0.1:6379/0"
 KEY = Fernet.generate_key()
@@ -203,3 +203,11 @@ def test_a_plaintext_reader_leaves_what_it_cannot_parse_alone() -> None:
     encrypted = cache()._seal("k1", tokens(clock))
     opened = plain._open("k1", encrypted, 60, clock, None)
     assert opened.tokens is None and opened.overwrite == b""
+
+
+def test_the_old_module_path_is_an_alias_of_m2m_cache() -> None:
+    import cognito_guard.m2m_cache as m2m_cache
+    import cognito_guard.token_cache as token_cache
+
+    for name in (*m2m_cache.__all__, "effective_skew"):
+        assert getattr(token_cache, name) is getattr(m2m_cache, name)

@@ -1,4 +1,4 @@
-"""What does the shared (Redis) token cache cost per request? Ratios to the in-process cache.
+"""What does the shared (Redis) M2M token cache cost per request? Ratios to the in-process cache.
 
 A request through ``ClientCredentialsAuth`` to an API answered in this process
 (``httpx.MockTransport``, so the figure is the auth's own cost, not socket noise), with:
@@ -15,7 +15,7 @@ A request through ``ClientCredentialsAuth`` to an API answered in this process
 Real servers: the OAuth double of ``cognito_guard.testing`` and a real Redis (``RedisServer``).
 Rounds are interleaved; the best round of each row is kept.
 
-Run: ``make bench`` or ``.venv/bin/python benchmarks/token_cache.py [--requests N] [--rounds R]``.
+Run: ``make bench`` or ``.venv/bin/python benchmarks/m2m_cache.py [--requests N] [--rounds R]``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,64 @@
+"""The one place that knows Redis (or Valkey, ElastiCache, MemoryDB).
+
+Every Redis user of cognito_guard (the revocation list, the shared M2M token cache, the session
+store) goes through this package, so the rules live once:
+
+- :class:`RedisConnection` connects (``connection.py``); :func:`unavailable_errors` says which
+  exceptions mean "Redis did not do it" (each feature turns them into its own unavailable
+  answer), and :class:`Outage` tells the first failure and the first success after it apart;
+- :class:`RedisLock` is the lock, ``SET NX PX`` released by compare-and-delete (``lock.py``);
+- :func:`key_name` names every key (``keys.py``);
+- ``urls.py`` checks URLs and shows them without their credentials.
+
+Connections:
+
+- a URL must be ``redis://``, ``rediss://`` (TLS) or ``unix://``; anything else is a
+  :class:`~cognito_guard.ConfigurationError` where it is written;
+- credentials in the URL (``redis://user:password@host``, ``?ssl_password=...``) are used, but
+  never shown: the connection's ``repr``, its :attr:`~RedisConnection.url` and :func:`describe`
+  of an error are redacted (:func:`redact_url` says what is hidden);
+- connect and socket timeouts are always set, so an unreachable server is an error after a
+  bounded wait, never a hang;
+- ``redis`` (redis-py) is imported only when a connection is made from a URL; without it the
+  error says which extra to install;
+- sync code uses one ``redis.Redis``; async code gets one ``redis.asyncio.Redis`` per event loop
+  (an asyncio connection belongs to the loop that opened it; Flask and asgiref run a loop per
+  request).
+
+Example::
+
+    conn = RedisConnection("rediss://app:secret@cache.example.com:6380/0")
+    conn.sync.ping()
+    await conn.for_loop().ping()
+    repr(conn)    # RedisConnection('rediss://app:***@cache.example.com:6380/0')
+"""
+
+from __future__ import annotations
+
+from .connection import Outage, RedisConnection, unavailable_errors
+from .keys import key_name
+from .lock import (
+    COMPARE_AND_DELETE,
+    RedisLock,
+    acompare_and_delete,
+    compare_and_delete,
+    milliseconds,
+)
+from .urls import SCHEMES, check_url, describe, redact_url, url_secrets
+
+__all__ = [
+    "COMPARE_AND_DELETE",
+    "SCHEMES",
+    "Outage",
+    "RedisConnection",
+    "RedisLock",
+    "acompare_and_delete",
+    "check_url",
+    "compare_and_delete",
+    "describe",
+    "key_name",
+    "milliseconds",
+    "redact_url",
+    "unavailable_errors",
+    "url_secrets",
+]
