@@ -40,7 +40,7 @@ from django.contrib.auth.models import Group, Permission  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
 
 from cognito_guard.integrations.django import CognitoMiddleware, CognitoService  # noqa: E402
-from cognito_guard.integrations.django._users import (  # noqa: E402
+from cognito_guard.integrations.django.users import (  # noqa: E402
     group_scope_problem,
     identity_cache,
 )

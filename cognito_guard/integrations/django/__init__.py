@@ -36,7 +36,7 @@ event loop never blocks on a key fetch.
 Users in your database (optional, off by default): with ``"cognito_guard.integrations.django"``
 in ``INSTALLED_APPS`` and :class:`CognitoBackend` in ``AUTHENTICATION_BACKENDS``, the middleware
 also sets ``request.user`` to the ``AUTH_USER_MODEL`` row linked to the token's pool and ``sub``
-(created on the first request; see :mod:`cognito_guard.integrations.django._users`).
+(created on the first request; see :mod:`cognito_guard.integrations.django.users`).
 
 CSRF: the decorators authenticate by the ``Authorization`` header only, which a browser never
 adds to a cross-site request by itself; an API-only project can leave ``CsrfViewMiddleware`` out or
@@ -215,7 +215,7 @@ def build_verifier() -> CognitoVerifier:
         raise ConfigurationError(
             f"settings.COGNITO_GUARD must be a dict, not {type(config).__name__}"
         )
-    from ._settings import verifier_settings
+    from .settings import verifier_settings
 
     return verifier_from_settings(verifier_settings(config), source="COGNITO_GUARD")
 
@@ -241,7 +241,7 @@ def _check_setting_names() -> None:
 
 
 def _injected_verifier(value: object) -> CognitoVerifier:
-    from ._settings import object_setting
+    from .settings import object_setting
 
     return object_setting(value, "settings.COGNITO_GUARD_VERIFIER", CognitoVerifier)
 
@@ -252,7 +252,7 @@ def build_guard() -> BearerGuard:
     if realm is not None and not isinstance(realm, str):
         raise ConfigurationError("settings.COGNITO_GUARD_REALM must be a string")
     # -- web sign-in (issue 11): COGNITO_GUARD["SIGN_IN"] adds cookie authentication ---------
-    from cognito_guard.integrations.django_sessions import sign_in_from_settings
+    from .sessions import sign_in_from_settings
 
     sign_in = sign_in_from_settings()
     if sign_in is not None:
@@ -298,7 +298,7 @@ def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | N
     # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
     value = request.META.get("HTTP_AUTHORIZATION")
     if value is None and isinstance(guard, SessionGuard):
-        from cognito_guard.integrations.django_sessions import authenticate
+        from .sessions import authenticate
 
         return authenticate(guard.sign_in, request)
     return guard.authenticate(() if value is None else (value,))
@@ -307,7 +307,7 @@ def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | N
 async def _aauthenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
     value = request.META.get("HTTP_AUTHORIZATION")
     if value is None and isinstance(guard, SessionGuard):
-        from cognito_guard.integrations.django_sessions import aauthenticate
+        from .sessions import aauthenticate
 
         return await aauthenticate(guard.sign_in, request)
     return await guard.aauthenticate(() if value is None else (value,))
@@ -333,7 +333,7 @@ class CognitoMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.guard = build_guard()
-        from ._users import user_linker
+        from .users import user_linker
 
         # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
         self.users = user_linker(self.guard.verifier.issuers)
@@ -560,7 +560,7 @@ class CognitoGuardConfig(AppConfig):
     ``"cognito_guard.integrations.django"`` in ``INSTALLED_APPS`` installs the full app (the
     checks, the :class:`~cognito_guard.integrations.django.models.CognitoIdentity` model and its
     migration, the admin); this dotted path keeps working for projects without a database or
-    without ``django.contrib.auth``. Its ``name`` is the model-less ``_checks`` module, so Django
+    without ``django.contrib.auth``. Its ``name`` is the model-less ``checks`` module, so Django
     finds neither the model nor the migration through it.
 
     Example::
@@ -568,13 +568,13 @@ class CognitoGuardConfig(AppConfig):
         INSTALLED_APPS = [..., "cognito_guard.integrations.django.CognitoGuardConfig"]
     """
 
-    name = "cognito_guard.integrations.django._checks"
+    name = "cognito_guard.integrations.django.checks"
     label = "cognito_guard"
     verbose_name = "Cognito Guard"
     default = False
 
     def ready(self) -> None:
-        from ._checks import register
+        from .checks import register
 
         checks.register(check_settings)
         register()

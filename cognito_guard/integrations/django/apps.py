@@ -25,8 +25,8 @@ class CognitoUsersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import check_settings
-        from ._checks import register
-        from ._users import connect_signals
+        from .checks import register
+        from .users import connect_signals
 
         checks.register(check_settings)
         register()

@@ -23,10 +23,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..claims import CognitoClaims
-from ..errors import ConfigurationError
-from ..sessions import WebRequest, WebResponse, WebSignIn
-from .django._settings import object_setting
+from ...claims import CognitoClaims
+from ...errors import ConfigurationError
+from ...sessions import WebRequest, WebResponse, WebSignIn
+from .settings import object_setting
 
 __all__ = [
     "SETTING",

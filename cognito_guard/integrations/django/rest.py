@@ -33,11 +33,11 @@ from rest_framework.authentication import BaseAuthentication  # type: ignore[imp
 from rest_framework.exceptions import APIException  # type: ignore[import-untyped]
 from rest_framework.permissions import BasePermission  # type: ignore[import-untyped]
 
-from ..bearer import Answer, BearerGuard, Requirement
-from ..claims import CognitoClaims
-from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
-from ..rules import HTTP_METHODS, closest_method
-from .django import CognitoUser, request_state
+from ...bearer import Answer, BearerGuard, Requirement
+from ...claims import CognitoClaims
+from ...errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
+from ...rules import HTTP_METHODS, closest_method
+from . import CognitoUser, request_state
 
 __all__ = [
     "CognitoAPIException",

@@ -48,7 +48,7 @@ from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, ConfigurationError, TokenError
 from ...issuers import canonical_issuer, issuer_forms, pool_of_issuer
 from . import CognitoService
-from ._settings import UserSettings, user_settings
+from .settings import UserSettings, user_settings
 
 __all__ = [
     "IdentityCache",

@@ -48,7 +48,7 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
         from django.core.checks import run_checks
         [m.id for m in run_checks()]   # e.g. ["cognito_guard.E002"]
     """
-    from ._settings import user_settings
+    from .settings import user_settings
 
     try:
         config = user_settings()
@@ -56,7 +56,7 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
         if getattr(settings, "COGNITO_GUARD_VERIFIER", None) is None:
             return []  # check_settings reports it: building the verifier reads the same keys
         return [checks.Error(f"cognito_guard is not configured: {exc}", id="cognito_guard.E001")]
-    from ._users import cognito_backend
+    from .users import cognito_backend
 
     if cognito_backend() is None:
         return []
@@ -115,7 +115,7 @@ def _migration_messages() -> list[Any]:
 
 def _group_scope_messages() -> list[Any]:
     from . import build_verifier
-    from ._users import group_scope_problem
+    from .users import group_scope_problem
 
     try:
         issuers = build_verifier().issuers
