@@ -1,0 +1,32 @@
+"""Django REST framework classes, kept as an alias of :mod:`cognito_guard.integrations.django.rest`.
+
+The code lives in :mod:`cognito_guard.integrations.django.rest`; this path stays importable
+because projects name it in their settings strings, and each name here is the same object::
+
+    REST_FRAMEWORK = {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "cognito_guard.integrations.django_rest.CognitoAuthentication",
+        ],
+        "EXCEPTION_HANDLER": "cognito_guard.integrations.django_rest.exception_handler",
+    }
+"""
+
+from __future__ import annotations
+
+from .django.rest import (
+    CognitoAPIException,
+    CognitoAuthentication,
+    HasScope,
+    InGroup,
+    IsCognitoAuthenticated,
+    exception_handler,
+)
+
+__all__ = [
+    "CognitoAPIException",
+    "CognitoAuthentication",
+    "HasScope",
+    "InGroup",
+    "IsCognitoAuthenticated",
+    "exception_handler",
+]
