@@ -37,7 +37,8 @@ from ...bearer import Answer, BearerGuard, Requirement
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
 from ...rules import HTTP_METHODS, closest_method
-from . import CognitoUser, request_state
+from .middleware import request_state
+from .principals import CognitoUser
 
 __all__ = [
     "CognitoAPIException",

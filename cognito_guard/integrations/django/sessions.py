@@ -1,4 +1,4 @@
-"""Django glue of web sign-in: the settings, the four views and authenticating by the cookie.
+"""Django glue of web sign-in: the four views and Django's requests and responses converted.
 
 Setup::
 
@@ -15,18 +15,17 @@ requests are protected by the ``X-CSRF: 1`` rule instead (a project that also ru
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ...claims import CognitoClaims
 from ...errors import ConfigurationError
-from ...sessions import WebRequest, WebResponse, WebSignIn
-from .settings import object_setting
+from ...sessions import WebResponse, WebSignIn
+from .middleware import web_request
+from .settings import SIGN_IN_SETTING, sign_in_from_settings
 
 __all__ = [
     "SETTING",
@@ -38,44 +37,8 @@ __all__ = [
     "web_request",
 ]
 
-SETTING = "SIGN_IN"
+SETTING = SIGN_IN_SETTING
 """The key of ``settings.COGNITO_GUARD`` naming the :class:`WebSignIn`."""
-
-_cache: dict[str, WebSignIn] = {}
-_cache_lock = threading.Lock()
-
-
-def sign_in_from_settings() -> WebSignIn | None:
-    """The :class:`WebSignIn` named by ``COGNITO_GUARD["SIGN_IN"]``, or None (built once)."""
-    config = getattr(settings, "COGNITO_GUARD", None)
-    if not isinstance(config, Mapping):
-        return None
-    value = config.get(SETTING)
-    if value is None or isinstance(value, WebSignIn):
-        return value
-    name = f'COGNITO_GUARD["{SETTING}"]'
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"{name} must be the dotted path of a WebSignIn (or of a function returning one), "
-            f"not {type(value).__name__}"
-        )
-    with _cache_lock:  # built once: a factory must not make a second store per middleware
-        cached = _cache.get(value)
-        if cached is None:
-            cached = _cache[value] = object_setting(value, name, WebSignIn)
-        return cached
-
-
-def web_request(request: HttpRequest) -> WebRequest:
-    """A Django request as a :class:`~cognito_guard.sessions.WebRequest`."""
-    return WebRequest(
-        method=request.method or "GET",
-        path=request.path,
-        query={key: request.GET[key] for key in request.GET},
-        headers={key.lower(): value for key, value in request.headers.items()},
-        cookies=dict(request.COOKIES),
-        scheme=request.scheme or "http",
-    )
 
 
 def to_response(answer: WebResponse) -> HttpResponse:
