@@ -23,10 +23,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.module_loading import import_string
 
-from ...bearer import BearerGuard
+from ...bearer import BearerGuard, Credentials
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError
-from ...sessions import SessionGuard, WebRequest
+from ...sessions import WebRequest
 from .settings import MIDDLEWARE_PATH, build_guard
 from .users import user_linker
 
@@ -120,23 +120,8 @@ def web_request(request: HttpRequest) -> WebRequest:
     )
 
 
-def _authenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
-    value = request.META.get("HTTP_AUTHORIZATION")
-    if value is None and isinstance(guard, SessionGuard):
-        return guard.sign_in.authenticate(web_request(request))
-    return guard.authenticate(() if value is None else (value,))
-
-
-async def _aauthenticate(guard: BearerGuard, request: HttpRequest) -> CognitoClaims | None:
-    value = request.META.get("HTTP_AUTHORIZATION")
-    if value is None and isinstance(guard, SessionGuard):
-        return await guard.sign_in.aauthenticate(web_request(request))
-    return await guard.aauthenticate(() if value is None else (value,))
-
-
 class CognitoMiddleware:
-    """Verifies each request's bearer token and sets ``request.cognito_user``.
+    """Verifies each request's credentials once and sets ``request.cognito_user``.
 
     Both sync- and async-capable: on an async stack it awaits ``averify``. The verifier is built
     when Django loads its middleware, so bad settings fail the start-up. With
@@ -164,42 +149,42 @@ class CognitoMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
+        # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
+        # The cookie is read (web_request) only by a guard that takes it, on a request without
+        # the header.
+        value = request.META.get("HTTP_AUTHORIZATION")
+        credentials = Credentials(() if value is None else (value,), request, web_request)
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = _authenticate(self.guard, request)
+            claims = self.guard.authenticate(credentials)
         except CognitoGuardError as exc:
             error = exc
         user = None
         if self.users is not None:
             claims, error, user = self.users.attach(request, claims, error)
-        self._store(request, claims, error, user)
+        # One dict update (no cast() call, no attribute machinery): this runs on every request.
+        request.__dict__.update(
+            {"cognito_user": claims, STATE: RequestState._of(self.guard, claims, error, user)}
+        )
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        value = request.META.get("HTTP_AUTHORIZATION")
+        credentials = Credentials(() if value is None else (value,), request, web_request)
         claims: CognitoClaims | None = None
         error: CognitoGuardError | None = None
         try:
-            claims = await _aauthenticate(self.guard, request)
+            claims = await self.guard.aauthenticate(credentials)
         except CognitoGuardError as exc:
             error = exc
         user = None
         if self.users is not None:
             claims, error, user = await self.users.aattach(request, claims, error)
-        self._store(request, claims, error, user)
-        return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
-
-    def _store(
-        self,
-        request: HttpRequest,
-        claims: CognitoClaims | None,
-        error: CognitoGuardError | None,
-        user: Any = None,
-    ) -> None:
-        # One dict update (no cast() call, no attribute machinery): this runs on every request.
         request.__dict__.update(
             {"cognito_user": claims, STATE: RequestState._of(self.guard, claims, error, user)}
         )
+        return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
 
 
 def request_state(request: HttpRequest) -> RequestState:
