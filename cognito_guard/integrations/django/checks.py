@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core import checks
 
 from ...errors import ConfigurationError
+from ._compat import migrations_module
 from .middleware import cognito_backend
 from .settings import APP_NAME, MIDDLEWARE_PATH, build_guard, build_verifier, user_settings
 from .users import group_scope_problem
@@ -125,9 +126,7 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
 
 
 def _migration_messages() -> list[Any]:
-    from django.db.migrations.loader import MigrationLoader
-
-    module_name, _explicit = MigrationLoader.migrations_module("cognito_guard")
+    module_name = migrations_module("cognito_guard")
     problem = None
     if module_name is None:
         problem = "settings.MIGRATION_MODULES disables the migrations of 'cognito_guard'"

@@ -27,6 +27,7 @@ from ...bearer import BearerGuard, Credentials
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError
 from ...sessions import WebRequest
+from ._compat import drf_django_request
 from .settings import MIDDLEWARE_PATH, build_guard
 from .users import user_linker
 
@@ -199,7 +200,7 @@ def request_state(request: HttpRequest) -> RequestState:
     if state is None:
         # Not the Django request itself (or no middleware): look through a wrapper. Only here,
         # as getattr() of a missing attribute raises and catches an AttributeError each time.
-        inner = getattr(request, "_request", None)
+        inner = drf_django_request(request)
         state = None if inner is None else inner.__dict__.get(STATE)
     if not isinstance(state, RequestState):
         raise ImproperlyConfigured(

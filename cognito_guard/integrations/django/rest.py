@@ -6,10 +6,10 @@ middleware must be installed (it builds the verifier once, at start-up)::
     MIDDLEWARE = [..., "cognito_guard.integrations.django.CognitoMiddleware"]
     REST_FRAMEWORK = {
         "DEFAULT_AUTHENTICATION_CLASSES": [
-            "cognito_guard.integrations.django_rest.CognitoAuthentication",
+            "cognito_guard.integrations.django.rest.CognitoAuthentication",
         ],
         # adds Cache-Control: no-store to the answers below; optional
-        "EXCEPTION_HANDLER": "cognito_guard.integrations.django_rest.exception_handler",
+        "EXCEPTION_HANDLER": "cognito_guard.integrations.django.rest.exception_handler",
     }
 
     class Orders(APIView):
@@ -37,6 +37,7 @@ from ...bearer import Answer, BearerGuard, Requirement
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, ConfigurationError, MissingTokenError, TokenError
 from ...rules import HTTP_METHODS, closest_method
+from ._compat import drf_django_request, set_drf_headers
 from .middleware import request_state
 from .principals import CognitoUser
 
@@ -61,17 +62,14 @@ class CognitoAPIException(APIException):  # type: ignore[misc]
         self.answer = answer
         self.status_code = answer.status
         headers = dict(answer.headers)
-        # DRF's own handler turns these two attributes into the headers of the same names.
-        self.auth_header = headers.get("WWW-Authenticate")
-        retry_after = headers.get("Retry-After")
-        self.wait = int(retry_after) if retry_after else None
+        set_drf_headers(self, headers.get("WWW-Authenticate"), headers.get("Retry-After"))
 
 
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Any:
     """DRF's exception handler, plus every header of a :class:`CognitoAPIException`'s answer.
 
     Example: ``REST_FRAMEWORK = {"EXCEPTION_HANDLER":
-    "cognito_guard.integrations.django_rest.exception_handler"}``
+    "cognito_guard.integrations.django.rest.exception_handler"}``
     """
     # Imported here: rest_framework.views imports the authentication classes named in the settings,
     # this module among them, so a module-level import would be circular.
@@ -95,13 +93,13 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
     Example::
 
         REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [
-            "cognito_guard.integrations.django_rest.CognitoAuthentication"]}
+            "cognito_guard.integrations.django.rest.CognitoAuthentication"]}
         # in a view: request.user.username, request.auth.scopes
     """
 
     def authenticate(self, request: Any) -> tuple[Any, CognitoClaims] | None:
         """The user and claims; None without a token; raises for a bad header or token."""
-        state = request_state(request._request)
+        state = request_state(drf_django_request(request))
         if state.error is not None:
             raise CognitoAPIException(_answer(state.guard, state.error, request))
         if state.claims is None:
@@ -112,7 +110,7 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
 
     def authenticate_header(self, request: Any) -> str:
         """The challenge of a 401, which also keeps DRF from turning 401s into 403s."""
-        realm = request_state(request._request).guard.realm
+        realm = request_state(drf_django_request(request)).guard.realm
         return MissingTokenError("no bearer token").www_authenticate(realm)
 
 
@@ -172,7 +170,7 @@ class IsCognitoAuthenticated(BasePermission):  # type: ignore[misc]
 
     def has_permission(self, request: Any, view: Any) -> bool:
         """True, or raises :class:`CognitoAPIException` with the RFC 6750 answer."""
-        guard = request_state(request._request).guard
+        guard = request_state(drf_django_request(request)).guard
         claims = request.auth if isinstance(request.auth, CognitoClaims) else None
         try:
             guard.authorize(claims, self.requirement(request, view))

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
@@ -45,6 +45,7 @@ from django.http import HttpRequest
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, ConfigurationError, TokenError
 from ...issuers import canonical_issuer, issuer_forms, pool_of_issuer
+from ._compat import has_user, set_user
 from .principals import CognitoService
 from .settings import APP_NAME, UserSettings, user_settings
 
@@ -199,20 +200,12 @@ def connect_signals() -> None:
 # -- the request side -----------------------------------------------------------------------------
 
 
-def _set_user(request: HttpRequest, user: Any) -> None:
-    async def auser() -> Any:
-        return user
-
-    target = cast(Any, request)
-    target.user, target.auser = user, auser
-
-
 def _ensure_anonymous(request: HttpRequest) -> None:
     # An earlier AuthenticationMiddleware (sessions) keeps its user; otherwise views still find one.
-    if "user" not in request.__dict__:
+    if not has_user(request):
         from django.contrib.auth.models import AnonymousUser
 
-        _set_user(request, AnonymousUser())
+        set_user(request, AnonymousUser())
 
 
 def _verified_email(claims: CognitoClaims) -> str | None:
@@ -299,7 +292,7 @@ class UserLinker:
         except UserRefusedError as exc:
             _ensure_anonymous(request)
             return None, exc, None
-        _set_user(request, user)
+        set_user(request, user)
         return claims, None, user
 
     async def aattach(
@@ -312,7 +305,7 @@ class UserLinker:
 
     def _service(self, request: HttpRequest, claims: CognitoClaims) -> Outcome:
         service = CognitoService(claims)
-        _set_user(request, service)
+        set_user(request, service)
         return claims, None, service
 
     def _fresh(self, key: tuple[str, str], claims: CognitoClaims) -> _Entry | None:
