@@ -15,7 +15,7 @@ __all__ = ["CognitoService", "CognitoUser"]
 class CognitoUser:
     """A user object wrapping verified claims, for code that expects ``request.user``.
 
-    It is what :class:`~cognito_guard.integrations.django_rest.CognitoAuthentication` gives Django
+    It is what :class:`~cognito_guard.integrations.django.rest.CognitoAuthentication` gives Django
     REST framework as ``request.user``; there is no database row behind it.
 
     Example::
