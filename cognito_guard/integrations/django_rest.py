@@ -13,20 +13,5 @@ because projects name it in their settings strings, and each name here is the sa
 
 from __future__ import annotations
 
-from .django.rest import (
-    CognitoAPIException,
-    CognitoAuthentication,
-    HasScope,
-    InGroup,
-    IsCognitoAuthenticated,
-    exception_handler,
-)
-
-__all__ = [
-    "CognitoAPIException",
-    "CognitoAuthentication",
-    "HasScope",
-    "InGroup",
-    "IsCognitoAuthenticated",
-    "exception_handler",
-]
+from .django.rest import *  # noqa: F403 - exactly the public names of the module
+from .django.rest import __all__ as __all__

@@ -10,22 +10,5 @@ Example::
 
 from __future__ import annotations
 
-from .django.sessions import (
-    SETTING,
-    aauthenticate,
-    authenticate,
-    route_view,
-    sign_in_from_settings,
-    to_response,
-    web_request,
-)
-
-__all__ = [
-    "SETTING",
-    "aauthenticate",
-    "authenticate",
-    "route_view",
-    "sign_in_from_settings",
-    "to_response",
-    "web_request",
-]
+from .django.sessions import *  # noqa: F403 - exactly the public names of the module
+from .django.sessions import __all__ as __all__
