@@ -23,7 +23,7 @@ from django.http import HttpRequest, JsonResponse
 
 from ...bearer import Answer, Requirement
 from ...errors import CognitoGuardError, ConfigurationError
-from .middleware import STATE, RequestState, request_state
+from .middleware import STATE, found
 
 __all__ = ["django_answer", "require_auth", "require_group", "require_scope"]
 
@@ -45,21 +45,19 @@ def django_answer(answer: Answer) -> JsonResponse:
 
 def _denial(request: HttpRequest, requirement: Requirement, any_token: bool) -> JsonResponse | None:
     # Runs on every protected request: the usual case (the Django request itself, carrying a
-    # verified token, nothing more demanded) is answered before request_state()'s look-through.
+    # verified token, nothing more demanded) is answered before found()'s look-through.
     state = request.__dict__.get(STATE)
-    if not isinstance(state, RequestState):
-        state = request_state(request)
-    error = state.error
-    if error is None and state.claims is not None and any_token:
+    guard, claims, error, _user = found(request) if state is None else state
+    if error is None and claims is not None and any_token:
         return None  # a verified token, and nothing more demanded
     if error is None:
         try:
-            state.guard.authorize(state.claims, requirement)
+            guard.authorize(claims, requirement)
         except CognitoGuardError as exc:
             error = exc
     if error is None:
         return None
-    return django_answer(state.guard.answer(error, method=request.method, path=request.path))
+    return django_answer(guard.answer(error, method=request.method, path=request.path))
 
 
 def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:

@@ -34,8 +34,10 @@ from .users import user_linker
 __all__ = [
     "CognitoMiddleware",
     "CognitoRequest",
+    "Found",
     "RequestState",
     "cognito_backend",
+    "found",
     "request_state",
     "web_request",
 ]
@@ -70,19 +72,9 @@ class RequestState:
     error: CognitoGuardError | None
     user: Any = None  # the AUTH_USER_MODEL row (or CognitoService) when CognitoBackend is on
 
-    @classmethod
-    def _of(
-        cls,
-        guard: BearerGuard,
-        claims: CognitoClaims | None,
-        error: CognitoGuardError | None,
-        user: Any,
-    ) -> RequestState:
-        # The same object as RequestState(guard, claims, error, user), without the frozen
-        # __init__'s four object.__setattr__ calls: the middleware builds one per request.
-        state = cls.__new__(cls)
-        state.__dict__.update(guard=guard, claims=claims, error=error, user=user)
-        return state
+
+Found = tuple[BearerGuard, CognitoClaims | None, CognitoGuardError | None, Any]
+"""What the middleware stores on the request: :class:`RequestState`'s fields, as a tuple."""
 
 
 def cognito_backend() -> Any:
@@ -164,10 +156,9 @@ class CognitoMiddleware:
         user = None
         if self.users is not None:
             claims, error, user = self.users.attach(request, claims, error)
-        # One dict update (no cast() call, no attribute machinery): this runs on every request.
-        request.__dict__.update(
-            {"cognito_user": claims, STATE: RequestState._of(self.guard, claims, error, user)}
-        )
+        # One dict update and a tuple: this runs on every request, and most requests never ask
+        # for the RequestState that request_state() builds of it.
+        request.__dict__.update({"cognito_user": claims, STATE: (self.guard, claims, error, user)})
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -182,10 +173,27 @@ class CognitoMiddleware:
         user = None
         if self.users is not None:
             claims, error, user = await self.users.aattach(request, claims, error)
-        request.__dict__.update(
-            {"cognito_user": claims, STATE: RequestState._of(self.guard, claims, error, user)}
-        )
+        request.__dict__.update({"cognito_user": claims, STATE: (self.guard, claims, error, user)})
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+
+def found(request: HttpRequest) -> Found:
+    """What the middleware stored on ``request``, as :data:`Found` (raises ImproperlyConfigured
+    without the middleware); :func:`request_state` is the same as a :class:`RequestState`.
+
+    Example: ``guard, claims, error, user = found(request)``
+    """
+    state: Found | None = request.__dict__.get(STATE)
+    if state is None:
+        # Not the Django request itself (or no middleware): look through a wrapper. Only here,
+        # as getattr() of a missing attribute raises and catches an AttributeError each time.
+        inner = drf_django_request(request)
+        state = None if inner is None else inner.__dict__.get(STATE)
+        if state is None:
+            raise ImproperlyConfigured(
+                f"cognito_guard needs {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE to protect views"
+            )
+    return state
 
 
 def request_state(request: HttpRequest) -> RequestState:
@@ -196,14 +204,4 @@ def request_state(request: HttpRequest) -> RequestState:
 
     Example: ``request_state(request).claims``
     """
-    state = request.__dict__.get(STATE)
-    if state is None:
-        # Not the Django request itself (or no middleware): look through a wrapper. Only here,
-        # as getattr() of a missing attribute raises and catches an AttributeError each time.
-        inner = drf_django_request(request)
-        state = None if inner is None else inner.__dict__.get(STATE)
-    if not isinstance(state, RequestState):
-        raise ImproperlyConfigured(
-            f"cognito_guard needs {MIDDLEWARE_PATH!r} in settings.MIDDLEWARE to protect views"
-        )
-    return state
+    return RequestState(*found(request))
