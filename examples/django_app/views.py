@@ -19,7 +19,7 @@ from cognito_guard.integrations.django import (
     require_group,
     require_scope,
 )
-from cognito_guard.integrations.django_sessions import sign_in_from_settings
+from cognito_guard.integrations.django.sessions import sign_in_from_settings
 
 # The signed-in page: the browser never sees a token; its script calls the API with the cookie
 # and the X-CSRF header that cookie-authenticated unsafe requests need.

@@ -414,19 +414,21 @@ def test_check_warns_when_the_middleware_is_missing() -> None:
     assert not messages[0].is_serious()
 
 
-def test_the_middleware_builds_the_same_request_state_as_its_constructor(
-    issuer: LocalIssuer,
+def test_request_state_is_what_the_middleware_found(
+    served: CognitoVerifier, issuer: LocalIssuer
 ) -> None:
     import dataclasses
 
-    from cognito_guard.bearer import BearerGuard
     from cognito_guard.errors import ExpiredTokenError
-    from cognito_guard.integrations.django import RequestState
+    from cognito_guard.integrations.django import RequestState, request_state
 
-    guard = BearerGuard(issuer.verifier())
-    error = ExpiredTokenError("expired")
-    fast = RequestState._of(guard, None, error, "user")
-    assert fast == RequestState(guard, None, error, "user")
-    assert vars(fast) == {f.name: getattr(fast, f.name) for f in dataclasses.fields(RequestState)}
+    request = RequestFactory().get(
+        "/", headers={"Authorization": f"Bearer {issuer.access_token(expires_in=-60)}"}
+    )
+    middleware = CognitoMiddleware(lambda request: HttpResponse())
+    middleware(request)
+    state = request_state(request)
+    assert state == RequestState(middleware.guard, None, state.error, None)
+    assert isinstance(state.error, ExpiredTokenError)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.error = None  # type: ignore[misc]
+        state.error = None  # type: ignore[misc]

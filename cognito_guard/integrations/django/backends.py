@@ -8,6 +8,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from ...claims import CognitoClaims
+from .settings import build_verifier, user_settings
+from .users import UserLinker, UserRefusedError
 
 __all__ = ["CognitoBackend"]
 
@@ -45,10 +47,6 @@ class CognitoBackend(ModelBackend):
         """
         if not isinstance(cognito_claims, CognitoClaims) or cognito_claims.is_machine:
             return None
-        from . import build_verifier
-        from ._settings import user_settings
-        from ._users import UserLinker, UserRefusedError
-
         # The verifier's pools decide how SYNC_GROUPS names groups, as in the middleware.
         linker = UserLinker(self, user_settings(), issuers=build_verifier().issuers)
         try:

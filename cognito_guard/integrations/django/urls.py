@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.urls import path
 
 from ...sessions.web import ROUTES
-from ..django_sessions import route_view
+from .sessions import route_view
 
 app_name = "cognito_guard_sign_in"
 

@@ -1,11 +1,12 @@
-"""The ``manage.py check`` checks of the user mapping (``cognito_guard.E002`` to ``E006``, W002).
+"""The ``manage.py check`` checks (``cognito_guard.E001`` to ``E006``, ``W001``, ``W002``).
 
 This module is also the ``name`` of the checks-only app
 (:class:`~cognito_guard.integrations.django.CognitoGuardConfig`): it must import nothing that
 needs the app registry or ``django.contrib.auth``.
 
-- ``E001`` (also from :func:`~cognito_guard.integrations.django.check_settings`): an invalid
+- ``E001``: missing or invalid settings (the verifier cannot be built), or an invalid
   ``CREATE_USERS``, ``SYNC_GROUPS`` or ``USER_MAPPER``;
+- ``W001``: ``CognitoMiddleware`` is not in ``MIDDLEWARE``;
 - ``E002``: ``CognitoBackend`` is on but ``"cognito_guard.integrations.django"`` is not installed;
 - ``E003``: the app's migration is missing (``MIGRATION_MODULES`` disables or replaces it);
 - ``E004``: the user model's ``USERNAME_FIELD`` cannot be filled from a token (no ``USER_MAPPER``);
@@ -27,17 +28,55 @@ from django.conf import settings
 from django.core import checks
 
 from ...errors import ConfigurationError
+from ._compat import migrations_module
+from .middleware import cognito_backend
+from .settings import APP_NAME, MIDDLEWARE_PATH, build_guard, build_verifier, user_settings
+from .users import group_scope_problem
 
-__all__ = ["check_users", "register"]
+__all__ = ["check_settings", "check_users", "register"]
 
-APP_NAME = "cognito_guard.integrations.django"
-MIDDLEWARE_PATH = "cognito_guard.integrations.django.CognitoMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 
 def register() -> None:
-    """Register :func:`check_users` (both app configs do, in ``ready``)."""
+    """Register :func:`check_settings` and :func:`check_users` (both app configs do, in
+    ``ready``)."""
+    checks.register(check_settings)
     checks.register(check_users)
+
+
+def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """The ``manage.py check`` check: the Cognito settings build a verifier; middleware is on.
+
+    ``cognito_guard.E001`` for missing or invalid settings, ``cognito_guard.W001`` when the
+    middleware is not in ``MIDDLEWARE``.
+
+    Example::
+
+        from django.core.checks import run_checks
+        [m.id for m in run_checks()]   # e.g. ["cognito_guard.E001"]
+    """
+    messages: list[Any] = []
+    try:
+        build_guard()
+    except ConfigurationError as exc:
+        messages.append(
+            checks.Error(
+                f"cognito_guard is not configured: {exc}",
+                hint="Set settings.COGNITO_GUARD = {'USER_POOL_ID': ..., 'CLIENT_ID': ...} or "
+                "the COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID environment variables.",
+                id="cognito_guard.E001",
+            )
+        )
+    if MIDDLEWARE_PATH not in (getattr(settings, "MIDDLEWARE", None) or ()):
+        messages.append(
+            checks.Warning(
+                f"{MIDDLEWARE_PATH!r} is not in settings.MIDDLEWARE",
+                hint="The cognito_guard decorators and DRF classes need it to see the token.",
+                id="cognito_guard.W001",
+            )
+        )
+    return messages
 
 
 def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
@@ -48,16 +87,12 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
         from django.core.checks import run_checks
         [m.id for m in run_checks()]   # e.g. ["cognito_guard.E002"]
     """
-    from ._settings import user_settings
-
     try:
         config = user_settings()
     except ConfigurationError as exc:
         if getattr(settings, "COGNITO_GUARD_VERIFIER", None) is None:
             return []  # check_settings reports it: building the verifier reads the same keys
         return [checks.Error(f"cognito_guard is not configured: {exc}", id="cognito_guard.E001")]
-    from ._users import cognito_backend
-
     if cognito_backend() is None:
         return []
     if not apps.is_installed(APP_NAME):
@@ -91,9 +126,7 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
 
 
 def _migration_messages() -> list[Any]:
-    from django.db.migrations.loader import MigrationLoader
-
-    module_name, _explicit = MigrationLoader.migrations_module("cognito_guard")
+    module_name = migrations_module("cognito_guard")
     problem = None
     if module_name is None:
         problem = "settings.MIGRATION_MODULES disables the migrations of 'cognito_guard'"
@@ -114,9 +147,6 @@ def _migration_messages() -> list[Any]:
 
 
 def _group_scope_messages() -> list[Any]:
-    from . import build_verifier
-    from ._users import group_scope_problem
-
     try:
         issuers = build_verifier().issuers
     except ConfigurationError:

@@ -35,14 +35,12 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
-from django.conf import settings
 from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
-from django.utils.module_loading import import_string
 
 from ...claims import CognitoClaims
 from ...errors import (
@@ -53,8 +51,9 @@ from ...errors import (
     UserRefusedError,
 )
 from ...issuers import canonical_issuer, issuer_forms, pool_of_issuer
-from . import CognitoService
-from ._settings import UserSettings, user_settings
+from ._compat import has_user, set_user
+from .principals import CognitoService
+from .settings import APP_NAME, UserSettings, user_settings
 
 __all__ = [
     "IdentityCache",
@@ -69,7 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("cognito_guard")
-APP_NAME = "cognito_guard.integrations.django"
 _ATTEMPTS = 3  # a lost race for a link or a username is retried; three losses in a row is a bug
 _PROFILE = (("given_name", "first_name"), ("family_name", "last_name"))
 Outcome = tuple[CognitoClaims | None, CognitoGuardError | None, Any]
@@ -186,20 +184,12 @@ def connect_signals() -> None:
 # -- the request side -----------------------------------------------------------------------------
 
 
-def _set_user(request: HttpRequest, user: Any) -> None:
-    async def auser() -> Any:
-        return user
-
-    target = cast(Any, request)
-    target.user, target.auser = user, auser
-
-
 def _ensure_anonymous(request: HttpRequest) -> None:
     # An earlier AuthenticationMiddleware (sessions) keeps its user; otherwise views still find one.
-    if "user" not in request.__dict__:
+    if not has_user(request):
         from django.contrib.auth.models import AnonymousUser
 
-        _set_user(request, AnonymousUser())
+        set_user(request, AnonymousUser())
 
 
 def _verified_email(claims: CognitoClaims) -> str | None:
@@ -284,33 +274,22 @@ class UserLinker:
         try:
             user = self.resolve(claims)
         except UserRefusedError as exc:
-            return self._refused(request, exc)
-        _set_user(request, user)
+            _ensure_anonymous(request)
+            return None, exc, None
+        set_user(request, user)
         return claims, None, user
 
     async def aattach(
         self, request: HttpRequest, claims: CognitoClaims | None, error: CognitoGuardError | None
     ) -> Outcome:
         """Like :meth:`attach` for async stacks: the database work runs in a thread."""
-        if claims is None:
-            _ensure_anonymous(request)
-            return claims, error, None
-        if claims.is_machine:
-            return self._service(request, claims)
-        try:
-            user = await sync_to_async(self.resolve)(claims)
-        except UserRefusedError as exc:
-            return self._refused(request, exc)
-        _set_user(request, user)
-        return claims, None, user
-
-    def _refused(self, request: HttpRequest, exc: UserRefusedError) -> Outcome:
-        _ensure_anonymous(request)
-        return None, exc, None
+        if claims is None or claims.is_machine:
+            return self.attach(request, claims, error)  # no database work
+        return await sync_to_async(self.attach)(request, claims, error)
 
     def _service(self, request: HttpRequest, claims: CognitoClaims) -> Outcome:
         service = CognitoService(claims)
-        _set_user(request, service)
+        set_user(request, service)
         return claims, None, service
 
     def _fresh(self, key: tuple[str, str], claims: CognitoClaims) -> _Entry | None:
@@ -492,33 +471,16 @@ class UserLinker:
         return [f"{pool}/{name}" for name in claims.groups]
 
 
-def cognito_backend() -> Any:
-    """An instance of the first :class:`CognitoBackend` of ``AUTHENTICATION_BACKENDS``, or None."""
-    if not apps.is_installed("django.contrib.auth"):
-        return None  # no user model to map to: the mapping cannot be on
-    from .backends import CognitoBackend
+def user_linker(backend: Any, issuers: Iterable[str]) -> UserLinker:
+    """The middleware's :class:`UserLinker` for ``backend`` (a ``CognitoBackend``) and the
+    verifier's ``issuers``.
 
-    for path in getattr(settings, "AUTHENTICATION_BACKENDS", ()):
-        try:
-            backend = import_string(path)
-        except Exception:  # noqa: S112 - Django reports a bad backend path itself, on first use
-            continue
-        if isinstance(backend, type) and issubclass(backend, CognitoBackend):
-            return backend()
-    return None
+    Raises :class:`~cognito_guard.ConfigurationError` (at start-up) when the app that holds
+    ``CognitoIdentity`` is not installed, or ``SYNC_GROUPS`` cannot scope the group names of
+    several pools.
 
-
-def user_linker(issuers: Iterable[str]) -> UserLinker | None:
-    """The middleware's :class:`UserLinker` for its verifier's ``issuers``, or None without
-    :class:`CognitoBackend`.
-
-    Raises :class:`~cognito_guard.ConfigurationError` (at start-up) when the backend is on but
-    the app that holds ``CognitoIdentity`` is not installed, or ``SYNC_GROUPS`` cannot scope the
-    group names of several pools.
+    Example: ``linker = user_linker(CognitoBackend(), verifier.issuers)``
     """
-    backend = cognito_backend()
-    if backend is None:
-        return None
     if not apps.is_installed(APP_NAME):
         raise ConfigurationError(
             f"CognitoBackend is in settings.AUTHENTICATION_BACKENDS but {APP_NAME!r} is not in "

@@ -1,0 +1,141 @@
+"""View decorators: a protected view answers a missing, malformed or rejected token (RFC 6750).
+
+They read what :class:`~cognito_guard.integrations.django.CognitoMiddleware` found on the request
+and never verify a token themselves. They authenticate by what the middleware accepts, the
+``Authorization`` header (and, with ``SIGN_IN``, the session cookie under its ``X-CSRF`` rule),
+so an API-only project can leave ``CsrfViewMiddleware`` out or mark its views ``csrf_exempt``.
+
+Example::
+
+    @require_scope("orders/read")
+    def orders(request):
+        return JsonResponse({"user": request.cognito_user.sub})
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast, overload
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, JsonResponse
+
+from ...bearer import Answer, Requirement
+from ...errors import CognitoGuardError, ConfigurationError
+from .middleware import STATE, found
+
+__all__ = ["django_answer", "require_auth", "require_group", "require_scope"]
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def django_answer(answer: Answer) -> JsonResponse:
+    """A :class:`~django.http.JsonResponse` of a :class:`~cognito_guard.bearer.Answer`.
+
+    Example::
+
+        return django_answer(guard.answer(exc))   # status, challenge, JSON body
+    """
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
+def _denial(request: HttpRequest, requirement: Requirement, any_token: bool) -> JsonResponse | None:
+    # Runs on every protected request: the usual case (the Django request itself, carrying a
+    # verified token, nothing more demanded) is answered before found()'s look-through.
+    state = request.__dict__.get(STATE)
+    guard, claims, error, _user = found(request) if state is None else state
+    if error is None and claims is not None and any_token:
+        return None  # a verified token, and nothing more demanded
+    if error is None:
+        try:
+            guard.authorize(claims, requirement)
+        except CognitoGuardError as exc:
+            error = exc
+    if error is None:
+        return None
+    return django_answer(guard.answer(error, method=request.method, path=request.path))
+
+
+def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        if isinstance(view, type):
+            raise ConfigurationError(
+                f"@{name} decorates view functions, not the class {view.__name__}: use "
+                f"@method_decorator({name}, name='dispatch') on the class, or "
+                f"{name}({view.__name__}.as_view()) in urls.py"
+            )
+        if not callable(view):
+            raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")
+        any_token = requirement.is_empty  # then a verified token is all it takes
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                denial = _denial(request, requirement, any_token)
+                if denial is not None:
+                    return denial
+                return await view(request, *args, **kwargs)
+
+            return cast(View, async_view)
+
+        @functools.wraps(view)
+        def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            denial = _denial(request, requirement, any_token)
+            if denial is not None:
+                return denial
+            return view(request, *args, **kwargs)
+
+        return cast(View, sync_view)
+
+    return decorator
+
+
+@overload
+def require_auth(view: View) -> View: ...
+@overload
+def require_auth(view: None = None) -> Callable[[View], View]: ...
+def require_auth(view: View | None = None) -> View | Callable[[View], View]:
+    """Let only requests with a valid bearer token reach ``view`` (sync or async).
+
+    ``@require_auth`` and ``@require_auth()`` are the same.
+
+    Without a token the answer is 401 with a bare ``Bearer`` challenge; with a malformed header
+    400 ``invalid_request``; with a rejected token 401 ``invalid_token``; 503 when the signing
+    keys cannot be fetched. For class-based views use ``method_decorator(require_auth)`` on the
+    handler methods (``get``, ``post``), or on ``dispatch`` of a sync view.
+
+    Example::
+
+        @require_auth
+        def me(request):
+            return JsonResponse({"sub": request.cognito_user.sub})
+    """
+    decorate: Callable[[View], View] = _protect(Requirement(), "require_auth")
+    return decorate if view is None else decorate(view)
+
+
+def require_scope(*scopes: str) -> Callable[[View], View]:
+    """Like :func:`require_auth`, and the token must have every one of ``scopes`` (else 403).
+
+    Example::
+
+        @require_scope("orders/read")
+        async def orders(request):
+            return JsonResponse({"user": request.cognito_user.sub})
+    """
+    return _protect(Requirement.decorator_args("require_scope", scopes=scopes), "require_scope")
+
+
+def require_group(*groups: str) -> Callable[[View], View]:
+    """Like :func:`require_auth`, and the user must be in at least one of ``groups`` (else 403).
+
+    Example::
+
+        @method_decorator(require_group("admins"), name="dispatch")
+        class AdminView(View): ...
+    """
+    return _protect(Requirement.decorator_args("require_group", groups=groups), "require_group")
