@@ -255,7 +255,7 @@ def test_every_error_pickles_and_copies(cls: type[BaseException]) -> None:
 def test_the_old_import_paths_give_the_same_classes() -> None:
     from cognito_guard import _http, _oauth, cli, client, keys, sessions
     from cognito_guard.integrations import flask
-    from cognito_guard.integrations.django import _users
+    from cognito_guard.integrations.django import users
     from cognito_guard.sessions import signin, stores
 
     same = [
@@ -267,9 +267,9 @@ def test_the_old_import_paths_give_the_same_classes() -> None:
         (stores.SessionStoreUnavailable, errors.SessionStoreUnavailable),
         (sessions.SessionAuthError, errors.SessionAuthError),
         (signin.SessionAuthError, errors.SessionAuthError),
-        (_users.UserRefusedError, errors.UserRefusedError),
-        (_users.UnknownUserError, errors.UnknownUserError),
-        (_users.InactiveUserError, errors.InactiveUserError),
+        (users.UserRefusedError, errors.UserRefusedError),
+        (users.UnknownUserError, errors.UnknownUserError),
+        (users.InactiveUserError, errors.InactiveUserError),
         (flask.CognitoUsageError, errors.CognitoUsageError),
         (keys.JWKSError, errors.JWKSError),
         (_http.BodyTooLarge, errors.BodyTooLarge),
