@@ -27,10 +27,12 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from .claims import CognitoClaims
 from .errors import ClaimCheckError, CognitoGuardError, ConfigurationError
+from .issuers import is_aws_host, region_of_domain, region_of_issuer
+from .issuers import user_pool_api_url as _api_url_of_region
 
 __all__ = [
     "Endpoint",
@@ -679,16 +681,6 @@ def says_unknown_operation(reply: HttpReply, *, guess: bool = True) -> bool | No
     return False
 
 
-def _aws_hosted(url: str | None) -> bool:
-    """True for an AWS endpoint (``cognito-idp.{region}.amazonaws.com``, FIPS, VPC endpoints).
-
-    AWS answers an unknown operation with ``UnknownOperationException`` and its failures in
-    JSON, so an answer from there is never taken for an emulator's missing operation.
-    """
-    host = (urlsplit(url).hostname or "") if url else ""
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
-
-
 def _aws_type(reply: HttpReply) -> str | None:
     """The ``__type`` of an API error answer without its namespace, or None."""
     data = _json_object(reply.body)
@@ -727,7 +719,9 @@ def _send_refresh(
     With ``check_lacking``, an answer saying (or maybe saying) that the endpoint does not know
     the operation is returned as :class:`_Lacking` instead (see :func:`says_unknown_operation`).
     """
-    guess = check_lacking and not _aws_hosted(ep.api_url)
+    # AWS answers an unknown operation with UnknownOperationException and its failures in JSON,
+    # so an answer from an AWS host is never taken for an emulator's missing operation.
+    guess = check_lacking and not is_aws_host(ep.api_url)
     attempt = 1
     while True:
         sent_at = clock()
@@ -928,12 +922,6 @@ _API_ERRORS.update(
         ("global_sign_out", "ForbiddenException"): "invalid_token",
     }
 )
-_HOSTED_DOMAIN = re.compile(
-    r"https://[a-z0-9-]+\.auth\.([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazoncognito\.com", re.ASCII
-)
-_COGNITO_ISSUER = re.compile(
-    r"https://cognito-idp\.([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com/[\w-]+_\w+", re.ASCII
-)
 
 
 def user_pool_api_url(ep: Endpoint, access_token: str) -> str:
@@ -948,16 +936,16 @@ def user_pool_api_url(ep: Endpoint, access_token: str) -> str:
     """
     if ep.api_url is not None:
         return ep.api_url
-    found = _HOSTED_DOMAIN.fullmatch(ep.domain or "")
-    if found is None:
+    region = region_of_domain(ep.domain or "")
+    if region is None:
         iss = unverified_claims(access_token).get("iss")
-        found = _COGNITO_ISSUER.fullmatch(iss) if isinstance(iss, str) else None
-    if found is None:
+        region = region_of_issuer(iss) if isinstance(iss, str) else None
+    if region is None:
         raise ConfigurationError(
             "GlobalSignOut is a user-pool API call and the Region is not known: create the "
             "client with region=... (or endpoint_url=...) instead of a custom domain"
         )
-    return f"https://cognito-idp.{found.group(1)}.amazonaws.com/"
+    return _api_url_of_region(region)
 
 
 def global_sign_out_flow(ep: Endpoint, access_token: str) -> Flow[None]:

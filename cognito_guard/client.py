@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
-import re
 import threading
 import time
 from collections.abc import (
@@ -34,7 +33,6 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -61,7 +59,7 @@ from ._oauth import (
 )
 from .claims import CognitoClaims
 from .errors import CognitoGuardError, ConfigurationError
-from .issuers import is_loopback_host
+from .issuers import check_base_url, user_pool_api_url
 from .pkce import AuthorizationRequest, authorization_request
 from .revocation import RevocationWrites
 from .token_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
@@ -88,28 +86,6 @@ T = TypeVar("T")
 # Defined next to the protocol that raises and builds them; public here.
 for _public in (OAuthError, TokenEndpointUnavailable, TokenSet, UnsupportedOperationError):
     _public.__module__ = __name__
-
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
-
-
-def _base_url(url: str, what: str, *, keep_path: bool) -> str:
-    """``url`` if it is https (or http on loopback, for emulators and tests), normalised."""
-    try:
-        parts = urlsplit(url if "://" in url else "https://" + url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise ConfigurationError(f"{what} {url!r} is not a valid URL") from exc
-    if not host or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(f"{what} {url!r} must be a plain https URL")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
-        raise ConfigurationError(
-            f"{what} {url!r} must use https (plain http is allowed only on loopback hosts)"
-        )
-    path = parts.path if keep_path else ""
-    if not keep_path and parts.path not in ("", "/"):
-        raise ConfigurationError(f"{what} {url!r} must not have a path")
-    netloc = parts.netloc
-    return f"{parts.scheme}://{netloc}{path or ('/' if keep_path else '')}"
 
 
 def _transport_failure(call: HttpCall, exc: Exception) -> TokenEndpointUnavailable:
@@ -182,13 +158,11 @@ class CognitoTokenClient:
             raise ConfigurationError("pass domain, or region/endpoint_url, not both")
         api_url: str | None = None
         if domain is not None:
-            domain = _base_url(domain, "domain", keep_path=False)
+            domain = check_base_url(domain, "domain", keep_path=False)
         elif endpoint_url is not None:
-            api_url = _base_url(endpoint_url, "endpoint_url", keep_path=True)
+            api_url = check_base_url(endpoint_url, "endpoint_url", keep_path=True)
         elif region is not None:
-            if not isinstance(region, str) or not _REGION.fullmatch(region):
-                raise ConfigurationError(f"region {region!r} is not an AWS Region name")
-            api_url = f"https://cognito-idp.{region}.amazonaws.com/"
+            api_url = user_pool_api_url(region)
         else:
             raise ConfigurationError("pass domain=... (hosted/custom domain) or region=...")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
