@@ -958,3 +958,32 @@ def global_sign_out_flow(ep: Endpoint, access_token: str) -> Flow[None]:
     call = _api_call(api, "global_sign_out", "GlobalSignOut", payload, (access_token,))
     reply: HttpReply = yield call
     read_api_reply(call, reply)
+
+
+# -- checks of the operations' arguments (the client's and the auth classes') --------------------
+
+
+def require_text(value: object, name: str) -> None:
+    """Refuse anything but a non-empty string as ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty string")
+
+
+def check_client_metadata(metadata: object) -> dict[str, str]:
+    """``ClientMetadata`` of the user-pool API: non-empty string keys, string values."""
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(key, str) and key and isinstance(value, str) for key, value in metadata.items()
+    ):
+        raise ConfigurationError("client_metadata must map non-empty strings to strings")
+    return dict(metadata)
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Scopes as a tuple without duplicates (a string is split at spaces)."""
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    result = tuple(dict.fromkeys(scopes))
+    for scope in result:
+        if not isinstance(scope, str) or not scope or any(ch.isspace() for ch in scope):
+            raise ConfigurationError(f"scopes must be non-empty strings without spaces: {scope!r}")
+    return result
