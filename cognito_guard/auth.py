@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
@@ -35,6 +34,7 @@ from ._oauth import (
     check_scopes,
     require_text,
 )
+from ._singleflight import Flight, SingleFlight
 from .errors import ConfigurationError
 from .token_cache import MemoryTokenCache, TokenCache, cache_key
 from .token_cache import effective_skew as _effective_skew
@@ -81,14 +81,12 @@ class TokenClient(Protocol):
 
 
 _Hit = tuple[TokenSet, int]
-_Flight = concurrent.futures.Future[_Hit]
-_NO_FLIGHT: _Flight = concurrent.futures.Future()  # returned with a hit; never waited on
+_Flight = Flight[_Hit]
+_NO_FLIGHT: _Flight = Flight()  # returned with a hit; never waited on
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
-    # The leader may have been cancelled: mark the outcome seen so asyncio does not warn.
-    if not task.cancelled():
-        task.exception()
+def _interrupted(why: str) -> TokenEndpointUnavailable:
+    return TokenEndpointUnavailable(f"the token request was interrupted: {why}")
 
 
 class _TokenSlot:
@@ -96,17 +94,18 @@ class _TokenSlot:
 
     ``generation`` counts replacements: a request that got a 401 with generation ``g`` asks for
     a token newer than ``g``, so a burst of 401s leads to one fetch, not one per request.
-    One fetch at a time is shared by every caller: threads and coroutines of any event loop
-    (Flask and asgiref run async views on a loop per request) wait for the same flight, and a
-    fetch that fails hands its error to all of them. No thread lock is held across I/O.
+    One fetch at a time is shared by every caller (a single flight): threads and coroutines of
+    any event loop wait for the same flight, and a fetch that fails hands its error to all of
+    them. The caller that finds the token due fetches it on its own thread or, from a
+    coroutine, in a task of its own; every caller waits for the token it needs. No thread lock
+    is held across I/O.
     """
 
     def __init__(self, tokens: TokenSet | None = None) -> None:
         self._lock = threading.Lock()  # guards the fields below; never held across I/O
         self._tokens = tokens
         self._generation = 1 if tokens is not None else 0
-        self._flight: _Flight | None = None
-        self._task: asyncio.Task[None] | None = None  # keeps the async leader from collection
+        self._flights: SingleFlight[_Hit] = SingleFlight()
         self.final_error: OAuthError | None = None  # set when retrying can never succeed
 
     @property
@@ -126,13 +125,16 @@ class _TokenSlot:
                 and not tokens.is_expired(_effective_skew(tokens, skew))
             ):
                 return (tokens, generation), _NO_FLIGHT, False
-            if self._flight is not None:
-                return None, self._flight, False
-            flight: _Flight = concurrent.futures.Future()
-            # A running future cannot be cancelled: a waiter's cancellation must not end it.
-            flight.set_running_or_notify_cancel()
-            self._flight = flight
-            return None, flight, True
+            stranded = self._flights.stranded()
+            if stranded is not None:
+                # Its waiters get an error; this caller leads a new flight. (Performing the
+                # stranded one again would race with its task, which lands it when collected.)
+                self._flights.clear(stranded)
+                stranded.fail(_interrupted("its event loop was closed"))
+            flight = self._flights.current
+            if flight is not None:
+                return None, flight, False
+            return None, self._flights.take_off(), True
 
     def _land(
         self,
@@ -148,14 +150,13 @@ class _TokenSlot:
                 stored = (tokens, self._generation)
             if isinstance(error, OAuthError) and error.error == "invalid_grant":
                 self.final_error = error
-            if self._flight is flight:
-                self._flight = None
+            self._flights.clear(flight)
         if stored is not None:
-            flight.set_result(stored)
+            flight.land(stored)
         elif isinstance(error, Exception):
-            flight.set_exception(error)
+            flight.fail(error)
         else:  # cancelled, or its event loop closed under it: the waiters must not hang
-            flight.set_exception(TokenEndpointUnavailable("the token request was interrupted"))
+            flight.fail(_interrupted("it was cancelled"))
         return stored
 
     def get(
@@ -201,13 +202,11 @@ class _TokenSlot:
         if hit is not None:
             return hit
         if not lead:
-            return await asyncio.wrap_future(flight)
+            return await flight.aresult()
         # A task of its own: a cancelled leader must not cancel the fetch others wait for, nor
         # the on_refresh that persists its result. The leader sees on_refresh's error; waiters
         # get the tokens as soon as they are stored.
-        task = asyncio.get_running_loop().create_task(self._alead(flight, afetch, on_new))
-        task.add_done_callback(_retrieve)
-        self._task = task
+        task = self._flights.start_task(flight, self._alead(flight, afetch, on_new))
         await asyncio.shield(task)
         return flight.result()
 

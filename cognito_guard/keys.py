@@ -11,7 +11,6 @@ that is held across I/O, so it never blocks an event loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import json
@@ -30,9 +29,11 @@ from jwt.exceptions import PyJWTError
 
 from . import _telemetry
 from ._http import BodyTooLarge, aread_capped, read_capped
+from ._singleflight import Flight, SingleFlight
 from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
 
-_Flight = concurrent.futures.Future[None]  # one JWKS fetch, shared by every caller that waits
+_Flight = Flight[None]  # one JWKS fetch, shared by every caller that waits; the keys it brings are
+# recorded in the store, so it lands with None
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
 
@@ -227,9 +228,7 @@ class KeyStore:
         self._transport = transport
         self._async_transport = async_transport
         self._lock = threading.Lock()  # guards the state below; never held across I/O
-        self._flight: _Flight | None = None  # the fetch under way
-        self._task: asyncio.Task[None] | None = None
-        self._task_flight: _Flight | None = None  # the flight that self._task performs
+        self._flights: SingleFlight[None] = SingleFlight()  # the fetch under way
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf
@@ -273,10 +272,8 @@ class KeyStore:
             # whose keys are cached: with a slow JWKS endpoint, a burst of new-key tokens would
             # hold every worker. Only the thread that started the fetch waits for it.
             raise self._still_fetching()
-        try:
-            wait.result(timeout=self.policy.max_wait)
-        except concurrent.futures.TimeoutError:
-            raise self._still_fetching() from None
+        if not wait.landed(within=self.policy.max_wait):
+            raise self._still_fetching()
         return self._decide_after_fetch(kid)
 
     async def aget_key(self, kid: str, now: float) -> RSAPublicKey:
@@ -289,21 +286,15 @@ class KeyStore:
             return key
         answer, wait, start = self._plan(kid, now)
         if start is not None:
-            # A task of its own, so that a cancelled caller does not cancel the fetch that others
-            # wait for; the store keeps a reference so that the task cannot be collected.
             background = wait is None
             fetch = self._drive_async(start, background=background)
-            task = asyncio.get_running_loop().create_task(fetch)
+            task = self._flights.start_task(start, fetch)
             if background:
                 task.add_done_callback(functools.partial(self._finish_on_thread, start))
-            self._task, self._task_flight = task, start
         if wait is None:
             return answer  # type: ignore[return-value]
-        try:
-            # Cancelling the wrapper on time-out leaves the flight alone: it is running.
-            await asyncio.wait_for(asyncio.wrap_future(wait), self.policy.max_wait)
-        except asyncio.TimeoutError:
-            raise self._still_fetching() from None
+        if not await wait.alanded(within=self.policy.max_wait):
+            raise self._still_fetching()
         return self._decide_after_fetch(kid)
 
     def _plan(self, kid: str, now: float) -> tuple[object, _Flight | None, _Flight | None]:
@@ -317,50 +308,28 @@ class KeyStore:
         Deciding and joining happen under one lock, so no fetch is ever duplicated.
         """
         with self._lock:
-            flight = self._flight
-            if flight is not None and self._stranded(flight):
-                # Its task's event loop was closed without cancelling it (a loop run by hand for
-                # one request): the task never runs again, and would never land the flight.
-                self._task_flight = None
-                self._start_thread(flight)
+            stranded = self._flights.stranded()
+            if stranded is not None:
+                self._start_thread(stranded)  # a fetch is worth finishing: a thread takes it over
+            flight = self._flights.current
             decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
             if decision is _REFRESH:
-                return self._keys[kid], None, self._take_off()
+                return self._keys[kid], None, self._flights.take_off()
             if decision is not _FETCH and decision is not _FETCH_FOR_KID:
                 return decision, None, None
             if flight is not None:
                 return decision, flight, None
             if decision is _FETCH_FOR_KID:
                 self._kid_fetch_at = now
-            flight = self._take_off()
+            flight = self._flights.take_off()
             return decision, flight, flight
-
-    def _take_off(self) -> _Flight:
-        """A new flight, made the one under way; call under the lock."""
-        flight: _Flight = concurrent.futures.Future()
-        # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
-        flight.set_running_or_notify_cancel()
-        self._flight = flight
-        return flight
-
-    def _stranded(self, flight: _Flight) -> bool:
-        """Whether ``flight`` is left to a task that cannot run: pending on a closed loop."""
-        task = self._task
-        return (
-            self._task_flight is flight
-            and task is not None
-            and not task.done()
-            and task.get_loop().is_closed()
-        )
 
     def _land(self, flight: _Flight) -> None:
         with self._lock:
-            if self._flight is flight:
-                self._flight = None
-            # A stranded task whose flight a thread performed may still be closed (collected)
-            # and land it a second time.
-            if not flight.done():
-                flight.set_result(None)
+            self._flights.clear(flight)
+        # A stranded task whose flight a thread performed may still be closed (collected) and
+        # land it a second time: a flight lands once, later outcomes are ignored.
+        flight.land(None)
 
     def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
         with self._lock:
