@@ -13,63 +13,21 @@ Example::
 
 from __future__ import annotations
 
+from . import claims, errors
 from ._version import __version__
-from .claims import CognitoClaims
-from .errors import (
-    ClaimCheckError,
-    CognitoGuardError,
-    ConfigurationError,
-    ExpiredTokenError,
-    InsufficientScopeError,
-    InvalidAlgorithmError,
-    InvalidClientError,
-    InvalidIssuerError,
-    InvalidPathError,
-    InvalidRequestError,
-    InvalidSignatureError,
-    InvalidTokenUseError,
-    KeysUnavailableError,
-    MalformedClaimsError,
-    MalformedTokenError,
-    MissingGroupError,
-    MissingTokenError,
-    NotYetValidError,
-    RevocationsUnavailableError,
-    RevokedTokenError,
-    ServiceUnavailableError,
-    TokenError,
-    UnknownKeyError,
-)
+from .claims import *  # noqa: F403 - exactly the names of claims.__all__
+from .errors import *  # noqa: F403 - exactly the names of errors.__all__
 from .keys import KeyPolicy, KeyStore
 from .verifier import CognitoVerifier
 
-__all__ = [
-    "ClaimCheckError",
-    "CognitoClaims",
-    "CognitoGuardError",
-    "CognitoVerifier",
-    "ConfigurationError",
-    "ExpiredTokenError",
-    "InsufficientScopeError",
-    "InvalidAlgorithmError",
-    "InvalidClientError",
-    "InvalidIssuerError",
-    "InvalidPathError",
-    "InvalidRequestError",
-    "InvalidSignatureError",
-    "InvalidTokenUseError",
-    "KeyPolicy",
-    "KeyStore",
-    "KeysUnavailableError",
-    "MalformedClaimsError",
-    "MalformedTokenError",
-    "MissingGroupError",
-    "MissingTokenError",
-    "NotYetValidError",
-    "RevocationsUnavailableError",
-    "RevokedTokenError",
-    "ServiceUnavailableError",
-    "TokenError",
-    "UnknownKeyError",
-    "__version__",
-]
+__all__ = ["CognitoVerifier", "KeyPolicy", "KeyStore", "__version__"]
+__all__ += claims.__all__
+__all__ += errors.__all__
+
+# Each public name reads as cognito_guard.X in reprs, tracebacks and pickles, where users import
+# it from (as httpx does); the class stays defined in its own module.
+_namespace = globals()
+for _name in __all__:
+    if not _name.startswith("__"):
+        _namespace[_name].__module__ = __name__
+del _namespace, _name

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+from .errors import BodyTooLarge
+
 __all__ = ["BodyTooLarge", "aread_capped", "read_capped"]
-
-
-class BodyTooLarge(Exception):
-    """A response body exceeded its size cap (the body is not kept)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the response exceeds the {limit}-byte cap")
-        self.limit = limit
 
 
 def read_capped(chunks: Iterator[bytes], limit: int) -> bytes:

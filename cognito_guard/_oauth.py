@@ -30,7 +30,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from .claims import CognitoClaims
-from .errors import ClaimCheckError, CognitoGuardError, ConfigurationError
+from .errors import (
+    ClaimCheckError,
+    ConfigurationError,
+    OAuthError,
+    TokenEndpointUnavailable,
+    UnsupportedOperationError,
+)
 from .issuers import is_aws_host, region_of_domain, region_of_issuer
 from .issuers import user_pool_api_url as _api_url_of_region
 
@@ -55,104 +61,7 @@ API_CONTENT_TYPE = "application/x-amz-json-1.1"
 GET_TOKENS = "GetTokensFromRefreshToken"
 
 
-# -- public result and error types (re-exported by cognito_guard.client) -------------------------
-
-
-class OAuthError(CognitoGuardError):
-    """Cognito refused a token-lifecycle request.
-
-    ``error`` is the OAuth 2.0 error code (``invalid_grant``, ``invalid_client``,
-    ``invalid_request``, ``unauthorized_client``, ``unsupported_grant_type``, ``invalid_scope``,
-    ``unsupported_token_type``, ``invalid_token``, ``insufficient_scope``). Errors of the user-pool
-    API are mapped to the nearest code; the original ``__type`` is kept in ``aws_error_type``.
-    The message never contains a token, a client secret or a PKCE verifier.
-
-    Example::
-
-        try:
-            tokens = client.refresh(refresh_token)
-        except OAuthError as exc:
-            if exc.error == "invalid_grant":
-                ...  # the refresh token was revoked or expired: sign the user in again
-    """
-
-    def __init__(
-        self,
-        error: str,
-        description: str = "",
-        *,
-        operation: str = "",
-        status_code: int | None = None,
-        aws_error_type: str | None = None,
-    ) -> None:
-        self.error = error
-        self.description = description
-        self.operation = operation
-        self.status_code = status_code
-        self.aws_error_type = aws_error_type
-        text = f"{operation}: {error}" if operation else error
-        if aws_error_type:
-            text += f" ({aws_error_type})"
-        if description:
-            text += f": {description}"
-        super().__init__(text)
-
-
-class TokenEndpointUnavailable(CognitoGuardError):
-    """Cognito could not be reached or gave no usable answer: not a verdict on the request.
-
-    Raised for connection errors, timeouts, HTTP 5xx, throttling and answers that are not the
-    documented format. Retrying later may succeed; ``status_code`` is the HTTP status when there
-    was a response. The message never contains a token or a secret.
-
-    Example::
-
-        try:
-            tokens = client.client_credentials(scopes=["orders/read"])
-        except TokenEndpointUnavailable:
-            ...  # back off and retry
-    """
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class UnsupportedOperationError(OAuthError):
-    """The endpoint does not implement an operation the client needs: not an outage.
-
-    Raised by a refresh through the user-pool API when the endpoint answers that it does not
-    know ``GetTokensFromRefreshToken`` (local emulators such as moto lack it) and the client was
-    made with ``refresh_token_rotation=True``: no other operation returns rotated refresh
-    tokens, and Cognito refuses ``InitiateAuth REFRESH_TOKEN_AUTH`` for such app clients.
-    Asking again gets the same answer, so the client raises it from then on without asking.
-    ``missing_operation`` names the operation; ``error`` is ``unsupported_grant_type``.
-
-    Example::
-
-        try:
-            tokens = client.refresh(refresh_token)
-        except UnsupportedOperationError as exc:
-            ...  # exc.missing_operation == "GetTokensFromRefreshToken": fix the endpoint_url
-    """
-
-    def __init__(
-        self,
-        missing_operation: str,
-        description: str,
-        *,
-        operation: str = "",
-        status_code: int | None = None,
-        aws_error_type: str | None = None,
-    ) -> None:
-        super().__init__(
-            "unsupported_grant_type",
-            description,
-            operation=operation,
-            status_code=status_code,
-            aws_error_type=aws_error_type,
-        )
-        self.missing_operation = missing_operation
+# -- public result types (re-exported by cognito_guard.client, with the errors of errors.py) -----
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _telemetry
-from ._http import BodyTooLarge, aread_capped, read_capped
+from ._http import aread_capped, read_capped
 from ._oauth import (
     MAX_REPLY_BYTES,
     Endpoint,
@@ -52,7 +52,7 @@ from ._oauth import (
 )
 from .auth import ClientCredentialsAuth, RefreshTokenAuth, _TokenSlot
 from .claims import CognitoClaims
-from .errors import CognitoGuardError, ConfigurationError
+from .errors import BodyTooLarge, CognitoGuardError, ConfigurationError
 from .issuers import check_base_url, user_pool_api_url
 from .pkce import AuthorizationRequest, authorization_request
 from .revocation import RevocationWrites
@@ -76,7 +76,7 @@ log = logging.getLogger("cognito_guard")
 
 T = TypeVar("T")
 
-# Defined next to the protocol that raises and builds them; public here.
+# Defined in errors.py and _oauth; users import them from here, so they read as client.X.
 for _public in (OAuthError, TokenEndpointUnavailable, TokenSet, UnsupportedOperationError):
     _public.__module__ = __name__
 

@@ -1,14 +1,29 @@
-"""The error hierarchy of cognito_guard.
+"""Every error class of cognito_guard, and the one shape they share.
 
-Every rejection of a token is a :class:`TokenError` subclass that knows its HTTP status and its
-RFC 6750 ``WWW-Authenticate`` challenge. Failing to obtain the signing keys is not a property of the
-token, so it is a separate :class:`KeysUnavailableError` (HTTP 503); so is not being able to check
-the revocation list (:class:`RevocationsUnavailableError`). Both subclass
-:class:`ServiceUnavailableError`.
+Every error has:
+
+- ``status_code``: the HTTP status of the answer it stands for;
+- ``error_code``: the RFC 6750 / OAuth 2.0 error code of that answer, or None;
+- ``description``: a short fixed sentence that is safe to send to the client;
+- ``check``: for a rejected token, the verifier step that raised it, by the names of the
+  ``cognito-guard verify --explain`` report (``"structure"``, ``"algorithm"``, ``"issuer"``,
+  ``"signing key"``, ``"signature"``, ``"expiry"``, ``"not before"``, ``"token use"``,
+  ``"claims"``, ``"client"``, ``"scopes"``, ``"groups"``, ``"custom check"``, ``"revocation"``);
+  None for an error no verifier step raises.
+
+Every rejection of a token is a :class:`TokenError` subclass that also knows its RFC 6750
+``WWW-Authenticate`` challenge. Something the verdict depends on being unavailable (the signing
+keys, the revocation list, Cognito's token endpoint, the session store) is not the token's fault:
+a :class:`ServiceUnavailableError` (HTTP 503) with a ``retry_after`` hint.
 
 ``str(error)`` is a detailed message meant for logs; it never contains the token, a signature or key
-material, and values taken from an unverified token are shortened and escaped. ``error.description``
-is a short fixed sentence that is safe to send to the client.
+material, and values taken from an unverified token are shortened and escaped.
+
+This module imports nothing else of cognito_guard: every other module may import it. ``__all__``
+lists the errors of the verifying core, re-exported by :mod:`cognito_guard`; the errors of the
+token client, web sign-in and the framework integrations are defined here too, and public where
+they are raised (``cognito_guard.client``, ``cognito_guard.sessions``,
+``cognito_guard.integrations.*``).
 
 Example::
 
@@ -23,7 +38,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any
 
 __all__ = [
     "ClaimCheckError",
@@ -63,20 +78,56 @@ def shorten(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _rebuild(cls: type[CognitoGuardError], args: tuple[Any, ...]) -> CognitoGuardError:
+    """Unpickle an error: ``args`` restored, ``__init__`` not called (its parameters vary)."""
+    return cls.__new__(cls, *args)
+
+
 class CognitoGuardError(Exception):
-    """Base class of every exception this library raises on purpose."""
+    """Base class of every exception this library raises on purpose.
+
+    Its ``status_code``, ``error_code`` and ``description`` are those of the answer to a request
+    that meets an error no answer was foreseen for: 500 ``server_error``.
+    """
+
+    status_code: int = 500
+    error_code: str | None = "server_error"
+    description: str = "The request could not be authenticated"
+    check: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments than their message: rebuild from the
+        # arguments and the attributes as they are, so that every error pickles (processes,
+        # caches) and copies.
+        return (_rebuild, (type(self), self.args), self.__dict__)
 
 
 class ConfigurationError(CognitoGuardError, ValueError):
     """The library was configured with invalid values (raised at construction, not per request)."""
 
 
-class TokenError(CognitoGuardError):
-    """A token was rejected. Maps to HTTP 401 ``invalid_token`` unless a subclass says otherwise."""
+class CognitoUsageError(ConfigurationError):
+    """The library was used where it cannot work: a programming error, found at a request.
 
-    status_code: ClassVar[int] = 401
-    error_code: ClassVar[str] = "invalid_token"
-    description: ClassVar[str] = "The access token is invalid"
+    Raised by the Flask integration for a blocking verification in an async view. Deliberately
+    not a RuntimeError: werkzeug's LocalProxy turns a RuntimeError raised while testing
+    ``if current_cognito_user:`` into False, which would hide the mistake.
+    """
+
+
+# -- rejected tokens ------------------------------------------------------------------------------
+
+
+class TokenError(CognitoGuardError):
+    """A token was rejected. Maps to HTTP 401 ``invalid_token`` unless a subclass says otherwise.
+
+    A ``TokenError`` raised by a ``custom_check`` itself counts as that check's failure.
+    """
+
+    status_code = 401
+    error_code: str | None = "invalid_token"
+    description = "The access token is invalid"
+    check: str | None = "custom check"
 
     def www_authenticate(self, realm: str | None = None) -> str:
         """The RFC 6750 ``WWW-Authenticate`` header value for this rejection."""
@@ -95,8 +146,9 @@ class TokenError(CognitoGuardError):
 class MissingTokenError(TokenError):
     """A protected resource was requested without a bearer token (401, no error code)."""
 
-    error_code = ""
+    error_code = None
     description = "A bearer token is required"
+    check = None
 
 
 class InvalidRequestError(TokenError):
@@ -105,6 +157,7 @@ class InvalidRequestError(TokenError):
     status_code = 400
     error_code = "invalid_request"
     description = "The Authorization header is malformed"
+    check = None
 
 
 class InvalidPathError(InvalidRequestError):
@@ -122,71 +175,97 @@ class MalformedTokenError(TokenError):
     """The token is not a well-formed JWS compact serialisation with JSON header and claims."""
 
     description = "The token is malformed"
+    check = "structure"
+
+
+# The time claims are judged by the time checks; every other claim by the claim-type check.
+_CLAIM_CHECKS = {"exp": "expiry", "iat": "not before", "nbf": "not before"}
 
 
 class MalformedClaimsError(MalformedTokenError):
     """The token is well formed and its signature verified, but a claim is missing or mistyped.
 
-    ``claim`` names it (``"exp"``, ``"sub"``, ``"cognito:groups"`` ...).
+    ``claim`` names it (``"exp"``, ``"sub"``, ``"cognito:groups"`` ...); ``check`` is the step
+    that reads it: ``"expiry"`` for ``exp``, ``"not before"`` for ``iat`` and ``nbf``,
+    ``"claims"`` for the others.
     """
+
+    check = "claims"
 
     def __init__(self, message: str, claim: str) -> None:
         super().__init__(message)
         self.claim = claim
+        self.check = _CLAIM_CHECKS.get(claim, "claims")
 
 
 class InvalidAlgorithmError(MalformedTokenError):
     """The header names an algorithm other than RS256, or a header this library refuses."""
 
     description = "The token is signed with an unsupported algorithm"
+    check = "algorithm"
+
+
+class NotAJWT(MalformedTokenError):
+    """The text is not a decodable JWT (the message says why; it never contains the text).
+
+    Raised by the command line's unverified decoding (``cognito-guard decode``).
+    """
 
 
 class UnknownKeyError(TokenError):
     """No key of the issuer's JWKS has the token's ``kid``."""
 
     description = "The token is signed with an unknown key"
+    check = "signing key"
 
 
 class InvalidSignatureError(TokenError):
     """The signature does not verify with the issuer's key."""
 
     description = "The token signature is invalid"
+    check = "signature"
 
 
 class ExpiredTokenError(TokenError):
     """The token's ``exp`` has passed (beyond the configured leeway)."""
 
     description = "The token has expired"
+    check = "expiry"
 
 
 class NotYetValidError(TokenError):
     """The token's ``iat`` or ``nbf`` lies in the future (beyond the configured leeway)."""
 
     description = "The token is not valid yet"
+    check = "not before"
 
 
 class InvalidIssuerError(TokenError):
     """The token's ``iss`` is not one of the configured issuers."""
 
     description = "The token was issued by an untrusted issuer"
+    check = "issuer"
 
 
 class InvalidTokenUseError(TokenError):
     """The token's ``token_use`` is not the expected one (an ID token for an access token)."""
 
     description = "The token is of the wrong type"
+    check = "token use"
 
 
 class InvalidClientError(TokenError):
     """The token's ``client_id`` (access) or ``aud`` (ID) is not an accepted app client."""
 
     description = "The token was issued to another client"
+    check = "client"
 
 
 class ClaimCheckError(TokenError):
     """A custom claim check rejected the token."""
 
     description = "The token was rejected by a claim check"
+    check = "custom check"
 
 
 class InsufficientScopeError(TokenError):
@@ -195,6 +274,7 @@ class InsufficientScopeError(TokenError):
     status_code = 403
     error_code = "insufficient_scope"
     description = "The token lacks a required scope"
+    check = "scopes"
 
     def __init__(self, message: str, required: Iterable[str] = ()) -> None:
         super().__init__(message)
@@ -212,6 +292,7 @@ class MissingGroupError(TokenError):
     status_code = 403
     error_code = "insufficient_scope"
     description = "The user is not in a required group"
+    check = "groups"
 
 
 class RevokedTokenError(TokenError):
@@ -222,21 +303,51 @@ class RevokedTokenError(TokenError):
     """
 
     description = "The token has been revoked"
+    check = "revocation"
+
+
+class UserRefusedError(TokenError):
+    """The token is valid but its user may not use this site (HTTP 403; Django integration)."""
+
+    status_code = 403
+    error_code = "access_denied"
+    description = "The user may not use this service"
+    check = None
+
+
+class UnknownUserError(UserRefusedError):
+    """``CREATE_USERS`` is False and the token's user has no row here."""
+
+    error_code = "unknown_user"
+    description = "The user has no account on this service"
+
+
+class InactiveUserError(UserRefusedError):
+    """The linked user is deactivated (``is_active`` False)."""
+
+    error_code = "inactive_user"
+    description = "The user account is disabled"
+
+
+# -- unavailable: not the token's fault -----------------------------------------------------------
 
 
 class ServiceUnavailableError(CognitoGuardError):
     """Something the verdict depends on is unavailable (HTTP 503); not the token's fault.
 
-    ``retry_after`` is a hint in whole seconds for a ``Retry-After`` header; ``description`` is
-    a fixed sentence safe to send to the client.
+    ``retry_after`` is a hint in whole seconds (at least 1) for a ``Retry-After`` header; the
+    class attribute is the default of each kind.
     """
 
-    status_code: ClassVar[int] = 503
-    description: ClassVar[str] = "The request cannot be authenticated now; try again later"
+    status_code = 503
+    error_code: str | None = "temporarily_unavailable"
+    description = "The request cannot be authenticated now; try again later"
+    retry_after: int = 1
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
+        hint = type(self).retry_after if retry_after is None else retry_after
+        self.retry_after = max(1, int(hint))
 
 
 class KeysUnavailableError(ServiceUnavailableError):
@@ -246,6 +357,7 @@ class KeysUnavailableError(ServiceUnavailableError):
     """
 
     description = "The token signing keys cannot be fetched; try again later"
+    check = "signing key"
 
 
 class RevocationsUnavailableError(ServiceUnavailableError):
@@ -257,3 +369,194 @@ class RevocationsUnavailableError(ServiceUnavailableError):
     """
 
     description = "The token revocation list cannot be checked; try again later"
+    check = "revocation"
+
+
+class TokenEndpointUnavailable(ServiceUnavailableError):
+    """Cognito could not be reached or gave no usable answer: not a verdict on the request.
+
+    Raised for connection errors, timeouts, HTTP 5xx, throttling and answers that are not the
+    documented format. Retrying later may succeed (``retry_after``, 5 s by default). The
+    instance's ``status_code`` is the HTTP status of Cognito's answer when there was one (None
+    without an answer), as for :class:`OAuthError`; an answer to a client for this error is a
+    503 (the class's ``status_code``). The message never contains a token or a secret.
+
+    Example::
+
+        try:
+            tokens = client.client_credentials(scopes=["orders/read"])
+        except TokenEndpointUnavailable:
+            ...  # back off and retry
+    """
+
+    # Cognito's status, not the answer's: the documented meaning of this attribute.
+    status_code: int | None  # type: ignore[assignment]
+    description = "Cognito cannot be reached; try again later"
+    retry_after = 5
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, retry_after)
+        self.status_code = status_code
+
+
+class SessionStoreUnavailable(ServiceUnavailableError):
+    """The session store cannot be reached, or a refresh lock could not be had in time.
+
+    Not a verdict on the session: the request is answered 503 with ``Retry-After``.
+    """
+
+    description = "The session store cannot be reached; try again later"
+    retry_after = 5
+
+
+# -- the token client: Cognito refused a request --------------------------------------------------
+
+
+class OAuthError(CognitoGuardError):
+    """Cognito refused a token-lifecycle request.
+
+    ``error`` (also ``error_code``) is the OAuth 2.0 error code (``invalid_grant``,
+    ``invalid_client``, ``invalid_request``, ``unauthorized_client``, ``unsupported_grant_type``,
+    ``invalid_scope``, ``unsupported_token_type``, ``invalid_token``, ``insufficient_scope``).
+    Errors of the user-pool API are mapped to the nearest code; the original ``__type`` is kept
+    in ``aws_error_type``. ``description`` is Cognito's own ``error_description`` and
+    ``status_code`` the HTTP status of its answer: this error describes Cognito's answer to this
+    library, not an answer to send on (an adapter meeting one answers 500). The message never
+    contains a token, a client secret or a PKCE verifier.
+
+    Example::
+
+        try:
+            tokens = client.refresh(refresh_token)
+        except OAuthError as exc:
+            if exc.error == "invalid_grant":
+                ...  # the refresh token was revoked or expired: sign the user in again
+    """
+
+    # Cognito's status, not an answer's: the documented meaning of this attribute.
+    status_code: int | None  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        error: str,
+        description: str = "",
+        *,
+        operation: str = "",
+        status_code: int | None = None,
+        aws_error_type: str | None = None,
+    ) -> None:
+        self.error = error
+        self.error_code = error
+        self.description = description
+        self.operation = operation
+        self.status_code = status_code
+        self.aws_error_type = aws_error_type
+        text = f"{operation}: {error}" if operation else error
+        if aws_error_type:
+            text += f" ({aws_error_type})"
+        if description:
+            text += f": {description}"
+        super().__init__(text)
+
+
+class UnsupportedOperationError(OAuthError):
+    """The endpoint does not implement an operation the client needs: not an outage.
+
+    Raised by a refresh through the user-pool API when the endpoint answers that it does not
+    know ``GetTokensFromRefreshToken`` (local emulators such as moto lack it) and the client was
+    made with ``refresh_token_rotation=True``: no other operation returns rotated refresh
+    tokens, and Cognito refuses ``InitiateAuth REFRESH_TOKEN_AUTH`` for such app clients.
+    Asking again gets the same answer, so the client raises it from then on without asking.
+    ``missing_operation`` names the operation; ``error`` is ``unsupported_grant_type``.
+
+    Example::
+
+        try:
+            tokens = client.refresh(refresh_token)
+        except UnsupportedOperationError as exc:
+            ...  # exc.missing_operation == "GetTokensFromRefreshToken": fix the endpoint_url
+    """
+
+    def __init__(
+        self,
+        missing_operation: str,
+        description: str,
+        *,
+        operation: str = "",
+        status_code: int | None = None,
+        aws_error_type: str | None = None,
+    ) -> None:
+        super().__init__(
+            "unsupported_grant_type",
+            description,
+            operation=operation,
+            status_code=status_code,
+            aws_error_type=aws_error_type,
+        )
+        self.missing_operation = missing_operation
+
+
+# -- web sign-in ----------------------------------------------------------------------------------
+
+
+class SessionAuthError(CognitoGuardError):
+    """A request authenticated by the session cookie was refused.
+
+    ``status_code``, ``error_code`` and ``description`` are its answer's (401 the session has
+    ended, 403 a CSRF or origin refusal, 503 something it needs is unavailable); ``clear_cookie``
+    is the ``Set-Cookie`` value that deletes the session cookie when the session has ended (else
+    None), ``retry_after`` the ``Retry-After`` seconds of a 503 (else None). The session guard
+    turns it into the answer. The message never holds the session id.
+
+    Example: ``SessionAuthError(403, "csrf_header_missing", "the header 'X-CSRF: 1' is missing")``
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        error_code: str | None,
+        description: str,
+        *,
+        clear_cookie: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.description = description
+        self.clear_cookie = clear_cookie
+        self.retry_after = retry_after
+
+    @classmethod
+    def unavailable(cls, description: str, retry_after: int) -> SessionAuthError:
+        """The 503 of a session request that cannot be judged now: a ServiceUnavailableError's.
+
+        Example: ``SessionAuthError.unavailable("the session store is unavailable", 5)``
+        """
+        status, code = ServiceUnavailableError.status_code, ServiceUnavailableError.error_code
+        return cls(status, code, description, retry_after=retry_after)
+
+
+class InvalidHostError(CognitoGuardError):
+    """The request's ``Host`` header is not a host name: a relative URL cannot be resolved."""
+
+    status_code = 400
+    error_code = "invalid_request"
+    description = "The Host header is not a host name."
+
+
+# -- internal: they never leave the library as such -----------------------------------------------
+
+
+class JWKSError(CognitoGuardError):
+    """A JWKS document could not be fetched or had no usable key (internal; becomes a 503)."""
+
+
+class BodyTooLarge(CognitoGuardError):
+    """A response body exceeded its size cap (the body is not kept)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response exceeds the {limit}-byte cap")
+        self.limit = limit

@@ -28,9 +28,16 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from . import _telemetry
-from ._http import BodyTooLarge, aread_capped, read_capped
+from ._http import aread_capped, read_capped
 from ._singleflight import Flight, SingleFlight
-from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError, shorten
+from .errors import (
+    BodyTooLarge,
+    ConfigurationError,
+    JWKSError,
+    KeysUnavailableError,
+    UnknownKeyError,
+    shorten,
+)
 
 _Flight = Flight[None]  # one JWKS fetch, shared by every caller that waits; the keys it brings are
 # recorded in the store, so it lands with None
@@ -41,10 +48,6 @@ log = logging.getLogger("cognito_guard")
 
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
-
-
-class JWKSError(Exception):
-    """A JWKS document could not be fetched or had no usable key (internal; becomes a 503)."""
 
 
 @dataclass(frozen=True)

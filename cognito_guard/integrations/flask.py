@@ -65,7 +65,7 @@ from werkzeug.local import LocalProxy
 from ..bearer import Answer, BearerGuard, Requirement
 from ..claims import CognitoClaims
 from ..config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
-from ..errors import CognitoGuardError, ConfigurationError, MissingTokenError
+from ..errors import CognitoGuardError, CognitoUsageError, ConfigurationError, MissingTokenError
 from ..sessions.signin import SessionGuard, WebSignIn
 from ..verifier import CognitoVerifier
 
@@ -105,14 +105,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 # -- errors -----------------------------------------------------------------------------------
-
-
-class CognitoUsageError(Exception):
-    """The integration was used where it cannot work (a blocking verification in an async view).
-
-    Deliberately not a RuntimeError: werkzeug's LocalProxy turns a RuntimeError raised while
-    testing ``if current_cognito_user:`` into False, which would hide the mistake.
-    """
 
 
 class CognitoHTTPException(HTTPException):

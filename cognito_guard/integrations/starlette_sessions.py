@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from ..bearer import Answer
 from ..claims import CognitoClaims
 from ..sessions import SessionAuthError, SessionGuard, WebRequest, WebResponse, WebSignIn
 from ..sessions.web import ROUTES
@@ -93,11 +92,8 @@ async def aauthenticate(conn: HTTPConnection, sign_in: WebSignIn) -> CognitoClai
         and not _same_origin(conn)
     ):
         raise SessionAuthError(
-            Answer(
-                403,
-                (("Cache-Control", "no-store"),),
-                "cross_origin_websocket",
-                "a WebSocket authenticated by the session cookie must come from this origin",
-            )
+            403,
+            "cross_origin_websocket",
+            "a WebSocket authenticated by the session cookie must come from this origin",
         )
     return await sign_in.aauthenticate(request)

@@ -24,7 +24,15 @@ from .._oauth import OAuthError, TokenEndpointUnavailable, TokenSet
 from ..bearer import Answer, BearerGuard, _printable
 from ..claims import CognitoClaims
 from ..client import CognitoTokenClient
-from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
+from ..errors import (
+    CognitoGuardError,
+    ConfigurationError,
+    InvalidHostError,
+    KeysUnavailableError,
+    ServiceUnavailableError,
+    SessionAuthError,
+    TokenError,
+)
 from ..issuers import is_loopback_host
 from ..pkce import authorization_request
 from ..token_cache import effective_skew
@@ -43,22 +51,6 @@ _LOGIN_COOKIE = "_login"  # suffix of the cookie that ties a sign-in state to th
 _PASS_THROUGH = ("identity_provider", "lang", "prompt")
 _PASS_VALUE = re.compile(r"[A-Za-z0-9_.:\- ]{1,128}", re.ASCII)
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}", re.ASCII)
-
-
-class SessionAuthError(CognitoGuardError):
-    """A request authenticated by the session cookie was refused; ``answer`` is the reply.
-
-    Its headers clear the cookie when the session has ended (401), and carry ``Retry-After``
-    when Cognito or the store could not be reached (503). The message never holds the id.
-    """
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.description)
-        self.answer = answer
-
-    def as_response(self) -> WebResponse:
-        """The refusal as a JSON :class:`WebResponse`."""
-        return WebResponse.json(self.answer.body, self.answer.status, self.answer.headers)
 
 
 def _hash(value: str) -> str:
@@ -244,15 +236,10 @@ class WebSignIn:
         view: Callable[[WebRequest], WebResponse] = getattr(self, name)
         try:
             return view(request)
-        except _BadHost:
-            return WebResponse.page(400, "Bad request", "The Host header is not a host name.")
-        except SessionStoreUnavailable:
-            return WebResponse.page(
-                503,
-                "Try again later",
-                "The sign-in service is unavailable right now.",
-                (("Retry-After", str(SessionStoreUnavailable.retry_after)),),
-            )
+        except InvalidHostError as exc:
+            return WebResponse.page(exc.status_code, "Bad request", exc.description)
+        except SessionStoreUnavailable as exc:
+            return _unavailable_page(exc, "The sign-in service is unavailable right now.")
 
     async def ahandle(self, request: WebRequest) -> WebResponse | None:
         """:meth:`handle` on a worker thread: the event loop never waits for Cognito or Redis."""
@@ -334,9 +321,7 @@ class WebSignIn:
             return _failed(f"The sign-in could not be completed ({exc.error}).")
         except (TokenEndpointUnavailable, KeysUnavailableError) as exc:
             log.warning("sign-in callback answering 503: %s", exc)
-            return WebResponse.page(
-                503, "Try again later", "Cognito cannot be reached.", (("Retry-After", "5"),)
-            )
+            return _unavailable_page(exc, "Cognito cannot be reached.")
         except TokenError as exc:
             log.info("a sign-in's token was rejected (%s)", type(exc).__name__)
             return _failed("The tokens of this sign-in were rejected.")
@@ -364,7 +349,7 @@ class WebSignIn:
     def logout(self, request: WebRequest) -> WebResponse:
         """``POST {prefix}/logout`` (with ``X-CSRF: 1``): end the session here and at Cognito."""
         if request.header(CSRF_HEADER) != "1":
-            return _csrf_refusal().as_response()
+            return _response(_csrf_refusal())
         session_id = self.cookie.read(request)
         if session_id is not None:
             record = self.store.get(session_id)
@@ -397,7 +382,7 @@ class WebSignIn:
         try:
             found = self._authenticate(request)
         except SessionAuthError as exc:
-            return exc.as_response()
+            return _response(exc)
         if found is None:
             return WebResponse.json(
                 {"error": "unauthorized", "error_description": "not signed in"}, 401
@@ -447,7 +432,9 @@ class WebSignIn:
                 self.store.delete(session_id)
                 self._ended(request, "the session's token was rejected")
         except SessionStoreUnavailable as exc:
-            raise _unavailable("the session store is unavailable", exc.retry_after) from None
+            raise SessionAuthError.unavailable(
+                "the session store is unavailable", exc.retry_after
+            ) from None
         return claims, record
 
     def _ends_at(self, record: Record) -> float:
@@ -514,10 +501,16 @@ class WebSignIn:
                 self.store.delete(session_id)
                 self._ended(request, "the session has ended: sign in again")
             log.error("refreshing a session failed: %s", exc)
-            raise _unavailable("the session cannot be refreshed right now", 30) from None
+            # Refused for another reason than a dead refresh token (a misconfigured app client):
+            # no verdict on the session, which is kept; a retry at once would be refused again.
+            raise SessionAuthError.unavailable(
+                "the session cannot be refreshed right now", 30
+            ) from None
         except TokenEndpointUnavailable as exc:
             log.warning("refreshing a session failed: %s", exc)
-            raise _unavailable("Cognito cannot be reached to refresh the session", 5) from None
+            raise SessionAuthError.unavailable(
+                "Cognito cannot be reached to refresh the session", exc.retry_after
+            ) from None
         if fresh.refresh_token is None:  # no rotation: keep the one we have
             fresh = TokenSet.from_dict(
                 {**fresh.as_dict(), "refresh_token": tokens.refresh_token}, clock=fresh.clock
@@ -525,40 +518,47 @@ class WebSignIn:
         return fresh
 
     def _ended(self, request: WebRequest, why: str) -> NoReturn:
-        raise SessionAuthError(
-            Answer(
-                401,
-                (
-                    ("WWW-Authenticate", "Bearer"),
-                    ("Set-Cookie", self.cookie.clear(request)),
-                    ("Cache-Control", "no-store"),
-                ),
-                "session_ended",
-                why,
-            )
-        )
+        raise SessionAuthError(401, "session_ended", why, clear_cookie=self.cookie.clear(request))
 
 
 def _csrf_refusal() -> SessionAuthError:
     return SessionAuthError(
-        Answer(
-            403,
-            (("Cache-Control", "no-store"),),
-            "csrf_header_missing",
-            "a request authenticated by the session cookie with an unsafe method must carry "
-            "the header 'X-CSRF: 1'",
-        )
+        403,
+        "csrf_header_missing",
+        "a request authenticated by the session cookie with an unsafe method must carry "
+        "the header 'X-CSRF: 1'",
     )
 
 
-def _unavailable(why: str, retry_after: int) -> SessionAuthError:
-    return SessionAuthError(
-        Answer(
-            503,
-            (("Retry-After", str(retry_after)), ("Cache-Control", "no-store")),
-            "temporarily_unavailable",
-            why,
-        )
+def _session_answer(exc: SessionAuthError) -> Answer:
+    """The answer to a refused session request, built from the error's data.
+
+    A 401 carries a bare ``Bearer`` challenge, a 503 its ``Retry-After``, an ended session the
+    ``Set-Cookie`` that deletes the cookie; no cache keeps any of them.
+    """
+    headers: list[tuple[str, str]] = []
+    if exc.status_code == 401:  # RFC 9110 section 15.5.2: a 401 carries a challenge
+        headers.append(("WWW-Authenticate", "Bearer"))
+    if exc.retry_after is not None:
+        headers.append(("Retry-After", str(exc.retry_after)))
+    if exc.clear_cookie is not None:
+        headers.append(("Set-Cookie", exc.clear_cookie))
+    headers.append(("Cache-Control", "no-store"))
+    return Answer(
+        exc.status_code, tuple(headers), exc.error_code or "unauthorized", exc.description
+    )
+
+
+def _response(exc: SessionAuthError) -> WebResponse:
+    answer = _session_answer(exc)
+    return WebResponse.json(answer.body, answer.status, answer.headers)
+
+
+def _unavailable_page(exc: ServiceUnavailableError, text: str) -> WebResponse:
+    # ServiceUnavailableError's status: a TokenEndpointUnavailable's own is Cognito's.
+    retry_after = (("Retry-After", str(exc.retry_after)),)
+    return WebResponse.page(
+        ServiceUnavailableError.status_code, "Try again later", text, retry_after
     )
 
 
@@ -596,10 +596,6 @@ def _check_url(url: object, what: str) -> str:
     return url
 
 
-class _BadHost(Exception):
-    pass
-
-
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", re.ASCII)
 
 
@@ -611,7 +607,7 @@ def _absolute(url: str, request: WebRequest | None) -> str:
         raise ConfigurationError("a relative URL needs the request to resolve it")
     host = request.header("host")
     if not _HOST.fullmatch(host) or request.scheme not in ("http", "https"):
-        raise _BadHost
+        raise InvalidHostError("the Host header is not a host name")
     return f"{request.scheme}://{host}{url}"
 
 
@@ -638,7 +634,8 @@ class SessionGuard(BearerGuard):
     ) -> Answer:
         """The session refusal's own answer, or the bearer answer."""
         if isinstance(exc, SessionAuthError):
+            answer = _session_answer(exc)
             where = f"{method or '-'} {_printable(path) if path is not None else '-'}"
-            log.info("refused a session request %s: %s", where, exc.answer.error)
-            return exc.answer
+            log.info("refused a session request %s: %s", where, answer.error)
+            return answer
         return super().answer(exc, method=method, path=path)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._encryption import EncryptionKey, fernet_for, seal, unseal
 from .._redis import COMPARE_AND_DELETE, RedisConnection, connection_errors, describe
-from ..errors import CognitoGuardError, ConfigurationError
+from ..errors import ConfigurationError, SessionStoreUnavailable
 
 if TYPE_CHECKING:
     import redis
@@ -50,15 +50,6 @@ SWEEP_STEP = 16
 """At most this many expired records of each kind are removed by one write."""
 
 _FULL_WARNING_EVERY = 60.0  # seconds between two "the cap drops sign-ins" warnings
-
-
-class SessionStoreUnavailable(CognitoGuardError):
-    """The session store cannot be reached, or a refresh lock could not be had in time.
-
-    Not a verdict on the session: the request is answered 503 with ``Retry-After``.
-    """
-
-    retry_after = 5
 
 
 class SessionStore(Protocol):

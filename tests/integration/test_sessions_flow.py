@@ -166,7 +166,7 @@ def test_a_session_ends_after_its_lifetime(oauth: OAuthServer, clock: ManualCloc
     clock.advance(4300)
     with pytest.raises(SessionAuthError) as caught:
         browser.authenticate()
-    assert caught.value.answer.status == 401 and caught.value.answer.error == "session_ended"
+    assert (caught.value.status_code, caught.value.error_code) == (401, "session_ended")
 
 
 def test_a_session_ends_after_the_idle_timeout_and_activity_extends_it(
@@ -180,7 +180,7 @@ def test_a_session_ends_after_the_idle_timeout_and_activity_extends_it(
     clock.advance(601)
     with pytest.raises(SessionAuthError) as caught:
         browser.authenticate()
-    assert caught.value.answer.status == 401
+    assert caught.value.status_code == 401
 
 
 def test_an_expired_login_state_is_refused(oauth: OAuthServer, clock: ManualClock) -> None:
@@ -346,11 +346,11 @@ def test_a_logout_wins_over_a_refresh_in_flight(
     store = make_store(kind)
     sign_in = make_sign_in(oauth, clock, store=store, client=oauth.client(transport=held))
     browser, old, refreshing = _refresh_during_logout(sign_in, held, clock)
-    assert isinstance(refreshing, SessionAuthError) and refreshing.answer.status == 401
+    assert isinstance(refreshing, SessionAuthError) and refreshing.status_code == 401
     browser.cookies = old  # the cookie from before the logout, replayed
     with pytest.raises(SessionAuthError) as caught:
         browser.authenticate()
-    assert caught.value.answer.status == 401 and caught.value.answer.error == "session_ended"
+    assert (caught.value.status_code, caught.value.error_code) == (401, "session_ended")
     assert store.get(old["__Host-cognito_session"]) is None
 
 
@@ -432,7 +432,7 @@ def test_a_session_copied_onto_another_key_in_redis_is_refused(
         pytest.raises(SessionAuthError) as caught,
     ):
         attacker.authenticate()
-    assert caught.value.answer.status == 401 and caught.value.answer.error == "session_ended"
+    assert (caught.value.status_code, caught.value.error_code) == (401, "session_ended")
     assert oauth.grant_counts["refresh_token"] == refreshes
     refused = [r for r in caplog.records if "sealed for another key" in r.getMessage()]
     assert len(refused) == 1 and refused[0].levelno == logging.WARNING

@@ -45,7 +45,13 @@ from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from ...claims import CognitoClaims
-from ...errors import CognitoGuardError, ConfigurationError, TokenError
+from ...errors import (
+    CognitoGuardError,
+    ConfigurationError,
+    InactiveUserError,
+    UnknownUserError,
+    UserRefusedError,
+)
 from ...issuers import canonical_issuer, issuer_forms, pool_of_issuer
 from . import CognitoService
 from ._settings import UserSettings, user_settings
@@ -67,28 +73,6 @@ APP_NAME = "cognito_guard.integrations.django"
 _ATTEMPTS = 3  # a lost race for a link or a username is retried; three losses in a row is a bug
 _PROFILE = (("given_name", "first_name"), ("family_name", "last_name"))
 Outcome = tuple[CognitoClaims | None, CognitoGuardError | None, Any]
-
-
-class UserRefusedError(TokenError):
-    """The token is valid but its user may not use this site (HTTP 403)."""
-
-    status_code = 403
-    error_code = "access_denied"
-    description = "The user may not use this service"
-
-
-class UnknownUserError(UserRefusedError):
-    """``CREATE_USERS`` is False and the token's user has no row here."""
-
-    error_code = "unknown_user"
-    description = "The user has no account on this service"
-
-
-class InactiveUserError(UserRefusedError):
-    """The linked user is deactivated (``is_active`` False)."""
-
-    error_code = "inactive_user"
-    description = "The user account is disabled"
 
 
 # -- the in-process cache -------------------------------------------------------------------------
