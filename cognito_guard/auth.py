@@ -27,15 +27,13 @@ import httpx
 
 from ._oauth import (
     Endpoint,
-    OAuthError,
-    TokenEndpointUnavailable,
     TokenSet,
     check_client_metadata,
     check_scopes,
     require_text,
 )
 from ._singleflight import Flight, SingleFlight
-from .errors import ConfigurationError
+from .errors import ConfigurationError, OAuthError, TokenEndpointUnavailable
 from .token_cache import MemoryTokenCache, TokenCache, cache_key
 from .token_cache import effective_skew as _effective_skew
 

@@ -34,10 +34,7 @@ from ._oauth import (
     Flow,
     HttpCall,
     HttpReply,
-    OAuthError,
-    TokenEndpointUnavailable,
     TokenSet,
-    UnsupportedOperationError,
     VerifyIdToken,
     check_client_metadata,
     check_scopes,
@@ -52,7 +49,14 @@ from ._oauth import (
 )
 from .auth import ClientCredentialsAuth, RefreshTokenAuth, _TokenSlot
 from .claims import CognitoClaims
-from .errors import BodyTooLarge, CognitoGuardError, ConfigurationError
+from .errors import (
+    BodyTooLarge,
+    CognitoGuardError,
+    ConfigurationError,
+    OAuthError,
+    TokenEndpointUnavailable,
+    UnsupportedOperationError,
+)
 from .issuers import check_base_url, user_pool_api_url
 from .pkce import AuthorizationRequest, authorization_request
 from .revocation import RevocationWrites
