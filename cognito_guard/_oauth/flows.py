@@ -9,14 +9,14 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..issuers import region_of_domain, region_of_issuer
 from ..issuers import user_pool_api_url as _api_url_of_region
-from .tokens import _OAUTH_KEYS, TokenSet, _token_set, _with_id_claims, unverified_claims
+from .tokens import OAUTH_KEYS, TokenSet, token_set, unverified_claims, with_id_claims
 from .wire import (
     Endpoint,
     Flow,
     HttpCall,
     HttpReply,
-    _api_call,
-    _oauth_call,
+    api_call,
+    oauth_call,
     read_api_reply,
     read_oauth_reply,
 )
@@ -40,11 +40,11 @@ def client_credentials_flow(
     scope = " ".join(scopes)
     if scope:
         form["scope"] = scope
-    call = _oauth_call(ep, "client_credentials", "/oauth2/token", form, ())
+    call = oauth_call(ep, "client_credentials", "/oauth2/token", form, ())
     sent_at = clock()
     reply: HttpReply = yield call
     raw = read_oauth_reply(call, reply, body_required=True)
-    return _token_set(call, reply, raw, _OAUTH_KEYS, sent_at, clock, None)
+    return token_set(call, reply, raw, OAUTH_KEYS, sent_at, clock, None)
 
 
 def exchange_code_flow(
@@ -63,18 +63,18 @@ def exchange_code_flow(
     if code_verifier is not None:
         form["code_verifier"] = code_verifier
         redact += (code_verifier,)
-    call = _oauth_call(ep, "exchange_code", "/oauth2/token", form, redact)
+    call = oauth_call(ep, "exchange_code", "/oauth2/token", form, redact)
     sent_at = clock()
     reply: HttpReply = yield call
     raw = read_oauth_reply(call, reply, body_required=True)
-    tokens = _token_set(call, reply, raw, _OAUTH_KEYS, sent_at, clock, None)
-    return (yield from _with_id_claims(tokens, verify_id, nonce))
+    tokens = token_set(call, reply, raw, OAUTH_KEYS, sent_at, clock, None)
+    return (yield from with_id_claims(tokens, verify_id, nonce))
 
 
 def revoke_flow(ep: Endpoint, refresh_token: str) -> Flow[None]:
     """``/oauth2/revoke``, or ``RevokeToken`` through the user-pool API."""
     if ep.domain is not None:
-        call = _oauth_call(
+        call = oauth_call(
             ep, "revoke", "/oauth2/revoke", {"token": refresh_token}, (refresh_token,)
         )
         reply: HttpReply = yield call
@@ -83,7 +83,7 @@ def revoke_flow(ep: Endpoint, refresh_token: str) -> Flow[None]:
     payload = {"Token": refresh_token, "ClientId": ep.client_id}
     if ep.client_secret is not None:
         payload["ClientSecret"] = ep.client_secret
-    call = _api_call(ep, "revoke", "RevokeToken", payload, (refresh_token,))
+    call = api_call(ep, "revoke", "RevokeToken", payload, (refresh_token,))
     reply = yield call
     read_api_reply(call, reply)
 
@@ -100,7 +100,7 @@ def userinfo_flow(ep: Endpoint, access_token: str) -> Flow[dict[str, Any]]:
         )
         reply: HttpReply = yield call
         return read_oauth_reply(call, reply, body_required=True)
-    call = _api_call(ep, "userinfo", "GetUser", {"AccessToken": access_token}, (access_token,))
+    call = api_call(ep, "userinfo", "GetUser", {"AccessToken": access_token}, (access_token,))
     reply = yield call
     answer = read_api_reply(call, reply)
     info: dict[str, Any] = {}
@@ -147,7 +147,7 @@ def global_sign_out_flow(ep: Endpoint, access_token: str) -> Flow[None]:
     """
     api = Endpoint(ep.client_id, ep.client_secret, None, user_pool_api_url(ep, access_token))
     payload = {"AccessToken": access_token}
-    call = _api_call(api, "global_sign_out", "GlobalSignOut", payload, (access_token,))
+    call = api_call(api, "global_sign_out", "GlobalSignOut", payload, (access_token,))
     reply: HttpReply = yield call
     read_api_reply(call, reply)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, TokenEndpointUnavailable, UnsupportedOperationError
 from ..issuers import is_aws_host
-from .tokens import _API_KEYS, _OAUTH_KEYS, TokenSet, _token_set, _with_id_claims
+from .tokens import API_KEYS, OAUTH_KEYS, TokenSet, token_set, with_id_claims
 from .wire import (
     GET_TOKENS,
     Endpoint,
@@ -20,14 +20,14 @@ from .wire import (
     HttpCall,
     HttpReply,
     Step,
-    _api_call,
-    _aws_type,
-    _json_object,
-    _oauth_call,
-    _unavailable,
+    api_call,
+    aws_error_type,
+    json_object,
+    oauth_call,
     read_api_reply,
     read_oauth_reply,
     secret_hash,
+    unavailable,
 )
 
 log = logging.getLogger("cognito_guard")
@@ -65,11 +65,11 @@ def refresh_flow(
                 "(GetTokensFromRefreshToken); the /oauth2/token refresh_token grant has none"
             )
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        call = _oauth_call(ep, "refresh", "/oauth2/token", form, (refresh_token,))
+        call = oauth_call(ep, "refresh", "/oauth2/token", form, (refresh_token,))
         sent = yield from _send_refresh(ep, call, clock, check_lacking=False)
         assert not isinstance(sent, _Lacking)  # noqa: S101 - asked only for API answers
         reply, raw, sent_at = sent
-        keys = _OAUTH_KEYS
+        keys = OAUTH_KEYS
     else:
         call, reply, raw, sent_at = yield from _api_refresh(
             ep,
@@ -81,9 +81,9 @@ def refresh_flow(
             rotation,
             lacks_get_tokens if lacks_get_tokens is not None else threading.Event(),
         )
-        keys = _API_KEYS
-    tokens = _token_set(call, reply, raw, keys, sent_at, clock, refresh_token)
-    return (yield from _with_id_claims(tokens, verify_id, None))
+        keys = API_KEYS
+    tokens = token_set(call, reply, raw, keys, sent_at, clock, refresh_token)
+    return (yield from with_id_claims(tokens, verify_id, None))
 
 
 _UNKNOWN_OPERATION_TYPES = frozenset({"UnknownOperationException", "UnsupportedOperation"})
@@ -102,10 +102,10 @@ def says_unknown_operation(reply: HttpReply, *, guess: bool = True) -> bool | No
     """
     if reply.status == 501:
         return True
-    aws_type = _aws_type(reply)
+    aws_type = aws_error_type(reply)
     if aws_type is not None:
         return 400 <= reply.status < 500 and aws_type in _UNKNOWN_OPERATION_TYPES
-    if guess and reply.status in (404, 500) and _json_object(reply.body) is None:
+    if guess and reply.status in (404, 500) and json_object(reply.body) is None:
         return None
     return False
 
@@ -113,8 +113,8 @@ def says_unknown_operation(reply: HttpReply, *, guess: bool = True) -> bool | No
 def _is_api_answer(reply: HttpReply) -> bool:
     """True for an answer in the user-pool API's format: a JSON result, or an error it names."""
     if reply.status == 200:
-        return _json_object(reply.body) is not None
-    return 400 <= reply.status < 500 and _aws_type(reply) is not None
+        return json_object(reply.body) is not None
+    return 400 <= reply.status < 500 and aws_error_type(reply) is not None
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def _api_refresh(
             payload["DeviceKey"] = device_key
         if client_metadata is not None:
             payload["ClientMetadata"] = dict(client_metadata)
-        call = _api_call(ep, "refresh", GET_TOKENS, payload, redact)
+        call = api_call(ep, "refresh", GET_TOKENS, payload, redact)
         sent = yield from _send_refresh(ep, call, clock, check_lacking=True)
         if not isinstance(sent, _Lacking):
             return (call, *sent)
@@ -210,7 +210,7 @@ def _api_refresh(
     can_fall_back = not rotation and (ep.client_secret is None or bool(username))
     if doubt is not None and not can_fall_back:
         probe_payload = {"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": ep.client_id}
-        probe: HttpReply = yield _api_call(
+        probe: HttpReply = yield api_call(
             ep, "refresh", "InitiateAuth", {**probe_payload, "AuthParameters": {}}, ()
         )
         if not _is_api_answer(probe):
@@ -227,7 +227,7 @@ def _api_refresh(
             "an app client without rotation and refresh_token_rotation=False",
             operation="refresh",
             status_code=first.status if first is not None else None,
-            aws_error_type=_aws_type(first) if first is not None else None,
+            aws_error_type=aws_error_type(first) if first is not None else None,
         )
     params = {"REFRESH_TOKEN": refresh_token}
     if ep.client_secret is not None:
@@ -245,7 +245,7 @@ def _api_refresh(
     payload = {"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": ep.client_id, "AuthParameters": params}
     if client_metadata is not None:
         payload["ClientMetadata"] = dict(client_metadata)
-    call = _api_call(ep, "refresh", "InitiateAuth", payload, redact)
+    call = api_call(ep, "refresh", "InitiateAuth", payload, redact)
     sent_at = clock()
     reply: HttpReply = yield call
     if doubt is not None:
@@ -273,7 +273,7 @@ def _read_refresh_reply(ep: Endpoint, call: HttpCall, reply: HttpReply) -> Mappi
         return read_oauth_reply(call, reply, body_required=True)
     result = read_api_reply(call, reply).get("AuthenticationResult")
     if not isinstance(result, dict):
-        raise _unavailable(call, reply, "the answer has no AuthenticationResult")
+        raise unavailable(call, reply, "the answer has no AuthenticationResult")
     return result
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..claims import CognitoClaims
 from ..errors import ClaimCheckError
-from .wire import HttpCall, HttpReply, Step, VerifyIdToken, _unavailable
+from .wire import HttpCall, HttpReply, Step, VerifyIdToken, unavailable
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -115,7 +115,7 @@ def _expires_in(value: object) -> int:
     return int(value)
 
 
-def _token_set(
+def token_set(
     call: HttpCall,
     reply: HttpReply,
     raw: Mapping[str, Any],
@@ -128,7 +128,7 @@ def _token_set(
     access_key, id_key, refresh_key, type_key, expires_key = keys
     access = raw.get(access_key)
     if not isinstance(access, str) or not access:
-        raise _unavailable(call, reply, "the answer has no access token")
+        raise unavailable(call, reply, "the answer has no access token")
     expires_in = _expires_in(raw.get(expires_key))
     id_token = raw.get(id_key)
     refresh = raw.get(refresh_key)
@@ -144,11 +144,11 @@ def _token_set(
     )
 
 
-_OAUTH_KEYS = ("access_token", "id_token", "refresh_token", "token_type", "expires_in")
-_API_KEYS = ("AccessToken", "IdToken", "RefreshToken", "TokenType", "ExpiresIn")
+OAUTH_KEYS = ("access_token", "id_token", "refresh_token", "token_type", "expires_in")
+API_KEYS = ("AccessToken", "IdToken", "RefreshToken", "TokenType", "ExpiresIn")
 
 
-def _with_id_claims(
+def with_id_claims(
     tokens: TokenSet, verify_id: bool, nonce: str | None
 ) -> Generator[Step, Any, TokenSet]:
     if not verify_id or tokens.id_token is None:

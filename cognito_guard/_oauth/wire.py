@@ -102,7 +102,7 @@ def scrub(text: str, redact: Iterable[str], limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
+def json_object(body: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(body) if body.strip() else None
     except (ValueError, RecursionError):
@@ -110,7 +110,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _unavailable(call: HttpCall, reply: HttpReply, why: str) -> TokenEndpointUnavailable:
+def unavailable(call: HttpCall, reply: HttpReply, why: str) -> TokenEndpointUnavailable:
     return TokenEndpointUnavailable(
         f"{call.operation}: {why} (HTTP {reply.status} from {call.url})", status_code=reply.status
     )
@@ -122,7 +122,7 @@ _WWW_AUTH_ERROR = re.compile(r'error="([^"]*)"')
 _WWW_AUTH_DESCRIPTION = re.compile(r'error_description="([^"]*)"')
 
 
-def _oauth_call(
+def oauth_call(
     ep: Endpoint, operation: str, path: str, form: dict[str, str], redact: tuple[str, ...]
 ) -> HttpCall:
     assert ep.domain is not None  # noqa: S101 - callers check which endpoint is configured
@@ -139,15 +139,15 @@ def _oauth_call(
 
 def read_oauth_reply(call: HttpCall, reply: HttpReply, *, body_required: bool) -> dict[str, Any]:
     """The JSON object of a 2xx answer; raise OAuthError / TokenEndpointUnavailable otherwise."""
-    data = _json_object(reply.body)
+    data = json_object(reply.body)
     if 200 <= reply.status < 300:
         if data is not None:
             return data
         if not body_required:
             return {}
-        raise _unavailable(call, reply, "the answer is not a JSON object")
+        raise unavailable(call, reply, "the answer is not a JSON object")
     if reply.status >= 500 or reply.status == 429:
-        raise _unavailable(call, reply, "Cognito is unavailable or throttling")
+        raise unavailable(call, reply, "Cognito is unavailable or throttling")
     if 400 <= reply.status < 500:
         error, description = None, ""
         if data is not None and isinstance(data.get("error"), str) and data["error"]:
@@ -167,7 +167,7 @@ def read_oauth_reply(call: HttpCall, reply: HttpReply, *, body_required: bool) -
                 operation=call.operation,
                 status_code=reply.status,
             )
-    raise _unavailable(call, reply, "unexpected answer")
+    raise unavailable(call, reply, "unexpected answer")
 
 
 # -- the user-pool API (cognito-idp) ------------------------------------------------------------
@@ -232,7 +232,7 @@ def api_error_code(operation: str, aws_type: str, message: str) -> str | None:
     return _API_ERROR_DEFAULTS.get(aws_type, "invalid_request")
 
 
-def _api_call(
+def api_call(
     ep: Endpoint, operation: str, target: str, payload: dict[str, Any], redact: tuple[str, ...]
 ) -> HttpCall:
     assert ep.api_url is not None  # noqa: S101 - callers check which endpoint is configured
@@ -249,16 +249,16 @@ def _api_call(
 
 def read_api_reply(call: HttpCall, reply: HttpReply) -> dict[str, Any]:
     """The JSON object of a user-pool API answer; raise OAuthError / TokenEndpointUnavailable."""
-    data = _json_object(reply.body)
+    data = json_object(reply.body)
     if reply.status == 200:
         if data is None:
-            raise _unavailable(call, reply, "the answer is not a JSON object")
+            raise unavailable(call, reply, "the answer is not a JSON object")
         return data
     if reply.status >= 500 or reply.status == 429:
-        raise _unavailable(call, reply, "Cognito is unavailable or throttling")
+        raise unavailable(call, reply, "Cognito is unavailable or throttling")
     raw_type = data.get("__type") if data is not None else None
     if not isinstance(raw_type, str) or not raw_type:
-        raise _unavailable(call, reply, "unexpected answer")
+        raise unavailable(call, reply, "unexpected answer")
     aws_type = raw_type.rsplit("#", 1)[-1]
     message = (data.get("message") or data.get("Message")) if data is not None else ""
     message = scrub(message if isinstance(message, str) else "", call.redact)
@@ -276,9 +276,9 @@ def read_api_reply(call: HttpCall, reply: HttpReply) -> dict[str, Any]:
     )
 
 
-def _aws_type(reply: HttpReply) -> str | None:
+def aws_error_type(reply: HttpReply) -> str | None:
     """The ``__type`` of an API error answer without its namespace, or None."""
-    data = _json_object(reply.body)
+    data = json_object(reply.body)
     raw_type = data.get("__type") if data is not None else None
     if not isinstance(raw_type, str) or not raw_type:
         return None
