@@ -8,23 +8,15 @@ thread lock is held across I/O.
 
 What stays with each owner: deciding, under its own lock (the one that guards the state its
 decision reads), whether to answer at once, wait, or fetch, so that deciding and joining or
-starting the flight are one step; and how long a caller waits. The key store fetches on a thread
-of its own or in the background and lets a request wait at most ``KeyPolicy.max_wait``; the token
-slot fetches on the caller's thread and every caller waits for the token it needs.
+starting the flight are one step; where the fetch runs; and how long a caller waits. The key store
+fetches on a thread of its own (or in a task, from a coroutine), in the background when cached
+keys still serve, and lets a request wait at most ``KeyPolicy.max_wait``. The token slot fetches
+on the calling thread (or in a task, from a coroutine), and every caller waits for the token it
+needs.
 
-Sync and async twins in this package follow one rule:
-
-- **protocol logic** (which request to send, how to read the answer, what to do next) is written
-  once, as a generator that does no I/O, and driven by a thin sync and a thin async driver, in the
-  manner of ``httpx.Auth.auth_flow``: the flows of :mod:`cognito_guard._oauth` and
-  :class:`~cognito_guard.client.CognitoTokenClient`'s two drivers,
-  :meth:`KeyStore._fetch_flow <cognito_guard.keys.KeyStore._fetch_flow>` and its two fetch drivers,
-  the auth classes' ``_protocol``;
-- a **sync-only component** used from async code is handed to a thread
-  (``asyncio.to_thread``), never called on the event loop;
-- where **no async caller** exists, there is a sync method only.
-
-No async method copies a sync one with ``await`` added.
+Waiting has a sync and an async form (:meth:`Flight.result`, :meth:`Flight.aresult`): a thread
+blocks, a coroutine awaits without blocking its loop. How the package pairs sync and async code
+is written down in :mod:`cognito_guard._sansio`.
 """
 
 from __future__ import annotations

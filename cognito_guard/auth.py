@@ -6,12 +6,12 @@ Both are importable from :mod:`cognito_guard.client` as well, with the
 
 Example::
 
-    from cognito_guard.client import ClientCredentialsAuth, CognitoTokenClient
+    from cognito_guard.client import CognitoTokenClient, RefreshTokenAuth
 
-    client = CognitoTokenClient(client_id="4a1b...", client_secret=os.environ["SECRET"],
-                                domain="https://auth.example.com")
-    http = httpx.Client(auth=ClientCredentialsAuth(client, scopes=["orders/read"]))
-    http.get("https://api.example.com/orders")      # one token request, reused until near expiry
+    client = CognitoTokenClient(client_id="4a1b...", domain="https://auth.example.com")
+    auth = RefreshTokenAuth(client, session_tokens, on_refresh=save_to_session)
+    with httpx.Client(auth=auth) as http:       # refreshed near expiry, and once after a 401
+        http.get("https://api.example.com/me")
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ import inspect
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import httpx
 
-from ._oauth import (
-    Endpoint,
-    TokenSet,
-    check_client_metadata,
-    check_scopes,
-    require_text,
-)
+from ._oauth.flows import check_client_metadata, check_scopes, require_text
+from ._oauth.tokens import TokenSet
+from ._oauth.wire import Endpoint
+from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
 from .errors import ConfigurationError, OAuthError, TokenEndpointUnavailable
 from .token_cache import MemoryTokenCache, TokenCache, cache_key
 from .token_cache import effective_skew as _effective_skew
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ClientCredentialsAuth", "OnRefresh", "RefreshTokenAuth", "TokenClient"]
 
@@ -56,23 +56,19 @@ class TokenClient(Protocol):
 
     async def aclient_credentials(self, scopes: Iterable[str] = ()) -> TokenSet: ...
 
-    def refresh(
-        self,
-        refresh_token: str,
-        *,
-        device_key: str | None = None,
-        client_metadata: Mapping[str, str] | None = None,
-        username: str | None = None,
-    ) -> TokenSet: ...
+    def refresh(self, refresh_token: str, **options: Unpack[_RefreshOptions]) -> TokenSet: ...
 
     async def arefresh(
-        self,
-        refresh_token: str,
-        *,
-        device_key: str | None = None,
-        client_metadata: Mapping[str, str] | None = None,
-        username: str | None = None,
+        self, refresh_token: str, **options: Unpack[_RefreshOptions]
     ) -> TokenSet: ...
+
+
+class _RefreshOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh`."""
+
+    device_key: str | None
+    client_metadata: Mapping[str, str] | None
+    username: str | None
 
 
 # -- keeping a token fresh: one cached TokenSet and the single flight that replaces it -----------
@@ -272,36 +268,26 @@ class _BearerAuth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         request.read()
         flow = self._protocol(request)
-        step = next(flow)
-        while True:
+        step = resume(flow, None)
+        while not isinstance(step, Finished):
             if isinstance(step, _NeedToken):
-                value: object = self._slot.get(
-                    self._fetch, self.refresh_skew, step.stale, self._on_new
-                )
+                hit = self._slot.get(self._fetch, self.refresh_skew, step.stale, self._on_new)
+                step = resume(flow, hit)
             else:
-                value = yield step
-            try:
-                step = flow.send(value)
-            except StopIteration:
-                return
+                step = resume(flow, (yield step))
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         await request.aread()
         flow = self._protocol(request)
-        step = next(flow)
-        while True:
+        step = resume(flow, None)
+        while not isinstance(step, Finished):
             if isinstance(step, _NeedToken):
-                value: object = await self._slot.aget(
-                    self._afetch, self.refresh_skew, step.stale, self._on_new
-                )
+                get = self._slot.aget(self._afetch, self.refresh_skew, step.stale, self._on_new)
+                step = resume(flow, await get)
             else:
-                value = yield step
-            try:
-                step = flow.send(value)
-            except StopIteration:
-                return
+                step = resume(flow, (yield step))
 
 
 class ClientCredentialsAuth(_BearerAuth):
@@ -435,22 +421,21 @@ class RefreshTokenAuth(_BearerAuth):
         return tokens
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
-        assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return self.client.refresh(
-            current.refresh_token,
-            device_key=self.device_key,
-            client_metadata=self.client_metadata,
-            username=current.username,
-        )
+        refresh_token, options = self._refresh_with(current)
+        return self.client.refresh(refresh_token, **options)
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
+        refresh_token, options = self._refresh_with(current)
+        return await self.client.arefresh(refresh_token, **options)
+
+    def _refresh_with(self, current: TokenSet | None) -> tuple[str, _RefreshOptions]:
         assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return await self.client.arefresh(
-            current.refresh_token,
-            device_key=self.device_key,
-            client_metadata=self.client_metadata,
-            username=current.username,
-        )
+        options: _RefreshOptions = {
+            "device_key": self.device_key,
+            "client_metadata": self.client_metadata,
+            "username": current.username,
+        }
+        return current.refresh_token, options
 
     def _on_new(self, tokens: TokenSet) -> object:
         return self.on_refresh(tokens) if self.on_refresh is not None else None

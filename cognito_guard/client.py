@@ -18,37 +18,32 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
 
 from . import _telemetry
 from ._http import aread_capped, read_capped
-from ._oauth import (
-    MAX_REPLY_BYTES,
-    Endpoint,
-    Flow,
-    HttpCall,
-    HttpReply,
-    TokenSet,
-    VerifyIdToken,
+from ._oauth.flows import (
     check_client_metadata,
     check_scopes,
     client_credentials_flow,
     exchange_code_flow,
     global_sign_out_flow,
-    refresh_flow,
     require_text,
     revoke_flow,
-    unverified_claims,
     userinfo_flow,
 )
+from ._oauth.refresh import refresh_flow
+from ._oauth.tokens import TokenSet, unverified_claims
+from ._oauth.wire import MAX_REPLY_BYTES, Endpoint, Flow, HttpCall, HttpReply, Step, VerifyIdToken
+from ._sansio import Failed, Finished, resume
 from .auth import ClientCredentialsAuth, RefreshTokenAuth, _TokenSlot
-from .claims import CognitoClaims
 from .errors import (
     BodyTooLarge,
     CognitoGuardError,
@@ -273,6 +268,36 @@ class CognitoTokenClient:
         require_text(access_token, "access_token")
         return self._run(userinfo_flow(self.endpoint, access_token))
 
+    def sign_out(self, tokens: TokenSet, *, revocations: RevocationWrites | None = None) -> None:
+        """Sign one session out: revoke its refresh token at Cognito, then record its session.
+
+        Cognito's revocation stops refreshes, but the access and ID tokens already issued keep
+        verifying until they expire; with ``revocations`` every process sharing that list
+        refuses them too (by their ``origin_jti``, or their ``jti`` when the app client has
+        token revocation off). The session is recorded even when Cognito refuses or cannot be
+        reached; that error is raised afterwards. Pass tokens from your own session store: the
+        ids are read from them without verification.
+
+        Example: ``client.sign_out(session_tokens, revocations=revocations)``
+        """
+        self._run(self._sign_out_flow(tokens, revocations))
+
+    def global_sign_out(
+        self, access_token: str, *, revocations: RevocationWrites | None = None
+    ) -> None:
+        """Sign the access token's user out everywhere: ``GlobalSignOut``, then the list.
+
+        Cognito revokes all of the user's refresh tokens; with ``revocations`` every token of
+        that ``sub`` issued until now is refused as well. Only after Cognito accepted the access
+        token is the sign-out recorded (an unverified ``sub`` must not sign anyone out). The
+        token needs the ``aws.cognito.signin.user.admin`` scope. ``GlobalSignOut`` is a
+        user-pool API call: a client made with a custom domain needs ``region=...`` unless the
+        token names a Cognito issuer.
+
+        Example: ``client.global_sign_out(tokens.access_token, revocations=revocations)``
+        """
+        self._run(self._global_sign_out_flow(access_token, revocations))
+
     # -- the operations, async -----------------------------------------------------------------
 
     async def aclient_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
@@ -315,83 +340,17 @@ class CognitoTokenClient:
         require_text(access_token, "access_token")
         return await self._arun(userinfo_flow(self.endpoint, access_token))
 
-    # -- sign-out: Cognito, then the revocation list ---------------------------------------------
-
-    def sign_out(self, tokens: TokenSet, *, revocations: RevocationWrites | None = None) -> None:
-        """Sign one session out: revoke its refresh token at Cognito, then record its session.
-
-        Cognito's revocation stops refreshes, but the access and ID tokens already issued keep
-        verifying until they expire; with ``revocations`` every process sharing that list
-        refuses them too (by their ``origin_jti``, or their ``jti`` when the app client has
-        token revocation off). The session is recorded even when Cognito refuses or cannot be
-        reached; that error is raised afterwards. Pass tokens from your own session store: the
-        ids are read from them without verification.
-
-        Example: ``client.sign_out(session_tokens, revocations=revocations)``
-        """
-        failure: CognitoGuardError | None = None
-        if tokens.refresh_token:
-            try:
-                self.revoke(tokens.refresh_token)
-            except (OAuthError, TokenEndpointUnavailable) as exc:
-                failure = exc
-        if revocations is not None:
-            for kind, ident in _session_ids(tokens):
-                if kind == "origin_jti":
-                    revocations.revoke_session(ident)
-                else:
-                    revocations.revoke_token(ident)
-        if failure is not None:
-            raise failure
-
     async def asign_out(
         self, tokens: TokenSet, *, revocations: RevocationWrites | None = None
     ) -> None:
         """Async :meth:`sign_out`."""
-        failure: CognitoGuardError | None = None
-        if tokens.refresh_token:
-            try:
-                await self.arevoke(tokens.refresh_token)
-            except (OAuthError, TokenEndpointUnavailable) as exc:
-                failure = exc
-        if revocations is not None:
-            for kind, ident in _session_ids(tokens):
-                if kind == "origin_jti":
-                    await revocations.arevoke_session(ident)
-                else:
-                    await revocations.arevoke_token(ident)
-        if failure is not None:
-            raise failure
-
-    def global_sign_out(
-        self, access_token: str, *, revocations: RevocationWrites | None = None
-    ) -> None:
-        """Sign the access token's user out everywhere: ``GlobalSignOut``, then the list.
-
-        Cognito revokes all of the user's refresh tokens; with ``revocations`` every token of
-        that ``sub`` issued until now is refused as well. Only after Cognito accepted the access
-        token is the sign-out recorded (an unverified ``sub`` must not sign anyone out). The
-        token needs the ``aws.cognito.signin.user.admin`` scope. ``GlobalSignOut`` is a
-        user-pool API call: a client made with a custom domain needs ``region=...`` unless the
-        token names a Cognito issuer.
-
-        Example: ``client.global_sign_out(tokens.access_token, revocations=revocations)``
-        """
-        require_text(access_token, "access_token")
-        self._run(global_sign_out_flow(self.endpoint, access_token))
-        at = self.clock()  # after Cognito's answer: every token issued until then is covered
-        if revocations is not None:
-            revocations.sign_out_user(_sub_of(access_token), at=at)
+        await self._arun(self._sign_out_flow(tokens, revocations))
 
     async def aglobal_sign_out(
         self, access_token: str, *, revocations: RevocationWrites | None = None
     ) -> None:
         """Async :meth:`global_sign_out`."""
-        require_text(access_token, "access_token")
-        await self._arun(global_sign_out_flow(self.endpoint, access_token))
-        at = self.clock()  # after Cognito's answer: every token issued until then is covered
-        if revocations is not None:
-            await revocations.asign_out_user(_sub_of(access_token), at=at)
+        await self._arun(self._global_sign_out_flow(access_token, revocations))
 
     # -- sign-in helper ------------------------------------------------------------------------
 
@@ -449,6 +408,34 @@ class CognitoTokenClient:
             self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify
         )
 
+    def _sign_out_flow(
+        self, tokens: TokenSet, revocations: RevocationWrites | None
+    ) -> _ClientFlow[None]:
+        failure: CognitoGuardError | None = None
+        if tokens.refresh_token:
+            try:
+                yield from revoke_flow(self.endpoint, tokens.refresh_token)
+            except (OAuthError, TokenEndpointUnavailable) as exc:
+                failure = exc  # the session is recorded all the same
+        if revocations is not None:
+            for kind, ident in _session_ids(tokens):
+                if kind == "origin_jti":
+                    yield _Call(revocations.revoke_session, revocations.arevoke_session, ident)
+                else:
+                    yield _Call(revocations.revoke_token, revocations.arevoke_token, ident)
+        if failure is not None:
+            raise failure
+
+    def _global_sign_out_flow(
+        self, access_token: str, revocations: RevocationWrites | None
+    ) -> _ClientFlow[None]:
+        require_text(access_token, "access_token")
+        yield from global_sign_out_flow(self.endpoint, access_token)
+        at = self.clock()  # after Cognito's answer: every token issued until then is covered
+        if revocations is not None:
+            sub = _sub_of(access_token)
+            yield _Call(revocations.sign_out_user, revocations.asign_out_user, sub, at)
+
     def _slot(self, scopes: tuple[object, ...]) -> _TokenSlot:
         with self._slots_lock:
             slot = self._slots.get(scopes)
@@ -461,82 +448,98 @@ class CognitoTokenClient:
     def _http_options(self) -> dict[str, Any]:
         return {"timeout": self._timeout, "follow_redirects": False}
 
+    def _run(self, flow: _ClientFlow[T]) -> T:
+        step = resume(flow, None)  # configuration errors surface here, before any connection
+        with httpx.Client(transport=self._transport, **self._http_options()) as http:
+            while not isinstance(step, Finished):
+                if isinstance(step, HttpCall):
+                    step = resume(flow, self._send(http, step))
+                else:
+                    step = resume(flow, self._call(step).run())
+        return step.value
+
+    async def _arun(self, flow: _ClientFlow[T]) -> T:
+        step = resume(flow, None)
+        options = self._http_options()
+        async with httpx.AsyncClient(transport=self._async_transport, **options) as http:
+            while not isinstance(step, Finished):
+                if isinstance(step, HttpCall):
+                    step = resume(flow, await self._asend(http, step))
+                else:
+                    step = resume(flow, await self._call(step).arun())
+        return step.value
+
     # A failed send is thrown into the flow, which may answer with the call again (refresh
     # retries once within the grace period) or let it propagate.
 
-    def _run(self, flow: Flow[T]) -> T:
-        step = next(flow)  # configuration errors surface here, before any connection
-        with httpx.Client(transport=self._transport, **self._http_options()) as http:
-            while True:
-                failure: TokenEndpointUnavailable | None = None
-                value: object = None
-                if isinstance(step, VerifyIdToken):
-                    value = self._verify(step)
-                else:
-                    try:
-                        with _telemetry.request(step.operation, step.method, step.url) as span:
-                            value = self._send(http, step)
-                            _telemetry.answered(span, value.status)
-                    except TokenEndpointUnavailable as exc:
-                        failure = exc
-                try:
-                    step = flow.send(value) if failure is None else flow.throw(failure)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-
-    async def _arun(self, flow: Flow[T]) -> T:
-        step = next(flow)
-        async with httpx.AsyncClient(
-            transport=self._async_transport, **self._http_options()
-        ) as http:
-            while True:
-                failure: TokenEndpointUnavailable | None = None
-                value: object = None
-                if isinstance(step, VerifyIdToken):
-                    value = await self._averify(step)
-                else:
-                    try:
-                        with _telemetry.request(step.operation, step.method, step.url) as span:
-                            value = await self._asend(http, step)
-                            _telemetry.answered(span, value.status)
-                    except TokenEndpointUnavailable as exc:
-                        failure = exc
-                try:
-                    step = flow.send(value) if failure is None else flow.throw(failure)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-
-    def _send(self, http: httpx.Client, call: HttpCall) -> HttpReply:
+    def _send(self, http: httpx.Client, call: HttpCall) -> HttpReply | Failed:
         try:
-            with http.stream(
-                call.method, call.url, headers=call.headers, content=call.content or None
-            ) as response:
-                body = read_capped(response.iter_bytes(), MAX_REPLY_BYTES)
+            with _sending(call) as reply, http.stream(**_request(call)) as response:
+                return reply(response, read_capped(response.iter_bytes(), MAX_REPLY_BYTES))
+        except TokenEndpointUnavailable as exc:
+            return Failed(exc)
+
+    async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply | Failed:
+        try:
+            with _sending(call) as reply:
+                async with http.stream(**_request(call)) as response:
+                    body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
+                    return reply(response, body)
+        except TokenEndpointUnavailable as exc:
+            return Failed(exc)
+
+    def _call(self, step: VerifyIdToken | _Call) -> _Call:
+        if isinstance(step, _Call):
+            return step
+        verifier = self.id_token_verifier
+        assert verifier is not None  # noqa: S101 - flows ask only when it is set
+        return _Call(verifier.verify, verifier.averify, step.token)
+
+
+class _Call:
+    """A step of the client's flows: a call of a component that has a sync and an async form
+    (the ID-token verifier, a revocation list); each driver calls the form it can."""
+
+    __slots__ = ("_args", "_asynchronous", "_sync")
+
+    def __init__(
+        self,
+        sync: Callable[..., object],
+        asynchronous: Callable[..., Awaitable[object]],
+        *args: object,
+    ) -> None:
+        self._sync, self._asynchronous, self._args = sync, asynchronous, args
+
+    def run(self) -> object:
+        return self._sync(*self._args)
+
+    async def arun(self) -> object:
+        return await self._asynchronous(*self._args)
+
+
+_ClientFlow = Generator[Step | _Call, Any, T]
+
+
+@contextlib.contextmanager
+def _sending(call: HttpCall) -> Iterator[Callable[[httpx.Response, bytes], HttpReply]]:
+    """The telemetry span of one call, in which a transport failure becomes
+    :class:`TokenEndpointUnavailable`; yields the function that makes the flow's reply."""
+    with _telemetry.request(call.operation, call.method, call.url) as span:
+
+        def reply(response: httpx.Response, body: bytes) -> HttpReply:
+            _telemetry.answered(span, response.status_code)
+            log.debug("%s answered HTTP %d", call.operation, response.status_code)
+            return HttpReply(response.status_code, response.headers, body)
+
+        try:
+            yield reply
         except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
-        log.debug("%s answered HTTP %d", call.operation, response.status_code)
-        return HttpReply(response.status_code, response.headers, body)
 
-    async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply:
-        try:
-            async with http.stream(
-                call.method, call.url, headers=call.headers, content=call.content or None
-            ) as response:
-                body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
-        except (httpx.HTTPError, BodyTooLarge) as exc:
-            raise _transport_failure(call, exc) from exc
-        log.debug("%s answered HTTP %d", call.operation, response.status_code)
-        return HttpReply(response.status_code, response.headers, body)
 
-    def _verify(self, step: VerifyIdToken) -> CognitoClaims:
-        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
-        return self.id_token_verifier.verify(step.token)
-
-    async def _averify(self, step: VerifyIdToken) -> CognitoClaims:
-        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
-        return await self.id_token_verifier.averify(step.token)
+def _request(call: HttpCall) -> dict[str, Any]:
+    content = call.content or None
+    return {"method": call.method, "url": call.url, "headers": call.headers, "content": content}
 
 
 def _session_ids(tokens: TokenSet) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from jwt.exceptions import PyJWTError
 
 from . import _telemetry
 from ._http import aread_capped, read_capped
+from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
 from .errors import (
     BodyTooLarge,
@@ -500,48 +501,47 @@ class KeyStore:
 
     def _fetch_sync(self) -> None:
         flow = self._fetch_flow()
-        url = next(flow)
-        with (
-            _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span,
-            httpx.Client(transport=self._transport, **self._client_options()) as client,
-        ):
-            while True:
-                result: bytes | BaseException
-                try:
-                    with client.stream("GET", url) as response:
-                        _check_response(response, self.policy.max_bytes)
-                        result = read_capped(response.iter_bytes(), self.policy.max_bytes)
-                except Exception as exc:  # any failure of one attempt is recorded, never raised
-                    result = exc
-                try:
-                    url = flow.send(result)
-                except StopIteration as stop:
-                    _telemetry.fetched(span, stop.value, self._last_problem)
-                    return
+        first = next(flow)
+        url: str | Finished[bool] = first
+        with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
+            with httpx.Client(transport=self._transport, **self._client_options()) as client:
+                while not isinstance(url, Finished):
+                    url = resume(flow, self._get(client, url))
+            _telemetry.fetched(span, url.value, self._last_problem)
+
+    async def _fetch_async(self) -> None:
+        flow = self._fetch_flow()
+        first = next(flow)
+        url: str | Finished[bool] = first
+        options = self._client_options()
+        with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
+            async with httpx.AsyncClient(transport=self._async_transport, **options) as client:
+                while not isinstance(url, Finished):
+                    url = resume(flow, await self._aget(client, url))
+            _telemetry.fetched(span, url.value, self._last_problem)
+
+    # One attempt: the body, or the failure, which the flow records; an attempt never raises.
+
+    def _get(self, client: httpx.Client, url: str) -> bytes | Exception:
+        try:
+            with client.stream("GET", url) as response:
+                _check_response(response, self.policy.max_bytes)
+                return read_capped(response.iter_bytes(), self.policy.max_bytes)
+        except Exception as exc:
+            return exc
+
+    async def _aget(self, client: httpx.AsyncClient, url: str) -> bytes | Exception:
+        try:
+            async with client.stream("GET", url) as response:
+                _check_response(response, self.policy.max_bytes)
+                return await aread_capped(response.aiter_bytes(), self.policy.max_bytes)
+        except Exception as exc:
+            return exc
 
     async def _drive_async(self, flight: _Flight, *, background: bool = False) -> None:
         handed_over = False
         try:
-            flow = self._fetch_flow()
-            url = next(flow)
-            with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span:
-                async with httpx.AsyncClient(
-                    transport=self._async_transport, **self._client_options()
-                ) as client:
-                    while True:
-                        result: bytes | BaseException
-                        try:
-                            async with client.stream("GET", url) as response:
-                                _check_response(response, self.policy.max_bytes)
-                                limit = self.policy.max_bytes
-                                result = await aread_capped(response.aiter_bytes(), limit)
-                        except Exception as exc:  # any failed attempt is recorded, not raised
-                            result = exc
-                        try:
-                            url = flow.send(result)
-                        except StopIteration as stop:
-                            _telemetry.fetched(span, stop.value, self._last_problem)
-                            return
+            await self._fetch_async()
         except asyncio.CancelledError:
             if background:  # _finish_on_thread performs it, and lands the flight
                 handed_over = True
