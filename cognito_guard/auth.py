@@ -37,11 +37,13 @@ from .token_cache import effective_skew as _effective_skew
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["ClientCredentialsAuth", "OnRefresh", "RefreshTokenAuth", "TokenClient"]
+__all__ = ["ClientCredentialsAuth", "OnRefresh", "RefreshTokenAuth"]
 
 
 class TokenClient(Protocol):
-    """What the auth classes use of a :class:`~cognito_guard.client.CognitoTokenClient`."""
+    """What the auth classes use of their ``client``, a
+    :class:`~cognito_guard.client.CognitoTokenClient`: a protocol, because ``client`` imports
+    this module (it re-exports the auth classes), so this module cannot import ``client``."""
 
     endpoint: Endpoint
     clock: Callable[[], float]
