@@ -1,5 +1,6 @@
 """Getting and refreshing Cognito tokens: refresh, client credentials, code exchange, revoke,
-userInfo (sync and async), and ``httpx.Auth`` classes that keep a token fresh for you.
+userInfo, sign-out (sync and async), and, from :mod:`cognito_guard.auth`, the ``httpx.Auth``
+classes that keep a token fresh for you.
 
 The protocol lives in :mod:`cognito_guard._oauth` as generators that do no I/O; the methods here
 only drive them with ``httpx.Client`` or ``httpx.AsyncClient``.
@@ -17,53 +18,42 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import inspect
+import contextlib
 import logging
-import re
 import threading
 import time
-from collections.abc import (
-    AsyncGenerator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterable,
-    Mapping,
-)
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from . import _telemetry
-from ._http import BodyTooLarge, aread_capped, read_capped
-from ._oauth import (
-    MAX_REPLY_BYTES,
-    Endpoint,
-    Flow,
-    HttpCall,
-    HttpReply,
-    OAuthError,
-    TokenEndpointUnavailable,
-    TokenSet,
-    UnsupportedOperationError,
-    VerifyIdToken,
+from ._http import aread_capped, read_capped
+from ._oauth.flows import (
+    check_client_metadata,
+    check_scopes,
     client_credentials_flow,
     exchange_code_flow,
     global_sign_out_flow,
-    refresh_flow,
+    require_text,
     revoke_flow,
-    unverified_claims,
     userinfo_flow,
 )
-from .claims import CognitoClaims
-from .errors import CognitoGuardError, ConfigurationError
-from .issuers import is_loopback_host
-from .m2m_cache import MemoryTokenCache, RedisTokenCache, TokenCache, cache_key
-from .m2m_cache import effective_skew as _effective_skew
+from ._oauth.refresh import refresh_flow
+from ._oauth.tokens import TokenSet, unverified_claims
+from ._oauth.wire import MAX_REPLY_BYTES, Endpoint, Flow, HttpCall, HttpReply, Step, VerifyIdToken
+from ._sansio import Failed, Finished, resume
+from .auth import ClientCredentialsAuth, RefreshTokenAuth, _TokenSlot
+from .errors import (
+    BodyTooLarge,
+    CognitoGuardError,
+    ConfigurationError,
+    OAuthError,
+    TokenEndpointUnavailable,
+    UnsupportedOperationError,
+)
+from .issuers import check_base_url, user_pool_api_url
+from .m2m_cache import MemoryTokenCache, RedisTokenCache, TokenCache
 from .pkce import AuthorizationRequest, authorization_request
 from .revocation import RevocationWrites
 from .verifier import CognitoVerifier
@@ -85,31 +75,9 @@ log = logging.getLogger("cognito_guard")
 
 T = TypeVar("T")
 
-# Defined next to the protocol that raises and builds them; public here.
+# Defined in errors.py and _oauth; users import them from here, so they read as client.X.
 for _public in (OAuthError, TokenEndpointUnavailable, TokenSet, UnsupportedOperationError):
     _public.__module__ = __name__
-
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
-
-
-def _base_url(url: str, what: str, *, keep_path: bool) -> str:
-    """``url`` if it is https (or http on loopback, for emulators and tests), normalised."""
-    try:
-        parts = urlsplit(url if "://" in url else "https://" + url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise ConfigurationError(f"{what} {url!r} is not a valid URL") from exc
-    if not host or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(f"{what} {url!r} must be a plain https URL")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
-        raise ConfigurationError(
-            f"{what} {url!r} must use https (plain http is allowed only on loopback hosts)"
-        )
-    path = parts.path if keep_path else ""
-    if not keep_path and parts.path not in ("", "/"):
-        raise ConfigurationError(f"{what} {url!r} must not have a path")
-    netloc = parts.netloc
-    return f"{parts.scheme}://{netloc}{path or ('/' if keep_path else '')}"
 
 
 def _transport_failure(call: HttpCall, exc: Exception) -> TokenEndpointUnavailable:
@@ -182,13 +150,11 @@ class CognitoTokenClient:
             raise ConfigurationError("pass domain, or region/endpoint_url, not both")
         api_url: str | None = None
         if domain is not None:
-            domain = _base_url(domain, "domain", keep_path=False)
+            domain = check_base_url(domain, "domain", keep_path=False)
         elif endpoint_url is not None:
-            api_url = _base_url(endpoint_url, "endpoint_url", keep_path=True)
+            api_url = check_base_url(endpoint_url, "endpoint_url", keep_path=True)
         elif region is not None:
-            if not isinstance(region, str) or not _REGION.fullmatch(region):
-                raise ConfigurationError(f"region {region!r} is not an AWS Region name")
-            api_url = f"https://cognito-idp.{region}.amazonaws.com/"
+            api_url = user_pool_api_url(region)
         else:
             raise ConfigurationError("pass domain=... (hosted/custom domain) or region=...")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
@@ -227,7 +193,7 @@ class CognitoTokenClient:
 
         Example: ``tokens = client.client_credentials(scopes=["orders/read"])``
         """
-        return self._run(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
+        return self._run(client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock))
 
     def refresh(
         self,
@@ -291,7 +257,7 @@ class CognitoTokenClient:
 
         Example: ``client.revoke(tokens.refresh_token)``
         """
-        _require_text(refresh_token, "refresh_token")
+        require_text(refresh_token, "refresh_token")
         self._run(revoke_flow(self.endpoint, refresh_token))
 
     def userinfo(self, access_token: str) -> dict[str, Any]:
@@ -299,14 +265,46 @@ class CognitoTokenClient:
 
         Example: ``client.userinfo(tokens.access_token)["email"]``
         """
-        _require_text(access_token, "access_token")
+        require_text(access_token, "access_token")
         return self._run(userinfo_flow(self.endpoint, access_token))
+
+    def sign_out(self, tokens: TokenSet, *, revocations: RevocationWrites | None = None) -> None:
+        """Sign one session out: revoke its refresh token at Cognito, then record its session.
+
+        Cognito's revocation stops refreshes, but the access and ID tokens already issued keep
+        verifying until they expire; with ``revocations`` every process sharing that list
+        refuses them too (by their ``origin_jti``, or their ``jti`` when the app client has
+        token revocation off). The session is recorded even when Cognito refuses or cannot be
+        reached; that error is raised afterwards. Pass tokens from your own session store: the
+        ids are read from them without verification.
+
+        Example: ``client.sign_out(session_tokens, revocations=revocations)``
+        """
+        self._run(self._sign_out_flow(tokens, revocations))
+
+    def global_sign_out(
+        self, access_token: str, *, revocations: RevocationWrites | None = None
+    ) -> None:
+        """Sign the access token's user out everywhere: ``GlobalSignOut``, then the list.
+
+        Cognito revokes all of the user's refresh tokens; with ``revocations`` every token of
+        that ``sub`` issued until now is refused as well. Only after Cognito accepted the access
+        token is the sign-out recorded (an unverified ``sub`` must not sign anyone out). The
+        token needs the ``aws.cognito.signin.user.admin`` scope. ``GlobalSignOut`` is a
+        user-pool API call: a client made with a custom domain needs ``region=...`` unless the
+        token names a Cognito issuer.
+
+        Example: ``client.global_sign_out(tokens.access_token, revocations=revocations)``
+        """
+        self._run(self._global_sign_out_flow(access_token, revocations))
 
     # -- the operations, async -----------------------------------------------------------------
 
     async def aclient_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
         """Async :meth:`client_credentials`."""
-        return await self._arun(client_credentials_flow(self.endpoint, _scopes(scopes), self.clock))
+        return await self._arun(
+            client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock)
+        )
 
     async def arefresh(
         self,
@@ -334,91 +332,25 @@ class CognitoTokenClient:
 
     async def arevoke(self, refresh_token: str) -> None:
         """Async :meth:`revoke`."""
-        _require_text(refresh_token, "refresh_token")
+        require_text(refresh_token, "refresh_token")
         await self._arun(revoke_flow(self.endpoint, refresh_token))
 
     async def auserinfo(self, access_token: str) -> dict[str, Any]:
         """Async :meth:`userinfo`."""
-        _require_text(access_token, "access_token")
+        require_text(access_token, "access_token")
         return await self._arun(userinfo_flow(self.endpoint, access_token))
-
-    # -- sign-out: Cognito, then the revocation list ---------------------------------------------
-
-    def sign_out(self, tokens: TokenSet, *, revocations: RevocationWrites | None = None) -> None:
-        """Sign one session out: revoke its refresh token at Cognito, then record its session.
-
-        Cognito's revocation stops refreshes, but the access and ID tokens already issued keep
-        verifying until they expire; with ``revocations`` every process sharing that list
-        refuses them too (by their ``origin_jti``, or their ``jti`` when the app client has
-        token revocation off). The session is recorded even when Cognito refuses or cannot be
-        reached; that error is raised afterwards. Pass tokens from your own session store: the
-        ids are read from them without verification.
-
-        Example: ``client.sign_out(session_tokens, revocations=revocations)``
-        """
-        failure: CognitoGuardError | None = None
-        if tokens.refresh_token:
-            try:
-                self.revoke(tokens.refresh_token)
-            except (OAuthError, TokenEndpointUnavailable) as exc:
-                failure = exc
-        if revocations is not None:
-            for kind, ident in _session_ids(tokens):
-                if kind == "origin_jti":
-                    revocations.revoke_session(ident)
-                else:
-                    revocations.revoke_token(ident)
-        if failure is not None:
-            raise failure
 
     async def asign_out(
         self, tokens: TokenSet, *, revocations: RevocationWrites | None = None
     ) -> None:
         """Async :meth:`sign_out`."""
-        failure: CognitoGuardError | None = None
-        if tokens.refresh_token:
-            try:
-                await self.arevoke(tokens.refresh_token)
-            except (OAuthError, TokenEndpointUnavailable) as exc:
-                failure = exc
-        if revocations is not None:
-            for kind, ident in _session_ids(tokens):
-                if kind == "origin_jti":
-                    await revocations.arevoke_session(ident)
-                else:
-                    await revocations.arevoke_token(ident)
-        if failure is not None:
-            raise failure
-
-    def global_sign_out(
-        self, access_token: str, *, revocations: RevocationWrites | None = None
-    ) -> None:
-        """Sign the access token's user out everywhere: ``GlobalSignOut``, then the list.
-
-        Cognito revokes all of the user's refresh tokens; with ``revocations`` every token of
-        that ``sub`` issued until now is refused as well. Only after Cognito accepted the access
-        token is the sign-out recorded (an unverified ``sub`` must not sign anyone out). The
-        token needs the ``aws.cognito.signin.user.admin`` scope. ``GlobalSignOut`` is a
-        user-pool API call: a client made with a custom domain needs ``region=...`` unless the
-        token names a Cognito issuer.
-
-        Example: ``client.global_sign_out(tokens.access_token, revocations=revocations)``
-        """
-        _require_text(access_token, "access_token")
-        self._run(global_sign_out_flow(self.endpoint, access_token))
-        at = self.clock()  # after Cognito's answer: every token issued until then is covered
-        if revocations is not None:
-            revocations.sign_out_user(_sub_of(access_token), at=at)
+        await self._arun(self._sign_out_flow(tokens, revocations))
 
     async def aglobal_sign_out(
         self, access_token: str, *, revocations: RevocationWrites | None = None
     ) -> None:
         """Async :meth:`global_sign_out`."""
-        _require_text(access_token, "access_token")
-        await self._arun(global_sign_out_flow(self.endpoint, access_token))
-        at = self.clock()  # after Cognito's answer: every token issued until then is covered
-        if revocations is not None:
-            await revocations.asign_out_user(_sub_of(access_token), at=at)
+        await self._arun(self._global_sign_out_flow(access_token, revocations))
 
     # -- sign-in helper ------------------------------------------------------------------------
 
@@ -448,11 +380,11 @@ class CognitoTokenClient:
         client_metadata: Mapping[str, str] | None,
         username: str | None,
     ) -> Flow[TokenSet]:
-        _require_text(refresh_token, "refresh_token")
+        require_text(refresh_token, "refresh_token")
         if device_key is not None:
-            _require_text(device_key, "device_key")
+            require_text(device_key, "device_key")
         if client_metadata is not None:
-            client_metadata = _client_metadata(client_metadata)
+            client_metadata = check_client_metadata(client_metadata)
         verify = self.id_token_verifier is not None
         return refresh_flow(
             self.endpoint,
@@ -469,12 +401,40 @@ class CognitoTokenClient:
     def _exchange_flow(
         self, code: str, redirect_uri: str, code_verifier: str | None, nonce: str | None
     ) -> Flow[TokenSet]:
-        _require_text(code, "code")
-        _require_text(redirect_uri, "redirect_uri")
+        require_text(code, "code")
+        require_text(redirect_uri, "redirect_uri")
         verify = self.id_token_verifier is not None
         return exchange_code_flow(
             self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify
         )
+
+    def _sign_out_flow(
+        self, tokens: TokenSet, revocations: RevocationWrites | None
+    ) -> _ClientFlow[None]:
+        failure: CognitoGuardError | None = None
+        if tokens.refresh_token:
+            try:
+                yield from revoke_flow(self.endpoint, tokens.refresh_token)
+            except (OAuthError, TokenEndpointUnavailable) as exc:
+                failure = exc  # the session is recorded all the same
+        if revocations is not None:
+            for kind, ident in _session_ids(tokens):
+                if kind == "origin_jti":
+                    yield _Call(revocations.revoke_session, revocations.arevoke_session, ident)
+                else:
+                    yield _Call(revocations.revoke_token, revocations.arevoke_token, ident)
+        if failure is not None:
+            raise failure
+
+    def _global_sign_out_flow(
+        self, access_token: str, revocations: RevocationWrites | None
+    ) -> _ClientFlow[None]:
+        require_text(access_token, "access_token")
+        yield from global_sign_out_flow(self.endpoint, access_token)
+        at = self.clock()  # after Cognito's answer: every token issued until then is covered
+        if revocations is not None:
+            sub = _sub_of(access_token)
+            yield _Call(revocations.sign_out_user, revocations.asign_out_user, sub, at)
 
     def _slot(self, scopes: tuple[object, ...]) -> _TokenSlot:
         with self._slots_lock:
@@ -488,95 +448,98 @@ class CognitoTokenClient:
     def _http_options(self) -> dict[str, Any]:
         return {"timeout": self._timeout, "follow_redirects": False}
 
+    def _run(self, flow: _ClientFlow[T]) -> T:
+        step = resume(flow, None)  # configuration errors surface here, before any connection
+        with httpx.Client(transport=self._transport, **self._http_options()) as http:
+            while not isinstance(step, Finished):
+                if isinstance(step, HttpCall):
+                    step = resume(flow, self._send(http, step))
+                else:
+                    step = resume(flow, self._call(step).run())
+        return step.value
+
+    async def _arun(self, flow: _ClientFlow[T]) -> T:
+        step = resume(flow, None)
+        options = self._http_options()
+        async with httpx.AsyncClient(transport=self._async_transport, **options) as http:
+            while not isinstance(step, Finished):
+                if isinstance(step, HttpCall):
+                    step = resume(flow, await self._asend(http, step))
+                else:
+                    step = resume(flow, await self._call(step).arun())
+        return step.value
+
     # A failed send is thrown into the flow, which may answer with the call again (refresh
     # retries once within the grace period) or let it propagate.
 
-    def _run(self, flow: Flow[T]) -> T:
-        step = next(flow)  # configuration errors surface here, before any connection
-        with httpx.Client(transport=self._transport, **self._http_options()) as http:
-            while True:
-                failure: TokenEndpointUnavailable | None = None
-                value: object = None
-                if isinstance(step, VerifyIdToken):
-                    value = self._verify(step)
-                else:
-                    try:
-                        with _telemetry.request(step.operation, step.method, step.url) as span:
-                            value = self._send(http, step)
-                            _telemetry.answered(span, value.status)
-                    except TokenEndpointUnavailable as exc:
-                        failure = exc
-                try:
-                    step = flow.send(value) if failure is None else flow.throw(failure)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-
-    async def _arun(self, flow: Flow[T]) -> T:
-        step = next(flow)
-        async with httpx.AsyncClient(
-            transport=self._async_transport, **self._http_options()
-        ) as http:
-            while True:
-                failure: TokenEndpointUnavailable | None = None
-                value: object = None
-                if isinstance(step, VerifyIdToken):
-                    value = await self._averify(step)
-                else:
-                    try:
-                        with _telemetry.request(step.operation, step.method, step.url) as span:
-                            value = await self._asend(http, step)
-                            _telemetry.answered(span, value.status)
-                    except TokenEndpointUnavailable as exc:
-                        failure = exc
-                try:
-                    step = flow.send(value) if failure is None else flow.throw(failure)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-
-    def _send(self, http: httpx.Client, call: HttpCall) -> HttpReply:
+    def _send(self, http: httpx.Client, call: HttpCall) -> HttpReply | Failed:
         try:
-            with http.stream(
-                call.method, call.url, headers=call.headers, content=call.content or None
-            ) as response:
-                body = read_capped(response.iter_bytes(), MAX_REPLY_BYTES)
+            with _sending(call) as reply, http.stream(**_request(call)) as response:
+                return reply(response, read_capped(response.iter_bytes(), MAX_REPLY_BYTES))
+        except TokenEndpointUnavailable as exc:
+            return Failed(exc)
+
+    async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply | Failed:
+        try:
+            with _sending(call) as reply:
+                async with http.stream(**_request(call)) as response:
+                    body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
+                    return reply(response, body)
+        except TokenEndpointUnavailable as exc:
+            return Failed(exc)
+
+    def _call(self, step: VerifyIdToken | _Call) -> _Call:
+        if isinstance(step, _Call):
+            return step
+        verifier = self.id_token_verifier
+        assert verifier is not None  # noqa: S101 - flows ask only when it is set
+        return _Call(verifier.verify, verifier.averify, step.token)
+
+
+class _Call:
+    """A step of the client's flows: a call of a component that has a sync and an async form
+    (the ID-token verifier, a revocation list); each driver calls the form it can."""
+
+    __slots__ = ("_args", "_asynchronous", "_sync")
+
+    def __init__(
+        self,
+        sync: Callable[..., object],
+        asynchronous: Callable[..., Awaitable[object]],
+        *args: object,
+    ) -> None:
+        self._sync, self._asynchronous, self._args = sync, asynchronous, args
+
+    def run(self) -> object:
+        return self._sync(*self._args)
+
+    async def arun(self) -> object:
+        return await self._asynchronous(*self._args)
+
+
+_ClientFlow = Generator[Step | _Call, Any, T]
+
+
+@contextlib.contextmanager
+def _sending(call: HttpCall) -> Iterator[Callable[[httpx.Response, bytes], HttpReply]]:
+    """The telemetry span of one call, in which a transport failure becomes
+    :class:`TokenEndpointUnavailable`; yields the function that makes the flow's reply."""
+    with _telemetry.request(call.operation, call.method, call.url) as span:
+
+        def reply(response: httpx.Response, body: bytes) -> HttpReply:
+            _telemetry.answered(span, response.status_code)
+            log.debug("%s answered HTTP %d", call.operation, response.status_code)
+            return HttpReply(response.status_code, response.headers, body)
+
+        try:
+            yield reply
         except (httpx.HTTPError, BodyTooLarge) as exc:
             raise _transport_failure(call, exc) from exc
-        log.debug("%s answered HTTP %d", call.operation, response.status_code)
-        return HttpReply(response.status_code, response.headers, body)
-
-    async def _asend(self, http: httpx.AsyncClient, call: HttpCall) -> HttpReply:
-        try:
-            async with http.stream(
-                call.method, call.url, headers=call.headers, content=call.content or None
-            ) as response:
-                body = await aread_capped(response.aiter_bytes(), MAX_REPLY_BYTES)
-        except (httpx.HTTPError, BodyTooLarge) as exc:
-            raise _transport_failure(call, exc) from exc
-        log.debug("%s answered HTTP %d", call.operation, response.status_code)
-        return HttpReply(response.status_code, response.headers, body)
-
-    def _verify(self, step: VerifyIdToken) -> CognitoClaims:
-        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
-        return self.id_token_verifier.verify(step.token)
-
-    async def _averify(self, step: VerifyIdToken) -> CognitoClaims:
-        assert self.id_token_verifier is not None  # noqa: S101 - flows ask only when it is set
-        return await self.id_token_verifier.averify(step.token)
 
 
-def _require_text(value: object, name: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{name} must be a non-empty string")
-
-
-def _client_metadata(metadata: object) -> dict[str, str]:
-    if not isinstance(metadata, Mapping) or not all(
-        isinstance(key, str) and key and isinstance(value, str) for key, value in metadata.items()
-    ):
-        raise ConfigurationError("client_metadata must map non-empty strings to strings")
-    return dict(metadata)
+def _request(call: HttpCall) -> dict[str, Any]:
+    content = call.content or None
+    return {"method": call.method, "url": call.url, "headers": call.headers, "content": content}
 
 
 def _session_ids(tokens: TokenSet) -> list[tuple[str, str]]:
@@ -597,395 +560,3 @@ def _sub_of(access_token: str) -> str:
     if not isinstance(sub, str) or not sub:
         raise ConfigurationError("the access token has no 'sub' claim to sign out")
     return sub
-
-
-def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(scopes, str):
-        scopes = scopes.split()
-    result = tuple(dict.fromkeys(scopes))
-    for scope in result:
-        if not isinstance(scope, str) or not scope or any(ch.isspace() for ch in scope):
-            raise ConfigurationError(f"scopes must be non-empty strings without spaces: {scope!r}")
-    return result
-
-
-# -- keeping a token fresh: one cached TokenSet and the single flight that replaces it -----------
-
-
-_Hit = tuple[TokenSet, int]
-_Flight = concurrent.futures.Future[_Hit]
-_NO_FLIGHT: _Flight = concurrent.futures.Future()  # returned with a hit; never waited on
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    # The leader may have been cancelled: mark the outcome seen so asyncio does not warn.
-    if not task.cancelled():
-        task.exception()
-
-
-class _TokenSlot:
-    """One cached :class:`TokenSet` and its replacement, shared by concurrent requests.
-
-    ``generation`` counts replacements: a request that got a 401 with generation ``g`` asks for
-    a token newer than ``g``, so a burst of 401s leads to one fetch, not one per request.
-    One fetch at a time is shared by every caller: threads and coroutines of any event loop
-    (Flask and asgiref run async views on a loop per request) wait for the same flight, and a
-    fetch that fails hands its error to all of them. No thread lock is held across I/O.
-    """
-
-    def __init__(self, tokens: TokenSet | None = None) -> None:
-        self._lock = threading.Lock()  # guards the fields below; never held across I/O
-        self._tokens = tokens
-        self._generation = 1 if tokens is not None else 0
-        self._flight: _Flight | None = None
-        self._task: asyncio.Task[None] | None = None  # keeps the async leader from collection
-        self.final_error: OAuthError | None = None  # set when retrying can never succeed
-
-    @property
-    def tokens(self) -> TokenSet | None:
-        with self._lock:
-            return self._tokens
-
-    def _join(self, skew: float, stale: int | None) -> tuple[_Hit | None, _Flight, bool]:
-        """A usable (token, generation); or the flight to wait for, and whether to lead it."""
-        with self._lock:
-            if self.final_error is not None:
-                raise self.final_error
-            tokens, generation = self._tokens, self._generation
-            if (
-                tokens is not None
-                and generation != stale
-                and not tokens.is_expired(_effective_skew(tokens, skew))
-            ):
-                return (tokens, generation), _NO_FLIGHT, False
-            if self._flight is not None:
-                return None, self._flight, False
-            flight: _Flight = concurrent.futures.Future()
-            # A running future cannot be cancelled: a waiter's cancellation must not end it.
-            flight.set_running_or_notify_cancel()
-            self._flight = flight
-            return None, flight, True
-
-    def _land(
-        self,
-        flight: _Flight,
-        tokens: TokenSet | None,
-        error: BaseException | None,
-    ) -> tuple[TokenSet, int] | None:
-        with self._lock:
-            stored: tuple[TokenSet, int] | None = None
-            if tokens is not None:
-                self._tokens = tokens
-                self._generation += 1
-                stored = (tokens, self._generation)
-            if isinstance(error, OAuthError) and error.error == "invalid_grant":
-                self.final_error = error
-            if self._flight is flight:
-                self._flight = None
-        if stored is not None:
-            flight.set_result(stored)
-        elif isinstance(error, Exception):
-            flight.set_exception(error)
-        else:  # cancelled, or its event loop closed under it: the waiters must not hang
-            flight.set_exception(TokenEndpointUnavailable("the token request was interrupted"))
-        return stored
-
-    def get(
-        self,
-        fetch: Callable[[TokenSet | None], TokenSet],
-        skew: float,
-        stale: int | None = None,
-        on_new: Callable[[TokenSet], object] | None = None,
-    ) -> tuple[TokenSet, int]:
-        """A usable token (and its generation), fetching it (blocking) when needed.
-
-        ``on_new`` sees every fetched token set after it is stored (and handed to the waiters):
-        if it raises, a rotated refresh token is still not lost.
-        """
-        hit, flight, lead = self._join(skew, stale)
-        if hit is not None:
-            return hit
-        if not lead:
-            return flight.result()
-        try:
-            tokens = fetch(self.tokens)
-        except BaseException as exc:
-            self._land(flight, None, exc)
-            raise
-        stored = self._land(flight, tokens, None)
-        assert stored is not None  # noqa: S101 - tokens were given
-        result = on_new(tokens) if on_new is not None else None
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()  # never awaited on purpose; do not warn about it
-            raise ConfigurationError("an async on_refresh needs an httpx.AsyncClient")
-        return stored
-
-    async def aget(
-        self,
-        afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
-        skew: float,
-        stale: int | None = None,
-        on_new: Callable[[TokenSet], object] | None = None,
-    ) -> tuple[TokenSet, int]:
-        """Like :meth:`get` for coroutines, without blocking the event loop."""
-        hit, flight, lead = self._join(skew, stale)
-        if hit is not None:
-            return hit
-        if not lead:
-            return await asyncio.wrap_future(flight)
-        # A task of its own: a cancelled leader must not cancel the fetch others wait for, nor
-        # the on_refresh that persists its result. The leader sees on_refresh's error; waiters
-        # get the tokens as soon as they are stored.
-        task = asyncio.get_running_loop().create_task(self._alead(flight, afetch, on_new))
-        task.add_done_callback(_retrieve)
-        self._task = task
-        await asyncio.shield(task)
-        return flight.result()
-
-    async def _alead(
-        self,
-        flight: _Flight,
-        afetch: Callable[[TokenSet | None], Awaitable[TokenSet]],
-        on_new: Callable[[TokenSet], object] | None,
-    ) -> None:
-        try:
-            tokens = await afetch(self.tokens)
-        except BaseException as exc:  # also when the loop is closed under the task
-            self._land(flight, None, exc)
-            raise
-        self._land(flight, tokens, None)
-        if on_new is not None:
-            result = on_new(tokens)
-            if inspect.isawaitable(result):
-                await result
-
-
-@dataclass(frozen=True)
-class _NeedToken:
-    stale: int | None  # the generation that was rejected, or None for "any usable token"
-
-
-class _BearerAuth(httpx.Auth):
-    """An ``httpx.Auth`` sending a cached bearer token; one fresh token and one retry on 401."""
-
-    # The request may be sent twice (after a 401), so its body must be replayable.
-    requires_request_body = True
-
-    def __init__(self, slot: _TokenSlot, refresh_skew: float) -> None:
-        if (
-            isinstance(refresh_skew, bool)
-            or not isinstance(refresh_skew, (int, float))
-            or refresh_skew < 0
-        ):
-            raise ConfigurationError("refresh_skew must be a number of seconds >= 0")
-        self._slot = slot
-        self.refresh_skew = float(refresh_skew)
-
-    def _fetch(self, current: TokenSet | None) -> TokenSet:
-        raise NotImplementedError
-
-    async def _afetch(self, current: TokenSet | None) -> TokenSet:
-        raise NotImplementedError
-
-    def _on_new(self, tokens: TokenSet) -> object:
-        return None
-
-    def _protocol(self, request: httpx.Request) -> Generator[httpx.Request | _NeedToken, Any, None]:
-        """The whole policy, once: send with a token; on 401 get a newer one and retry once."""
-        tokens, generation = yield _NeedToken(None)
-        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
-        response: httpx.Response = yield request
-        if response.status_code != 401:
-            return
-        tokens, _ = yield _NeedToken(generation)
-        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
-        yield request
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        request.read()
-        flow = self._protocol(request)
-        step = next(flow)
-        while True:
-            if isinstance(step, _NeedToken):
-                value: object = self._slot.get(
-                    self._fetch, self.refresh_skew, step.stale, self._on_new
-                )
-            else:
-                value = yield step
-            try:
-                step = flow.send(value)
-            except StopIteration:
-                return
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        await request.aread()
-        flow = self._protocol(request)
-        step = next(flow)
-        while True:
-            if isinstance(step, _NeedToken):
-                value: object = await self._slot.aget(
-                    self._afetch, self.refresh_skew, step.stale, self._on_new
-                )
-            else:
-                value = yield step
-            try:
-                step = flow.send(value)
-            except StopIteration:
-                return
-
-
-class ClientCredentialsAuth(_BearerAuth):
-    """``httpx.Auth`` for a service calling an API with a client-credentials (M2M) token.
-
-    The token is cached per (client, scopes) — every ``ClientCredentialsAuth`` of the same
-    client and scopes shares it — and replaced ``refresh_skew`` seconds before it expires.
-    Concurrent requests, threads or coroutines, share one token request. A 401 from the API
-    fetches a new token once and retries the request once.
-
-    ``cache`` says who else shares the token: by default (:class:`MemoryTokenCache`) this
-    process only; with a :class:`RedisTokenCache`, every process using that Redis (one token
-    request for the fleet). Each process still keeps its copy until it is due, so a request
-    with a warm token never waits for Redis.
-
-    Example::
-
-        auth = ClientCredentialsAuth(client, scopes=["orders/read"])
-        with httpx.Client(auth=auth) as http:          # or httpx.AsyncClient(auth=auth)
-            http.get("https://api.example.com/orders")
-
-        shared = RedisTokenCache(redis_url, encryption_key=os.environ["CG_TOKEN_KEY"])
-        auth = ClientCredentialsAuth(client, scopes=["orders/read"], cache=shared)
-    """
-
-    def __init__(
-        self,
-        client: CognitoTokenClient,
-        scopes: Iterable[str] = (),
-        refresh_skew: float = 60,
-        *,
-        cache: TokenCache | None = None,
-    ) -> None:
-        if cache is not None and not isinstance(cache, TokenCache):
-            raise ConfigurationError("cache must be a MemoryTokenCache or a RedisTokenCache")
-        self.client = client
-        self.scopes = _scopes(scopes)
-        self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
-        sorted_scopes = tuple(sorted(self.scopes))
-        slot_key: tuple[object, ...] = sorted_scopes  # every in-process cache: one slot
-        if not isinstance(self.cache, MemoryTokenCache):
-            # A shared cache gets slots of its own (this process's copy of its token).
-            self.cache._check_client_timeout(client._timeout.read or 0.0)
-            slot_key = (self.cache, *sorted_scopes)
-        endpoint = client.endpoint
-        token_url = f"{endpoint.domain or endpoint.api_url}/oauth2/token"
-        self._cache_key = cache_key(token_url, client.client_id, sorted_scopes)
-        super().__init__(client._slot(slot_key), refresh_skew)
-
-    @property
-    def tokens(self) -> TokenSet | None:
-        """The cached token set, if one was fetched."""
-        return self._slot.tokens
-
-    def _fetch(self, current: TokenSet | None) -> TokenSet:
-        return self.cache.get(
-            self._cache_key,
-            lambda: self.client.client_credentials(self.scopes),
-            skew=self.refresh_skew,
-            clock=self.client.clock,
-            replacing=current.access_token if current is not None else None,
-        )
-
-    async def _afetch(self, current: TokenSet | None) -> TokenSet:
-        return await self.cache.aget(
-            self._cache_key,
-            lambda: self.client.aclient_credentials(self.scopes),
-            skew=self.refresh_skew,
-            clock=self.client.clock,
-            replacing=current.access_token if current is not None else None,
-        )
-
-
-OnRefresh = Callable[[TokenSet], object]
-
-
-class RefreshTokenAuth(_BearerAuth):
-    """``httpx.Auth`` for a backend calling an API on behalf of a signed-in user.
-
-    Sends the current access token; refreshes it with the refresh token when it is within
-    ``refresh_skew`` seconds of expiry, or once after a 401. Every new :class:`TokenSet`
-    (including a rotated refresh token) is handed to ``on_refresh`` so you can persist it; in
-    async use ``on_refresh`` may be a coroutine function. With rotation on, the refresh token
-    that was used stops working: persisting each new one is what keeps the session alive.
-    Concurrent requests share one refresh. A revoked, expired or rotated-out refresh token
-    raises :class:`OAuthError` ``invalid_grant`` — then, and on every later request, without
-    asking Cognito again. ``device_key`` and ``client_metadata`` go with every refresh through
-    the user-pool API (see :meth:`CognitoTokenClient.refresh`).
-
-    Example::
-
-        auth = RefreshTokenAuth(client, session_tokens, on_refresh=save_to_session)
-        with httpx.Client(auth=auth) as http:
-            http.get("https://api.example.com/me")
-    """
-
-    def __init__(
-        self,
-        client: CognitoTokenClient,
-        tokens: TokenSet,
-        on_refresh: OnRefresh | None = None,
-        refresh_skew: float = 60,
-        *,
-        device_key: str | None = None,
-        client_metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        if not isinstance(tokens, TokenSet) or not tokens.refresh_token:
-            raise ConfigurationError("RefreshTokenAuth needs a TokenSet with a refresh_token")
-        if device_key is not None:
-            _require_text(device_key, "device_key")
-        if client.endpoint.domain is not None and (
-            device_key is not None or client_metadata is not None
-        ):
-            raise ConfigurationError(
-                "device_key and client_metadata apply only to the user-pool API "
-                "(GetTokensFromRefreshToken), not to a client with a domain"
-            )
-        self.client = client
-        self.on_refresh = on_refresh
-        self.device_key = device_key
-        self.client_metadata = (
-            None if client_metadata is None else _client_metadata(client_metadata)
-        )
-        super().__init__(_TokenSlot(tokens), refresh_skew)
-
-    @property
-    def tokens(self) -> TokenSet:
-        """The current token set (the latest refresh, or the one passed in)."""
-        tokens = self._slot.tokens
-        assert tokens is not None  # noqa: S101 - the slot starts with a token set
-        return tokens
-
-    def _fetch(self, current: TokenSet | None) -> TokenSet:
-        assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return self.client.refresh(
-            current.refresh_token,
-            device_key=self.device_key,
-            client_metadata=self.client_metadata,
-            username=current.username,
-        )
-
-    async def _afetch(self, current: TokenSet | None) -> TokenSet:
-        assert current is not None and current.refresh_token  # noqa: S101 - see __init__
-        return await self.client.arefresh(
-            current.refresh_token,
-            device_key=self.device_key,
-            client_metadata=self.client_metadata,
-            username=current.username,
-        )
-
-    def _on_new(self, tokens: TokenSet) -> object:
-        return self.on_refresh(tokens) if self.on_refresh is not None else None

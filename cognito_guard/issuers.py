@@ -1,4 +1,5 @@
-"""From a user pool id to its issuers and JWKS URLs: pure functions, no I/O.
+"""From a user pool id to its issuers and JWKS URLs, and every other Cognito URL and Region
+pattern: pure functions, no I/O.
 
 Cognito has two issuer forms since multi-Region replication: the original
 ``https://cognito-idp.{region}.amazonaws.com/{pool}`` and the updated
@@ -25,13 +26,18 @@ from .errors import ConfigurationError
 __all__ = [
     "IssuerForm",
     "canonical_issuer",
+    "check_base_url",
     "check_jwks_uri",
+    "is_aws_host",
     "is_loopback_host",
     "issuer_forms",
     "issuers_for",
     "jwks_uri_for",
     "pool_of_issuer",
     "region_of",
+    "region_of_domain",
+    "region_of_issuer",
+    "user_pool_api_url",
     "validate_user_pool_id",
 ]
 
@@ -41,6 +47,18 @@ IssuerForm = Literal["both", "original", "updated"]
 # because emulators and older pools differ.
 _POOL_ID = re.compile(r"[\w-]+_[0-9a-zA-Z]+", re.ASCII)
 _POOL_ID_MAX = 55
+
+# An AWS Region name (``eu-west-1``, ``us-gov-west-1``); the one pattern every URL below uses.
+_REGION_PATTERN = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+_REGION = re.compile(_REGION_PATTERN, re.ASCII)
+# A managed-login domain (``{prefix}.auth.{region}.amazoncognito.com``) and an issuer in the
+# original form: both name their Region.
+_HOSTED_DOMAIN = re.compile(
+    rf"https://[a-z0-9-]+\.auth\.({_REGION_PATTERN})\.amazoncognito\.com", re.ASCII
+)
+_COGNITO_ISSUER = re.compile(
+    rf"https://cognito-idp\.({_REGION_PATTERN})\.amazonaws\.com/[\w-]+_\w+", re.ASCII
+)
 
 
 def validate_user_pool_id(user_pool_id: str) -> str:
@@ -152,3 +170,76 @@ def check_jwks_uri(url: str) -> str:
     raise ConfigurationError(
         f"JWKS URL {url!r} must use https (plain http is allowed only on loopback hosts)"
     )
+
+
+def user_pool_api_url(region: str) -> str:
+    """The user-pool API (``cognito-idp``) of an AWS Region.
+
+    Example::
+
+        >>> user_pool_api_url("eu-west-1")
+        'https://cognito-idp.eu-west-1.amazonaws.com/'
+    """
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        raise ConfigurationError(f"region {region!r} is not an AWS Region name")
+    return f"https://cognito-idp.{region}.amazonaws.com/"
+
+
+def region_of_domain(domain: str) -> str | None:
+    """The Region of an Amazon Cognito domain (``https://{prefix}.auth.{region}.amazoncognito.com``);
+    None for a custom domain.
+
+    Example::
+
+        >>> region_of_domain("https://myapp.auth.eu-west-1.amazoncognito.com")
+        'eu-west-1'
+    """
+    found = _HOSTED_DOMAIN.fullmatch(domain)
+    return found.group(1) if found is not None else None
+
+
+def region_of_issuer(issuer: str) -> str | None:
+    """The Region of a Cognito issuer in the original form
+    (``https://cognito-idp.{region}.amazonaws.com/{pool}``); None for any other issuer.
+
+    Example::
+
+        >>> region_of_issuer("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC1")
+        'eu-west-1'
+    """
+    found = _COGNITO_ISSUER.fullmatch(issuer)
+    return found.group(1) if found is not None else None
+
+
+def is_aws_host(url: str | None) -> bool:
+    """True for a URL on an AWS host (``*.amazonaws.com``: regional, FIPS and VPC endpoints)."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def check_base_url(url: str, what: str, *, keep_path: bool) -> str:
+    """``url`` normalised, if it is https (or http on a loopback host, for emulators and tests).
+
+    ``https://`` is assumed without a scheme. No query, fragment or credentials; without
+    ``keep_path`` no path either. ``what`` names the setting in the error message.
+
+    Example::
+
+        >>> check_base_url("auth.example.com", "domain", keep_path=False)
+        'https://auth.example.com'
+    """
+    try:
+        parts = urlsplit(url if "://" in url else "https://" + url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise ConfigurationError(f"{what} {url!r} is not a valid URL") from exc
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(f"{what} {url!r} must be a plain https URL")
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
+        raise ConfigurationError(
+            f"{what} {url!r} must use https (plain http is allowed only on loopback hosts)"
+        )
+    path = parts.path if keep_path else ""
+    if not keep_path and parts.path not in ("", "/"):
+        raise ConfigurationError(f"{what} {url!r} must not have a path")
+    return f"{parts.scheme}://{parts.netloc}{path or ('/' if keep_path else '')}"

@@ -11,7 +11,6 @@ that is held across I/O, so it never blocks an event loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import json
@@ -29,8 +28,11 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from . import _telemetry
-from ._http import BodyTooLarge, aread_capped, read_capped
+from ._http import aread_capped, read_capped
+from ._sansio import Finished, resume
+from ._singleflight import Flight, SingleFlight
 from .errors import (
+    BodyTooLarge,
     ConfigurationError,
     JWKSError,
     KeysUnavailableError,
@@ -38,7 +40,8 @@ from .errors import (
     shorten,
 )
 
-_Flight = concurrent.futures.Future[None]  # one JWKS fetch, shared by every caller that waits
+_Flight = Flight[None]  # one JWKS fetch, shared by every caller that waits; the keys it brings are
+# recorded in the store, so it lands with None
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
 
@@ -229,9 +232,7 @@ class KeyStore:
         self._transport = transport
         self._async_transport = async_transport
         self._lock = threading.Lock()  # guards the state below; never held across I/O
-        self._flight: _Flight | None = None  # the fetch under way
-        self._task: asyncio.Task[None] | None = None
-        self._task_flight: _Flight | None = None  # the flight that self._task performs
+        self._flights: SingleFlight[None] = SingleFlight()  # the fetch under way
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf
@@ -275,10 +276,8 @@ class KeyStore:
             # whose keys are cached: with a slow JWKS endpoint, a burst of new-key tokens would
             # hold every worker. Only the thread that started the fetch waits for it.
             raise self._still_fetching()
-        try:
-            wait.result(timeout=self.policy.max_wait)
-        except concurrent.futures.TimeoutError:
-            raise self._still_fetching() from None
+        if not wait.landed(within=self.policy.max_wait):
+            raise self._still_fetching()
         return self._decide_after_fetch(kid)
 
     async def aget_key(self, kid: str, now: float) -> RSAPublicKey:
@@ -291,21 +290,15 @@ class KeyStore:
             return key
         answer, wait, start = self._plan(kid, now)
         if start is not None:
-            # A task of its own, so that a cancelled caller does not cancel the fetch that others
-            # wait for; the store keeps a reference so that the task cannot be collected.
             background = wait is None
             fetch = self._drive_async(start, background=background)
-            task = asyncio.get_running_loop().create_task(fetch)
+            task = self._flights.start_task(start, fetch)
             if background:
                 task.add_done_callback(functools.partial(self._finish_on_thread, start))
-            self._task, self._task_flight = task, start
         if wait is None:
             return answer  # type: ignore[return-value]
-        try:
-            # Cancelling the wrapper on time-out leaves the flight alone: it is running.
-            await asyncio.wait_for(asyncio.wrap_future(wait), self.policy.max_wait)
-        except asyncio.TimeoutError:
-            raise self._still_fetching() from None
+        if not await wait.alanded(within=self.policy.max_wait):
+            raise self._still_fetching()
         return self._decide_after_fetch(kid)
 
     def _plan(self, kid: str, now: float) -> tuple[object, _Flight | None, _Flight | None]:
@@ -319,50 +312,28 @@ class KeyStore:
         Deciding and joining happen under one lock, so no fetch is ever duplicated.
         """
         with self._lock:
-            flight = self._flight
-            if flight is not None and self._stranded(flight):
-                # Its task's event loop was closed without cancelling it (a loop run by hand for
-                # one request): the task never runs again, and would never land the flight.
-                self._task_flight = None
-                self._start_thread(flight)
+            stranded = self._flights.stranded()
+            if stranded is not None:
+                self._start_thread(stranded)  # a fetch is worth finishing: a thread takes it over
+            flight = self._flights.current
             decision = self._decide(kid, now, may_fetch=True, busy=flight is not None)
             if decision is _REFRESH:
-                return self._keys[kid], None, self._take_off()
+                return self._keys[kid], None, self._flights.take_off()
             if decision is not _FETCH and decision is not _FETCH_FOR_KID:
                 return decision, None, None
             if flight is not None:
                 return decision, flight, None
             if decision is _FETCH_FOR_KID:
                 self._kid_fetch_at = now
-            flight = self._take_off()
+            flight = self._flights.take_off()
             return decision, flight, flight
-
-    def _take_off(self) -> _Flight:
-        """A new flight, made the one under way; call under the lock."""
-        flight: _Flight = concurrent.futures.Future()
-        # Running futures cannot be cancelled: a waiter's cancellation must not end the flight.
-        flight.set_running_or_notify_cancel()
-        self._flight = flight
-        return flight
-
-    def _stranded(self, flight: _Flight) -> bool:
-        """Whether ``flight`` is left to a task that cannot run: pending on a closed loop."""
-        task = self._task
-        return (
-            self._task_flight is flight
-            and task is not None
-            and not task.done()
-            and task.get_loop().is_closed()
-        )
 
     def _land(self, flight: _Flight) -> None:
         with self._lock:
-            if self._flight is flight:
-                self._flight = None
-            # A stranded task whose flight a thread performed may still be closed (collected)
-            # and land it a second time.
-            if not flight.done():
-                flight.set_result(None)
+            self._flights.clear(flight)
+        # A stranded task whose flight a thread performed may still be closed (collected) and
+        # land it a second time: a flight lands once, later outcomes are ignored.
+        flight.land(None)
 
     def _decide_after_fetch(self, kid: str) -> RSAPublicKey:
         with self._lock:
@@ -530,48 +501,47 @@ class KeyStore:
 
     def _fetch_sync(self) -> None:
         flow = self._fetch_flow()
-        url = next(flow)
-        with (
-            _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span,
-            httpx.Client(transport=self._transport, **self._client_options()) as client,
-        ):
-            while True:
-                result: bytes | BaseException
-                try:
-                    with client.stream("GET", url) as response:
-                        _check_response(response, self.policy.max_bytes)
-                        result = read_capped(response.iter_bytes(), self.policy.max_bytes)
-                except Exception as exc:  # any failure of one attempt is recorded, never raised
-                    result = exc
-                try:
-                    url = flow.send(result)
-                except StopIteration as stop:
-                    _telemetry.fetched(span, stop.value, self._last_problem)
-                    return
+        first = next(flow)
+        url: str | Finished[bool] = first
+        with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
+            with httpx.Client(transport=self._transport, **self._client_options()) as client:
+                while not isinstance(url, Finished):
+                    url = resume(flow, self._get(client, url))
+            _telemetry.fetched(span, url.value, self._last_problem)
+
+    async def _fetch_async(self) -> None:
+        flow = self._fetch_flow()
+        first = next(flow)
+        url: str | Finished[bool] = first
+        options = self._client_options()
+        with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
+            async with httpx.AsyncClient(transport=self._async_transport, **options) as client:
+                while not isinstance(url, Finished):
+                    url = resume(flow, await self._aget(client, url))
+            _telemetry.fetched(span, url.value, self._last_problem)
+
+    # One attempt: the body, or the failure, which the flow records; an attempt never raises.
+
+    def _get(self, client: httpx.Client, url: str) -> bytes | Exception:
+        try:
+            with client.stream("GET", url) as response:
+                _check_response(response, self.policy.max_bytes)
+                return read_capped(response.iter_bytes(), self.policy.max_bytes)
+        except Exception as exc:
+            return exc
+
+    async def _aget(self, client: httpx.AsyncClient, url: str) -> bytes | Exception:
+        try:
+            async with client.stream("GET", url) as response:
+                _check_response(response, self.policy.max_bytes)
+                return await aread_capped(response.aiter_bytes(), self.policy.max_bytes)
+        except Exception as exc:
+            return exc
 
     async def _drive_async(self, flight: _Flight, *, background: bool = False) -> None:
         handed_over = False
         try:
-            flow = self._fetch_flow()
-            url = next(flow)
-            with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": url}) as span:
-                async with httpx.AsyncClient(
-                    transport=self._async_transport, **self._client_options()
-                ) as client:
-                    while True:
-                        result: bytes | BaseException
-                        try:
-                            async with client.stream("GET", url) as response:
-                                _check_response(response, self.policy.max_bytes)
-                                limit = self.policy.max_bytes
-                                result = await aread_capped(response.aiter_bytes(), limit)
-                        except Exception as exc:  # any failed attempt is recorded, not raised
-                            result = exc
-                        try:
-                            url = flow.send(result)
-                        except StopIteration as stop:
-                            _telemetry.fetched(span, stop.value, self._last_problem)
-                            return
+            await self._fetch_async()
         except asyncio.CancelledError:
             if background:  # _finish_on_thread performs it, and lands the flight
                 handed_over = True

@@ -15,7 +15,7 @@ def wait_until_landed(verifier: CognitoVerifier, timeout: float = 5.0) -> None:
     """
     store = verifier.key_store(verifier.issuers[0])
     for _ in range(int(timeout / 0.01)):
-        if store._flight is None:
+        if store._flights.current is None:
             return
         threading.Event().wait(0.01)
     raise AssertionError("the JWKS fetch never finished")

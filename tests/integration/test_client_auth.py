@@ -7,6 +7,7 @@ by a pinned clock, never by waiting.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -438,3 +439,45 @@ def test_refresh_auth_hands_every_rotated_token_set_to_on_refresh_on_both_paths(
         assert auth.tokens is saved[-1]
     assert rotating.grant_counts["refresh_token"] == 4
     assert rotating.api_counts == {"GetTokensFromRefreshToken": 4}
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_does_not_hang_the_next(
+    server: OAuthServer, api: ProtectedAPI, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop run by hand for one request and closed with the refresh still under way: that
+    refresh never lands, and the next request, on a thread, refreshes instead of waiting for it.
+    """
+    client, tokens = _signed_in(server, clock)
+    saved: list[TokenSet] = []
+    auth = RefreshTokenAuth(client, tokens, on_refresh=saved.append)
+    clock.advance(3600)
+    monkeypatch.setattr(server, "token_delay", 0.5)
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            loop.run_until_complete(asyncio.wait_for(send_async(auth, api.orders_url), 0.1))
+    finally:
+        loop.close()  # the refresh task is left pending: it never runs again
+    monkeypatch.setattr(server, "token_delay", 0.0)
+    statuses: list[int] = []
+
+    def next_request(auth: httpx.Auth) -> None:
+        statuses.append(send("sync", auth, api.orders_url).status_code)
+
+    # A daemon thread: on a hang the test fails below instead of hanging the session.
+    thread = threading.Thread(target=next_request, args=(auth,), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert statuses == [200]
+    assert len(saved) == 1
+    assert api.seen[-1] == saved[0].access_token
+    # A task left pending on a closed loop fails when collected (its httpx client cannot close
+    # without a loop): collected here, where that is expected, not in some later test.
+    del auth, loop
+    gc.collect()
+
+
+async def send_async(auth: httpx.Auth, url: str) -> httpx.Response:
+    async with httpx.AsyncClient(auth=auth) as http:
+        return await http.get(url)

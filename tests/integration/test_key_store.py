@@ -309,7 +309,7 @@ def test_stale_keys_serve_while_a_refresh_is_in_flight(
     while server.request_count() < 2:  # the refresh request has reached the server
         threading.Event().wait(0.01)
     store = verifier.key_store(verifier.issuers[0])
-    assert store._flight is not None  # the refresh is still waiting for its answer
+    assert store._flights.current is not None  # the refresh is still waiting for its answer
     assert verifier.verify(token).sub  # served from the stale keys, without waiting
     wait_until_landed(verifier)
     assert server.request_count() == 2
@@ -400,8 +400,8 @@ async def test_async_request_waits_at_most_max_wait_and_the_fetch_goes_on(
         await verifier.averify(token)
     assert caught.value.retry_after == 1
     store = verifier.key_store(verifier.issuers[0])
-    assert store._task is not None
-    await store._task  # the fetch was not cancelled with the request that started it
+    assert store._flights.task is not None
+    await store._flights.task  # the fetch was not cancelled with the request that started it
     assert (await verifier.averify(token)).sub
     assert server.request_count() == 2
 
@@ -416,7 +416,7 @@ def test_a_fetch_cancelled_with_its_event_loop_counts_as_failed(
     with pytest.raises(KeysUnavailableError):
         asyncio.run(verifier.averify(token))
     store = verifier.key_store(verifier.issuers[0])
-    assert store._flight is None  # landed by the cancellation: nobody waits on it forever
+    assert store._flights.current is None  # landed by the cancellation: nobody waits on it forever
     server.delay = 0
     with pytest.raises(KeysUnavailableError) as caught:
         verifier.verify(token)  # inside the back-off: no new fetch, and a 503, not a 401
@@ -446,7 +446,7 @@ def test_a_ttl_refresh_runs_in_the_background_and_brings_new_keys(
     server.delay = SLOW_REFRESH
     assert verifier.verify(old_token).sub  # its key is cached: no wait, no 503
     store = verifier.key_store(verifier.issuers[0])
-    assert store._flight is not None  # it returned with the refresh still under way
+    assert store._flights.current is not None  # it returned with the refresh still under way
     assert verifier.verify(old_token).sub  # and so do the requests after it
     wait_until_landed(verifier)
     assert verifier.verify(new_token).sub  # the refresh brought the new key: no fetch of its own
@@ -486,8 +486,10 @@ async def test_async_ttl_refresh_runs_in_the_background_and_brings_new_keys(
     assert caught.value.status_code == 401
     assert (await verifier.averify(old_token)).sub
     store = verifier.key_store(verifier.issuers[0])
-    assert store._task is not None and not store._task.done()  # the refresh is a task
-    await store._task
+    assert (
+        store._flights.task is not None and not store._flights.task.done()
+    )  # the refresh is a task
+    await store._flights.task
     assert (await verifier.averify(new_token)).sub
     assert server.request_count() == 2
 
@@ -505,7 +507,7 @@ def test_a_ttl_refresh_outlives_the_event_loop_of_its_request(
     server.delay = SLOW_REFRESH
     assert asyncio.run(verifier.averify(old_token)).sub  # its loop is closed when it returns
     store = verifier.key_store(verifier.issuers[0])
-    assert store._flight is not None  # the refresh goes on without the loop
+    assert store._flights.current is not None  # the refresh goes on without the loop
     wait_until_landed(verifier)
     assert asyncio.run(verifier.averify(new_token)).sub
     assert server.request_count() == 2
@@ -529,7 +531,7 @@ def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_is_taken_over
     finally:
         loop.close()  # the refresh task is left pending: it never runs again
     store = verifier.key_store(verifier.issuers[0])
-    stranded = store._task
+    stranded = store._flights.task
     assert stranded is not None and not stranded.done()
     assert verifier.verify(old_token).sub  # served; a thread takes the refresh over
     wait_until_landed(verifier)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from cognito_guard import CognitoVerifier, RevokedTokenError
-from cognito_guard.client import CognitoTokenClient, OAuthError, TokenSet
+from cognito_guard.client import CognitoTokenClient, OAuthError, TokenEndpointUnavailable, TokenSet
 from cognito_guard.revocation import MemoryRevocations, RedisRevocations
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 
@@ -80,28 +81,56 @@ def test_sign_out_revokes_at_cognito_and_in_every_process(
     assert access.verify(other.access_token).username == "alice"  # only that session
 
 
+def _sign_out(
+    mode: str, client: CognitoTokenClient, tokens: TokenSet, revocations: MemoryRevocations
+) -> None:
+    if mode == "sync":
+        client.sign_out(tokens, revocations=revocations)
+    else:
+        asyncio.run(client.asign_out(tokens, revocations=revocations))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_refused_refresh_token_still_records_the_session(
-    server: OAuthServer, cognito_issuer: LocalIssuer, clock: ManualClock
+    server: OAuthServer, cognito_issuer: LocalIssuer, clock: ManualClock, mode: str
 ) -> None:
     revocations = MemoryRevocations(clock=clock)
     client = server.client()
     tokens = _sign_in(server, client)
     server.inject_oauth_error("/oauth2/revoke", "invalid_client", 401)
     with pytest.raises(OAuthError) as caught:
-        client.sign_out(tokens, revocations=revocations)
+        _sign_out(mode, client, tokens, revocations)
     assert caught.value.error == "invalid_client"
     with pytest.raises(RevokedTokenError):
         _verifiers(cognito_issuer, revocations)[0].verify(tokens.access_token)
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_unreachable_cognito_still_records_the_session(
+    server: OAuthServer, cognito_issuer: LocalIssuer, clock: ManualClock, mode: str
+) -> None:
+    revocations = MemoryRevocations(clock=clock)
+    tokens = _sign_in(server, server.client())
+    with socket.socket() as closed:  # a loopback port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        unreachable = CognitoTokenClient(
+            "cid", domain=f"http://127.0.0.1:{closed.getsockname()[1]}"
+        )
+    with pytest.raises(TokenEndpointUnavailable):
+        _sign_out(mode, unreachable, tokens, revocations)
+    with pytest.raises(RevokedTokenError):
+        _verifiers(cognito_issuer, revocations)[0].verify(tokens.access_token)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_session_without_origin_jti_records_each_token(
-    server: OAuthServer, cognito_issuer: LocalIssuer, clock: ManualClock
+    server: OAuthServer, cognito_issuer: LocalIssuer, clock: ManualClock, mode: str
 ) -> None:
     revocations = MemoryRevocations(clock=clock)
     m2m = server.client(client_secret=None)
     token = cognito_issuer.m2m_token()
     tokens = TokenSet(access_token=token, expires_in=3600, expires_at=clock.now + 3600)
-    m2m.sign_out(tokens, revocations=revocations)  # no refresh token: nothing asked of Cognito
+    _sign_out(mode, m2m, tokens, revocations)  # no refresh token: nothing asked of Cognito
     assert [e.kind for e in revocations.entries()] == ["jti"]
     with pytest.raises(RevokedTokenError):
         cognito_issuer.verifier(revocations=revocations).verify(token)

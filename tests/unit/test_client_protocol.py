@@ -17,10 +17,7 @@ from cognito_guard._oauth import (
     Endpoint,
     HttpCall,
     HttpReply,
-    OAuthError,
-    TokenEndpointUnavailable,
     TokenSet,
-    UnsupportedOperationError,
     api_error_code,
     client_credentials_flow,
     exchange_code_flow,
@@ -34,7 +31,12 @@ from cognito_guard._oauth import (
     userinfo_flow,
 )
 from cognito_guard.client import CognitoTokenClient, RefreshTokenAuth
-from cognito_guard.errors import ConfigurationError
+from cognito_guard.errors import (
+    ConfigurationError,
+    OAuthError,
+    TokenEndpointUnavailable,
+    UnsupportedOperationError,
+)
 
 DOMAIN = Endpoint("cid", "sekret", "https://auth.example.com", None)
 PUBLIC = Endpoint("cid", None, "https://auth.example.com", None)

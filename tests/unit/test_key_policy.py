@@ -33,7 +33,7 @@ def test_a_cached_kid_past_the_ttl_is_served_and_starts_one_background_refresh(
     key, wait, start = store._plan(kid, clock())
     assert key is store._keys[kid]  # the answer is the key: nothing to wait for
     assert wait is None
-    assert start is not None and store._flight is start  # this caller starts the refresh
+    assert start is not None and store._flights.current is start  # this caller starts the refresh
     assert store._plan(kid, clock()) == (key, None, None)  # one refresh for all
 
 
