@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy --strict cognito_guard
 
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
 pytest: $(STAMP)
 	$(PY) -m pytest

@@ -58,6 +58,32 @@ _SPLIT = re.compile(r"[\s,]+")
 # Django's own settings): never taken for misspellings of the names above.
 _OTHER_NAMES = frozenset({"CLIENT_SECRET", "GUARD", "GUARD_REALM", "GUARD_VERIFIER"})
 _CUTOFF = 0.8  # difflib ratio: COGNITO_SCOPE/SCOPES 0.91, CLIENT_SECRET/CLIENT_ID 0.73
+_LINK_WORDS = ("URL", "URI")
+
+
+def _unlinked(words: list[str]) -> list[str]:
+    """``words`` without a last ``URL`` or ``URI``: ``JWKS``, ``JWKS_URL`` and ``JWKS_URI`` meet."""
+    return words[:-1] if words and words[-1] in _LINK_WORDS else words
+
+
+def _same_words(upper: str, known: tuple[str, ...]) -> str | None:
+    """The name of ours ``upper`` spells with its words joined, shortened or linked otherwise.
+
+    Too far apart for difflib, yet the same setting: ``POOL_ID`` (other tools' name for
+    ``USER_POOL_ID``), ``USERPOOLID``, ``ANY_CLIENT``, ``ISSUER_URL``, ``REVOCATIONS``. Only a
+    name of three words or more loses one, at either end, keeping two: a one-word remainder
+    (``ID``, ``URL``) is the application's.
+    """
+    words = [word for word in upper.replace("-", "_").split("_") if word]
+    for candidate in known:
+        theirs = candidate.split("_")
+        if "".join(words) == "".join(theirs):
+            return candidate
+        if len(words) >= 2 and len(theirs) >= 3 and words in (theirs[1:], theirs[:-1]):
+            return candidate
+        if _unlinked(words) and _unlinked(words) == _unlinked(theirs):
+            return candidate
+    return None
 
 
 def _suggestion(name: str, known: tuple[str, ...] = SETTING_NAMES) -> str | None:
@@ -68,6 +94,9 @@ def _suggestion(name: str, known: tuple[str, ...] = SETTING_NAMES) -> str | None
     for candidate in (upper + "S", upper.removesuffix("S"), upper.replace("-", "_")):
         if candidate in known:
             return candidate
+    same = _same_words(upper, known)
+    if same is not None:
+        return same
     close = difflib.get_close_matches(upper, known, n=1, cutoff=_CUTOFF)
     return close[0] if close else None
 

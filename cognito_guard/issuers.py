@@ -156,15 +156,44 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# Cognito's own hosts (either issuer form, FIPS, China): a user pool's keys are there at
+# /{user pool id}/.well-known/jwks.json, and any other path answers no JWKS.
+_COGNITO_HOST = re.compile(
+    r"(?:issuer-)?cognito-idp(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?", re.ASCII
+)
+_COGNITO_JWKS_PATH = re.compile(rf"/{_POOL_ID.pattern}/\.well-known/jwks\.json", re.ASCII)
+
+
+def _check_cognito_jwks_path(url: str, host: str, path: str) -> str:
+    """``url``, unless it is on a Cognito host without a pool's ``/.well-known/jwks.json``.
+
+    The issuer URL given as the JWKS URL is the usual slip: every key fetch would then fail, and
+    the first request would answer 503 instead of the deployment failing at start.
+    """
+    if not _COGNITO_HOST.fullmatch(host) or _COGNITO_JWKS_PATH.fullmatch(path):
+        return url
+    pool = path.strip("/").split("/", 1)[0]
+    if pool and _POOL_ID.fullmatch(pool):
+        hint = f"did you mean 'https://{host}/{pool}/.well-known/jwks.json'?"
+    else:
+        hint = f"a pool's keys are at https://{host}/<user pool id>/.well-known/jwks.json"
+    raise ConfigurationError(
+        f"JWKS URL {url!r} is on a Cognito host but is not a user pool's JWKS document: {hint}"
+    )
+
+
 def check_jwks_uri(url: str) -> str:
-    """Return ``url`` if keys may be fetched from it: https, or plain http on a loopback host."""
+    """Return ``url`` if keys may be fetched from it: https, or plain http on a loopback host.
+
+    On a Cognito host it must be a user pool's ``/.well-known/jwks.json``.
+    """
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError as exc:
         raise ConfigurationError(f"JWKS URL {url!r} is not a valid URL") from exc
     if parts.scheme == "https" and host:
-        return url
+        return _check_cognito_jwks_path(url, host, parts.path)
     if parts.scheme == "http" and is_loopback_host(host):
         return url
     raise ConfigurationError(

@@ -26,7 +26,11 @@ def check_url(url: object, what: str = "the Redis URL") -> str:
     except ValueError:
         raise ConfigurationError(f"{what} is not a valid URL") from None
     if parts.scheme not in SCHEMES:
-        found = f"'{parts.scheme}://'" if parts.scheme else "no scheme"
+        # "localhost:6379" parses as the scheme "localhost": without "://" there is none. Only a
+        # bare host[:port][/db] is repeated in the hint: it cannot hold a password.
+        found = f"'{parts.scheme}://'" if parts.scheme and "://" in url else "no scheme"
+        if re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?(/\d{1,5})?", url):
+            found += f"; did you mean 'redis://{url}'?"
         raise ConfigurationError(
             f"{what} must start with redis://, rediss:// (TLS) or unix:// (found {found})"
         )

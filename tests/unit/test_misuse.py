@@ -143,6 +143,13 @@ def test_decorator_arguments_refuse_each_mistake() -> None:
         ("COGNITO_JWKS_URL", "COGNITO_JWKS_URI"),
         ("COGNITO_USERPOOL_ID", "COGNITO_USER_POOL_ID"),
         ("cognito_scopes", "COGNITO_SCOPES"),
+        # the same words, shortened, joined or with a URL suffix: too far apart for difflib
+        ("COGNITO_POOL_ID", "COGNITO_USER_POOL_ID"),
+        ("COGNITO_USERPOOLID", "COGNITO_USER_POOL_ID"),
+        ("COGNITO_ANY_CLIENT", "COGNITO_ALLOW_ANY_CLIENT"),
+        ("COGNITO_ISSUER_URL", "COGNITO_ISSUER"),
+        ("COGNITO_JWKS", "COGNITO_JWKS_URI"),
+        ("COGNITO_REVOCATIONS", "COGNITO_REVOCATIONS_URL"),
     ],
 )
 def test_environment_refuses_a_name_close_to_a_setting(name: str, meant: str) -> None:
@@ -154,7 +161,16 @@ def test_environment_refuses_a_name_close_to_a_setting(name: str, meant: str) ->
 
 @pytest.mark.parametrize(
     "name",
-    ["COGNITO_DOMAIN", "COGNITO_CLIENT_SECRET", "COGNITO_REGION", "COGNITO_REDIRECT_URI"],
+    [
+        "COGNITO_DOMAIN",
+        "COGNITO_CLIENT_SECRET",
+        "COGNITO_REGION",
+        "COGNITO_REDIRECT_URI",
+        "COGNITO_IDENTITY_POOL_ID",
+        "COGNITO_USER_POOL_REGION",
+        "COGNITO_USER_ID",
+        "COGNITO_URL",
+    ],
 )
 def test_environment_leaves_the_application_own_cognito_names_alone(name: str) -> None:
     environ = {"COGNITO_USER_POOL_ID": POOL, "COGNITO_CLIENT_ID": "abc", name: "x"}

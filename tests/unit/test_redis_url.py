@@ -6,6 +6,7 @@ import pytest
 
 from cognito_guard import ConfigurationError
 from cognito_guard._redis import RedisConnection, check_url, describe, redact_url
+from cognito_guard.config import verifier_from_env
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,36 @@ def test_url_and_client_together_are_refused() -> None:
 def test_bad_timeout(timeout: object) -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
         RedisConnection("redis://127.0.0.1:6379/0", timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "meant"),
+    [
+        ("localhost:6379", "redis://localhost:6379"),
+        ("cache.example.com:6380/0", "redis://cache.example.com:6380/0"),
+        ("10.0.0.1:6379", "redis://10.0.0.1:6379"),
+    ],
+)
+def test_a_url_without_scheme_says_so_and_suggests_redis(url: str, meant: str) -> None:
+    # urlsplit reads "localhost:6379" as the scheme "localhost"
+    with pytest.raises(ConfigurationError, match="found no scheme") as caught:
+        check_url(url)
+    assert f"did you mean {meant!r}?" in str(caught.value)
+    assert "localhost://" not in str(caught.value)
+
+
+def test_the_environment_variable_without_scheme_gets_the_same_hint() -> None:
+    environ = {
+        "COGNITO_USER_POOL_ID": "eu-west-1_AbCdEf123",
+        "COGNITO_CLIENT_ID": "abc",
+        "COGNITO_REVOCATIONS_URL": "localhost:6379",
+    }
+    with pytest.raises(ConfigurationError, match="COGNITO_REVOCATIONS_URL") as caught:
+        verifier_from_env(environ)
+    assert "found no scheme; did you mean 'redis://localhost:6379'?" in str(caught.value)
+
+
+def test_no_scheme_hint_never_repeats_a_password() -> None:
+    with pytest.raises(ConfigurationError, match="found no scheme") as caught:
+        check_url("app:hunter2@cache.example.com:6379")
+    assert "hunter2" not in str(caught.value) and "did you mean" not in str(caught.value)

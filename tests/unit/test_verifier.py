@@ -77,6 +77,36 @@ def test_jwks_uri_https_or_loopback_http(uri: str) -> None:
     assert all(verifier.key_store(i).urls == (uri,) for i in verifier.issuers)
 
 
+@pytest.mark.parametrize(
+    ("uri", "hint"),
+    [
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", "did you mean"),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/", "did you mean"),
+        (
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+            "/.well-known/openid-configuration",
+            "did you mean",
+        ),
+        ("https://issuer-cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123", "did you mean"),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/", "<user pool id>"),
+        ("https://cognito-idp.eu-west-1.amazonaws.com/jwks.json", "<user pool id>"),
+    ],
+)
+def test_a_jwks_uri_on_a_cognito_host_must_be_a_pools_jwks_document(uri: str, hint: str) -> None:
+    host = uri.split("/")[2]
+    for options in ({"jwks_uri": uri}, {"jwks_fallback_uris": [uri]}):
+        with pytest.raises(ConfigurationError, match="not a user pool's JWKS") as caught:
+            CognitoVerifier(user_pool_id="eu-west-1_AbCdEf123", client_id="c", **options)
+        assert hint in str(caught.value)
+        if hint == "did you mean":
+            fixed = f"https://{host}/eu-west-1_AbCdEf123/.well-known/jwks.json"
+            assert f"did you mean {fixed!r}?" in str(caught.value)
+            verifier = CognitoVerifier(
+                user_pool_id="eu-west-1_AbCdEf123", client_id="c", jwks_uri=fixed
+            )
+            assert all(verifier.key_store(i).urls == (fixed,) for i in verifier.issuers)
+
+
 def test_issuers_derived_from_pool_id_both_forms_by_default() -> None:
     verifier = CognitoVerifier(user_pool_id="eu-west-1_AbCdEf123", client_id="c")
     assert verifier.issuers == (
