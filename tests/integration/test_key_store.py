@@ -329,7 +329,7 @@ class FailingTransport(httpx.BaseTransport):
 def test_transport_errors_become_keys_unavailable(issuer: LocalIssuer) -> None:
     transport = FailingTransport()
     verifier = issuer.verifier(
-        jwks_uri="https://cognito-idp.us-east-1.amazonaws.com/x/.well-known/jwks.json",
+        jwks_uri="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123/.well-known/jwks.json",
         transport=transport,
     )
     with pytest.raises(KeysUnavailableError):
