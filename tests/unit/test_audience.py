@@ -94,8 +94,7 @@ def test_the_message_says_what_was_expected_and_what_came(issuer: LocalIssuer) -
     with pytest.raises(InvalidAudienceError) as caught:
         verifier.verify(issuer.access_token(aud="https://other.example.com"))
     assert str(caught.value) == (
-        "aud 'https://other.example.com' names none of the accepted audiences "
-        f"['{API}', '{MCP}']"
+        f"aud 'https://other.example.com' names none of the accepted audiences ['{API}', '{MCP}']"
     )
 
 
