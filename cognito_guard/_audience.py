@@ -67,7 +67,7 @@ def matched_audience(aud: object, accepted: Collection[str]) -> str:
     elif isinstance(aud, list) and all(type(entry) is str for entry in aud):
         for entry in aud:
             if entry in accepted:
-                return entry
+                return str(entry)
     else:
         actual = (
             "the token has no 'aud' claim"
