@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from ._pool import UserPool
 from ._refusals import Refused
-from ._resources import grant_resources
+from ._resources import bind_resource
 from .server import Request, Response
 
 __all__ = ["ManagedLogin"]
@@ -126,7 +126,7 @@ class ManagedLogin:
             query = urlencode({"error": "invalid_request", "state": params.get("state", "")})
             return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
         try:
-            grant_resources(self.pool.resources, params.resources)
+            bind_resource(self.pool.resources, params.resources)
         except Refused as refused:  # RFC 8707 section 2: invalid_target, to the client
             query = urlencode(
                 {

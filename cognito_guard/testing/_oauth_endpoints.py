@@ -2,7 +2,7 @@
 
 Form-encoded requests, client authentication (Basic or ``client_secret`` in the body for a
 client with a secret, ``client_id`` in the body for a public one), RFC 8707 ``resource``
-parameters (possibly repeated) and OAuth's JSON errors over a :class:`UserPool`.
+parameters (they may repeat) and OAuth's JSON errors over a :class:`UserPool`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 
 from ._pool import UserPool
 from ._refusals import RENDER, Refused
-from ._resources import aud_claim, grant_resources
 from .server import Request, Response
 
 __all__ = ["GRANTS", "OAuthEndpoints"]
@@ -86,11 +85,10 @@ class OAuthEndpoints:
         for scope in requested:
             if scope not in self.m2m_scopes:
                 raise Refused("bad_scope", "invalid scope")
-        audience = grant_resources(self.pool.resources, resources)
+        if resources:  # Cognito binds resources for users only
+            raise Refused("bad_target", "client credentials cannot be bound to a resource")
         ttl = self.pool.access_token_ttl
-        token = self.pool.issuer.m2m_token(
-            scopes=requested or self.m2m_scopes, expires_in=ttl, claims=aud_claim(audience)
-        )
+        token = self.pool.issuer.m2m_token(scopes=requested or self.m2m_scopes, expires_in=ttl)
         return {"access_token": token, "expires_in": ttl, "token_type": "Bearer"}
 
     def revoke(self, request: Request) -> Response:

@@ -19,7 +19,7 @@ from ..errors import TokenError
 from ..verifier import CognitoVerifier
 from ._grants import Code, Family, Rotated, looks_like_jws, new_refresh_token, pkce_matches
 from ._refusals import Refused
-from ._resources import aud_claim, grant_resources
+from ._resources import aud_claim, narrow_resources
 from ._tokens import TokenIssuer, stable_sub
 
 __all__ = ["USER_SCOPES", "UserPool"]
@@ -32,8 +32,8 @@ class UserPool:
 
     The arguments are those of :class:`~cognito_guard.testing.OAuthServer` that shape the pool;
     its tokens are minted by ``issuer``, and times are read from the issuer's clock.
-    ``resources`` are the resource indicators (RFC 8707) the app client may ask for, as the
-    identifiers of the pool's resource servers are in Cognito.
+    ``resources`` are those ``/oauth2/authorize`` may bind sign-ins to (RFC 8707), or None for
+    any URL Cognito accepts.
     """
 
     def __init__(
@@ -46,7 +46,7 @@ class UserPool:
         device_tracking: bool = False,
         access_token_ttl: int = 3600,
         code_ttl: float = 300,
-        resources: Iterable[str] = (),
+        resources: Iterable[str] | None = None,
     ) -> None:
         if (
             isinstance(retry_grace_period, bool)
@@ -62,7 +62,7 @@ class UserPool:
         self.device_tracking = device_tracking
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
-        self.resources = tuple(resources)
+        self.resources = None if resources is None else tuple(resources)
         self.users: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._passwords: dict[str, str] = {}
@@ -242,8 +242,8 @@ class UserPool:
     ) -> dict[str, Any]:
         """Tokens (OAuth field names) for a single-use code; ``code_verifier`` "" when absent.
 
-        ``resources`` (RFC 8707) narrow the access token to some of the resources the
-        authorization request asked for; without them it is for all of those.
+        ``resources`` (RFC 8707) may name the resource the authorization request bound the code
+        to, but no other; the access token is for that resource either way.
         """
         with self._lock:
             entry = self._codes.pop(code, None)  # codes are single-use
@@ -254,7 +254,7 @@ class UserPool:
         challenge = entry.code_challenge
         if challenge is not None and not pkce_matches(code_verifier, challenge):
             raise Refused("bad_grant", "code_verifier does not match the code_challenge")
-        audience = grant_resources(self.resources, resources, entry.family.resources)
+        audience = narrow_resources(resources, entry.family.resources)
         tokens = self._mint(entry.family, audience, nonce=entry.nonce)
         refresh_token = new_refresh_token()
         with self._lock:
@@ -272,7 +272,7 @@ class UserPool:
     ) -> dict[str, Any]:
         """New tokens for a refresh token; with rotation also a new refresh token.
 
-        ``resources`` (RFC 8707) narrow the new access token to some of the sign-in's resources.
+        ``resources`` (RFC 8707) may name the sign-in's resources, but no other.
 
         A rotated-out token used again within the grace period gets new tokens and a newer
         replacement, and the replacement it got before stops working. (Cognito does not say
@@ -301,7 +301,7 @@ class UserPool:
                     "The refresh token has been invalidated by refresh token rotation.",
                 )
             # Before any rotation: a refused request leaves the refresh token as it was.
-            audience = grant_resources(self.resources, resources, family.resources)
+            audience = narrow_resources(resources, family.resources)
             rotated = None
             if self.rotate_refresh_tokens:
                 rotated = new_refresh_token()

@@ -1,4 +1,11 @@
-"""Resource indicators (RFC 8707) at the OAuth double: which a request may name, and ``aud``."""
+"""Resource binding (RFC 8707 resource indicators) at the OAuth double, by Cognito's rules.
+
+Cognito binds an access token to a resource only in the authorization code (and implicit)
+grants, from a ``resource`` parameter of ``/oauth2/authorize``: one resource per request, a URL
+under its callback-URL scheme rules (``https://``, ``http://localhost``, or a custom scheme such
+as ``myapp://``), which becomes the access token's ``aud``; refreshed tokens keep it. A
+client-credentials grant cannot be bound.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +15,54 @@ from urllib.parse import urlsplit
 
 from ._refusals import Refused
 
-__all__ = ["aud_claim", "grant_resources"]
+__all__ = ["aud_claim", "bind_resource", "narrow_resources"]
 
 
-def _is_resource_indicator(value: str) -> bool:
-    # RFC 8707 section 2: an absolute URI without a fragment.
+def _cognito_accepts(value: str) -> bool:
     try:
-        scheme = urlsplit(value).scheme
+        parts = urlsplit(value)
+        host = parts.hostname
     except ValueError:
         return False
-    return bool(scheme) and "#" not in value and " " not in value and value.isprintable()
+    if "#" in value or " " in value or not value.isprintable() or not parts.scheme:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    if parts.scheme == "http":
+        return host == "localhost"
+    return value.startswith(parts.scheme + "://")  # a custom scheme: myapp://...
 
 
-def grant_resources(
-    allowed: Sequence[str], requested: Sequence[str], granted: tuple[str, ...] = ()
-) -> tuple[str, ...]:
-    """The resources a token is for: those ``requested``, or all ``granted`` when none are.
+def bind_resource(allowed: Sequence[str] | None, requested: Sequence[str]) -> tuple[str, ...]:
+    """The resource an authorization request binds its access tokens to (``()`` for none).
 
-    Each requested resource must be an absolute URI without a fragment, one of ``allowed`` (the
-    app client's, as the identifiers of a Cognito pool's resource servers), and one of
-    ``granted`` when the grant is bound to some; otherwise the request is refused with
-    ``invalid_target`` (RFC 8707 section 2).
+    One resource per request, accepted by Cognito's URL rules, or, when the double was given
+    ``allowed`` resources, one of those; otherwise ``invalid_target`` (RFC 8707 section 2).
     """
-    for resource in requested:
-        if not _is_resource_indicator(resource):
-            raise Refused("bad_target", "the resource must be an absolute URI, no fragment")
+    if not requested:
+        return ()
+    if len(requested) > 1:
+        raise Refused("bad_target", "one resource per authorization request")
+    resource = requested[0]
+    if allowed is not None:
         if resource not in allowed:
             raise Refused("bad_target", f"the client may not request the resource {resource}")
-        if granted and resource not in granted:
-            raise Refused("bad_target", f"the grant does not cover the resource {resource}")
+    elif not _cognito_accepts(resource):
+        raise Refused(
+            "bad_target", "the resource must be an https:// URL, http://localhost or myapp://"
+        )
+    return (resource,)
+
+
+def narrow_resources(requested: Sequence[str], granted: tuple[str, ...]) -> tuple[str, ...]:
+    """The resources of a token request: those ``requested``, all of the grant's, or none.
+
+    A token request may name only resources its grant is bound to: Cognito binds a resource at
+    ``/oauth2/authorize``, never at the token endpoint.
+    """
+    for resource in requested:
+        if resource not in granted:
+            raise Refused("bad_target", f"the grant is not bound to the resource {resource}")
     return tuple(dict.fromkeys(requested)) or granted
 
 

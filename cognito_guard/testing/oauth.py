@@ -7,10 +7,10 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
   with a secret, ``client_id`` in the body for a public client; errors ``invalid_request``,
   ``invalid_client``, ``invalid_grant``, ``unauthorized_client``, ``unsupported_grant_type``,
   ``invalid_scope``, ``invalid_target``;
-* resource indicators (RFC 8707): ``resource`` (possibly repeated) on ``/oauth2/authorize`` and
-  on every grant of ``/oauth2/token`` puts the resource in the access token's ``aud``; a
-  resource the app client may not ask for (see ``resources``) is refused with
-  ``invalid_target``;
+* resource binding (RFC 8707 resource indicators) as Cognito does it: one ``resource`` on
+  ``/oauth2/authorize`` becomes the ``aud`` of the access tokens of that sign-in, refreshed ones
+  included; a token request may name it again, but no other; a client-credentials grant cannot
+  be bound; a refused resource is ``invalid_target``;
 * ``POST /oauth2/revoke`` — a revoked refresh token (and the tokens it produced) stops working;
 * ``GET /oauth2/userInfo`` — the user's attributes for an access token with the ``openid`` scope;
 * ``GET /oauth2/authorize`` — Cognito's managed login: a sign-in form (``POST /login``) for the
@@ -130,9 +130,9 @@ class OAuthServer(JWKSServer):
             ``("GetTokensFromRefreshToken",)``; ``api_counts`` still counts them.
         allowed_grants: the OAuth grants the app client may use.
         m2m_scopes: the resource-server scopes a client-credentials token may carry.
-        resources: the resource indicators (RFC 8707) the app client may ask for with
-            ``resource=``, like the identifiers of a Cognito pool's resource servers; any other
-            is refused with ``invalid_target``. None by default.
+        resources: the resources ``/oauth2/authorize`` may bind tokens to (``resource=``,
+            RFC 8707); any other is refused with ``invalid_target``. None (default): any URL
+            Cognito accepts, ``https://``, ``http://localhost`` or a custom scheme.
         access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
         signed_in_user: whom ``/oauth2/authorize`` signs in.
         token_delay: seconds ``/oauth2/token`` waits before answering (to test concurrency).
@@ -151,8 +151,8 @@ class OAuthServer(JWKSServer):
     retry_grace_period = _Kept[float]("_pool")
     device_tracking = _Kept[bool]("_pool")
     access_token_ttl = _Kept[int]("_pool")
-    resources = _Kept[tuple[str, ...]]("_pool")
-    """The resource indicators the app client may ask for (RFC 8707)."""
+    resources = _Kept[tuple[str, ...] | None]("_pool")
+    """The resources sign-ins may be bound to (RFC 8707); None: any URL Cognito accepts."""
     code_ttl = _Kept[float]("_pool")
     users = _Kept[dict[str, dict[str, str]]]("_pool")
     """Each added user's attributes (see :meth:`add_user`)."""
@@ -184,7 +184,7 @@ class OAuthServer(JWKSServer):
         unknown_operations: Iterable[str] = (),
         allowed_grants: Iterable[str] = GRANTS,
         m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
-        resources: Iterable[str] = (),
+        resources: Iterable[str] | None = None,
         access_token_ttl: int = 3600,
         code_ttl: float = 300,
         signed_in_user: str = "alice",

@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -228,22 +228,34 @@ async def test_a_token_without_the_write_scope_cannot_call_the_write_tool(
 
 
 @pytest.mark.anyio
-async def test_a_machine_token_from_the_pool_for_this_resource_is_accepted(
-    server_url: str, double: OAuthServer
+async def test_a_users_token_bound_to_this_server_by_the_pool_is_accepted(
+    server_url: str, cognito_issuer: LocalIssuer, double: OAuthServer
 ) -> None:
-    # The client credentials grant with RFC 8707's resource, at the pool's token endpoint.
-    form = {"grant_type": "client_credentials", "scope": "orders/read"}
-    form["resource"] = server_url + "/mcp"
-    answer = httpx.post(
-        f"{double.url}/oauth2/token",
-        content=urlencode(form),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        auth=(double.client_id, SECRET),
-        timeout=10,
+    # What an MCP client does: authorize with resource= (the pool binds the token to it), then
+    # redeem the code, naming the resource again.
+    resource = server_url + "/mcp"
+    query = urlencode(
+        {
+            "client_id": double.client_id,
+            "redirect_uri": "https://client.example/callback",
+            "response_type": "code",
+            "scope": "openid orders/read",
+            "resource": resource,
+        }
     )
+    location = httpx.get(f"{double.url}/oauth2/authorize?{query}").headers["location"]
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": "https://client.example/callback",
+        "resource": resource,
+    }
+    answer = httpx.post(f"{double.url}/oauth2/token", data=form, auth=(double.client_id, SECRET))
     token = answer.json()["access_token"]
-    listed = await _call_tool(server_url + "/mcp", token, "list_orders", {})
-    assert _text(listed) == f"orders of {double.client_id}: []"
+    caller = cognito_issuer.verifier(audience=resource).verify(token).sub
+    listed = await _call_tool(resource, token, "list_orders", {})
+    assert _text(listed) == f"orders of {caller}: []"
 
 
 # -- the keys cannot be had: 503, not a 401 that blames the token ---------------------------------

@@ -1,4 +1,4 @@
-"""The OAuth double's resource indicators (RFC 8707), discovery document and client_secret_post."""
+"""The OAuth double's resource binding (RFC 8707), discovery document and client_secret_post."""
 
 from __future__ import annotations
 
@@ -93,45 +93,73 @@ def test_without_a_resource_the_access_token_has_no_aud(server: OAuthServer) -> 
         _verifier(server, audience=MCP).verify(tokens["access_token"])
 
 
-def test_several_resources_make_a_list_and_the_token_request_may_narrow_it(
-    server: OAuthServer,
-) -> None:
-    code = _redirect_params(_authorize(server, MCP, API))["code"][0]
-    assert _aud(server, _redeem(server, code).json()) == [MCP, API]
-    code = _redirect_params(_authorize(server, MCP, API))["code"][0]
-    assert _aud(server, _redeem(server, code, API).json()) == API
-
-
-def test_a_token_request_for_a_resource_the_code_was_not_for_is_invalid_target(
-    server: OAuthServer,
-) -> None:
+def test_the_token_request_may_name_the_bound_resource_but_no_other(server: OAuthServer) -> None:
+    # RFC 8707 clients (the MCP SDK's among them) send the resource to both endpoints.
+    code = _redirect_params(_authorize(server, MCP))["code"][0]
+    assert _aud(server, _redeem(server, code, MCP).json()) == MCP
     code = _redirect_params(_authorize(server, MCP))["code"][0]
     refused = _redeem(server, code, API)
-    assert refused.status_code == 400
-    assert refused.json()["error"] == "invalid_target"
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_target")
+    # Cognito binds at /oauth2/authorize only: a code without a resource cannot gain one.
+    code = _redirect_params(_authorize(server))["code"][0]
+    refused = _redeem(server, code, MCP)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_target")
 
 
 @pytest.mark.parametrize(
-    "resource",
+    "resources",
     [
-        "https://other.example.com",  # not one of the app client's resources
-        "mcp.example.com",  # not an absolute URI
-        MCP + "#fragment",
-        "",
+        ["https://other.example.com"],  # not one of the resources the double was given
+        [MCP, API],  # Cognito: one resource per request
+        ["mcp.example.com"],
+        [MCP + "#fragment"],
+        [""],
     ],
 )
-def test_authorize_refuses_a_resource_the_client_may_not_ask_for(
-    server: OAuthServer, resource: str
+def test_authorize_refuses_a_resource_it_cannot_bind(
+    server: OAuthServer, resources: list[str]
 ) -> None:
-    params = _redirect_params(_authorize(server, resource, state="s1"))
+    params = _redirect_params(_authorize(server, *resources, state="s1"))
     assert params["error"] == ["invalid_target"]
     assert params["state"] == ["s1"]
     assert "code" not in params
 
 
-def test_the_sign_in_form_keeps_the_resources(server: OAuthServer) -> None:
+@pytest.mark.parametrize(
+    ("resource", "bound"),
+    [
+        ("https://any.example.com/api", True),
+        ("http://localhost:8000/mcp", True),
+        ("myapp://orders", True),
+        ("http://127.0.0.1:8000/mcp", False),  # plain http only for localhost, as in Cognito
+        ("http://api.example.com", False),
+        ("https://", False),
+        ("orders-api", False),
+    ],
+)
+def test_by_default_any_url_cognito_accepts_is_bound(
+    cognito_issuer: LocalIssuer, resource: str, bound: bool
+) -> None:
+    with cognito_issuer.serve_oauth() as default:
+        params = _redirect_params(_authorize(default, resource))
+        if bound:
+            tokens = httpx.post(
+                f"{default.url}/oauth2/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": params["code"][0],
+                    "redirect_uri": REDIRECT,
+                    "client_id": default.client_id,
+                },
+            ).json()
+            assert _aud(default, tokens) == resource
+        else:
+            assert params["error"] == ["invalid_target"]
+
+
+def test_the_sign_in_form_keeps_the_resource(server: OAuthServer) -> None:
     server.add_user("bob", password="pw")  # the form is shown instead of signing in at once
-    shown = _authorize(server, MCP, API)
+    shown = _authorize(server, MCP)
     assert shown.status_code == 200
     query = urlencode(
         [
@@ -140,7 +168,6 @@ def test_the_sign_in_form_keeps_the_resources(server: OAuthServer) -> None:
             ("response_type", "code"),
             ("scope", "openid"),
             ("resource", MCP),
-            ("resource", API),
         ]
     )
     signed_in = httpx.post(
@@ -148,47 +175,54 @@ def test_the_sign_in_form_keeps_the_resources(server: OAuthServer) -> None:
         data={"query": query, "username": "bob", "password": "pw", "action": "sign_in"},
     )
     code = _redirect_params(signed_in)["code"][0]
-    assert _aud(server, _redeem(server, code).json()) == [MCP, API]
+    assert _aud(server, _redeem(server, code).json()) == MCP
 
 
 # -- refresh and client credentials ---------------------------------------------------------------
 
 
-def test_refreshed_access_tokens_keep_the_sign_ins_resources(server: OAuthServer) -> None:
-    code = _redirect_params(_authorize(server, MCP, API))["code"][0]
+def test_refreshed_access_tokens_keep_the_sign_ins_resource(server: OAuthServer) -> None:
+    code = _redirect_params(_authorize(server, MCP))["code"][0]
     refresh_token = _redeem(server, code).json()["refresh_token"]
     refresh = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
-    assert _aud(server, _token(server, refresh).json()) == [MCP, API]
+    assert _aud(server, _token(server, refresh).json()) == MCP
     assert _aud(server, _token(server, [*refresh, ("resource", MCP)]).json()) == MCP
-    refused = _token(server, [*refresh, ("resource", "https://other.example.com")])
+    refused = _token(server, [*refresh, ("resource", API)])
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_target")
+
+
+def test_a_sign_in_bound_to_several_resources_may_be_narrowed(server: OAuthServer) -> None:
+    refresh_token = server.issue_refresh_token("alice", resources=[MCP, API])
+    refresh = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+    assert _aud(server, _token(server, refresh).json()) == [MCP, API]
+    assert _aud(server, _token(server, [*refresh, ("resource", API)]).json()) == API
 
 
 def test_a_refused_refresh_leaves_a_rotating_refresh_token_usable(server: OAuthServer) -> None:
     server.rotate_refresh_tokens = True
     refresh_token = server.issue_refresh_token("alice", resources=[MCP])
     refresh = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
-    refused = _token(server, [*refresh, ("resource", API)])  # allowed, but not granted
+    refused = _token(server, [*refresh, ("resource", API)])  # not the sign-in's resource
     assert refused.json()["error"] == "invalid_target"
     assert not server.is_revoked(refresh_token)
     assert _aud(server, _token(server, refresh).json()) == MCP
 
 
-def test_client_credentials_with_a_resource(server: OAuthServer) -> None:
-    form = [("grant_type", "client_credentials"), ("scope", "orders/read"), ("resource", MCP)]
-    claims = _verifier(server, audience=MCP).verify(_token(server, form).json()["access_token"])
-    assert claims.is_machine and claims["aud"] == MCP
-    refused = _token(server, [*form[:2], ("resource", "https://other.example.com")])
+def test_client_credentials_cannot_be_bound_to_a_resource(server: OAuthServer) -> None:
+    # Cognito binds resources for users only, not for client-credentials (M2M) grants.
+    form = [("grant_type", "client_credentials"), ("scope", "orders/read")]
+    assert _aud(server, _token(server, form).json()) == "(none)"
+    refused = _token(server, [*form, ("resource", MCP)])
     assert (refused.status_code, refused.json()["error"]) == (400, "invalid_target")
 
 
-def test_no_resource_is_allowed_unless_configured(cognito_issuer: LocalIssuer) -> None:
-    with cognito_issuer.serve_oauth(client_secret=SECRET) as plain:
-        form = [("grant_type", "client_credentials"), ("resource", MCP)]
-        refused = _token(plain, form)
-        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_target")
-        plain.resources = (MCP,)  # settable while running
-        assert _aud(plain, _token(plain, form).json()) == MCP
+def test_the_allowed_resources_are_settable_while_running(server: OAuthServer) -> None:
+    other = "https://other.example.com"
+    assert _redirect_params(_authorize(server, other))["error"] == ["invalid_target"]
+    server.resources = (other,)
+    assert "code" in _redirect_params(_authorize(server, other))
+    server.resources = None  # any URL Cognito accepts
+    assert "code" in _redirect_params(_authorize(server, "https://third.example.com"))
 
 
 def test_other_parameters_still_may_not_repeat(server: OAuthServer) -> None:
