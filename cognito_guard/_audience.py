@@ -6,14 +6,15 @@ a list of strings when several were asked for (RFC 9068). A verifier given ``aud
 an access token only when its ``aud`` holds one of them; without ``audience=`` no ``aud`` is
 demanded of access tokens (tokens requested without a resource have none).
 
-No I/O, and nothing of cognito_guard but the errors: the verifier and the MCP integration both
-read the audience through here.
+No I/O, and nothing of cognito_guard but the errors and the value normaliser: the verifier and
+the MCP integration both read the audience through here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 
+from ._values import strings
 from .errors import ConfigurationError, InvalidAudienceError, shorten
 
 __all__ = ["audiences", "matched_audience"]
@@ -28,20 +29,12 @@ def audiences(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
     Example: ``audiences("https://mcp.example.com")  # -> ("https://mcp.example.com",)``
     """
-    if value is None:
-        return ()
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, (str, Iterable)):
-        raise ConfigurationError(
-            f"audience must be a string or a list of strings, not {type(value).__name__}"
-        )
-    items = (value,) if isinstance(value, str) else tuple(value)
-    if not items:
+    items = strings(value, "audience")
+    if value is not None and not items:
         raise ConfigurationError(
             "audience is an empty list: name at least one audience, or pass None to demand none"
         )
     for item in items:
-        if not isinstance(item, str) or not item:
-            raise ConfigurationError(f"audience must be non-empty strings, got {item!r}")
         # isprintable() is False for every whitespace but " " and for control characters.
         if " " in item or not item.isprintable():
             raise ConfigurationError(

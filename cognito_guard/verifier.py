@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _jws, _telemetry
 from ._audience import audiences, matched_audience
+from ._values import strings as _strings
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -49,21 +50,6 @@ log = logging.getLogger("cognito_guard")
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
-
-
-def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
-    """Normalise "one string or several" configuration values; a lone str is one item."""
-    if value is None:
-        return ()
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, (str, Iterable)):
-        raise ConfigurationError(
-            f"{what} must be a string or a list of strings, not {type(value).__name__}"
-        )
-    items = (value,) if isinstance(value, str) else tuple(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ConfigurationError(f"{what} must be non-empty strings, got {item!r}")
-    return items
 
 
 def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
