@@ -6,6 +6,8 @@ Every adapter reads the same names, so one set of settings works everywhere:
 ``USER_POOL_ID``       the pool id (several separated by commas); required unless ``ISSUER``
 ``CLIENT_ID``          accepted app client id(s), comma-separated; required
 ``TOKEN_USE``          ``access`` (default), ``id`` or ``any``
+``AUDIENCE``           the resource indicator(s) access tokens must carry in ``aud``,
+                       space- or comma-separated (RFC 8707; see ``CognitoVerifier``)
 ``JWKS_URI``           override the JWKS URL (https, or http on loopback)
 ``ISSUER``             override the issuer(s), comma-separated (local and test issuers)
 ``SCOPES``             scopes every request must have, space- or comma-separated
@@ -45,6 +47,7 @@ SETTING_NAMES = (
     "USER_POOL_ID",
     "CLIENT_ID",
     "TOKEN_USE",
+    "AUDIENCE",
     "JWKS_URI",
     "ISSUER",
     "SCOPES",
@@ -200,6 +203,7 @@ def verifier_from_settings(
         "client_id": clients,
         "allow_any_client": allow_any in ("true", "1", "yes"),
         "token_use": None if token_use == "any" else token_use,
+        "audience": _items(get("AUDIENCE"), name("AUDIENCE")) or None,
         "jwks_uri": get("JWKS_URI"),
         "scopes": _items(get("SCOPES"), name("SCOPES")),
         "groups": _items(get("GROUPS"), name("GROUPS")),

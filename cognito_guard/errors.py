@@ -8,7 +8,8 @@ Every error has:
 - ``check``: for a rejected token, the verifier step that raised it, by the names of the
   ``cognito-guard verify --explain`` report (``"structure"``, ``"algorithm"``, ``"issuer"``,
   ``"signing key"``, ``"signature"``, ``"expiry"``, ``"not before"``, ``"token use"``,
-  ``"claims"``, ``"client"``, ``"scopes"``, ``"groups"``, ``"custom check"``, ``"revocation"``);
+  ``"claims"``, ``"client"``, ``"audience"``, ``"scopes"``, ``"groups"``, ``"custom check"``,
+  ``"revocation"``);
   None for an error no verifier step raises.
 
 Every rejection of a token is a :class:`TokenError` subclass that also knows its RFC 6750
@@ -47,6 +48,7 @@ __all__ = [
     "ExpiredTokenError",
     "InsufficientScopeError",
     "InvalidAlgorithmError",
+    "InvalidAudienceError",
     "InvalidClientError",
     "InvalidIssuerError",
     "InvalidPathError",
@@ -259,6 +261,18 @@ class InvalidClientError(TokenError):
 
     description = "The token was issued to another client"
     check = "client"
+
+
+class InvalidAudienceError(TokenError):
+    """The access token's ``aud`` names none of the verifier's audiences (401 ``invalid_token``).
+
+    Raised by a verifier given ``audience=`` (the resource indicators of RFC 8707) for an access
+    token whose ``aud`` is missing, is not a string or a list of strings, or holds none of them:
+    a token issued for another resource.
+    """
+
+    description = "The token was issued for another resource"
+    check = "audience"
 
 
 class ClaimCheckError(TokenError):

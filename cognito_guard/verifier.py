@@ -22,6 +22,8 @@ from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _jws, _telemetry
+from ._audience import audiences, matched_audience
+from ._values import strings as _strings
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -48,21 +50,6 @@ log = logging.getLogger("cognito_guard")
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
-
-
-def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
-    """Normalise "one string or several" configuration values; a lone str is one item."""
-    if value is None:
-        return ()
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, (str, Iterable)):
-        raise ConfigurationError(
-            f"{what} must be a string or a list of strings, not {type(value).__name__}"
-        )
-    items = (value,) if isinstance(value, str) else tuple(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ConfigurationError(f"{what} must be non-empty strings, got {item!r}")
-    return items
 
 
 def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
@@ -132,6 +119,11 @@ class CognitoVerifier:
             pool naming another pool's client is refused); ``user_pool_id`` then defaults to
             the mapping's pools.
         token_use: ``"access"``, ``"id"``, or ``"any"`` (or None) to accept either.
+        audience: the resource indicator(s) (RFC 8707) an access token must name in ``aud``, as
+            Cognito sets it for a client that asked for ``resource=...``; a string or several.
+            None (default) demands no ``aud`` of access tokens. ID tokens are not judged by it
+            (their ``aud`` is the app client, checked with ``client_id``): ``token_use="id"``
+            with an audience is a ConfigurationError.
         scopes: scopes the token must all have (access tokens).
         groups: ``cognito:groups`` of which the user must be in at least one.
         leeway: seconds of clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (at most 300).
@@ -163,6 +155,7 @@ class CognitoVerifier:
         user_pool_id: str | Sequence[str] | None = None,
         client_id: str | Collection[str] | Mapping[str, str | Collection[str]] | None = None,
         token_use: TokenUse | Literal["any"] | None = "access",
+        audience: str | Iterable[str] | None = None,
         scopes: str | Iterable[str] = (),
         groups: str | Iterable[str] = (),
         leeway: float = 0,
@@ -187,6 +180,12 @@ class CognitoVerifier:
             )
         # "any" is the word the settings, the environment and the CLI use; None is its synonym.
         self.token_use: TokenUse | None = None if token_use == "any" else token_use
+        self.audiences = audiences(audience)
+        if self.audiences and self.token_use == "id":
+            raise ConfigurationError(
+                "audience applies to access tokens: an ID token's aud is the app client, "
+                "checked with client_id"
+            )
         if not isinstance(allow_any_client, bool):
             # allow_any_client="false" would be truthy: a string here must not open the door.
             raise ConfigurationError(
@@ -343,12 +342,13 @@ class CognitoVerifier:
 
         It shares this verifier's issuers, key stores (one JWKS fetch serves both), clock, leeway
         and revocation list, with ``token_use="id"`` and none of the access-token demands
-        (scopes, groups, ``custom_check``) and no token cache of its own.
+        (audience, scopes, groups, ``custom_check``) and no token cache of its own.
 
         Example: ``client = CognitoTokenClient(..., id_token_verifier=verifier.for_id_tokens())``
         """
         id_verifier = copy.copy(self)
         id_verifier.token_use = "id"
+        id_verifier.audiences = ()
         id_verifier.scopes = ()
         id_verifier.groups = frozenset()
         id_verifier._custom_check = None
@@ -485,6 +485,8 @@ class CognitoVerifier:
         _check_types(payload)
         if not self.allow_any_client:
             self._check_client(payload, token_use)
+        if self.audiences and token_use == "access":
+            matched_audience(payload.get("aud"), self.audiences)
         claims = CognitoClaims._adopt(payload)
         if self.scopes:
             claims.require_scopes(*self.scopes)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from ._pool import UserPool
+from ._refusals import Refused
+from ._resources import bind_resource
 from .server import Request, Response
 
 __all__ = ["ManagedLogin"]
@@ -50,7 +52,7 @@ class ManagedLogin:
 
     def authorize(self, request: Request) -> Response:
         """``GET /oauth2/authorize``: a code redirect for a signed-in user, else the form."""
-        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        params = _Params(request.query)
         refused = self._check_authorize(params)
         if refused is not None:
             return refused
@@ -69,7 +71,7 @@ class ManagedLogin:
             return Response(405, b"", {"Allow": "POST"})
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         query = form.get("query", "")
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        params = _Params(query)
         refused = self._check_authorize(params)
         if refused is not None:
             return refused
@@ -110,7 +112,7 @@ class ManagedLogin:
             },
         )
 
-    def _check_authorize(self, params: Mapping[str, str]) -> Response | None:
+    def _check_authorize(self, params: _Params) -> Response | None:
         if params.get("client_id") != self.pool.client_id or not params.get("redirect_uri"):
             return Response.json({"error": "invalid_request"}, 400)
         redirect_uri = params["redirect_uri"]
@@ -123,10 +125,21 @@ class ManagedLogin:
         if challenge is not None and params.get("code_challenge_method") != "S256":
             query = urlencode({"error": "invalid_request", "state": params.get("state", "")})
             return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
+        try:
+            bind_resource(self.pool.resources, params.resources)
+        except Refused as refused:  # RFC 8707 section 2: invalid_target, to the client
+            query = urlencode(
+                {
+                    "error": "invalid_target",
+                    "error_description": refused.message,
+                    "state": params.get("state", ""),
+                }
+            )
+            return Response(302, b"", {"Location": f"{redirect_uri}?{query}"})
         return None
 
     def _code_redirect(
-        self, params: Mapping[str, str], username: str, headers: Mapping[str, str] | None = None
+        self, params: _Params, username: str, headers: Mapping[str, str] | None = None
     ) -> Response:
         code = self.pool.issue_code(
             username,
@@ -134,12 +147,22 @@ class ManagedLogin:
             scopes=params.get("scope", "openid").split(),
             code_challenge=params.get("code_challenge"),
             nonce=params.get("nonce"),
+            resources=params.resources,
         )
         query = urlencode(
             {"code": code, **({"state": params["state"]} if "state" in params else {})}
         )
         location = f"{params['redirect_uri']}?{query}"
         return Response(302, b"", {"Location": location, **(headers or {})})
+
+
+class _Params(dict[str, str]):
+    """An authorization request's parameters, one value each, with its repeatable ``resource``."""
+
+    def __init__(self, query: str) -> None:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        super().__init__(pairs)
+        self.resources = [value for name, value in pairs if name == "resource"]
 
 
 def _cookie(request: Request, name: str) -> str:

@@ -1,7 +1,8 @@
 """OAuthEndpoints: the OAuth double's ``/oauth2/token``, ``/oauth2/revoke``, ``/oauth2/userInfo``.
 
-Form-encoded requests, client authentication (Basic for a client with a secret, ``client_id``
-in the body for a public one) and OAuth's JSON errors over a :class:`UserPool`.
+Form-encoded requests, client authentication (Basic or ``client_secret`` in the body for a
+client with a secret, ``client_id`` in the body for a public one), RFC 8707 ``resource``
+parameters (they may repeat) and OAuth's JSON errors over a :class:`UserPool`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class OAuthEndpoints:
         if self.token_delay:
             time.sleep(self.token_delay)
         try:
-            form = self._form(request)
+            form, resources = self._form(request)
             grant = form.get("grant_type", "")
             self.grant_counts[grant or "(none)"] += 1
             self._authenticate(request, form)
@@ -66,22 +67,26 @@ class OAuthEndpoints:
                 if not code or not redirect_uri:
                     raise Refused("bad_request", "code and redirect_uri are required")
                 verifier = form.get("code_verifier", "")
-                return Response.json(self.pool.redeem_code(code, redirect_uri, verifier))
+                tokens = self.pool.redeem_code(code, redirect_uri, verifier, resources)
+                return Response.json(tokens)
             if grant == "refresh_token":
                 if not form.get("refresh_token"):
                     raise Refused("bad_request", "refresh_token is required")
-                return Response.json(self.pool.refresh(form["refresh_token"]))
-            return Response.json(self._client_credentials(form.get("scope", "").split()))
+                return Response.json(self.pool.refresh(form["refresh_token"], resources=resources))
+            scopes = form.get("scope", "").split()
+            return Response.json(self._client_credentials(scopes, resources))
         except Refused as refused:
             return _oauth_error(refused)
 
-    def _client_credentials(self, requested: list[str]) -> dict[str, Any]:
+    def _client_credentials(self, requested: list[str], resources: list[str]) -> dict[str, Any]:
         # No user and no refresh token: nothing of the pool's state is involved.
         if self.pool.client_secret is None:
             raise Refused("grant_not_allowed", "client credentials need a client secret")
         for scope in requested:
             if scope not in self.m2m_scopes:
                 raise Refused("bad_scope", "invalid scope")
+        if resources:  # Cognito binds resources for users only
+            raise Refused("bad_target", "client credentials cannot be bound to a resource")
         ttl = self.pool.access_token_ttl
         token = self.pool.issuer.m2m_token(scopes=requested or self.m2m_scopes, expires_in=ttl)
         return {"access_token": token, "expires_in": ttl, "token_type": "Bearer"}
@@ -89,7 +94,7 @@ class OAuthEndpoints:
     def revoke(self, request: Request) -> Response:
         """``POST /oauth2/revoke``."""
         try:
-            form = self._form(request)
+            form, _ = self._form(request)
             self._authenticate(request, form)
             if not form.get("token"):
                 raise Refused("bad_request", "token is required")
@@ -112,17 +117,19 @@ class OAuthEndpoints:
         return Response.json({**attributes, "username": username})
 
     @staticmethod
-    def _form(request: Request) -> dict[str, str]:
+    def _form(request: Request) -> tuple[dict[str, str], list[str]]:
+        """The form's parameters, and its ``resource`` values (RFC 8707: it may repeat)."""
         if request.method != "POST":
             raise Refused("bad_request", "POST is required")
         content_type = request.header("content-type").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             raise Refused("bad_request", "the body must be application/x-www-form-urlencoded")
         pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-        form = dict(pairs)
-        if len(form) != len(pairs):
+        resources = [value for name, value in pairs if name == "resource"]
+        form = dict(pair for pair in pairs if pair[0] != "resource")
+        if len(form) + len(resources) != len(pairs):
             raise Refused("bad_request", "a parameter appears more than once")
-        return form
+        return form, resources
 
     def _authenticate(self, request: Request, form: Mapping[str, str]) -> None:
         client_id, client_secret = self.pool.client_id, self.pool.client_secret
@@ -135,15 +142,21 @@ class OAuthEndpoints:
                 raise Refused("bad_secret", "malformed Basic credentials") from None
             if given_id != client_id or form.get("client_id", given_id) != given_id:
                 raise Refused("bad_secret", "unknown client")
-            if client_secret is None or not hmac.compare_digest(
-                secret.encode(), client_secret.encode()
-            ):
-                raise Refused("bad_secret", "invalid client secret")
+            if "client_secret" in form:
+                raise Refused("bad_request", "one client authentication method only")
+            _check_secret(secret, client_secret)
             return
         if form.get("client_id") != client_id:
             raise Refused("bad_secret", "unknown client")
-        if client_secret is not None:
+        if "client_secret" in form:  # client_secret_post
+            _check_secret(form["client_secret"], client_secret)
+        elif client_secret is not None:
             raise Refused("bad_secret", "the client has a secret: authenticate with it")
+
+
+def _check_secret(given: str, expected: str | None) -> None:
+    if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Refused("bad_secret", "invalid client secret")
 
 
 def _oauth_error(refused: Refused) -> Response:

@@ -1,26 +1,25 @@
 """UserPool: the state of the OAuth double's user pool, in plain Python (no HTTP).
 
 Users and their passwords, authorization codes, refresh-token families
-(one per sign-in) with rotation and its grace period, revocation and ``GlobalSignOut``. Every
+(one per sign-in, with the resources it was granted) with rotation and its grace period,
+revocation and ``GlobalSignOut``. Every
 operation either returns its result or raises a ``Refused`` (``_refusals``), which each HTTP
 style (OAuth endpoints, user-pool JSON API) renders its own way.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import secrets
 import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import TokenError
 from ..verifier import CognitoVerifier
+from ._grants import Code, Family, Rotated, looks_like_jws, new_refresh_token, pkce_matches
 from ._refusals import Refused
+from ._resources import aud_claim, narrow_resources
 from ._tokens import TokenIssuer, stable_sub
 
 __all__ = ["USER_SCOPES", "UserPool"]
@@ -28,48 +27,13 @@ __all__ = ["USER_SCOPES", "UserPool"]
 USER_SCOPES = ("openid", "email", "profile", "aws.cognito.signin.user.admin")
 
 
-@dataclass
-class _Family:
-    """One sign-in: its user and scopes; every token refreshed from it shares ``origin``."""
-
-    username: str
-    scopes: tuple[str, ...]
-    origin: str = field(default_factory=lambda: str(uuid.uuid4()))
-    device_key: str | None = None  # with device tracking: every refresh through the API needs it
-
-
-@dataclass
-class _Rotated:
-    """A refresh token rotation retired: usable until ``until`` while ``replacement`` is unused."""
-
-    family: _Family
-    until: float
-    replacement: str
-
-
-@dataclass
-class _Code:
-    family: _Family
-    redirect_uri: str
-    expires_at: float
-    code_challenge: str | None
-    nonce: str | None
-
-
-def _looks_like_jws(token: str) -> bool:
-    return token.count(".") == 2
-
-
-def _new_refresh_token() -> str:
-    # Cognito's refresh tokens are opaque to clients (encrypted JWTs); so are these.
-    return "rt-" + secrets.token_urlsafe(48)
-
-
 class UserPool:
     """The users, sign-ins and tokens of one app client of a local user pool.
 
     The arguments are those of :class:`~cognito_guard.testing.OAuthServer` that shape the pool;
     its tokens are minted by ``issuer``, and times are read from the issuer's clock.
+    ``resources`` are those ``/oauth2/authorize`` may bind sign-ins to (RFC 8707), or None for
+    any URL Cognito accepts.
     """
 
     def __init__(
@@ -82,6 +46,7 @@ class UserPool:
         device_tracking: bool = False,
         access_token_ttl: int = 3600,
         code_ttl: float = 300,
+        resources: Iterable[str] | None = None,
     ) -> None:
         if (
             isinstance(retry_grace_period, bool)
@@ -97,12 +62,13 @@ class UserPool:
         self.device_tracking = device_tracking
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
+        self.resources = None if resources is None else tuple(resources)
         self.users: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._passwords: dict[str, str] = {}
-        self._refresh_tokens: dict[str, _Family] = {}
-        self._rotated: dict[str, _Rotated] = {}
-        self._codes: dict[str, _Code] = {}
+        self._refresh_tokens: dict[str, Family] = {}
+        self._rotated: dict[str, Rotated] = {}
+        self._codes: dict[str, Code] = {}
         self._revoked_origins: set[str] = set()
         self._signed_out: dict[str, float] = {}  # username -> GlobalSignOut time
         self._verifiers: dict[tuple[str, ...], CognitoVerifier] = {}
@@ -161,18 +127,21 @@ class UserPool:
         scopes: Iterable[str] = USER_SCOPES,
         *,
         device_key: str | None = None,
+        resources: Iterable[str] = (),
     ) -> str:
         """A refresh token of a new sign-in of ``username``.
 
         With ``device_tracking``, the sign-in is on a device: ``device_key`` (or a new key,
         read it with :meth:`device_key_of`), which every API refresh must then send.
+        ``resources`` are the resource indicators the sign-in was granted (the ``aud`` of the
+        access tokens refreshed from it).
         """
         if device_key is not None and not self.device_tracking:
             raise ValueError("a device_key needs serve_oauth(device_tracking=True)")
         if self.device_tracking and device_key is None:
             device_key = f"{self.issuer.region}_{uuid.uuid4()}"
-        family = _Family(username, tuple(scopes), device_key=device_key)
-        token = _new_refresh_token()
+        family = Family(username, tuple(scopes), tuple(resources), device_key=device_key)
+        token = new_refresh_token()
         with self._lock:
             self._refresh_tokens[token] = family
         return token
@@ -191,11 +160,15 @@ class UserPool:
         scopes: Iterable[str] = USER_SCOPES,
         code_challenge: str | None = None,
         nonce: str | None = None,
+        resources: Iterable[str] = (),
     ) -> str:
-        """An authorization code, as ``/oauth2/authorize`` would redirect with."""
+        """An authorization code, as ``/oauth2/authorize`` would redirect with.
+
+        ``resources``: the resource indicators the authorization request asked for.
+        """
         code = str(uuid.uuid4())
-        entry = _Code(
-            _Family(username, tuple(scopes)),
+        entry = Code(
+            Family(username, tuple(scopes), tuple(resources)),
             redirect_uri,
             self.issuer.clock() + self.code_ttl,
             code_challenge,
@@ -225,20 +198,22 @@ class UserPool:
             return None
         return {family.username, self.attributes(family.username)["sub"]}
 
-    def _family_of(self, refresh_token: str) -> _Family | None:
+    def _family_of(self, refresh_token: str) -> Family | None:
         """The sign-in of a live or rotated-out refresh token (call with ``_lock`` held)."""
         family = self._refresh_tokens.get(refresh_token)
         rotated = self._rotated.get(refresh_token) if family is None else None
         return rotated.family if rotated is not None else family
 
-    def _in_grace(self, rotated: _Rotated) -> bool:
+    def _in_grace(self, rotated: Rotated) -> bool:
         # The grace period is for retrying a request whose answer was lost: once the
         # replacement has been used (or the grace period is over) the old token is spent.
         return self.issuer.clock() < rotated.until and rotated.replacement in self._refresh_tokens
 
     # -- grants --------------------------------------------------------------------------------
 
-    def _mint(self, family: _Family, nonce: str | None = None) -> dict[str, Any]:
+    def _mint(
+        self, family: Family, resources: Sequence[str], nonce: str | None = None
+    ) -> dict[str, Any]:
         attributes = self.attributes(family.username)
         access = self.issuer.access_token(
             username=family.username,
@@ -246,6 +221,7 @@ class UserPool:
             expires_in=self.access_token_ttl,
             origin_jti=family.origin,
             sub=attributes["sub"],
+            claims=aud_claim(resources),
         )
         result: dict[str, Any] = {"access_token": access}
         if "openid" in family.scopes:
@@ -261,30 +237,42 @@ class UserPool:
         result["expires_in"] = self.access_token_ttl
         return result
 
-    def redeem_code(self, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
-        """Tokens (OAuth field names) for a single-use code; ``code_verifier`` "" when absent."""
+    def redeem_code(
+        self, code: str, redirect_uri: str, code_verifier: str, resources: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Tokens (OAuth field names) for a single-use code; ``code_verifier`` "" when absent.
+
+        ``resources`` (RFC 8707) may name the resource the authorization request bound the code
+        to, but no other; the access token is for that resource either way.
+        """
         with self._lock:
             entry = self._codes.pop(code, None)  # codes are single-use
         if entry is None or entry.expires_at <= self.issuer.clock():
             raise Refused("bad_grant", "invalid or expired code")
         if entry.redirect_uri != redirect_uri:
             raise Refused("bad_grant", "redirect_uri does not match")
-        if entry.code_challenge is not None:
-            digest = hashlib.sha256(code_verifier.encode()).digest()
-            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            if not code_verifier or not hmac.compare_digest(challenge, entry.code_challenge):
-                raise Refused("bad_grant", "code_verifier does not match the code_challenge")
-        tokens = self._mint(entry.family, nonce=entry.nonce)
-        refresh_token = _new_refresh_token()
+        challenge = entry.code_challenge
+        if challenge is not None and not pkce_matches(code_verifier, challenge):
+            raise Refused("bad_grant", "code_verifier does not match the code_challenge")
+        audience = narrow_resources(resources, entry.family.resources)
+        tokens = self._mint(entry.family, audience, nonce=entry.nonce)
+        refresh_token = new_refresh_token()
         with self._lock:
             self._refresh_tokens[refresh_token] = entry.family
         tokens["refresh_token"] = refresh_token
         return tokens
 
     def refresh(
-        self, refresh_token: str, *, device_key: str | None = None, check_device: bool = False
+        self,
+        refresh_token: str,
+        *,
+        device_key: str | None = None,
+        check_device: bool = False,
+        resources: Sequence[str] = (),
     ) -> dict[str, Any]:
         """New tokens for a refresh token; with rotation also a new refresh token.
+
+        ``resources`` (RFC 8707) may name the sign-in's resources, but no other.
 
         A rotated-out token used again within the grace period gets new tokens and a newer
         replacement, and the replacement it got before stops working. (Cognito does not say
@@ -312,9 +300,11 @@ class UserPool:
                     "reused_grant",
                     "The refresh token has been invalidated by refresh token rotation.",
                 )
+            # Before any rotation: a refused request leaves the refresh token as it was.
+            audience = narrow_resources(resources, family.resources)
             rotated = None
             if self.rotate_refresh_tokens:
-                rotated = _new_refresh_token()
+                rotated = new_refresh_token()
                 self._refresh_tokens[rotated] = family
                 if retired is not None:
                     del self._refresh_tokens[retired.replacement]
@@ -322,8 +312,8 @@ class UserPool:
                 else:
                     del self._refresh_tokens[refresh_token]
                     until = self.issuer.clock() + self.retry_grace_period
-                    self._rotated[refresh_token] = _Rotated(family, until, rotated)
-        tokens = self._mint(family)
+                    self._rotated[refresh_token] = Rotated(family, until, rotated)
+        tokens = self._mint(family, audience)
         if rotated is not None:
             tokens["refresh_token"] = rotated
         return tokens
@@ -339,7 +329,7 @@ class UserPool:
                 for other in [t for t, f in self._refresh_tokens.items() if f is family]:
                     del self._refresh_tokens[other]
                 return
-        if _looks_like_jws(token):
+        if looks_like_jws(token):
             raise Refused("bad_token_type", "Only refresh tokens can be revoked")
         # RFC 7009: an unknown token is not an error; the client's goal is already reached.
 

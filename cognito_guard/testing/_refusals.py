@@ -27,6 +27,7 @@ RENDER: dict[str, tuple[str, int, str]] = {
     "grant_not_allowed": ("unauthorized_client", 400, "InvalidParameterException"),
     "unknown_grant": ("unsupported_grant_type", 400, "InvalidParameterException"),
     "bad_scope": ("invalid_scope", 400, "InvalidParameterException"),
+    "bad_target": ("invalid_target", 400, "InvalidParameterException"),
     "bad_token_type": ("unsupported_token_type", 400, "UnsupportedTokenTypeException"),
     "bad_token": ("invalid_token", 401, "NotAuthorizedException"),
     "bad_api_token": ("invalid_token", 401, "NotAuthorizedException"),

@@ -3,9 +3,14 @@
 It serves, on 127.0.0.1, following Cognito's documented formats:
 
 * ``POST /oauth2/token`` — ``authorization_code`` (with PKCE), ``refresh_token`` (rotation on or
-  off) and ``client_credentials``; Basic auth for a client with a secret, ``client_id`` in the
-  body for a public client; errors ``invalid_request``, ``invalid_client``, ``invalid_grant``,
-  ``unauthorized_client``, ``unsupported_grant_type``, ``invalid_scope``;
+  off) and ``client_credentials``; Basic auth (or ``client_secret`` in the body) for a client
+  with a secret, ``client_id`` in the body for a public client; errors ``invalid_request``,
+  ``invalid_client``, ``invalid_grant``, ``unauthorized_client``, ``unsupported_grant_type``,
+  ``invalid_scope``, ``invalid_target``;
+* resource binding (RFC 8707 resource indicators) as Cognito does it: one ``resource`` on
+  ``/oauth2/authorize`` becomes the ``aud`` of the access tokens of that sign-in, refreshed ones
+  included; a token request may name it again, but no other; a client-credentials grant cannot
+  be bound; a refused resource is ``invalid_target``;
 * ``POST /oauth2/revoke`` — a revoked refresh token (and the tokens it produced) stops working;
 * ``GET /oauth2/userInfo`` — the user's attributes for an access token with the ``openid`` scope;
 * ``GET /oauth2/authorize`` — Cognito's managed login: a sign-in form (``POST /login``) for the
@@ -21,7 +26,10 @@ It serves, on 127.0.0.1, following Cognito's documented formats:
   ``{"__type", "message"}``; an operation it does not have (or one named in
   ``unknown_operations``, to act like an emulator without it) is answered as AWS answers one,
   HTTP 400 ``UnknownOperationException``;
-* the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer).
+* the issuer's JWKS below any path ending in ``/.well-known/jwks.json`` (it is a JWKSServer),
+  and the pool's OpenID discovery document where Cognito serves it, at the issuer's path +
+  ``/.well-known/openid-configuration`` (:attr:`~OAuthServer.discovery_url`), with Cognito's
+  fields and this server's endpoints.
 
 Refresh-token rotation works as in Cognito on both ``/oauth2/token`` and the API: each refresh
 returns a new refresh token; the one used keeps working for ``retry_grace_period`` seconds by
@@ -47,6 +55,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit
 
 from ._managed_login import ManagedLogin
 from ._oauth_endpoints import GRANTS, OAuthEndpoints
@@ -121,6 +130,9 @@ class OAuthServer(JWKSServer):
             ``("GetTokensFromRefreshToken",)``; ``api_counts`` still counts them.
         allowed_grants: the OAuth grants the app client may use.
         m2m_scopes: the resource-server scopes a client-credentials token may carry.
+        resources: the resources ``/oauth2/authorize`` may bind tokens to (``resource=``,
+            RFC 8707); any other is refused with ``invalid_target``. None (default): any URL
+            Cognito accepts, ``https://``, ``http://localhost`` or a custom scheme.
         access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
         signed_in_user: whom ``/oauth2/authorize`` signs in.
         token_delay: seconds ``/oauth2/token`` waits before answering (to test concurrency).
@@ -139,6 +151,8 @@ class OAuthServer(JWKSServer):
     retry_grace_period = _Kept[float]("_pool")
     device_tracking = _Kept[bool]("_pool")
     access_token_ttl = _Kept[int]("_pool")
+    resources = _Kept[tuple[str, ...] | None]("_pool")
+    """The resources sign-ins may be bound to (RFC 8707); None: any URL Cognito accepts."""
     code_ttl = _Kept[float]("_pool")
     users = _Kept[dict[str, dict[str, str]]]("_pool")
     """Each added user's attributes (see :meth:`add_user`)."""
@@ -170,6 +184,7 @@ class OAuthServer(JWKSServer):
         unknown_operations: Iterable[str] = (),
         allowed_grants: Iterable[str] = GRANTS,
         m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
+        resources: Iterable[str] | None = None,
         access_token_ttl: int = 3600,
         code_ttl: float = 300,
         signed_in_user: str = "alice",
@@ -186,6 +201,7 @@ class OAuthServer(JWKSServer):
             device_tracking=device_tracking,
             access_token_ttl=access_token_ttl,
             code_ttl=code_ttl,
+            resources=resources,
         )
         self._api = UserPoolAPI(self._pool, unknown_operations)
         self._oauth = OAuthEndpoints(
@@ -208,6 +224,7 @@ class OAuthServer(JWKSServer):
         }
         for path, route in routes.items():
             self.routes[path] = self._injectable(path, route)
+        self.fallback = self._discovery_or_jwks
 
     # -- for tests -----------------------------------------------------------------------------
 
@@ -220,6 +237,43 @@ class OAuthServer(JWKSServer):
     def api_url(self) -> str:
         """The user-pool API URL to give a :class:`CognitoTokenClient` (``endpoint_url=``)."""
         return self.url + "/"
+
+    @property
+    def discovery_url(self) -> str:
+        """The pool's OpenID discovery document: the issuer's path on this server + the suffix."""
+        return self.url + self._issuer_path() + "/.well-known/openid-configuration"
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """The discovery document, as Cognito serves it for a pool with a domain.
+
+        Its fields are Cognito's; ``issuer`` is the tokens' ``iss`` and the endpoints are this
+        server's. Like Cognito's it has no ``code_challenge_methods_supported`` (although PKCE
+        works), nor ``registration_endpoint``: app clients are registered beforehand.
+        """
+        return {
+            "authorization_endpoint": self.url + "/oauth2/authorize",
+            "end_session_endpoint": self.url + "/logout",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "issuer": self.issuer.issuer,
+            "jwks_uri": self.url + self._issuer_path() + "/.well-known/jwks.json",
+            "response_types_supported": ["code", "token"],
+            "revocation_endpoint": self.url + "/oauth2/revoke",
+            "scopes_supported": ["openid", "email", "phone", "profile"],
+            "subject_types_supported": ["public"],
+            "token_endpoint": self.url + "/oauth2/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "userinfo_endpoint": self.url + "/oauth2/userInfo",
+        }
+
+    def _issuer_path(self) -> str:
+        return urlsplit(self.issuer.issuer).path.rstrip("/")
+
+    def _discovery_or_jwks(self, request: Request) -> Response:
+        if request.path == self._issuer_path() + "/.well-known/openid-configuration":
+            if request.method != "GET":
+                return Response(405, b"", {"Allow": "GET"})
+            return Response.json(self.openid_configuration())
+        return self._jwks(request)
 
     def client(self, **options: Any) -> CognitoTokenClient:
         """A :class:`CognitoTokenClient` of this app client talking to the OAuth endpoints."""

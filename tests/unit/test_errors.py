@@ -38,6 +38,7 @@ PUBLIC_NAMES = {
     "ExpiredTokenError",
     "InsufficientScopeError",
     "InvalidAlgorithmError",
+    "InvalidAudienceError",
     "InvalidClientError",
     "InvalidIssuerError",
     "InvalidPathError",
@@ -61,7 +62,8 @@ PUBLIC_NAMES = {
     "__version__",
 }
 
-# The names of the `cognito-guard verify --explain` rows, and the revocation step it has no row for.
+# The names of the `cognito-guard verify --explain` rows, and the steps it has no row for
+# (revocation, and audience: the command sets no audience).
 CHECK_NAMES = {
     "structure",
     "algorithm",
@@ -73,6 +75,7 @@ CHECK_NAMES = {
     "token use",
     "claims",
     "client",
+    "audience",
     "scopes",
     "groups",
     "custom check",
