@@ -1,10 +1,12 @@
-"""The one request path every adapter shares: header -> token -> claims -> decision -> answer.
+"""The one request path every adapter shares: credentials -> token -> claims -> decision -> answer.
 
-Nothing here imports a web framework. An adapter reads the request's ``Authorization`` header
-values, calls :meth:`BearerGuard.authenticate` (or ``aauthenticate``), then
+Nothing here imports a web framework. An adapter wraps the request's credentials in a
+:class:`Credentials` (its ``Authorization`` header values, and a way to read its session cookie),
+calls :meth:`BearerGuard.authenticate` (or ``aauthenticate``) once, then
 :meth:`BearerGuard.authorize` with the route's :class:`Requirement`, and on any
 :class:`~cognito_guard.CognitoGuardError` turns :meth:`BearerGuard.answer` into its framework's
-response.
+response. The guard decides which credentials count: a :class:`BearerGuard` only the header, a
+:class:`~cognito_guard.sessions.SessionGuard` the session cookie too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,7 @@ from .errors import (
 )
 from .verifier import CognitoVerifier, _names
 
-__all__ = ["Answer", "BearerGuard", "Requirement", "parse_authorization"]
+__all__ = ["Answer", "BearerGuard", "Credentials", "Requirement", "parse_authorization"]
 
 log = logging.getLogger("cognito_guard")
 
@@ -81,6 +83,48 @@ def parse_authorization(values: Sequence[str]) -> str | None:
     if not _is_b64token(token):
         raise InvalidRequestError("the Authorization header does not hold exactly one bearer token")
     return token
+
+
+class Credentials:
+    """What one request offers to be authenticated by: the argument of
+    :meth:`BearerGuard.authenticate`.
+
+    ``authorization`` holds every value of the request's ``Authorization`` header as received
+    (empty when it has none; a WSGI server joins repeated headers into one value). ``request``
+    and ``to_web_request`` are how a :class:`~cognito_guard.sessions.SessionGuard` reads the
+    session cookie: ``to_web_request(request)`` turns the framework's request into a
+    :class:`~cognito_guard.sessions.WebRequest`. It is called only when a guard needs the cookie
+    (a :class:`~cognito_guard.sessions.SessionGuard`, on a request without an ``Authorization``
+    header), so a request with a bearer token never pays for the conversion; pass a module-level
+    function rather than a closure, so that building the credentials allocates nothing more.
+    Without ``to_web_request`` the request is authenticated by its header alone.
+
+    Example (an adapter)::
+
+        def to_web_request(request: MyRequest) -> WebRequest: ...
+
+        credentials = Credentials(request.headers.getlist("authorization"), request,
+                                  to_web_request)
+        claims = guard.authenticate(credentials)   # None: the request carries no credentials
+    """
+
+    __slots__ = ("_to_web_request", "authorization", "request")
+
+    def __init__(
+        self,
+        authorization: Sequence[str] = (),
+        request: Any = None,
+        to_web_request: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.authorization = authorization
+        self.request = request
+        self._to_web_request = to_web_request
+
+    def web_request(self) -> Any:
+        """The request as a :class:`~cognito_guard.sessions.WebRequest`, built at each call;
+        None when the adapter gave no ``to_web_request``."""
+        convert = self._to_web_request
+        return None if convert is None else convert(self.request)
 
 
 @dataclass(frozen=True)
@@ -206,7 +250,8 @@ class BearerGuard:
 
         guard = BearerGuard(verifier, realm="orders-api")
         try:
-            claims = guard.authorize(guard.authenticate(headers), Requirement(("orders/read",)))
+            claims = guard.authenticate(Credentials(["Bearer eyJ..."]))  # or ["Bearer eyJ..."]
+            claims = guard.authorize(claims, Requirement(("orders/read",)))
         except CognitoGuardError as exc:
             answer = guard.answer(exc, method="GET", path="/orders")   # status, headers, body
     """
@@ -223,14 +268,30 @@ class BearerGuard:
         self._warned: dict[tuple[str, str], float] = {}
         self._warned_lock = threading.Lock()
 
-    def authenticate(self, authorization: Sequence[str]) -> CognitoClaims | None:
-        """Verify the request's bearer token; None when the request carries no credentials."""
-        token = parse_authorization(authorization)
+    def authenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
+        """The verified claims of a request; None when it carries no credentials.
+
+        ``credentials`` is the request's :class:`Credentials`, or just the sequence of its
+        ``Authorization`` header values. This guard judges the bearer token alone: a malformed
+        header raises :class:`~cognito_guard.InvalidRequestError`, a bad token its
+        :class:`~cognito_guard.TokenError`, unreachable keys
+        :class:`~cognito_guard.KeysUnavailableError`.
+
+        Example: ``claims = guard.authenticate(Credentials(["Bearer eyJ..."]))``
+        """
+        token = parse_authorization(
+            credentials.authorization if isinstance(credentials, Credentials) else credentials
+        )
         return None if token is None else self.verifier.verify(token)
 
-    async def aauthenticate(self, authorization: Sequence[str]) -> CognitoClaims | None:
-        """Like :meth:`authenticate`, without blocking the event loop."""
-        token = parse_authorization(authorization)
+    async def aauthenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
+        """Like :meth:`authenticate`, without blocking the event loop.
+
+        Example: ``claims = await guard.aauthenticate(Credentials(["Bearer eyJ..."]))``
+        """
+        token = parse_authorization(
+            credentials.authorization if isinstance(credentials, Credentials) else credentials
+        )
         return None if token is None else await self.verifier.averify(token)
 
     @staticmethod

@@ -16,12 +16,12 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 from .._oauth import OAuthError, TokenEndpointUnavailable, TokenSet
-from ..bearer import Answer, BearerGuard, _printable
+from ..bearer import Answer, BearerGuard, Credentials, _printable
 from ..claims import CognitoClaims
 from ..client import CognitoTokenClient
 from ..errors import CognitoGuardError, ConfigurationError, KeysUnavailableError, TokenError
@@ -618,11 +618,17 @@ def _absolute(url: str, request: WebRequest | None) -> str:
 class SessionGuard(BearerGuard):
     """A :class:`~cognito_guard.bearer.BearerGuard` that also authenticates by session cookie.
 
-    Adapters use it when given ``sign_in=``: a request without an ``Authorization`` header is
-    authenticated by :meth:`WebSignIn.authenticate`; its refusals answer with their own
+    Adapters use it when given ``sign_in=``, through the same
+    :meth:`~cognito_guard.bearer.BearerGuard.authenticate` as a bearer guard: a request with an
+    ``Authorization`` header is judged by its bearer token alone; one without is authenticated
+    by :meth:`WebSignIn.authenticate`, on the :class:`~cognito_guard.sessions.WebRequest` its
+    :class:`~cognito_guard.bearer.Credentials` build. Its refusals answer with their own
     :class:`Answer` (clearing the cookie, ``Retry-After``).
 
-    Example: ``guard = SessionGuard(verifier, sign_in=sign_in)``
+    Example::
+
+        guard = SessionGuard(verifier, sign_in=sign_in)
+        claims = guard.authenticate(Credentials(header_values, request, to_web_request))
     """
 
     def __init__(
@@ -633,6 +639,30 @@ class SessionGuard(BearerGuard):
         super().__init__(verifier, realm=realm)
         self.sign_in = sign_in
 
+    def authenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
+        """The bearer token's claims, or without an ``Authorization`` header the session's.
+
+        Raises like :meth:`BearerGuard.authenticate`, and :class:`SessionAuthError` for a
+        refused session (401 ended, 403 CSRF, 503 unavailable). A plain sequence of header
+        values, or credentials without ``to_web_request``, carry no cookie.
+
+        Example: ``claims = guard.authenticate(Credentials((), request, to_web_request))``
+        """
+        request = _cookie_request(credentials)
+        if request is None:
+            return super().authenticate(credentials)
+        return self.sign_in.authenticate(request)
+
+    async def aauthenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
+        """Like :meth:`authenticate`; the session is read on a worker thread.
+
+        Example: ``claims = await guard.aauthenticate(Credentials((), request, to_web_request))``
+        """
+        request = _cookie_request(credentials)
+        if request is None:
+            return await super().aauthenticate(credentials)
+        return await self.sign_in.aauthenticate(request)
+
     def answer(
         self, exc: CognitoGuardError, *, method: str | None = None, path: str | None = None
     ) -> Answer:
@@ -642,3 +672,12 @@ class SessionGuard(BearerGuard):
             log.info("refused a session request %s: %s", where, exc.answer.error)
             return exc.answer
         return super().answer(exc, method=method, path=path)
+
+
+def _cookie_request(credentials: Credentials | Sequence[str]) -> WebRequest | None:
+    # Only a request without an Authorization header is judged by its cookie: a header, even a
+    # malformed one, is the client's choice of credentials and gets the bearer answer.
+    if isinstance(credentials, Credentials) and not credentials.authorization:
+        request: WebRequest | None = credentials.web_request()
+        return request
+    return None
