@@ -3,7 +3,7 @@
 The browser holds only an opaque session id in an HttpOnly cookie; the tokens stay in a
 :class:`~cognito_guard.sessions.SessionStore`. The flow is written once here, on the neutral
 :class:`~cognito_guard.sessions.WebRequest` / :class:`~cognito_guard.sessions.WebResponse`; the
-framework glue (``integrations/*_sessions.py``) only converts requests and responses.
+framework glue (each adapter's ``sessions`` module) only converts requests and responses.
 """
 
 from __future__ import annotations
@@ -438,6 +438,12 @@ class WebSignIn:
             return None
         if request.method in UNSAFE_METHODS and request.header(CSRF_HEADER) != "1":
             raise _csrf_refusal()
+        if request.websocket and not request.same_origin:
+            raise _refusal(
+                403,
+                "cross_origin_websocket",
+                "a WebSocket authenticated by the session cookie must come from this origin",
+            )
         try:
             record = self._current(request, session_id)
             try:
@@ -525,41 +531,30 @@ class WebSignIn:
         return fresh
 
     def _ended(self, request: WebRequest, why: str) -> NoReturn:
-        raise SessionAuthError(
-            Answer(
-                401,
-                (
-                    ("WWW-Authenticate", "Bearer"),
-                    ("Set-Cookie", self.cookie.clear(request)),
-                    ("Cache-Control", "no-store"),
-                ),
-                "session_ended",
-                why,
-            )
+        raise _refusal(
+            401,
+            "session_ended",
+            why,
+            ("WWW-Authenticate", "Bearer"),
+            ("Set-Cookie", self.cookie.clear(request)),
         )
+
+
+def _refusal(status: int, error: str, why: str, *headers: tuple[str, str]) -> SessionAuthError:
+    return SessionAuthError(Answer(status, (*headers, ("Cache-Control", "no-store")), error, why))
 
 
 def _csrf_refusal() -> SessionAuthError:
-    return SessionAuthError(
-        Answer(
-            403,
-            (("Cache-Control", "no-store"),),
-            "csrf_header_missing",
-            "a request authenticated by the session cookie with an unsafe method must carry "
-            "the header 'X-CSRF: 1'",
-        )
+    return _refusal(
+        403,
+        "csrf_header_missing",
+        "a request authenticated by the session cookie with an unsafe method must carry the "
+        "header 'X-CSRF: 1'",
     )
 
 
 def _unavailable(why: str, retry_after: int) -> SessionAuthError:
-    return SessionAuthError(
-        Answer(
-            503,
-            (("Retry-After", str(retry_after)), ("Cache-Control", "no-store")),
-            "temporarily_unavailable",
-            why,
-        )
-    )
+    return _refusal(503, "temporarily_unavailable", why, ("Retry-After", str(retry_after)))
 
 
 def _failed(why: str) -> WebResponse:
