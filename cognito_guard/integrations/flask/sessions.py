@@ -1,27 +1,39 @@
-"""Flask glue of web sign-in: the four routes, and authenticating a request by its cookie.
+"""Flask glue of web sign-in: the four routes, and the request as the sign-in flow sees it.
 
 Used by :class:`~cognito_guard.integrations.flask.CognitoGuard` when given ``sign_in=``::
 
     CognitoGuard(app, verifier=verifier, sign_in=sign_in)   # mounts /auth/login, ... /auth/user
 
 The flow itself is :class:`~cognito_guard.sessions.WebSignIn`; this module only converts
-Flask's request and response.
+Flask's request and response. The guard reads the session cookie through :func:`web_request`
+(the converter of the request's :class:`~cognito_guard.bearer.Credentials`).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from typing import TYPE_CHECKING
 
-from ..claims import CognitoClaims
-from ..sessions import SessionGuard, WebRequest, WebResponse, WebSignIn
-from ..sessions.web import ROUTES
-from ..verifier import CognitoVerifier
+from flask import Flask, Response
+
+from ...claims import CognitoClaims
+from ...sessions.signin import SessionGuard, WebSignIn
+from ...sessions.web import WebRequest, WebResponse, mounted_routes
+from ...verifier import CognitoVerifier
+from ._compat import request_object
+
+if TYPE_CHECKING:
+    from flask import Request
 
 __all__ = ["aauthenticate", "authenticate", "install", "to_response", "web_request"]
 
 
-def web_request() -> WebRequest:
-    """The current Flask request as a :class:`~cognito_guard.sessions.WebRequest`."""
+def web_request(request: Request | None = None) -> WebRequest:
+    """A Flask request (default: the current one) as a :class:`~cognito_guard.sessions.WebRequest`.
+
+    Example: ``web_request().cookies``
+    """
+    if request is None:
+        request = request_object()
     return WebRequest(
         method=request.method,
         path=request.path,
@@ -45,7 +57,7 @@ def install(
     app: Flask, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
 ) -> SessionGuard:
     """Mount the routes of ``sign_in`` on ``app``; the guard the extension then uses."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)
+    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)  # refuses a bad sign_in first
 
     def sign_in_route() -> Response:
         answer = sign_in.handle(web_request())
@@ -53,13 +65,8 @@ def install(
             return Response(status=404)
         return to_response(answer)
 
-    for name, method in ROUTES:
-        app.add_url_rule(
-            f"{sign_in.prefix}/{name}",
-            endpoint=f"cognito_guard_sign_in_{name}",
-            view_func=sign_in_route,
-            methods=[method],
-        )
+    for path, endpoint, method in mounted_routes(sign_in.prefix):
+        app.add_url_rule(path, endpoint=endpoint, view_func=sign_in_route, methods=[method])
     return guard
 
 
