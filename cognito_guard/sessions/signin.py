@@ -439,11 +439,7 @@ class WebSignIn:
         if request.method in UNSAFE_METHODS and request.header(CSRF_HEADER) != "1":
             raise _csrf_refusal()
         if request.websocket and not request.same_origin:
-            raise _refusal(
-                403,
-                "cross_origin_websocket",
-                "a WebSocket authenticated by the session cookie must come from this origin",
-            )
+            raise _cross_origin_refusal()
         try:
             record = self._current(request, session_id)
             try:
@@ -531,30 +527,52 @@ class WebSignIn:
         return fresh
 
     def _ended(self, request: WebRequest, why: str) -> NoReturn:
-        raise _refusal(
-            401,
-            "session_ended",
-            why,
-            ("WWW-Authenticate", "Bearer"),
-            ("Set-Cookie", self.cookie.clear(request)),
+        raise SessionAuthError(
+            Answer(
+                401,
+                (
+                    ("WWW-Authenticate", "Bearer"),
+                    ("Set-Cookie", self.cookie.clear(request)),
+                    ("Cache-Control", "no-store"),
+                ),
+                "session_ended",
+                why,
+            )
         )
 
 
-def _refusal(status: int, error: str, why: str, *headers: tuple[str, str]) -> SessionAuthError:
-    return SessionAuthError(Answer(status, (*headers, ("Cache-Control", "no-store")), error, why))
-
-
 def _csrf_refusal() -> SessionAuthError:
-    return _refusal(
-        403,
-        "csrf_header_missing",
-        "a request authenticated by the session cookie with an unsafe method must carry the "
-        "header 'X-CSRF: 1'",
+    return SessionAuthError(
+        Answer(
+            403,
+            (("Cache-Control", "no-store"),),
+            "csrf_header_missing",
+            "a request authenticated by the session cookie with an unsafe method must carry "
+            "the header 'X-CSRF: 1'",
+        )
+    )
+
+
+def _cross_origin_refusal() -> SessionAuthError:
+    return SessionAuthError(
+        Answer(
+            403,
+            (("Cache-Control", "no-store"),),
+            "cross_origin_websocket",
+            "a WebSocket authenticated by the session cookie must come from this origin",
+        )
     )
 
 
 def _unavailable(why: str, retry_after: int) -> SessionAuthError:
-    return _refusal(503, "temporarily_unavailable", why, ("Retry-After", str(retry_after)))
+    return SessionAuthError(
+        Answer(
+            503,
+            (("Retry-After", str(retry_after)), ("Cache-Control", "no-store")),
+            "temporarily_unavailable",
+            why,
+        )
+    )
 
 
 def _failed(why: str) -> WebResponse:
