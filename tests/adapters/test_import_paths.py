@@ -71,7 +71,7 @@ def test_the_sessions_alias_modules_hold_the_same_objects(
     assert names == module.__all__
     for name in names:
         assert getattr(alias, name) is getattr(module, name)
-    assert "Kept as an alias" in (alias.__doc__ or "")
+    assert "kept as an alias" in (alias.__doc__ or "")
 
 
 def test_the_flask_extension_key_is_still_importable() -> None:

@@ -46,39 +46,12 @@ routes) and :mod:`._compat` (every reach into Flask and werkzeug internals).
 
 from __future__ import annotations
 
-from .auth import (
-    CognitoUsageError,
-    aget_cognito_user,
-    current_cognito_user,
-    get_cognito_user,
-    require_auth,
-    require_group,
-    require_scope,
-)
-from .responses import (
-    CognitoBadRequest,
-    CognitoForbidden,
-    CognitoHTTPException,
-    CognitoServerError,
-    CognitoUnauthorized,
-    CognitoUnavailable,
-)
+from . import auth, responses
+from .auth import *  # noqa: F403 - exactly the names of auth.__all__
+from .responses import *  # noqa: F403 - exactly the names of responses.__all__
 from .setup import EXTENSION_KEY as EXTENSION_KEY  # the key of app.extensions
 from .setup import CognitoGuard
 
-__all__ = [
-    "CognitoBadRequest",
-    "CognitoForbidden",
-    "CognitoGuard",
-    "CognitoHTTPException",
-    "CognitoServerError",
-    "CognitoUnauthorized",
-    "CognitoUnavailable",
-    "CognitoUsageError",
-    "aget_cognito_user",
-    "current_cognito_user",
-    "get_cognito_user",
-    "require_auth",
-    "require_group",
-    "require_scope",
-]
+__all__ = ["CognitoGuard"]
+__all__ += auth.__all__
+__all__ += responses.__all__

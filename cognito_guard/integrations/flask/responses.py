@@ -25,7 +25,6 @@ __all__ = [
     "CognitoServerError",
     "CognitoUnauthorized",
     "CognitoUnavailable",
-    "http_exception",
 ]
 
 

@@ -62,38 +62,14 @@ sign-in's routes) and :mod:`._compat` (every reach into Starlette and FastAPI in
 
 from __future__ import annotations
 
+from . import backend, dependencies, responses
 from .auth import guard_of
-from .backend import (
-    CognitoAuthBackend,
-    CognitoAuthenticationError,
-    CognitoUser,
-    on_auth_error,
-    requires,
-)
-from .dependencies import (
-    SCHEME_NAME,
-    cognito_user,
-    cognito_user_optional,
-    require_group,
-    require_scope,
-)
-from .responses import CognitoHTTPException, answer_response, cognito_exception_handler
+from .backend import *  # noqa: F403 - exactly the names of backend.__all__
+from .dependencies import *  # noqa: F403 - exactly the names of dependencies.__all__
+from .responses import *  # noqa: F403 - exactly the names of responses.__all__
 from .setup import CognitoGuard
 
-__all__ = [
-    "SCHEME_NAME",
-    "CognitoAuthBackend",
-    "CognitoAuthenticationError",
-    "CognitoGuard",
-    "CognitoHTTPException",
-    "CognitoUser",
-    "answer_response",
-    "cognito_exception_handler",
-    "cognito_user",
-    "cognito_user_optional",
-    "guard_of",
-    "on_auth_error",
-    "require_group",
-    "require_scope",
-    "requires",
-]
+__all__ = ["CognitoGuard", "guard_of"]
+__all__ += backend.__all__
+__all__ += dependencies.__all__
+__all__ += responses.__all__

@@ -11,13 +11,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER
 from ...bearer import Answer, BearerGuard
 from ...errors import CognitoGuardError
 
-__all__ = [
-    "CognitoHTTPException",
-    "answer_of",
-    "answer_response",
-    "cognito_exception_handler",
-    "rejection",
-]
+__all__ = ["CognitoHTTPException", "answer_response", "cognito_exception_handler"]
 
 
 class CognitoHTTPException(HTTPException):
