@@ -41,11 +41,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..bearer import Answer, BearerGuard
-from ..config import verifier_from_env
+from ..bearer import Answer
 from ..errors import CognitoGuardError, InvalidPathError
-from ..rules import PathRules, Protect
-from ..verifier import CognitoVerifier
+from ._middleware import CLAIMS_KEY, PathMiddleware, answer_response
 
 __all__ = ["CLAIMS_KEY", "CognitoASGIMiddleware"]
 
@@ -54,9 +52,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-CLAIMS_KEY = "cognito_guard.claims"
-"""The scope key holding the verified :class:`~cognito_guard.CognitoClaims` of a request."""
 
 _WEBSOCKET = "WEBSOCKET"
 
@@ -85,7 +80,7 @@ def _route_path(scope: Scope) -> str:
     return rest if rest[0] == "/" else path
 
 
-class CognitoASGIMiddleware:
+class CognitoASGIMiddleware(PathMiddleware[ASGIApp]):
     """ASGI middleware demanding Cognito tokens on the paths of ``protect`` (see the module).
 
     Configuration errors (no verifier settings, a bad ``protect`` key) raise
@@ -98,20 +93,6 @@ class CognitoASGIMiddleware:
         # in the application:
         claims = scope["cognito_guard.claims"]
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        verifier: CognitoVerifier | None = None,
-        *,
-        protect: Protect | None = None,
-        realm: str | None = None,
-    ) -> None:
-        self.app = app
-        self.guard = BearerGuard(
-            verifier if verifier is not None else verifier_from_env(), realm=realm
-        )
-        self.rules = PathRules(protect)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -128,6 +109,7 @@ class CognitoASGIMiddleware:
         if requirement is None:  # public: untouched, but the key is there as in the WSGI middleware
             await self.app({**scope, CLAIMS_KEY: None}, receive, send)
             return
+        # Bearer-only: the plain header values, no Credentials (there is no cookie to offer).
         values = [
             value.decode("latin-1")
             for name, value in scope.get("headers", ())
@@ -147,14 +129,7 @@ class CognitoASGIMiddleware:
             code = 1013 if answer.status == 503 else 1008
             await send({"type": "websocket.close", "code": code, "reason": answer.error})
             return
-        body = answer.json()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *(
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in answer.headers
-            ),
-        ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        headers, body = answer_response(answer)
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         await send({"type": "http.response.body", "body": body})

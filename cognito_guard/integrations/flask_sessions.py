@@ -1,73 +1,14 @@
-"""Flask glue of web sign-in: the four routes, and authenticating a request by its cookie.
+"""Flask glue of web sign-in, kept as an alias module.
 
-Used by :class:`~cognito_guard.integrations.flask.CognitoGuard` when given ``sign_in=``::
+The code lives in :mod:`cognito_guard.integrations.flask.sessions`; each name here is the same
+object.
 
-    CognitoGuard(app, verifier=verifier, sign_in=sign_in)   # mounts /auth/login, ... /auth/user
+Example::
 
-The flow itself is :class:`~cognito_guard.sessions.WebSignIn`; this module only converts
-Flask's request and response.
+    from cognito_guard.integrations.flask_sessions import web_request
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
-
-from ..claims import CognitoClaims
-from ..sessions import SessionGuard, WebRequest, WebResponse, WebSignIn
-from ..sessions.web import ROUTES
-from ..verifier import CognitoVerifier
-
-__all__ = ["aauthenticate", "authenticate", "install", "to_response", "web_request"]
-
-
-def web_request() -> WebRequest:
-    """The current Flask request as a :class:`~cognito_guard.sessions.WebRequest`."""
-    return WebRequest(
-        method=request.method,
-        path=request.path,
-        query={key: request.args[key] for key in request.args},
-        headers={key.lower(): value for key, value in request.headers.items()},
-        cookies=dict(request.cookies),
-        scheme=request.scheme,
-    )
-
-
-def to_response(answer: WebResponse) -> Response:
-    """A Flask response of a :class:`~cognito_guard.sessions.WebResponse`."""
-    response = Response(answer.body, status=answer.status)
-    response.headers.clear()
-    for name, value in answer.headers:
-        response.headers.add(name, value)
-    return response
-
-
-def install(
-    app: Flask, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
-) -> SessionGuard:
-    """Mount the routes of ``sign_in`` on ``app``; the guard the extension then uses."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)
-
-    def sign_in_route() -> Response:
-        answer = sign_in.handle(web_request())
-        if answer is None:  # pragma: no cover - only the four paths are routed here
-            return Response(status=404)
-        return to_response(answer)
-
-    for name, method in ROUTES:
-        app.add_url_rule(
-            f"{sign_in.prefix}/{name}",
-            endpoint=f"cognito_guard_sign_in_{name}",
-            view_func=sign_in_route,
-            methods=[method],
-        )
-    return guard
-
-
-def authenticate(sign_in: WebSignIn) -> CognitoClaims | None:
-    """The claims of the current request's session cookie (refreshing when due), or None."""
-    return sign_in.authenticate(web_request())
-
-
-async def aauthenticate(sign_in: WebSignIn) -> CognitoClaims | None:
-    """Like :func:`authenticate`, without blocking the event loop."""
-    return await sign_in.aauthenticate(web_request())
+from .flask.sessions import *  # noqa: F403 - exactly the public names of the module
+from .flask.sessions import __all__ as __all__

@@ -39,23 +39,19 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..bearer import BearerGuard
-from ..config import verifier_from_env
 from ..errors import CognitoGuardError, InvalidPathError
-from ..rules import PathRules, Protect
-from ..verifier import CognitoVerifier
+from ._middleware import CLAIMS_KEY, PathMiddleware, answer_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication
 
 __all__ = ["CLAIMS_KEY", "CognitoWSGIMiddleware", "Environ"]
 
-CLAIMS_KEY = "cognito_guard.claims"
-
 Environ: TypeAlias = "dict[str, Any]"
+_WSGIApp: TypeAlias = "WSGIApplication"
 
 
-class CognitoWSGIMiddleware:
+class CognitoWSGIMiddleware(PathMiddleware[_WSGIApp]):
     """WSGI middleware that verifies bearer tokens and enforces :class:`Requirement` rules.
 
     Example::
@@ -73,20 +69,6 @@ class CognitoWSGIMiddleware:
         realm: the ``realm`` of the ``WWW-Authenticate`` challenges.
     """
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        verifier: CognitoVerifier | None = None,
-        *,
-        protect: Protect | None = None,
-        realm: str | None = None,
-    ) -> None:
-        self.app = app
-        self.guard = BearerGuard(
-            verifier if verifier is not None else verifier_from_env(), realm=realm
-        )
-        self.rules = PathRules(protect)
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET"))
         try:
@@ -96,9 +78,10 @@ class CognitoWSGIMiddleware:
         environ[CLAIMS_KEY] = None
         if requirement is None:
             return self.app(environ, start_response)
+        # Bearer-only: the plain header values, no Credentials (there is no cookie to offer).
         header = environ.get("HTTP_AUTHORIZATION")
         try:
-            claims = self.guard.authenticate([] if header is None else [header])
+            claims = self.guard.authenticate(() if header is None else (header,))
             environ[CLAIMS_KEY] = self.guard.authorize(claims, requirement)
         except CognitoGuardError as exc:
             return self._answer(exc, method, environ, start_response)
@@ -109,12 +92,6 @@ class CognitoWSGIMiddleware:
     ) -> list[bytes]:
         path = f"{environ.get('SCRIPT_NAME') or ''}{environ.get('PATH_INFO') or '/'}"
         answer = self.guard.answer(exc, method=method, path=path)
-        body = answer.json()
-        status = f"{answer.status} {HTTPStatus(answer.status).phrase}"
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            *answer.headers,
-        ]
-        start_response(status, headers)
+        headers, body = answer_response(answer)
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
         return [body]

@@ -3,7 +3,7 @@
 The browser holds only an opaque session id in an HttpOnly cookie; the tokens stay in a
 :class:`~cognito_guard.sessions.SessionStore`. The flow is written once here, on the neutral
 :class:`~cognito_guard.sessions.WebRequest` / :class:`~cognito_guard.sessions.WebResponse`; the
-framework glue (``integrations/*_sessions.py``) only converts requests and responses.
+framework glue (each adapter's ``sessions`` module) only converts requests and responses.
 """
 
 from __future__ import annotations
@@ -423,6 +423,12 @@ class WebSignIn:
             return None
         if request.method in UNSAFE_METHODS and request.header(CSRF_HEADER) != "1":
             raise _csrf_refusal()
+        if request.websocket and not request.same_origin:
+            raise SessionAuthError(
+                403,
+                "cross_origin_websocket",
+                "a WebSocket authenticated by the session cookie must come from this origin",
+            )
         try:
             record = self._current(request, session_id)
             try:

@@ -25,6 +25,7 @@ __all__ = [
     "CookieRules",
     "WebRequest",
     "WebResponse",
+    "mounted_routes",
     "safe_return_to",
 ]
 
@@ -38,6 +39,18 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ROUTES = (("login", "GET"), ("callback", "GET"), ("logout", "POST"), ("user", "GET"))
 """The sign-in routes every adapter mounts below the prefix, with their one method."""
 
+
+def mounted_routes(prefix: str) -> tuple[tuple[str, str, str], ...]:
+    """``(path, endpoint name, method)`` of each sign-in route below ``prefix``: what an adapter
+    mounts.
+
+    Example: ``mounted_routes("/auth")[0]  # ("/auth/login", "cognito_guard_sign_in_login", "GET")``
+    """
+    return tuple(
+        (f"{prefix}/{name}", f"cognito_guard_sign_in_{name}", method) for name, method in ROUTES
+    )
+
+
 SameSite = Literal["Lax", "Strict", "None"]
 
 # Printable ASCII without space; a path, then optionally a query. No scheme, no authority.
@@ -47,6 +60,10 @@ _PATH = re.compile(r"/[!-~]*", re.ASCII)
 @dataclass(frozen=True)
 class WebRequest:
     """What the sign-in flow needs of one HTTP request (header names in lower case).
+
+    ``websocket`` marks a WebSocket handshake: authenticated by the cookie, it must come from the
+    request's own origin (browsers send cookies on cross-site handshakes, and no CORS preflight
+    protects them).
 
     Example::
 
@@ -60,6 +77,7 @@ class WebRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
     scheme: str = "https"
+    websocket: bool = False
 
     @property
     def host(self) -> str:
@@ -73,6 +91,17 @@ class WebRequest:
     def header(self, name: str) -> str:
         """The value of header ``name`` (any case), or ``""``."""
         return self.headers.get(name.lower(), "")
+
+    @property
+    def same_origin(self) -> bool:
+        """True when the ``Origin`` header names this request's own ``Host``."""
+        origin = self.header("origin")
+        if not origin:
+            return False
+        try:
+            return urlsplit(origin).netloc == self.header("host")
+        except ValueError:
+            return False
 
     @property
     def wants_json(self) -> bool:

@@ -27,13 +27,13 @@ from cognito_guard.integrations.starlette import (
     CognitoAuthBackend,
     CognitoGuard,
     CognitoUser,
-    _fastapi_signature,
     cognito_user,
     cognito_user_optional,
     on_auth_error,
     require_group,
     requires,
 )
+from cognito_guard.integrations.starlette.dependencies import _fastapi_signature
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix

@@ -1,0 +1,56 @@
+"""What the plain WSGI and ASGI middlewares share: their set-up and the answer they write.
+
+Each middleware is a thin shell over this: it reads the method, path and ``Authorization``
+header of its protocol, asks :class:`~cognito_guard.rules.PathRules` for the requirement, calls
+the guard's one ``authenticate`` (sync or async) and writes :func:`answer_response` back.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from ..bearer import Answer, BearerGuard
+from ..config import verifier_from_env
+from ..rules import PathRules, Protect
+from ..verifier import CognitoVerifier
+
+__all__ = ["CLAIMS_KEY", "PathMiddleware", "answer_response"]
+
+CLAIMS_KEY = "cognito_guard.claims"
+"""The environ / scope key holding the verified :class:`~cognito_guard.CognitoClaims`."""
+
+App = TypeVar("App")
+
+
+class PathMiddleware(Generic[App]):
+    """The set-up of a middleware demanding tokens on the paths of ``protect``.
+
+    The guard is a :class:`~cognito_guard.bearer.BearerGuard`: these middlewares judge the
+    ``Authorization`` header alone (web sign-in needs a framework adapter, which mounts its
+    routes). Configuration errors raise :class:`~cognito_guard.ConfigurationError` here.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        verifier: CognitoVerifier | None = None,
+        *,
+        protect: Protect | None = None,
+        realm: str | None = None,
+    ) -> None:
+        self.app = app
+        self.guard = BearerGuard(
+            verifier if verifier is not None else verifier_from_env(), realm=realm
+        )
+        self.rules = PathRules(protect)
+
+
+def answer_response(answer: Answer) -> tuple[list[tuple[str, str]], bytes]:
+    """The headers and body of the HTTP response of ``answer`` (JSON, with its length)."""
+    body = answer.json()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        *answer.headers,
+    ]
+    return headers, body

@@ -1,0 +1,78 @@
+"""The set-up of an application: :class:`CognitoGuard` puts the guard on ``app.state``, mounts
+web sign-in's routes, registers the answer handler and the start-up route checks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.middleware.authentication import AuthenticationMiddleware
+
+from ...bearer import BearerGuard
+from ...config import verifier_from_env
+from ...errors import ConfigurationError
+from ...sessions.signin import WebSignIn
+from ...verifier import CognitoVerifier
+from .auth import STATE_ATTR
+from .backend import CognitoAuthBackend, on_auth_error
+from .openapi import document_in_openapi
+from .responses import CognitoHTTPException, cognito_exception_handler
+from .routes import check_routes_when_built
+from .sessions import install
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["CognitoGuard"]
+
+
+class CognitoGuard:
+    """Protects a Starlette or FastAPI application with Amazon Cognito tokens.
+
+    Stores the :class:`~cognito_guard.bearer.BearerGuard` on ``app.state`` for the dependencies
+    and registers :func:`cognito_exception_handler`. ``verifier`` defaults to
+    :func:`~cognito_guard.config.verifier_from_env`, so configuration errors surface here, at
+    start-up. ``authentication=True`` also installs ``AuthenticationMiddleware`` with
+    :class:`CognitoAuthBackend` (``request.user``, Starlette's ``@requires``). ``sign_in=`` (a
+    :class:`~cognito_guard.sessions.WebSignIn`) mounts its routes and lets the dependencies and
+    :func:`requires` accept its session cookie as well as bearer tokens.
+
+    Example::
+
+        app = Starlette(routes=routes)
+        CognitoGuard(app, verifier=CognitoVerifier(user_pool_id=..., client_id=...),
+                     authentication=True)
+    """
+
+    def __init__(
+        self,
+        app: Starlette,
+        verifier: CognitoVerifier | None = None,
+        *,
+        realm: str | None = None,
+        authentication: bool = False,
+        sign_in: WebSignIn | None = None,
+    ) -> None:
+        if isinstance(getattr(app.state, STATE_ATTR, None), BearerGuard):
+            raise ConfigurationError(
+                "CognitoGuard is already set up on this application: call CognitoGuard(app) "
+                "once (a second call would replace the first verifier)"
+            )
+        self.verifier = verifier if verifier is not None else verifier_from_env()
+        self.guard: BearerGuard = (
+            BearerGuard(self.verifier, realm=realm)
+            if sign_in is None
+            else install(app, self.verifier, sign_in, realm)
+        )
+        setattr(app.state, STATE_ATTR, self.guard)
+        app.add_exception_handler(CognitoHTTPException, cognito_exception_handler)
+        if authentication:
+            backend = CognitoAuthBackend(self.verifier, realm=realm)
+            backend.guard = self.guard  # the app's guard: with sign_in=, the cookie counts too
+            app.add_middleware(
+                AuthenticationMiddleware,
+                backend=backend,
+                on_error=on_auth_error,
+            )
+        check_routes_when_built(app)
+        if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):
+            document_in_openapi(app)
