@@ -1,6 +1,6 @@
 """UserPool: the state of the OAuth double's user pool, in plain Python (no HTTP).
 
-Users and their passwords, authorization codes, refresh-token families
+Users with their attributes, groups and passwords, authorization codes, refresh-token families
 (one per sign-in) with rotation and its grace period, revocation and ``GlobalSignOut``. Every
 operation either returns its result or raises a ``Refused`` (``_refusals``), which each HTTP
 style (OAuth endpoints, user-pool JSON API) renders its own way.
@@ -60,6 +60,14 @@ def _looks_like_jws(token: str) -> bool:
     return token.count(".") == 2
 
 
+def _claim_value(name: str, value: str) -> Any:
+    # Attributes are strings (as Cognito's APIs return them); in an ID token the "*_verified"
+    # ones are booleans.
+    if name.endswith("_verified") and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
 def _new_refresh_token() -> str:
     # Cognito's refresh tokens are opaque to clients (encrypted JWTs); so are these.
     return "rt-" + secrets.token_urlsafe(48)
@@ -98,6 +106,7 @@ class UserPool:
         self.access_token_ttl = access_token_ttl
         self.code_ttl = code_ttl
         self.users: dict[str, dict[str, str]] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}  # username -> its groups (cognito:groups)
         self._lock = threading.Lock()
         self._passwords: dict[str, str] = {}
         self._refresh_tokens: dict[str, _Family] = {}
@@ -111,6 +120,7 @@ class UserPool:
         """Forget users (with their passwords), codes and issued tokens."""
         with self._lock:
             self.users.clear()
+            self.groups.clear()
             self._passwords.clear()
             self._refresh_tokens.clear()
             self._rotated.clear()
@@ -120,10 +130,21 @@ class UserPool:
 
     # -- users ------------------------------------------------------------------------------
 
-    def add_user(self, username: str, password: str | None = None, **attributes: str) -> None:
-        """Set a user's attributes; with ``password`` the user can sign in at managed login."""
+    def add_user(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        groups: Iterable[str] = (),
+        **attributes: str,
+    ) -> None:
+        """Set a user's attributes and groups; with ``password`` the user can sign in at managed
+        login. The groups are the tokens' ``cognito:groups``, the attributes ID-token claims."""
+        if isinstance(groups, str):
+            raise ValueError("groups must be a list of group names, not one string")
         with self._lock:
             self.users[username] = {**self._default_attributes(username), **attributes}
+            self.groups[username] = tuple(groups)
             if password is None:
                 self._passwords.pop(username, None)
             else:
@@ -239,23 +260,36 @@ class UserPool:
     # -- grants --------------------------------------------------------------------------------
 
     def _mint(self, family: _Family, nonce: str | None = None) -> dict[str, Any]:
+        # The user's current attributes and groups, as Cognito mints them at every grant: a
+        # group change shows in the tokens of the next refresh.
         attributes = self.attributes(family.username)
+        with self._lock:
+            groups = self.groups.get(family.username) or None  # no claim without a group
         access = self.issuer.access_token(
             username=family.username,
             scopes=family.scopes,
+            groups=groups,
             expires_in=self.access_token_ttl,
             origin_jti=family.origin,
             sub=attributes["sub"],
         )
         result: dict[str, Any] = {"access_token": access}
         if "openid" in family.scopes:
+            claims: dict[str, Any] = {
+                name: _claim_value(name, value)
+                for name, value in attributes.items()
+                if name not in ("sub", "email")
+            }
+            if nonce is not None:
+                claims["nonce"] = nonce
             result["id_token"] = self.issuer.id_token(
                 username=family.username,
                 email=attributes.get("email", ""),
                 sub=attributes["sub"],
+                groups=groups,
                 expires_in=self.access_token_ttl,
                 origin_jti=family.origin,
-                claims={"nonce": nonce} if nonce is not None else None,
+                claims=claims,
             )
         result["token_type"] = "Bearer"
         result["expires_in"] = self.access_token_ttl
