@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -116,9 +116,9 @@ def project(database: None, oauth: OAuthServer) -> Iterator[Project]:
 
 
 def browser(enforce_csrf_checks: bool = True) -> Client:
-    """A test client sending a ``Host`` header, as browsers do (the sign-in URLs are built on it);
-    checking CSRF tokens unless told otherwise."""
-    return Client(enforce_csrf_checks=enforce_csrf_checks, headers={"host": "testserver"})
+    """A test client checking CSRF tokens unless told otherwise. It sends no ``Host`` header:
+    the sign-in URLs are then built on the host Django takes (``testserver``)."""
+    return Client(enforce_csrf_checks=enforce_csrf_checks)
 
 
 def sign_in_as(client: Client, oauth: OAuthServer, username: str, groups: list[str]) -> str:
@@ -144,6 +144,16 @@ def with_csrf_token(client: Client) -> str:
 
 def error_of(response: Any) -> str:
     return str(json.loads(response.content)["error"])
+
+
+def test_without_a_host_header_the_sign_in_takes_djangos_host(project: Project) -> None:
+    project()
+    start = Client().get("/auth/login")  # Django's test client sends no Host header
+    assert start.status_code == 302
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert query["redirect_uri"] == ["http://testserver/auth/callback"]
+    with override_settings(ALLOWED_HOSTS=["staff.example.com"]):
+        assert Client().get("/auth/login").status_code == 400  # DisallowedHost, as Django does
 
 
 # -- the CSRF rule: X-CSRF: 1, or Django's own CSRF check ----------------------------------------

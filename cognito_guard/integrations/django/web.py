@@ -44,11 +44,16 @@ def web_request(request: HttpRequest, *, exempt_view: bool = False) -> WebReques
     Example: ``sign_in.authenticate(web_request(request))``
     """
     check = csrf_check_passed if exempt_view else view_csrf_passed
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    if "host" not in headers:
+        # No Host header (HTTP/1.0, Django's test client): the host Django itself takes, checked
+        # against ALLOWED_HOSTS, as the sign-in URLs are built on it.
+        headers["host"] = request.get_host()
     return WebRequest(
         method=request.method or "GET",
         path=request.path,
         query={key: request.GET[key] for key in request.GET},
-        headers={key.lower(): value for key, value in request.headers.items()},
+        headers=headers,
         cookies=dict(request.COOKIES),
         scheme=request.scheme or "http",
         framework_csrf=functools.partial(check, request),
