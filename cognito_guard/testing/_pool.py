@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import TokenError
 from ..verifier import CognitoVerifier
 from ._refusals import Refused
-from ._tokens import TokenIssuer, stable_sub
+from ._tokens import TokenIssuer, attribute_claims, stable_sub
 
 __all__ = ["USER_SCOPES", "UserPool"]
 
@@ -58,14 +58,6 @@ class _Code:
 
 def _looks_like_jws(token: str) -> bool:
     return token.count(".") == 2
-
-
-def _claim_value(name: str, value: str) -> Any:
-    # Attributes are strings (as Cognito's APIs return them); in an ID token the "*_verified"
-    # ones are booleans.
-    if name.endswith("_verified") and value in ("true", "false"):
-        return value == "true"
-    return value
 
 
 def _new_refresh_token() -> str:
@@ -132,19 +124,22 @@ class UserPool:
 
     def add_user(
         self,
+        /,  # **attributes may hold any name but this one
         username: str,
         password: str | None = None,
         *,
         groups: Iterable[str] = (),
         **attributes: str,
     ) -> None:
-        """Set a user's attributes and groups; with ``password`` the user can sign in at managed
-        login. The groups are the tokens' ``cognito:groups``, the attributes ID-token claims."""
-        if isinstance(groups, str):
-            raise ValueError("groups must be a list of group names, not one string")
+        """Set a user's attributes (strings, as Cognito returns them) and ``groups`` (a lone
+        string is one), which every token minted for the user carries (``cognito:groups``; the
+        ID token also the attributes). With ``password`` the user can sign in at the form.
+
+        Example: ``server.add_user("alice", password="pw", groups=["admins"], given_name="Al")``
+        """
         with self._lock:
             self.users[username] = {**self._default_attributes(username), **attributes}
-            self.groups[username] = tuple(groups)
+            self.groups[username] = (groups,) if isinstance(groups, str) else tuple(groups)
             if password is None:
                 self._passwords.pop(username, None)
             else:
@@ -260,37 +255,20 @@ class UserPool:
     # -- grants --------------------------------------------------------------------------------
 
     def _mint(self, family: _Family, nonce: str | None = None) -> dict[str, Any]:
-        # The user's current attributes and groups, as Cognito mints them at every grant: a
-        # group change shows in the tokens of the next refresh.
+        # The user's current attributes and groups, as Cognito mints them at every grant.
         attributes = self.attributes(family.username)
         with self._lock:
             groups = self.groups.get(family.username) or None  # no claim without a group
-        access = self.issuer.access_token(
-            username=family.username,
-            scopes=family.scopes,
-            groups=groups,
-            expires_in=self.access_token_ttl,
-            origin_jti=family.origin,
-            sub=attributes["sub"],
-        )
+        sub, ttl = attributes["sub"], self.access_token_ttl
+        user: dict[str, Any] = {"username": family.username, "sub": sub, "groups": groups}
+        times: dict[str, Any] = {"expires_in": ttl, "origin_jti": family.origin}
+        access = self.issuer.access_token(scopes=family.scopes, **user, **times)
         result: dict[str, Any] = {"access_token": access}
         if "openid" in family.scopes:
-            claims: dict[str, Any] = {
-                name: _claim_value(name, value)
-                for name, value in attributes.items()
-                if name not in ("sub", "email")
-            }
-            if nonce is not None:
-                claims["nonce"] = nonce
-            result["id_token"] = self.issuer.id_token(
-                username=family.username,
-                email=attributes.get("email", ""),
-                sub=attributes["sub"],
-                groups=groups,
-                expires_in=self.access_token_ttl,
-                origin_jti=family.origin,
-                claims=claims,
-            )
+            nonced = {} if nonce is None else {"nonce": nonce}
+            claims = {**attribute_claims(attributes), **nonced}
+            email = attributes.get("email", "")
+            result["id_token"] = self.issuer.id_token(email=email, claims=claims, **user, **times)
         result["token_type"] = "Bearer"
         result["expires_in"] = self.access_token_ttl
         return result
