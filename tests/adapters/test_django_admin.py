@@ -297,6 +297,12 @@ def test_the_admin_login_sends_an_anonymous_browser_to_cognito_and_back(
     assert browser().post("/admin/login/").status_code == 405  # no password form to post
 
 
+def test_the_login_of_another_admin_site_names_that_sites_pages(project: Project) -> None:
+    sign_in = project()
+    assert Client().get("/staff/")["Location"] == "/staff/login/?next=/staff/"
+    assert Client().get("/staff/login/")["Location"] == sign_in.login_url("/staff/")
+
+
 def test_a_staff_user_at_the_admin_login_goes_on(project: Project, oauth: OAuthServer) -> None:
     project(STAFF_GROUPS=["admins"])
     client = browser()

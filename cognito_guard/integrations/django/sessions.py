@@ -166,8 +166,9 @@ def _has_django_login(request: HttpRequest) -> bool:
 
 
 @require_safe
-def admin_login(request: HttpRequest) -> HttpResponse:
-    """The admin's login page (``admin.site``) for a staff site that signs in through Cognito.
+def admin_login(request: HttpRequest, site: Any = None) -> HttpResponse:
+    """The login page of an admin site (``admin.site``, or the ``site`` given in the URL's
+    keyword arguments) for a staff site that signs in through Cognito.
 
     A user with access to the admin goes on to ``next``; a signed-in user without access (not
     staff, inactive, or without a user row) is answered 403: the admin sends such a user here,
@@ -177,11 +178,12 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     Example (``urls.py``, before the admin's URLs)::
 
         path("admin/login/", admin_login),
+        path("staff/login/", admin_login, {"site": staff_site}),  # another AdminSite
     """
     from django.contrib import admin
     from django.urls import reverse
 
-    site = admin.site
+    site = admin.site if site is None else site
     index = reverse("admin:index", current_app=site.name)
     wanted = request.GET.get("next", "")
     return_to = safe_return_to(wanted) if wanted else index
