@@ -127,6 +127,14 @@ def test_csrf_check_passed_is_djangos_verdict_without_its_refusal(
     assert csrf_check_passed(_form_post(None, secret, **{"X-CSRFToken": secret}))
 
 
+def test_csrf_check_passed_reads_the_trusted_origins_of_the_settings_now() -> None:
+    secret = secrets.token_hex(16)
+    origin = "https://admin.example.com"
+    assert not csrf_check_passed(_form_post(secret, secret, origin=origin))
+    with override_settings(CSRF_TRUSTED_ORIGINS=[origin]):
+        assert csrf_check_passed(_form_post(secret, secret, origin=origin))
+
+
 def test_csrf_check_passed_follows_the_test_clients_switch() -> None:
     request = _form_post(None, None)
     request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]

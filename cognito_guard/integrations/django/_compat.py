@@ -7,7 +7,6 @@ attribute names only, so this module loads without it.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -87,11 +86,6 @@ def _no_view(request: HttpRequest) -> HttpResponse:
     return HttpResponseForbidden()
 
 
-@functools.cache
-def _csrf_check() -> _CsrfCheck:
-    return _CsrfCheck(_no_view)
-
-
 def csrf_check_passed(request: HttpRequest) -> bool:
     """Whether ``request`` passes Django's CSRF check (origin, referer over https, token).
 
@@ -100,7 +94,9 @@ def csrf_check_passed(request: HttpRequest) -> bool:
     passed) and ``request._dont_enforce_csrf_checks`` (Django's test client), and marks a passed
     request done, so that the middleware and ``csrf_protect`` do not check it twice.
     """
-    return _csrf_check().process_view(request, _no_view, (), {}) is None
+    # A new instance each time: the middleware caches what it reads of the settings (the trusted
+    # origins) on itself, and this runs only for a cookie-authenticated form.
+    return _CsrfCheck(_no_view).process_view(request, _no_view, (), {}) is None
 
 
 def view_is_csrf_exempt(request: HttpRequest) -> bool:
