@@ -1,6 +1,6 @@
 """UserPool: the state of the OAuth double's user pool, in plain Python (no HTTP).
 
-Users and their passwords, authorization codes, refresh-token families
+Users with their attributes, groups and passwords, authorization codes, refresh-token families
 (one per sign-in, with the resources it was granted) with rotation and its grace period,
 revocation and ``GlobalSignOut``. Every
 operation either returns its result or raises a ``Refused`` (``_refusals``), which each HTTP
@@ -20,7 +20,7 @@ from ..verifier import CognitoVerifier
 from ._grants import Code, Family, Rotated, looks_like_jws, new_refresh_token, pkce_matches
 from ._refusals import Refused
 from ._resources import aud_claim, narrow_resources
-from ._tokens import TokenIssuer, stable_sub
+from ._tokens import TokenIssuer, attribute_claims, stable_sub
 
 __all__ = ["USER_SCOPES", "UserPool"]
 
@@ -64,6 +64,7 @@ class UserPool:
         self.code_ttl = code_ttl
         self.resources = None if resources is None else tuple(resources)
         self.users: dict[str, dict[str, str]] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}  # username -> its groups (cognito:groups)
         self._lock = threading.Lock()
         self._passwords: dict[str, str] = {}
         self._refresh_tokens: dict[str, Family] = {}
@@ -77,6 +78,7 @@ class UserPool:
         """Forget users (with their passwords), codes and issued tokens."""
         with self._lock:
             self.users.clear()
+            self.groups.clear()
             self._passwords.clear()
             self._refresh_tokens.clear()
             self._rotated.clear()
@@ -86,10 +88,24 @@ class UserPool:
 
     # -- users ------------------------------------------------------------------------------
 
-    def add_user(self, username: str, password: str | None = None, **attributes: str) -> None:
-        """Set a user's attributes; with ``password`` the user can sign in at managed login."""
+    def add_user(
+        self,
+        /,  # **attributes may hold any name but this one
+        username: str,
+        password: str | None = None,
+        *,
+        groups: Iterable[str] = (),
+        **attributes: str,
+    ) -> None:
+        """Set a user's attributes (strings, as Cognito returns them) and ``groups`` (a lone
+        string is one), which every token minted for the user carries (``cognito:groups``; the
+        ID token also the attributes). With ``password`` the user can sign in at the form.
+
+        Example: ``server.add_user("alice", password="pw", groups=["admins"], given_name="Al")``
+        """
         with self._lock:
             self.users[username] = {**self._default_attributes(username), **attributes}
+            self.groups[username] = (groups,) if isinstance(groups, str) else tuple(groups)
             if password is None:
                 self._passwords.pop(username, None)
             else:
@@ -214,25 +230,22 @@ class UserPool:
     def _mint(
         self, family: Family, resources: Sequence[str], nonce: str | None = None
     ) -> dict[str, Any]:
+        # The user's current attributes and groups, as Cognito mints them at every grant.
         attributes = self.attributes(family.username)
+        with self._lock:
+            groups = self.groups.get(family.username) or None  # no claim without a group
+        sub, ttl = attributes["sub"], self.access_token_ttl
+        user: dict[str, Any] = {"username": family.username, "sub": sub, "groups": groups}
+        times: dict[str, Any] = {"expires_in": ttl, "origin_jti": family.origin}
         access = self.issuer.access_token(
-            username=family.username,
-            scopes=family.scopes,
-            expires_in=self.access_token_ttl,
-            origin_jti=family.origin,
-            sub=attributes["sub"],
-            claims=aud_claim(resources),
+            scopes=family.scopes, claims=aud_claim(resources), **user, **times
         )
         result: dict[str, Any] = {"access_token": access}
         if "openid" in family.scopes:
-            result["id_token"] = self.issuer.id_token(
-                username=family.username,
-                email=attributes.get("email", ""),
-                sub=attributes["sub"],
-                expires_in=self.access_token_ttl,
-                origin_jti=family.origin,
-                claims={"nonce": nonce} if nonce is not None else None,
-            )
+            nonced = {} if nonce is None else {"nonce": nonce}
+            claims = {**attribute_claims(attributes), **nonced}
+            email = attributes.get("email", "")
+            result["id_token"] = self.issuer.id_token(email=email, claims=claims, **user, **times)
         result["token_type"] = "Bearer"
         result["expires_in"] = self.access_token_ttl
         return result

@@ -20,7 +20,7 @@ from ..issuers import issuers_for, region_of
 from ..verifier import CognitoVerifier
 from ._keys import SigningKey, b64url, generate_rsa_key
 
-__all__ = ["OMIT", "TokenIssuer", "stable_sub"]
+__all__ = ["OMIT", "TokenIssuer", "attribute_claims", "stable_sub"]
 
 
 class _Omit:
@@ -35,6 +35,18 @@ OMIT: Any = _Omit()
 def stable_sub(user_pool_id: str, username: str) -> str:
     """The ``sub`` a local pool gives ``username``: derived from both, so stable across runs."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_pool_id}/{username}"))
+
+
+def attribute_claims(attributes: Mapping[str, str]) -> dict[str, Any]:
+    """A user's attributes (strings, as Cognito's APIs return them) as ID-token claims: the
+    ``*_verified`` ones as booleans; ``sub`` and ``email`` are the token's own arguments."""
+    return {
+        name: value == "true"
+        if name.endswith("_verified") and value in ("true", "false")
+        else value
+        for name, value in attributes.items()
+        if name not in ("sub", "email")
+    }
 
 
 def _finish(

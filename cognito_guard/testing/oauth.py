@@ -298,6 +298,7 @@ class OAuthServer(JWKSServer):
     is_revoked = _forward("_pool", UserPool.is_revoked)
     signed_out_at = _forward("_pool", UserPool.signed_out_at)
     signed_in_users = _forward("_login", ManagedLogin.signed_in_users)
+    add_user = _forward("_pool", UserPool.add_user)
 
     def reset(self) -> None:
         """Forget issued tokens and codes, users (and their sign-ins), injected faults and counters.
@@ -312,14 +313,6 @@ class OAuthServer(JWKSServer):
             self._injected.clear()
         with self._count_lock:
             self.requests.clear()
-
-    def add_user(self, username: str, password: str | None = None, **attributes: str) -> None:
-        """Set a user's attributes (as strings, as Cognito returns them).
-
-        With ``password`` the user can sign in at the managed-login form of
-        ``/oauth2/authorize``, which is then shown instead of signing ``signed_in_user`` in.
-        """
-        self._pool.add_user(username, password, **attributes)
 
     def inject(self, path: str, response: Response, times: int = 1) -> None:
         """Answer the next ``times`` requests to ``path`` with ``response`` (a fault)."""

@@ -17,7 +17,8 @@ With ``COGNITO_SIGN_IN_DOMAIN`` set (and the other ``COGNITO_SIGN_IN_*`` variabl
 :mod:`cognito_guard.sessions.settings`), the same settings go into ``COGNITO_GUARD`` with
 ``"SIGN_IN": "sign_in.web_sign_in"``: web sign-in under ``/auth/`` and a page at ``/account``
 (on plain ``http://127.0.0.1`` add ``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES=1``, for development
-only: browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http).
+only: browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http), and the Django
+admin at ``/admin/``, for the members of Cognito's ``admins`` group.
 """
 
 from __future__ import annotations
@@ -72,6 +73,40 @@ if os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
         if os.environ.get("COGNITO_" + name)
     }
     COGNITO_GUARD["SIGN_IN"] = "sign_in.web_sign_in"
+    # The admin is a staff site signing in through Cognito (docs/django-admin.md): Cognito's
+    # "admins" group decides who is staff and superuser.
+    COGNITO_GUARD["STAFF_GROUPS"] = ["admins"]
+    COGNITO_GUARD["SUPERUSER_GROUPS"] = ["admins"]
+    INSTALLED_APPS += [
+        "django.contrib.admin",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+    ]
+    # Django's CSRF protection for the admin's forms: a form posted with the session cookie and
+    # its csrfmiddlewaretoken passes; the API views are csrf_exempt (bearer tokens, X-CSRF: 1).
+    MIDDLEWARE = [
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "cognito_guard.integrations.django.CognitoMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "APP_DIRS": True,
+            "OPTIONS": {
+                "context_processors": [
+                    "django.template.context_processors.request",
+                    "django.contrib.auth.context_processors.auth",
+                    "django.contrib.messages.context_processors.messages",
+                ]
+            },
+        }
+    ]
+    STATIC_URL = "static/"
 USE_TZ = True
 LOGGING = {
     "version": 1,

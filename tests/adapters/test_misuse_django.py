@@ -125,6 +125,23 @@ def test_decorating_a_class_based_view_is_refused_with_the_fix() -> None:
                 return HttpResponse()
 
 
+@pytest.mark.parametrize(
+    ("decorator", "written"),
+    [
+        (require_scope("orders/read"), 'require_scope("orders/read")'),
+        (require_group("admins", "staff"), 'require_group("admins", "staff")'),
+        (require_auth, "require_auth"),
+    ],
+)
+def test_decorating_a_class_names_the_call_to_write(decorator: Any, written: str) -> None:
+    # followed literally, the hint must be code that works: the decorator with its arguments
+    with pytest.raises(ConfigurationError) as refused:
+        decorator(type("Orders", (View,), {}))
+    message = str(refused.value)
+    assert f'@method_decorator({written}, name="dispatch")' in message
+    assert f"{written}(Orders.as_view())" in message
+
+
 def test_method_decorator_on_dispatch_protects(
     injected: CognitoVerifier, issuer: LocalIssuer
 ) -> None:

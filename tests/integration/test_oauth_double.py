@@ -118,3 +118,33 @@ def test_an_unknown_refresh_token_with_a_username_that_is_not_a_string_is_refuse
         },
     )
     assert (answer.status_code, answer.json()["__type"]) == (400, "NotAuthorizedException")
+
+
+def test_a_users_groups_and_attributes_are_in_the_tokens_of_its_sign_ins(
+    server: OAuthServer,
+) -> None:
+    server.add_user("ann", password="pw", groups=["admins", "staff"], given_name="Ann")
+    server.add_user("bo", password="pw")  # in no group: no cognito:groups claim, as in Cognito
+    verifier = server.issuer.verifier(token_use=None)
+    client = server.client()
+    query = _authorize_query(server) + "&scope=openid"
+
+    def signed_in(username: str) -> dict[str, str]:
+        with httpx.Client(base_url=server.url) as browser:
+            form = {"query": query, "username": username, "password": "pw", "action": "sign_in"}
+            code = _code_of(browser.post("/login", data=form))
+        tokens = client.exchange_code(code, redirect_uri=REDIRECT)
+        assert tokens.id_token is not None and tokens.refresh_token is not None
+        return {"access": tokens.access_token, "id": tokens.id_token, "rt": tokens.refresh_token}
+
+    ann = signed_in("ann")
+    access, id_token = verifier.verify(ann["access"]), verifier.verify(ann["id"])
+    assert access.groups == id_token.groups == frozenset({"admins", "staff"})
+    assert id_token["given_name"] == "Ann" and id_token["email_verified"] is True
+    bo = verifier.verify(signed_in("bo")["access"])
+    assert bo.groups == frozenset() and "cognito:groups" not in bo
+    # a changed membership shows in the tokens of the next refresh
+    server.add_user("ann", password="pw", groups=["staff"])
+    assert verifier.verify(client.refresh(ann["rt"]).access_token).groups == frozenset({"staff"})
+    server.add_user("cy", password="pw", groups="admins")  # a lone name is one group
+    assert verifier.verify(signed_in("cy")["access"]).groups == frozenset({"admins"})

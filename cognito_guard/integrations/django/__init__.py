@@ -28,11 +28,15 @@ The package's modules, each importable on its own:
 - :mod:`~cognito_guard.integrations.django.checks` and ``apps``: the ``manage.py check`` checks;
 - :mod:`~cognito_guard.integrations.django.rest`: Django REST framework classes (also importable
   from ``cognito_guard.integrations.django_rest``);
-- :mod:`~cognito_guard.integrations.django.sessions` and ``urls``: web sign-in (``SIGN_IN``);
+- :mod:`~cognito_guard.integrations.django.sessions` and ``urls``: web sign-in (``SIGN_IN``),
+  Django's logout ending its session, the admin's login and logout views for a staff site that
+  signs in through Cognito; :mod:`~cognito_guard.integrations.django.web`: Django's requests as
+  web sign-in's, with Django's CSRF check counting for cookie-authenticated forms;
 - users in your database (optional, off by default): with ``"cognito_guard.integrations.django"``
   in ``INSTALLED_APPS`` and :class:`CognitoBackend` in ``AUTHENTICATION_BACKENDS``, the middleware
   also sets ``request.user`` to the ``AUTH_USER_MODEL`` row linked to the token's pool and ``sub``
-  (``backends``, ``users``, ``models``, ``admin``, ``migrations``).
+  (``backends``, ``users``, ``models``, ``admin``, ``migrations``); ``STAFF_GROUPS`` and
+  ``SUPERUSER_GROUPS`` give ``is_staff`` and ``is_superuser`` to Cognito's groups.
 
 Django imports this package as an app before its app registry is ready: nothing imported here
 reads a model (``CognitoBackend``, whose base class does, is loaded on first use).

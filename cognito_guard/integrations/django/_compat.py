@@ -7,11 +7,24 @@ attribute names only, so this module loads without it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import Resolver404, resolve
 
-__all__ = ["drf_django_request", "has_user", "migrations_module", "set_drf_headers", "set_user"]
+__all__ = [
+    "csrf_check_passed",
+    "drf_django_request",
+    "has_user",
+    "migrations_module",
+    "set_drf_headers",
+    "set_user",
+    "view_is_csrf_exempt",
+]
+
+log = logging.getLogger("cognito_guard")
 
 
 def drf_django_request(request: Any) -> Any:
@@ -56,3 +69,48 @@ def migrations_module(label: str) -> str | None:
 
     module_name, _explicit = MigrationLoader.migrations_module(label)
     return module_name
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's CSRF check as ``CsrfViewMiddleware.process_view`` runs it, answering instead of
+    refusing: ``_reject`` (which renders ``CSRF_FAILURE_VIEW`` and logs a warning) is replaced,
+    since the refusal, if any, is the session guard's to answer."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponseForbidden:
+        log.debug("Django's CSRF check did not pass: %s", reason)
+        return HttpResponseForbidden()
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    """The check's stand-in for a view that is not ``csrf_exempt`` (never called)."""
+    return HttpResponseForbidden()
+
+
+def csrf_check_passed(request: HttpRequest) -> bool:
+    """Whether ``request`` passes Django's CSRF check (origin, referer over https, token).
+
+    It is ``CsrfViewMiddleware.process_view`` itself, for a view that is not ``csrf_exempt``, with
+    its private ``_reject`` replaced; it honours ``request.csrf_processing_done`` (set when a check
+    passed) and ``request._dont_enforce_csrf_checks`` (Django's test client), and marks a passed
+    request done, so that the middleware and ``csrf_protect`` do not check it twice.
+    """
+    # A new instance each time: the middleware caches what it reads of the settings (the trusted
+    # origins) on itself, and this runs only for a cookie-authenticated form.
+    return _CsrfCheck(_no_view).process_view(request, _no_view, (), {}) is None
+
+
+def view_is_csrf_exempt(request: HttpRequest) -> bool:
+    """Whether the view that answers ``request`` is ``csrf_exempt`` (True when none matches).
+
+    The view is the one URL resolution finds (``request.resolver_match`` once Django resolved
+    it, else a resolution with the request's own ``urlconf``); ``csrf_exempt`` marks it with the
+    attribute ``CsrfViewMiddleware.process_view`` reads, which ``View.as_view()`` and DRF's
+    ``APIView.as_view()`` carry over to the view function.
+    """
+    match = request.resolver_match
+    if match is None:
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            return True
+    return bool(getattr(match.func, "csrf_exempt", False))

@@ -1,18 +1,23 @@
-"""The ``manage.py check`` checks (``cognito_guard.E001`` to ``E006``, ``W001``, ``W002``).
+"""The ``manage.py check`` checks (``cognito_guard.E001`` to ``E008``, ``W001``, ``W002``).
 
 This module is also the ``name`` of the checks-only app
 (:class:`~cognito_guard.integrations.django.CognitoGuardConfig`): it must import nothing that
 needs the app registry or ``django.contrib.auth``.
 
 - ``E001``: missing or invalid settings (the verifier cannot be built), or an invalid
-  ``CREATE_USERS``, ``SYNC_GROUPS`` or ``USER_MAPPER``;
+  ``CREATE_USERS``, ``SYNC_GROUPS``, ``USER_MAPPER``, ``STAFF_GROUPS`` or ``SUPERUSER_GROUPS``;
 - ``W001``: ``CognitoMiddleware`` is not in ``MIDDLEWARE``;
 - ``E002``: ``CognitoBackend`` is on but ``"cognito_guard.integrations.django"`` is not installed;
 - ``E003``: the app's migration is missing (``MIGRATION_MODULES`` disables or replaces it);
 - ``E004``: the user model's ``USERNAME_FIELD`` cannot be filled from a token (no ``USER_MAPPER``);
 - ``E005``: ``SYNC_GROUPS`` with a user model without ``groups``;
-- ``E006``: ``SYNC_GROUPS`` with several pools, one of which has no pool id to scope its group
-  names by (an ``ISSUER`` that does not end with one), or two the same;
+- ``E006``: ``SYNC_GROUPS`` (``STAFF_GROUPS``, ``SUPERUSER_GROUPS``) with several pools, one of
+  which has no pool id to scope its group names by (an ``ISSUER`` that does not end with one), or
+  two the same;
+- ``E007``: ``STAFF_GROUPS`` (``SUPERUSER_GROUPS``) with a user model without ``is_staff``
+  (``is_superuser``);
+- ``E008``: ``SIGN_IN`` with ``CSRF_USE_SESSIONS`` and ``CognitoMiddleware`` not after
+  ``SessionMiddleware``: Django's CSRF check of a cookie-authenticated form reads the session;
 - ``W002``: ``AuthenticationMiddleware`` after ``CognitoMiddleware`` (it would replace
   ``request.user``).
 """
@@ -30,12 +35,20 @@ from django.core import checks
 from ...errors import ConfigurationError
 from ._compat import migrations_module
 from .middleware import cognito_backend
-from .settings import APP_NAME, MIDDLEWARE_PATH, build_guard, build_verifier, user_settings
+from .settings import (
+    APP_NAME,
+    MIDDLEWARE_PATH,
+    build_guard,
+    build_verifier,
+    sign_in_from_settings,
+    user_settings,
+)
 from .users import group_scope_problem
 
 __all__ = ["check_settings", "check_users", "register"]
 
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
 def register() -> None:
@@ -59,6 +72,7 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
     messages: list[Any] = []
     try:
         build_guard()
+        messages += _csrf_session_messages()
     except ConfigurationError as exc:
         messages.append(
             checks.Error(
@@ -107,7 +121,8 @@ def check_users(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -
         ]
     messages = _migration_messages()
     messages += _user_model_messages(config.user_mapper is not None, config.sync_groups)
-    if config.sync_groups:
+    messages += _flag_messages(config.staff_groups, config.superuser_groups)
+    if config.reads_groups:
         messages += _group_scope_messages()
     middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
     if (
@@ -156,9 +171,10 @@ def _group_scope_messages() -> list[Any]:
         return []
     return [
         checks.Error(
-            f"COGNITO_GUARD['SYNC_GROUPS'] cannot keep the pools' groups apart: {problem}",
+            f"COGNITO_GUARD's group settings cannot keep the pools' groups apart: {problem}",
             hint="Configure each pool by USER_POOL_ID (or an ISSUER ending with its pool id), "
-            "or turn SYNC_GROUPS off and map groups in a USER_MAPPER.",
+            "or turn SYNC_GROUPS, STAFF_GROUPS and SUPERUSER_GROUPS off and map groups in a "
+            "USER_MAPPER.",
             id="cognito_guard.E006",
         )
     ]
@@ -199,3 +215,45 @@ def _user_model_messages(has_mapper: bool, sync_groups: bool) -> list[Any]:
             )
         )
     return messages
+
+
+def _flag_messages(staff: frozenset[str] | None, superuser: frozenset[str] | None) -> list[Any]:
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    names = {field.name for field in model._meta.concrete_fields}
+    messages: list[Any] = []
+    for key, groups, flag in (
+        ("STAFF_GROUPS", staff, "is_staff"),
+        ("SUPERUSER_GROUPS", superuser, "is_superuser"),
+    ):
+        if groups is not None and flag not in names:
+            messages.append(
+                checks.Error(
+                    f"COGNITO_GUARD[{key!r}] is set but {model._meta.label} has no {flag} field",
+                    hint=f"Remove {key}, or give the user model the field (AbstractUser has it).",
+                    id="cognito_guard.E007",
+                )
+            )
+    return messages
+
+
+def _csrf_session_messages() -> list[Any]:
+    if not getattr(settings, "CSRF_USE_SESSIONS", False) or sign_in_from_settings() is None:
+        return []
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    if MIDDLEWARE_PATH not in middleware:
+        return []  # W001 says so
+    if SESSION_MIDDLEWARE in middleware and middleware.index(SESSION_MIDDLEWARE) < middleware.index(
+        MIDDLEWARE_PATH
+    ):
+        return []
+    return [
+        checks.Error(
+            f"settings.CSRF_USE_SESSIONS is on and {MIDDLEWARE_PATH!r} does not come after "
+            f"{SESSION_MIDDLEWARE!r} in settings.MIDDLEWARE",
+            hint="Django's CSRF check of a form posted with the session cookie reads the CSRF "
+            "token from request.session, which SessionMiddleware sets: put it before.",
+            id="cognito_guard.E008",
+        )
+    ]

@@ -2,7 +2,8 @@
 
 They read what :class:`~cognito_guard.integrations.django.CognitoMiddleware` found on the request
 and never verify a token themselves. They authenticate by what the middleware accepts, the
-``Authorization`` header (and, with ``SIGN_IN``, the session cookie under its ``X-CSRF`` rule),
+``Authorization`` header (and, with ``SIGN_IN``, the session cookie under its CSRF rule:
+``X-CSRF: 1``, or Django's CSRF token for a view that is not ``csrf_exempt``),
 so an API-only project can leave ``CsrfViewMiddleware`` out or mark its views ``csrf_exempt``.
 
 Example::
@@ -15,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar, cast, overload
 
@@ -60,13 +62,20 @@ def _denial(request: HttpRequest, requirement: Requirement, any_token: bool) -> 
     return django_answer(guard.answer(error, method=request.method, path=request.path))
 
 
+def _written(requirement: Requirement, name: str) -> str:
+    """The decorator as written in code: ``require_auth``, ``require_scope("orders/read")``."""
+    names = requirement.scopes or requirement.groups
+    return f"{name}({', '.join(json.dumps(n) for n in names)})" if names else name
+
+
 def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         if isinstance(view, type):
+            written = _written(requirement, name)
             raise ConfigurationError(
-                f"@{name} decorates view functions, not the class {view.__name__}: use "
-                f"@method_decorator({name}, name='dispatch') on the class, or "
-                f"{name}({view.__name__}.as_view()) in urls.py"
+                f"@{written} decorates view functions, not the class {view.__name__}: use "
+                f'@method_decorator({written}, name="dispatch") on the class, or '
+                f"{written}({view.__name__}.as_view()) in urls.py"
             )
         if not callable(view):
             raise ConfigurationError(f"@{name} decorates a view function, not {view!r}")

@@ -26,10 +26,11 @@ from django.utils.module_loading import import_string
 from ...bearer import BearerGuard, Credentials
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError
-from ...sessions import WebRequest
 from ._compat import drf_django_request
-from .settings import MIDDLEWARE_PATH, build_guard
+from .sessions import connect_sign_out
+from .settings import MIDDLEWARE_PATH, build_guard, sign_in_from_settings
 from .users import user_linker
+from .web import web_request
 
 __all__ = [
     "CognitoMiddleware",
@@ -101,18 +102,6 @@ def cognito_backend() -> Any:
     return None
 
 
-def web_request(request: HttpRequest) -> WebRequest:
-    """A Django request as a :class:`~cognito_guard.sessions.WebRequest`."""
-    return WebRequest(
-        method=request.method or "GET",
-        path=request.path,
-        query={key: request.GET[key] for key in request.GET},
-        headers={key.lower(): value for key, value in request.headers.items()},
-        cookies=dict(request.COOKIES),
-        scheme=request.scheme or "http",
-    )
-
-
 class CognitoMiddleware:
     """Verifies each request's credentials once and sets ``request.cognito_user``.
 
@@ -135,6 +124,8 @@ class CognitoMiddleware:
         backend = cognito_backend()
         # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
         self.users = None if backend is None else user_linker(backend, self.guard.verifier.issuers)
+        if sign_in_from_settings() is not None:
+            connect_sign_out()  # Django's logout (the admin's too) ends the web sign-in session
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)

@@ -19,8 +19,14 @@ to it.
 ``CREATE_USERS``        create the user row on a user's first valid token (default ``True``)
 ``SYNC_GROUPS``         mirror ``cognito:groups`` into ``django.contrib.auth`` groups (``False``)
 ``USER_MAPPER``         dotted path of ``fn(claims, user, created) -> None`` (default ``None``)
+``STAFF_GROUPS``        ``is_staff`` of the users in any of these ``cognito:groups`` (``None``)
+``SUPERUSER_GROUPS``    ``is_superuser`` of the users in any of these groups (``None``)
 ``SIGN_IN``             dotted path of a :class:`~cognito_guard.sessions.WebSignIn` (web sign-in)
 ======================  ======================================================================
+
+``STAFF_GROUPS`` and ``SUPERUSER_GROUPS`` (a list of group names, or one name) hand the flag to
+Cognito: it is set for a member of any of the groups and cleared for anybody else, on every
+sync of the user. ``None`` (the default) leaves the flag to the site's own administrators.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ...claims import CognitoClaims
 from ...config import check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
 from ...sessions import SessionGuard, WebSignIn
-from ...verifier import CognitoVerifier
+from ...verifier import CognitoVerifier, _names
 
 __all__ = [
     "APP_NAME",
@@ -66,7 +72,14 @@ SIGN_IN_SETTING = "SIGN_IN"
 """The key of ``settings.COGNITO_GUARD`` naming the :class:`~cognito_guard.sessions.WebSignIn`."""
 
 # Keys of COGNITO_GUARD that Django reads itself (the verifier loader refuses them).
-DJANGO_SETTING_NAMES = ("CREATE_USERS", "SYNC_GROUPS", "USER_MAPPER", SIGN_IN_SETTING)
+DJANGO_SETTING_NAMES = (
+    "CREATE_USERS",
+    "SYNC_GROUPS",
+    "USER_MAPPER",
+    "STAFF_GROUPS",
+    "SUPERUSER_GROUPS",
+    SIGN_IN_SETTING,
+)
 # Names of settings.* that Django reads; a near miss of one is refused, not ignored.
 _DJANGO_NAMES = ("COGNITO_GUARD", "COGNITO_GUARD_VERIFIER", "COGNITO_GUARD_REALM")
 _SOURCE = "settings.COGNITO_GUARD"
@@ -78,12 +91,24 @@ UserMapper = Callable[[CognitoClaims, Any, bool], None]
 class UserSettings:
     """How tokens map to ``AUTH_USER_MODEL`` rows (the Django-only ``COGNITO_GUARD`` keys).
 
+    ``staff_groups`` and ``superuser_groups``: None leaves ``is_staff`` / ``is_superuser``
+    alone; a set of group names makes the flag "in one of them".
+
     Example: ``UserSettings(create_users=False)`` refuses tokens of users without a row.
     """
 
     create_users: bool = True
     sync_groups: bool = False
     user_mapper: UserMapper | None = None
+    staff_groups: frozenset[str] | None = None
+    superuser_groups: frozenset[str] | None = None
+
+    @property
+    def reads_groups(self) -> bool:
+        """Whether the user's row depends on the token's groups (sync or a flag from them)."""
+        return (
+            self.sync_groups or self.staff_groups is not None or self.superuser_groups is not None
+        )
 
 
 def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -132,6 +157,14 @@ def _mapper(value: object) -> UserMapper | None:
     return cast(UserMapper, value)
 
 
+def _group_setting(config: Mapping[str, Any], key: str) -> frozenset[str] | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    name = f"{_SOURCE}[{key!r}]"
+    return frozenset(_names(value, name, f"{name} = [{{}}]"))
+
+
 def parse_user_settings(config: Mapping[str, Any]) -> UserSettings:
     """The :class:`UserSettings` of a ``COGNITO_GUARD`` dict; ConfigurationError when invalid.
 
@@ -143,6 +176,8 @@ def parse_user_settings(config: Mapping[str, Any]) -> UserSettings:
         create_users=_flag(config, "CREATE_USERS", True),
         sync_groups=_flag(config, "SYNC_GROUPS", False),
         user_mapper=_mapper(config.get("USER_MAPPER")),
+        staff_groups=_group_setting(config, "STAFF_GROUPS"),
+        superuser_groups=_group_setting(config, "SUPERUSER_GROUPS"),
     )
 
 

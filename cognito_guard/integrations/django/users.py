@@ -13,6 +13,9 @@ one issuer, so a pool moving between the forms (or a token in the other form) ke
   identity records which group names came from Cognito, and only those are ever taken away. With
   several pools each name is scoped by its pool (``POOL_ID/group``): a pool's administrators
   choose its group names, and must not be able to name a group of another pool or of the site;
+- with ``STAFF_GROUPS`` (``SUPERUSER_GROUPS``), ``is_staff`` (``is_superuser``) is whether the
+  user is in one of those groups, named as ``SYNC_GROUPS`` names them (``POOL_ID/group`` with
+  several pools), whether or not ``SYNC_GROUPS`` is on;
 - ``USER_MAPPER(claims, user, created)`` copies anything else; on creation it gets the unsaved row
   (it may fill required fields), otherwise the row after the built-in updates; changed fields are
   saved.
@@ -22,8 +25,8 @@ Every request of a user reads the user row, by primary key (one query), and judg
 own session authentication does. What a process caches is only the link ``(pool, sub) -> primary
 key`` and what was last synced. The identity is looked up (and the sync runs) when this process has
 no fresh link for ``(pool, sub)``: the first request, after :attr:`CognitoBackend.cache_seconds`,
-when the token's groups (``SYNC_GROUPS``) or its profile (ID token) differ from what was last
-synced, or a new token (``jti``) with a mapper.
+when the token's groups (``SYNC_GROUPS``, ``STAFF_GROUPS``, ``SUPERUSER_GROUPS``) or its profile
+(ID token) differ from what was last synced, or a new token (``jti``) with a mapper.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ __all__ = [
 log = logging.getLogger("cognito_guard")
 _ATTEMPTS = 3  # a lost race for a link or a username is retried; three losses in a row is a bug
 _PROFILE = (("given_name", "first_name"), ("family_name", "last_name"))
+_FLAGS = (("staff_groups", "is_staff"), ("superuser_groups", "is_superuser"))
 Outcome = tuple[CognitoClaims | None, CognitoGuardError | None, Any]
 
 
@@ -89,7 +93,7 @@ def identity_key(claims: CognitoClaims) -> tuple[str, str]:
 class _Entry:
     # The link and the sync markers only: never the user row, nor is_active (read per request).
     user_id: Any
-    groups: frozenset[str] | None  # what SYNC_GROUPS last applied; None when not syncing
+    groups: frozenset[str] | None  # the groups last applied; None when no setting reads them
     profile: tuple[str | None, ...] | None  # the ID-token profile last applied
     token_id: str | None  # the jti a USER_MAPPER last saw
     expires: float
@@ -214,14 +218,15 @@ def group_scope_problem(issuers: Iterable[str]) -> str | None:
         label = pool_of_issuer(issuer)
         if label is None:
             return (
-                f"the issuer {issuer!r} names no user pool id, and SYNC_GROUPS with several pools "
-                "names each synced group after its pool (POOL_ID/group)"
+                f"the issuer {issuer!r} names no user pool id, and with several pools "
+                "SYNC_GROUPS, STAFF_GROUPS and SUPERUSER_GROUPS name each group after its pool "
+                "(POOL_ID/group)"
             )
         if label in seen:
             return (
                 f"the issuers {seen[label]!r} and {issuer!r} end with the same pool id "
-                f"{label!r}, and SYNC_GROUPS with several pools names each synced group after "
-                "its pool (POOL_ID/group)"
+                f"{label!r}, and with several pools SYNC_GROUPS, STAFF_GROUPS and "
+                "SUPERUSER_GROUPS name each group after its pool (POOL_ID/group)"
             )
         seen[label] = issuer
     return None
@@ -255,7 +260,7 @@ class UserLinker:
         self.ttl = float(backend.cache_seconds)
         issuers = tuple(issuers)
         self.scoped_groups = len({canonical_issuer(issuer) for issuer in issuers}) > 1
-        if config.sync_groups:
+        if config.reads_groups:
             problem = group_scope_problem(issuers)
             if problem is not None:
                 raise ConfigurationError(problem)
@@ -296,7 +301,7 @@ class UserLinker:
         entry = self.cache.get(key)
         if entry is None:
             return None
-        if self.config.sync_groups and entry.groups != claims.groups:
+        if self.config.reads_groups and entry.groups != claims.groups:
             return None
         if claims.token_use == "id" and entry.profile != _profile(claims):
             return None
@@ -374,7 +379,7 @@ class UserLinker:
                 key,
                 _Entry(
                     user.pk,
-                    claims.groups if self.config.sync_groups else None,
+                    claims.groups if self.config.reads_groups else None,
                     _profile(claims) if claims.token_use == "id" else None,
                     claims.jti,
                     self.cache.expiry(self.ttl),
@@ -395,6 +400,7 @@ class UserLinker:
         if hasattr(user, "set_unusable_password"):
             user.set_unusable_password()  # signs in by Cognito only
         self._apply_profile(claims, user)
+        self._apply_flags(claims, user)
         if self.config.user_mapper is not None:
             self.config.user_mapper(claims, user, True)
         with transaction.atomic(using=router.db_for_write(CognitoIdentity)):
@@ -431,10 +437,22 @@ class UserLinker:
                 continue
             setattr(user, field_name, value[: field.max_length] if field.max_length else value)
 
+    def _apply_flags(self, claims: CognitoClaims, user: Any) -> None:
+        wanted = [(getattr(self.config, key), field) for key, field in _FLAGS]
+        wanted = [(groups, field) for groups, field in wanted if groups is not None]
+        if not wanted:
+            return
+        names = set(self._group_names(claims))
+        fields = {f.name for f in user._meta.concrete_fields}
+        for groups, field in wanted:
+            if field in fields:  # else the user model has no such flag (check E007)
+                setattr(user, field, not names.isdisjoint(groups))
+
     def _update(self, claims: CognitoClaims, user: Any) -> None:
         fields = user._meta.concrete_fields
         before = [getattr(user, f.attname) for f in fields]
         self._apply_profile(claims, user)
+        self._apply_flags(claims, user)
         if self.config.user_mapper is not None:
             self.config.user_mapper(claims, user, False)
         changed = [
