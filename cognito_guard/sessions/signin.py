@@ -634,11 +634,16 @@ class SessionGuard(BearerGuard):
     """
 
     def __init__(
-        self, verifier: CognitoVerifier, *, sign_in: WebSignIn, realm: str | None = None
+        self,
+        verifier: CognitoVerifier,
+        *,
+        sign_in: WebSignIn,
+        realm: str | None = None,
+        resource: str | None = None,
     ) -> None:
         if not isinstance(sign_in, WebSignIn):
             raise ConfigurationError(f"sign_in must be a WebSignIn, not {type(sign_in).__name__}")
-        super().__init__(verifier, realm=realm)
+        super().__init__(verifier, realm=realm, resource=resource)
         self.sign_in = sign_in
 
     def authenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar, cast, overload
 from ...bearer import BearerGuard, Credentials, Requirement
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, CognitoUsageError, ConfigurationError, MissingTokenError
+from .._resource import mark
 from ._compat import AttributeProxy, g_object, request_object, running_loop
 from .responses import CognitoHTTPException, http_exception
 from .sessions import web_request
@@ -189,6 +190,7 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                     _authorize(requirement, claims)
                 return await view(*args, **kwargs)
 
+            mark(async_wrapper, requirement)  # the scopes of the metadata document
             return cast(View, async_wrapper)
 
         @functools.wraps(view)
@@ -198,6 +200,7 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                 _authorize(requirement, claims)
             return view(*args, **kwargs)
 
+        mark(wrapper, requirement)
         return cast(View, wrapper)
 
     return decorate

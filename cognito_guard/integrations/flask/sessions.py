@@ -54,10 +54,15 @@ def to_response(answer: WebResponse) -> Response:
 
 
 def install(
-    app: Flask, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
+    app: Flask,
+    verifier: CognitoVerifier,
+    sign_in: WebSignIn,
+    realm: str | None,
+    resource: str | None = None,
 ) -> SessionGuard:
     """Mount the routes of ``sign_in`` on ``app``; the guard the extension then uses."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)  # refuses a bad sign_in first
+    # Refuses a bad sign_in (or resource) first.
+    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm, resource=resource)
 
     def sign_in_route() -> Response:
         answer = sign_in.handle(web_request())

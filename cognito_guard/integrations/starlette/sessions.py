@@ -56,10 +56,15 @@ def to_response(answer: WebResponse) -> Response:
 
 
 def install(
-    app: Starlette, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
+    app: Starlette,
+    verifier: CognitoVerifier,
+    sign_in: WebSignIn,
+    realm: str | None,
+    resource: str | None = None,
 ) -> SessionGuard:
     """Mount the routes of ``sign_in`` on ``app``; the guard the dependencies then use."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)  # refuses a bad sign_in first
+    # Refuses a bad sign_in (or resource) first.
+    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm, resource=resource)
 
     async def sign_in_route(request: Request) -> Response:
         answer = await sign_in.ahandle(web_request(request))
