@@ -23,6 +23,7 @@ from django.http import HttpRequest, JsonResponse
 
 from ...bearer import Answer, Requirement
 from ...errors import CognitoGuardError, ConfigurationError
+from .._resource import mark
 from .middleware import STATE, found
 
 __all__ = ["django_answer", "require_auth", "require_group", "require_scope"]
@@ -80,6 +81,7 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                     return denial
                 return await view(request, *args, **kwargs)
 
+            mark(async_view, requirement)  # the scopes of the metadata document
             return cast(View, async_view)
 
         @functools.wraps(view)
@@ -89,6 +91,7 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                 return denial
             return view(request, *args, **kwargs)
 
+        mark(sync_view, requirement)
         return cast(View, sync_view)
 
     return decorator

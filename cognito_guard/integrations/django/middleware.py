@@ -28,6 +28,7 @@ from ...claims import CognitoClaims
 from ...errors import CognitoGuardError
 from ...sessions import WebRequest
 from ._compat import drf_django_request
+from .metadata import metadata_response, served_metadata
 from .settings import MIDDLEWARE_PATH, build_guard
 from .users import user_linker
 
@@ -119,7 +120,8 @@ class CognitoMiddleware:
     Both sync- and async-capable: on an async stack it awaits ``averify``. The verifier is built
     when Django loads its middleware, so bad settings fail the start-up. With
     :class:`~cognito_guard.integrations.django.CognitoBackend` on, it also sets ``request.user``
-    to the linked ``AUTH_USER_MODEL`` row.
+    to the linked ``AUTH_USER_MODEL`` row. With ``COGNITO_GUARD["RESOURCE"]`` it answers the
+    resource's RFC 9728 metadata path itself (:mod:`~cognito_guard.integrations.django.metadata`).
 
     Example::
 
@@ -135,6 +137,8 @@ class CognitoMiddleware:
         backend = cognito_backend()
         # None unless CognitoBackend is in AUTHENTICATION_BACKENDS
         self.users = None if backend is None else user_linker(backend, self.guard.verifier.issuers)
+        self.metadata = served_metadata(self.guard)
+        self.metadata_path = None if self.metadata is None else self.metadata.path
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
@@ -142,6 +146,8 @@ class CognitoMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
+        if request.path_info == self.metadata_path:
+            return self._metadata(request)
         # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
         # The cookie is read (web_request) only by a guard that takes it, on a request without
         # the header.
@@ -162,6 +168,8 @@ class CognitoMiddleware:
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info == self.metadata_path:
+            return self._metadata(request)
         value = request.META.get("HTTP_AUTHORIZATION")
         credentials = Credentials(() if value is None else (value,), request, web_request)
         claims: CognitoClaims | None = None
@@ -175,6 +183,10 @@ class CognitoMiddleware:
             claims, error, user = await self.users.aattach(request, claims, error)
         request.__dict__.update({"cognito_user": claims, STATE: (self.guard, claims, error, user)})
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+    def _metadata(self, request: HttpRequest) -> HttpResponseBase:
+        assert self.metadata is not None  # noqa: S101 - metadata_path is set only with it
+        return metadata_response(self.metadata, request)
 
 
 def found(request: HttpRequest) -> Found:
