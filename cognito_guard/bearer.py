@@ -323,9 +323,11 @@ class BearerGuard:
         """The HTTP answer for a rejection, logged here: one record per call, never the token.
 
         ``method`` and ``path`` (the request's; never its query string) go into the record. A
-        rejection that points at the settings (wrong issuer, client, audience, token use, unknown key,
-        keys unavailable) is logged at WARNING the first time its cause is seen in a while, and at
-        INFO after; other rejections at INFO; an unexpected error (a 500) at ERROR.
+        rejection that points at the settings (wrong issuer, client, audience, token use,
+        unknown key, keys unavailable) is logged at WARNING the first time its cause is seen in
+        a while, and at INFO after; other rejections at INFO; an unexpected error (a 500) at
+        ERROR. With ``resource=``, every challenge names the metadata document (see
+        :meth:`www_authenticate`).
         """
         if isinstance(exc, ServiceUnavailableError):
             answer = Answer(
