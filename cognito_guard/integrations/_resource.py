@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TypeVar
 
 from ..bearer import Requirement
 from ..errors import ConfigurationError
@@ -27,6 +27,8 @@ __all__ = [
     "requirement_scopes",
 ]
 
+T = TypeVar("T")
+
 REQUIREMENTS_ATTR = "_cognito_guard_requirements"
 """The attribute of a decorated view holding the :class:`Requirement` s its decorators demand."""
 
@@ -36,14 +38,15 @@ REQUIREMENTS_ATTR = "_cognito_guard_requirements"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]+")
 
 
-def mark(wrapper: Any, requirement: Requirement) -> None:
-    """Record on a decorator's ``wrapper`` that the view demands ``requirement``.
+def mark(wrapper: T, requirement: Requirement) -> T:
+    """``wrapper``, a decorator's, recording that the view demands ``requirement``.
 
     ``functools.wraps`` copies a wrapped view's attributes, so the requirements of stacked
     decorators (and of Django's ``method_decorator``) add up on the outermost function.
     """
     previous: tuple[Requirement, ...] = getattr(wrapper, REQUIREMENTS_ATTR, ())
     setattr(wrapper, REQUIREMENTS_ATTR, (*previous, requirement))
+    return wrapper
 
 
 def marked_scopes(view: object) -> tuple[str, ...]:

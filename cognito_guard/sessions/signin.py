@@ -694,6 +694,20 @@ class SessionGuard(BearerGuard):
         return super().answer(exc, method=method, path=path)
 
 
+def guard_for(
+    verifier: CognitoVerifier, sign_in: WebSignIn | None, **options: str | None
+) -> BearerGuard:
+    """The guard an adapter authenticates with: a :class:`SessionGuard` with ``sign_in``, else a
+    :class:`~cognito_guard.bearer.BearerGuard`; ``options`` are their ``realm`` and
+    ``resource``. Both refuse bad options at construction, before any route is mounted.
+
+    Example: ``guard = guard_for(verifier, sign_in, resource="https://api.example.com")``
+    """
+    if sign_in is None:
+        return BearerGuard(verifier, **options)
+    return SessionGuard(verifier, sign_in=sign_in, **options)
+
+
 def _cookie_request(credentials: Credentials | Sequence[str]) -> WebRequest | None:
     # Only a request without an Authorization header is judged by its cookie: a header, even a
     # malformed one, is the client's choice of credentials and gets the bearer answer.

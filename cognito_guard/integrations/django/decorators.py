@@ -81,8 +81,8 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                     return denial
                 return await view(request, *args, **kwargs)
 
-            mark(async_view, requirement)  # the scopes of the metadata document
-            return cast(View, async_view)
+            # Marked with its requirement: the scopes of the metadata document.
+            return cast(View, mark(async_view, requirement))
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -91,8 +91,7 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                 return denial
             return view(request, *args, **kwargs)
 
-        mark(sync_view, requirement)
-        return cast(View, sync_view)
+        return cast(View, mark(sync_view, requirement))
 
     return decorator
 

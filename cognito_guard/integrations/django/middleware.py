@@ -144,10 +144,10 @@ class CognitoMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
         if request.path_info == self.metadata_path:
             return self._metadata(request)
+        if self.is_async:
+            return self.__acall__(request)
         # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
         # The cookie is read (web_request) only by a guard that takes it, on a request without
         # the header.
@@ -168,8 +168,6 @@ class CognitoMiddleware:
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.path_info == self.metadata_path:
-            return self._metadata(request)
         value = request.META.get("HTTP_AUTHORIZATION")
         credentials = Credentials(() if value is None else (value,), request, web_request)
         claims: CognitoClaims | None = None
@@ -184,9 +182,15 @@ class CognitoMiddleware:
         request.__dict__.update({"cognito_user": claims, STATE: (self.guard, claims, error, user)})
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
 
-    def _metadata(self, request: HttpRequest) -> HttpResponseBase:
+    def _metadata(self, request: HttpRequest) -> Any:
+        """The metadata document's answer: the response, or on an async stack an awaitable."""
         assert self.metadata is not None  # noqa: S101 - metadata_path is set only with it
-        return metadata_response(self.metadata, request)
+        response = metadata_response(self.metadata, request)
+        return _ready(response) if self.is_async else response
+
+
+async def _ready(response: HttpResponseBase) -> HttpResponseBase:
+    return response
 
 
 def found(request: HttpRequest) -> Found:

@@ -43,7 +43,8 @@ from ...bearer import BearerGuard
 from ...claims import CognitoClaims
 from ...config import check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
-from ...sessions import SessionGuard, WebSignIn
+from ...sessions import WebSignIn
+from ...sessions.signin import guard_for
 from ...verifier import CognitoVerifier
 
 __all__ = [
@@ -234,13 +235,8 @@ def build_guard() -> BearerGuard:
     realm = getattr(settings, "COGNITO_GUARD_REALM", None)
     if realm is not None and not isinstance(realm, str):
         raise ConfigurationError("settings.COGNITO_GUARD_REALM must be a string")
-    sign_in = sign_in_from_settings()
-    resource = resource_from_settings()
-    if sign_in is not None:
-        return SessionGuard(
-            build_verifier(), sign_in=sign_in, realm=realm or None, resource=resource
-        )
-    return BearerGuard(build_verifier(), realm=realm or None, resource=resource)
+    sign_in, resource = sign_in_from_settings(), resource_from_settings()
+    return guard_for(build_verifier(), sign_in, realm=realm or None, resource=resource)
 
 
 def resource_from_settings() -> str | None:

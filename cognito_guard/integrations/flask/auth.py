@@ -190,8 +190,8 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                     _authorize(requirement, claims)
                 return await view(*args, **kwargs)
 
-            mark(async_wrapper, requirement)  # the scopes of the metadata document
-            return cast(View, async_wrapper)
+            # Marked with its requirement: the scopes of the metadata document.
+            return cast(View, mark(async_wrapper, requirement))
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -200,8 +200,7 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                 _authorize(requirement, claims)
             return view(*args, **kwargs)
 
-        mark(wrapper, requirement)
-        return cast(View, wrapper)
+        return cast(View, mark(wrapper, requirement))
 
     return decorate
 

@@ -12,7 +12,7 @@ from flask import Flask, Response
 from ...bearer import BearerGuard
 from ...config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
-from ...sessions.signin import WebSignIn
+from ...sessions.signin import WebSignIn, guard_for
 from ...sessions.web import WebResponse
 from ...verifier import CognitoVerifier
 from .._resource import ServedMetadata, marked_scopes
@@ -96,11 +96,9 @@ class CognitoGuard:
                     "drop verifier= to build it from app.config"
                 )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
-        guard = (
-            BearerGuard(verifier, realm=self.realm, resource=self.resource)
-            if self.sign_in is None
-            else install(app, verifier, self.sign_in, self.realm, self.resource)
-        )
+        guard = guard_for(verifier, self.sign_in, realm=self.realm, resource=self.resource)
+        if self.sign_in is not None:
+            install(app, self.sign_in)
         _check_views(app)
         _serve_metadata(app, guard)
         app.extensions[EXTENSION_KEY] = guard

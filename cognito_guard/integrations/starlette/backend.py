@@ -166,7 +166,6 @@ def requires(
                 return await func(*args, **kwargs)
             return await run_in_threadpool(func, *args, **kwargs)
 
-        mark(wrapper, requirement)  # the scopes of the metadata document
-        return wrapper
+        return mark(wrapper, requirement)  # marked: the scopes of the metadata document
 
     return decorator

@@ -10,7 +10,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from ...bearer import BearerGuard
 from ...config import verifier_from_env
 from ...errors import ConfigurationError
-from ...sessions.signin import WebSignIn
+from ...sessions.signin import WebSignIn, guard_for
 from ...verifier import CognitoVerifier
 from .._resource import ServedMetadata
 from ..asgi import MetadataMiddleware
@@ -64,11 +64,9 @@ class CognitoGuard:
                 "once (a second call would replace the first verifier)"
             )
         self.verifier = verifier if verifier is not None else verifier_from_env()
-        self.guard: BearerGuard = (
-            BearerGuard(self.verifier, realm=realm, resource=resource)
-            if sign_in is None
-            else install(app, self.verifier, sign_in, realm, resource)
-        )
+        self.guard = guard_for(self.verifier, sign_in, realm=realm, resource=resource)
+        if sign_in is not None:
+            install(app, sign_in)
         setattr(app.state, STATE_ATTR, self.guard)
         app.add_exception_handler(CognitoHTTPException, cognito_exception_handler)
         if authentication:
