@@ -436,3 +436,23 @@ def test_a_resource_path_the_servers_would_decode_is_refused(
         CognitoWSGIMiddleware(wsgi_reference_app, verifier, resource=resource)
     with pytest.raises(ConfigurationError, match=message):
         flask_guard.CognitoGuard(Flask(__name__), verifier=verifier, resource=resource)
+
+
+def test_flask_reads_the_resource_from_app_config(issuer: LocalIssuer, jwks: JWKSServer) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        COGNITO_USER_POOL_ID=issuer.user_pool_id,
+        COGNITO_CLIENT_ID=issuer.client_id,
+        COGNITO_JWKS_URI=jwks.jwks_uri,
+        COGNITO_AUDIENCE=RESOURCE,
+        COGNITO_RESOURCE=RESOURCE,
+    )
+    flask_guard.CognitoGuard(app)
+    response = app.test_client().get(WELL_KNOWN)
+    assert response.status_code == 200
+    assert response.get_json()["resource"] == RESOURCE
+    # without an audience in app.config, the same resource is refused at start-up
+    other = Flask(__name__)
+    other.config.update({k: v for k, v in app.config.items() if k != "COGNITO_AUDIENCE"})
+    with pytest.raises(ConfigurationError, match="needs a verifier that checks the audience"):
+        flask_guard.CognitoGuard(other)

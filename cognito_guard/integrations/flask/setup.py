@@ -25,6 +25,8 @@ EXTENSION_KEY = "cognito_guard"
 """The key of ``app.extensions`` holding the app's :class:`~cognito_guard.bearer.BearerGuard`."""
 
 _DEMANDS = ("COGNITO_SCOPES", "COGNITO_GROUPS")
+RESOURCE_KEY = "COGNITO_RESOURCE"
+"""The ``app.config`` key read as ``resource=`` when the extension is given none."""
 
 log = logging.getLogger("cognito_guard")
 
@@ -52,7 +54,8 @@ class CognitoGuard:
             decorators accept its session cookie as well as bearer tokens.
         resource: the API's resource identifier (RFC 8707), one of the verifier's audiences:
             serves its RFC 9728 metadata at ``/.well-known/oauth-protected-resource`` (with the
-            resource's path after it) and names that URL in every challenge.
+            resource's path after it) and names that URL in every challenge. Without it,
+            ``app.config["COGNITO_RESOURCE"]`` is read.
     """
 
     def __init__(
@@ -96,7 +99,9 @@ class CognitoGuard:
                     "drop verifier= to build it from app.config"
                 )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
-        guard = guard_for(verifier, self.sign_in, realm=self.realm, resource=self.resource)
+        # The app's own setting when the extension was given none (factories share one).
+        resource = self.resource if self.resource is not None else app.config.get(RESOURCE_KEY)
+        guard = guard_for(verifier, self.sign_in, realm=self.realm, resource=resource or None)
         if self.sign_in is not None:
             install(app, self.sign_in)
         _check_views(app)
