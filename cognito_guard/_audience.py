@@ -7,17 +7,19 @@ an access token only when its ``aud`` holds one of them; without ``audience=`` n
 demanded of access tokens (tokens requested without a resource have none).
 
 No I/O, and nothing of cognito_guard but the errors and the value normaliser: the verifier and
-the MCP integration both read the audience through here.
+the MCP integration both read the audience through here, and the token client checks the
+``resource=`` of its requests with :func:`resource_indicator`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from urllib.parse import urlsplit
 
 from ._values import strings
 from .errors import ConfigurationError, InvalidAudienceError, shorten
 
-__all__ = ["audiences", "matched_audience"]
+__all__ = ["audiences", "matched_audience", "resource_indicator"]
 
 
 def audiences(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -71,3 +73,35 @@ def matched_audience(aud: object, accepted: Collection[str]) -> str:
     raise InvalidAudienceError(
         f"aud {shorten(aud)} names none of the accepted audiences {sorted(accepted)}"
     )
+
+
+def resource_indicator(value: object) -> str:
+    """``value`` if it can be the ``resource`` of a token request (RFC 8707 section 2), else
+    ConfigurationError.
+
+    One absolute URI without a fragment (``https://api.example.com``; Cognito also takes custom
+    schemes such as ``myapp://orders``) and without whitespace: Cognito binds a token to one
+    resource per request, so a list is refused too.
+
+    Example: ``resource_indicator("https://api.example.com")  # -> "https://api.example.com"``
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            "resource must be one URL string such as 'https://api.example.com' (Cognito binds "
+            f"a token to one resource per request), not {type(value).__name__}"
+        )
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:
+        scheme = ""
+    if " " in value or not value.isprintable() or not scheme or "#" in value:
+        raise ConfigurationError(
+            f"resource {value!r} must be an absolute URI without a fragment or whitespace, "
+            "such as 'https://api.example.com' (RFC 8707)"
+        )
+    if not value.startswith(scheme + "://"):
+        raise ConfigurationError(
+            f"resource {value!r} must be an absolute URI with a host, such as "
+            "'https://api.example.com' (RFC 8707)"
+        )
+    return value

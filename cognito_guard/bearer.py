@@ -23,6 +23,7 @@ from .claims import CognitoClaims
 from .errors import (
     CognitoGuardError,
     ConfigurationError,
+    InvalidAudienceError,
     InvalidClientError,
     InvalidIssuerError,
     InvalidRequestError,
@@ -34,6 +35,7 @@ from .errors import (
     TokenError,
     UnknownKeyError,
 )
+from .resource import ProtectedResource
 from .verifier import CognitoVerifier, _names
 
 __all__ = ["Answer", "BearerGuard", "Credentials", "Requirement", "parse_authorization"]
@@ -225,6 +227,7 @@ class Answer:
 _SETTINGS_HINTS: dict[type[CognitoGuardError], str] = {
     InvalidIssuerError: "check the user pool id / issuer setting",
     InvalidClientError: "check the client id setting",
+    InvalidAudienceError: "check the audience setting (a token requested without resource=?)",
     InvalidTokenUseError: "check the token_use setting (an ID token where access is expected?)",
     UnknownKeyError: "check the user pool / JWKS URL setting",
     KeysUnavailableError: "the JWKS URL cannot be reached",
@@ -246,6 +249,11 @@ def _printable(text: str, limit: int = 200) -> str:
 class BearerGuard:
     """Authenticates requests with a :class:`CognitoVerifier` and answers failures per RFC 6750.
 
+    ``resource`` (the API's resource identifier, RFC 8707 / RFC 9728) makes every challenge of
+    :meth:`answer` carry ``resource_metadata="<its metadata URL>"``, where clients learn which
+    user pool issues tokens for it. It must be one of the verifier's audiences: a verifier
+    without ``audience=`` is refused, as it would accept tokens issued for other resources.
+
     Example::
 
         guard = BearerGuard(verifier, realm="orders-api")
@@ -256,7 +264,13 @@ class BearerGuard:
             answer = guard.answer(exc, method="GET", path="/orders")   # status, headers, body
     """
 
-    def __init__(self, verifier: CognitoVerifier, *, realm: str | None = None) -> None:
+    def __init__(
+        self,
+        verifier: CognitoVerifier,
+        *,
+        realm: str | None = None,
+        resource: str | ProtectedResource | None = None,
+    ) -> None:
         if not isinstance(verifier, CognitoVerifier):
             raise ConfigurationError(
                 f"the verifier must be a CognitoVerifier, not {type(verifier).__name__}"
@@ -265,6 +279,7 @@ class BearerGuard:
             raise ConfigurationError(f"realm must be a string, not {type(realm).__name__}")
         self.verifier = verifier
         self.realm = realm
+        self.resource = None if resource is None else _protected_resource(resource, verifier)
         self._warned: dict[tuple[str, str], float] = {}
         self._warned_lock = threading.Lock()
 
@@ -308,9 +323,11 @@ class BearerGuard:
         """The HTTP answer for a rejection, logged here: one record per call, never the token.
 
         ``method`` and ``path`` (the request's; never its query string) go into the record. A
-        rejection that points at the settings (wrong issuer, client, token use, unknown key,
-        keys unavailable) is logged at WARNING the first time its cause is seen in a while, and at
-        INFO after; other rejections at INFO; an unexpected error (a 500) at ERROR.
+        rejection that points at the settings (wrong issuer, client, audience, token use,
+        unknown key, keys unavailable) is logged at WARNING the first time its cause is seen in
+        a while, and at INFO after; other rejections at INFO; an unexpected error (a 500) at
+        ERROR. With ``resource=``, every challenge names the metadata document (see
+        :meth:`www_authenticate`).
         """
         if isinstance(exc, ServiceUnavailableError):
             answer = Answer(
@@ -323,7 +340,7 @@ class BearerGuard:
             answer = Answer(
                 exc.status_code,
                 (
-                    ("WWW-Authenticate", exc.www_authenticate(self.realm)),
+                    ("WWW-Authenticate", self.www_authenticate(exc)),
                     ("Cache-Control", "no-store"),
                 ),
                 exc.error_code or "unauthorized",
@@ -333,6 +350,15 @@ class BearerGuard:
             answer = Answer(500, (), "server_error", "The request could not be authenticated")
         self._log(exc, answer.status, method, path)
         return answer
+
+    def www_authenticate(self, exc: TokenError) -> str:
+        """The ``WWW-Authenticate`` challenge of ``exc``: its RFC 6750 parameters, this guard's
+        realm and, with ``resource=``, ``resource_metadata`` (RFC 9728 section 5.1).
+
+        Example: ``guard.www_authenticate(MissingTokenError("no token"))``
+        """
+        challenge = exc.www_authenticate(self.realm)
+        return challenge if self.resource is None else self.resource.challenge(challenge)
 
     def _log(
         self, exc: CognitoGuardError, status: int, method: str | None, path: str | None
@@ -372,3 +398,28 @@ class BearerGuard:
                     return False
             self._warned[key] = now
             return True
+
+
+def _protected_resource(
+    resource: str | ProtectedResource, verifier: CognitoVerifier
+) -> ProtectedResource:
+    name = resource.resource if isinstance(resource, ProtectedResource) else resource
+    if not verifier.audiences:
+        raise ConfigurationError(
+            f"resource={name!r} needs a verifier that checks the audience: build it with "
+            f"audience={name!r} (COGNITO_AUDIENCE): without an audience check this resource "
+            "server would accept access tokens issued for other resources"
+        )
+    if isinstance(resource, ProtectedResource):
+        if resource.resource not in verifier.audiences:
+            raise ConfigurationError(
+                f"resource {name!r} is not one of the verifier's audiences "
+                f"{list(verifier.audiences)}: clients would get tokens it refuses"
+            )
+        return resource
+    if not isinstance(resource, str):
+        raise ConfigurationError(
+            f"resource must be a URL string such as 'https://api.example.com', not "
+            f"{type(resource).__name__}"
+        )
+    return ProtectedResource.for_verifier(resource, verifier)

@@ -186,14 +186,18 @@ class CognitoTokenClient:
 
     # -- the operations, sync ------------------------------------------------------------------
 
-    def client_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
+    def client_credentials(
+        self, scopes: Iterable[str] = (), *, resource: str | None = None
+    ) -> TokenSet:
         """A machine-to-machine access token (``grant_type=client_credentials``).
 
         Cognito bills every such request: reuse the token (see :class:`ClientCredentialsAuth`).
+        ``resource`` is a :class:`ConfigurationError`: Cognito binds only sign-ins to resources.
 
         Example: ``tokens = client.client_credentials(scopes=["orders/read"])``
         """
-        return self._run(client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock))
+        flow = client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock, resource)
+        return self._run(flow)
 
     def refresh(
         self,
@@ -202,6 +206,7 @@ class CognitoTokenClient:
         device_key: str | None = None,
         client_metadata: Mapping[str, str] | None = None,
         username: str | None = None,
+        resource: str | None = None,
     ) -> TokenSet:
         """New access and ID tokens for a refresh token (and a new refresh token if it rotates).
 
@@ -228,10 +233,14 @@ class CognitoTokenClient:
                 only.
             username: the user's Cognito username (or ``sub``); needed only when a client
                 with a secret falls back to ``InitiateAuth``, whose ``SECRET_HASH`` contains it.
+            resource: the sign-in's RFC 8707 resource, sent again (optional: refreshed tokens
+                keep it; another is :class:`OAuthError` ``invalid_target``). At a domain only.
 
         Example: ``tokens = client.refresh(tokens.refresh_token)``
         """
-        return self._run(self._refresh_flow(refresh_token, device_key, client_metadata, username))
+        return self._run(
+            self._refresh_flow(refresh_token, device_key, client_metadata, username, resource)
+        )
 
     def exchange_code(
         self,
@@ -240,17 +249,20 @@ class CognitoTokenClient:
         redirect_uri: str,
         code_verifier: str | None = None,
         nonce: str | None = None,
+        resource: str | None = None,
     ) -> TokenSet:
         """Redeem an authorization code from ``/oauth2/authorize`` (PKCE: pass the verifier).
 
         With an ``id_token_verifier`` and ``nonce``, the ID token's ``nonce`` must match.
+        ``resource`` (RFC 8707) repeats the one of ``authorize_url(..., resource=...)``, which
+        binds the tokens; another is refused (:class:`OAuthError` ``invalid_target``).
 
         Example::
 
             tokens = client.exchange_code(code, redirect_uri="https://app/callback",
                                           code_verifier=session["verifier"])
         """
-        return self._run(self._exchange_flow(code, redirect_uri, code_verifier, nonce))
+        return self._run(self._exchange_flow(code, redirect_uri, code_verifier, nonce, resource))
 
     def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token and the access and ID tokens it produced.
@@ -300,11 +312,12 @@ class CognitoTokenClient:
 
     # -- the operations, async -----------------------------------------------------------------
 
-    async def aclient_credentials(self, scopes: Iterable[str] = ()) -> TokenSet:
+    async def aclient_credentials(
+        self, scopes: Iterable[str] = (), *, resource: str | None = None
+    ) -> TokenSet:
         """Async :meth:`client_credentials`."""
-        return await self._arun(
-            client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock)
-        )
+        flow = client_credentials_flow(self.endpoint, check_scopes(scopes), self.clock, resource)
+        return await self._arun(flow)
 
     async def arefresh(
         self,
@@ -313,10 +326,11 @@ class CognitoTokenClient:
         device_key: str | None = None,
         client_metadata: Mapping[str, str] | None = None,
         username: str | None = None,
+        resource: str | None = None,
     ) -> TokenSet:
         """Async :meth:`refresh`."""
         return await self._arun(
-            self._refresh_flow(refresh_token, device_key, client_metadata, username)
+            self._refresh_flow(refresh_token, device_key, client_metadata, username, resource)
         )
 
     async def aexchange_code(
@@ -326,9 +340,12 @@ class CognitoTokenClient:
         redirect_uri: str,
         code_verifier: str | None = None,
         nonce: str | None = None,
+        resource: str | None = None,
     ) -> TokenSet:
         """Async :meth:`exchange_code`."""
-        return await self._arun(self._exchange_flow(code, redirect_uri, code_verifier, nonce))
+        return await self._arun(
+            self._exchange_flow(code, redirect_uri, code_verifier, nonce, resource)
+        )
 
     async def arevoke(self, refresh_token: str) -> None:
         """Async :meth:`revoke`."""
@@ -355,9 +372,14 @@ class CognitoTokenClient:
     # -- sign-in helper ------------------------------------------------------------------------
 
     def authorization_request(
-        self, redirect_uri: str, scopes: Iterable[str] = ("openid", "email")
+        self,
+        redirect_uri: str,
+        scopes: Iterable[str] = ("openid", "email"),
+        *,
+        resource: str | None = None,
     ) -> AuthorizationRequest:
-        """A hosted sign-in redirect with fresh state, nonce and PKCE pair (needs a domain).
+        """A hosted sign-in redirect with fresh state, nonce and PKCE pair (needs a domain);
+        ``resource`` binds the access tokens to that resource (RFC 8707).
 
         Example::
 
@@ -368,7 +390,11 @@ class CognitoTokenClient:
         if self.endpoint.domain is None:
             raise ConfigurationError("the hosted sign-in pages need domain=...")
         return authorization_request(
-            self.endpoint.domain, client_id=self.client_id, redirect_uri=redirect_uri, scopes=scopes
+            self.endpoint.domain,
+            client_id=self.client_id,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            resource=resource,
         )
 
     # -- flows shared by the sync and async methods --------------------------------------------
@@ -379,6 +405,7 @@ class CognitoTokenClient:
         device_key: str | None,
         client_metadata: Mapping[str, str] | None,
         username: str | None,
+        resource: str | None = None,
     ) -> Flow[TokenSet]:
         require_text(refresh_token, "refresh_token")
         if device_key is not None:
@@ -396,16 +423,22 @@ class CognitoTokenClient:
             username=username if isinstance(username, str) and username else None,
             rotation=self.refresh_token_rotation,
             lacks_get_tokens=self._lacks_get_tokens,
+            resource=resource,
         )
 
     def _exchange_flow(
-        self, code: str, redirect_uri: str, code_verifier: str | None, nonce: str | None
+        self,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None,
+        nonce: str | None,
+        resource: str | None = None,
     ) -> Flow[TokenSet]:
         require_text(code, "code")
         require_text(redirect_uri, "redirect_uri")
         verify = self.id_token_verifier is not None
         return exchange_code_flow(
-            self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify
+            self.endpoint, code, redirect_uri, code_verifier, nonce, self.clock, verify, resource
         )
 
     def _sign_out_flow(

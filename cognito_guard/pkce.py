@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from ._audience import resource_indicator
 from .errors import ConfigurationError
 
 __all__ = [
@@ -104,14 +105,19 @@ def authorize_url(
     code_challenge: str | None = None,
     identity_provider: str | None = None,
     extra: Mapping[str, str] | None = None,
+    resource: str | None = None,
 ) -> str:
     """The hosted sign-in URL: ``{domain}/oauth2/authorize?response_type=code&...``.
+
+    ``resource`` (RFC 8707) asks for access tokens bound to that resource: Cognito puts it in
+    their ``aud``, where a verifier given ``audience=`` looks for it. One resource per request,
+    as Cognito allows.
 
     Example::
 
         authorize_url("https://auth.example.com", client_id="4a1b...",
                       redirect_uri="https://app/callback", state=state, nonce=nonce,
-                      code_challenge=pair.challenge)
+                      code_challenge=pair.challenge, resource="https://api.example.com")
     """
     if not state:
         raise ConfigurationError("state is required: it protects the callback against CSRF")
@@ -131,6 +137,8 @@ def authorize_url(
         params["code_challenge_method"] = "S256"
     if identity_provider is not None:
         params["identity_provider"] = identity_provider
+    if resource is not None:
+        params["resource"] = resource_indicator(resource)
     params.update(extra or {})
     return f"{domain.rstrip('/')}/oauth2/authorize?{urlencode(params)}"
 
@@ -157,8 +165,10 @@ def authorization_request(
     scopes: Iterable[str] = ("openid", "email"),
     identity_provider: str | None = None,
     extra: Mapping[str, str] | None = None,
+    resource: str | None = None,
 ) -> AuthorizationRequest:
-    """A sign-in redirect with a fresh ``state``, ``nonce`` and PKCE pair.
+    """A sign-in redirect with a fresh ``state``, ``nonce`` and PKCE pair; ``resource`` as in
+    :func:`authorize_url`.
 
     Example::
 
@@ -179,5 +189,6 @@ def authorization_request(
         code_challenge=pair.challenge,
         identity_provider=identity_provider,
         extra=extra,
+        resource=resource,
     )
     return AuthorizationRequest(url, state, nonce, pair.verifier, redirect_uri)

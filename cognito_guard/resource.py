@@ -7,8 +7,9 @@ takes a token. The client then asks the pool for a token with ``resource=<the re
 (RFC 8707), which Cognito puts in the access token's ``aud`` and which a verifier given
 ``audience=<the resource>`` demands.
 
-Framework-neutral and without I/O: an adapter serves :meth:`ProtectedResource.body` at
-:attr:`ProtectedResource.metadata_path` and adds :meth:`ProtectedResource.challenge` to its 401s.
+Framework-neutral and without I/O: an adapter answers requests for
+:attr:`ProtectedResource.metadata_path` with :meth:`ProtectedResource.response` (the document,
+public and cacheable) and adds :meth:`ProtectedResource.challenge` to its 401s.
 
 Example::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,10 +33,23 @@ from .errors import ConfigurationError
 from .issuers import canonical_issuer, is_loopback_host
 from .verifier import CognitoVerifier
 
-__all__ = ["WELL_KNOWN", "ProtectedResource", "check_resource", "metadata_url"]
+__all__ = [
+    "METADATA_CACHE_CONTROL",
+    "WELL_KNOWN",
+    "MetadataResponse",
+    "ProtectedResource",
+    "check_resource",
+    "metadata_url",
+]
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 """The well-known path of RFC 9728 section 3."""
+
+METADATA_CACHE_CONTROL = "public, max-age=3600"
+"""The ``Cache-Control`` of the document: the same for every client, and it changes only with a
+deployment, so clients and shared caches may keep it an hour."""
+
+_METHODS = "GET, HEAD, OPTIONS"
 
 
 def check_resource(resource: str) -> str:
@@ -91,6 +106,15 @@ def _names(value: Iterable[str], what: str) -> tuple[str, ...]:
         if not isinstance(item, str) or not item or " " in item or not item.isprintable():
             raise ConfigurationError(f"{what} must be names without whitespace, got {item!r}")
     return items
+
+
+@dataclass(frozen=True)
+class MetadataResponse:
+    """A framework-neutral HTTP response of the metadata path: status, headers and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -186,7 +210,45 @@ class ProtectedResource:
 
     def body(self) -> bytes:
         """The document as UTF-8 JSON, to serve with ``Content-Type: application/json``."""
+        return self._body
+
+    @cached_property
+    def _body(self) -> bytes:
+        # Frozen: the document never changes, so it is encoded once.
         return json.dumps(self.document()).encode()
+
+    def response(self, method: str) -> MetadataResponse:
+        """The answer to a ``method`` request for :attr:`metadata_path`: what adapters send.
+
+        ``GET`` (and ``HEAD``, without the body): 200 with the JSON document, cacheable by
+        anyone (:data:`METADATA_CACHE_CONTROL`) and readable from any origin
+        (``Access-Control-Allow-Origin: *``: the document is public and no credentials are
+        involved, and browser-based clients such as MCP inspectors fetch it cross-origin).
+        ``OPTIONS``: 204, the CORS preflight of such a fetch. Any other method: 405.
+
+        Example: ``response = resource.response("GET")  # .status, .headers, .body``
+        """
+        if method in ("GET", "HEAD"):
+            body = self._body
+            headers = (
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", METADATA_CACHE_CONTROL),
+                ("Access-Control-Allow-Origin", "*"),
+            )
+            return MetadataResponse(200, headers, body if method == "GET" else b"")
+        if method == "OPTIONS":
+            preflight = (
+                ("Allow", _METHODS),
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", _METHODS),
+                ("Access-Control-Allow-Headers", "*"),
+                ("Access-Control-Max-Age", "3600"),
+            )
+            return MetadataResponse(204, preflight, b"")
+        return MetadataResponse(
+            405, (("Allow", _METHODS), ("Content-Length", "0"), ("Cache-Control", "no-store")), b""
+        )
 
     @property
     def challenge_parameter(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .._audience import resource_indicator
 from ..errors import ConfigurationError
 from ..issuers import region_of_domain, region_of_issuer
 from ..issuers import user_pool_api_url as _api_url_of_region
@@ -30,9 +31,18 @@ def _require_domain(ep: Endpoint, what: str) -> None:
 
 
 def client_credentials_flow(
-    ep: Endpoint, scopes: Iterable[str], clock: Callable[[], float]
+    ep: Endpoint, scopes: Iterable[str], clock: Callable[[], float], resource: object = None
 ) -> Flow[TokenSet]:
-    """``grant_type=client_credentials`` at ``/oauth2/token`` (hosted domain, secret required)."""
+    """``grant_type=client_credentials`` at ``/oauth2/token`` (hosted domain, secret required).
+
+    ``resource`` is refused: Cognito binds only a user's sign-in to a resource.
+    """
+    if resource is not None:
+        raise ConfigurationError(
+            "client_credentials cannot take resource=: Cognito binds only a user's sign-in to a "
+            "resource (authorize_url(..., resource=...)); a machine-to-machine token carries the "
+            "resource server's scopes instead, which the API checks with scopes="
+        )
     _require_domain(ep, "the client-credentials grant")
     if ep.client_secret is None:
         raise ConfigurationError("the client-credentials grant needs a client_secret")
@@ -55,14 +65,18 @@ def exchange_code_flow(
     nonce: str | None,
     clock: Callable[[], float],
     verify_id: bool,
+    resource: str | None = None,
 ) -> Flow[TokenSet]:
-    """``grant_type=authorization_code`` (with PKCE's ``code_verifier`` when given)."""
+    """``grant_type=authorization_code`` (with PKCE's ``code_verifier`` when given, and RFC
+    8707's ``resource``)."""
     _require_domain(ep, "redeeming an authorization code")
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     redact: tuple[str, ...] = (code,)
     if code_verifier is not None:
         form["code_verifier"] = code_verifier
         redact += (code_verifier,)
+    if resource is not None:
+        form["resource"] = resource_indicator(resource)
     call = oauth_call(ep, "exchange_code", "/oauth2/token", form, redact)
     sent_at = clock()
     reply: HttpReply = yield call

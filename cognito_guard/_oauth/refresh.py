@@ -10,6 +10,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._audience import resource_indicator
 from ..errors import ConfigurationError, TokenEndpointUnavailable, UnsupportedOperationError
 from ..issuers import is_aws_host
 from .tokens import API_KEYS, OAUTH_KEYS, TokenSet, token_set, with_id_claims
@@ -44,6 +45,7 @@ def refresh_flow(
     username: str | None = None,
     rotation: bool = False,
     lacks_get_tokens: threading.Event | None = None,
+    resource: str | None = None,
 ) -> Flow[TokenSet]:
     """``grant_type=refresh_token`` at the domain, or ``GetTokensFromRefreshToken`` (the API).
 
@@ -57,6 +59,9 @@ def refresh_flow(
     Cognito and rotated the refresh token, with the answer lost: it is sent once more, at once,
     with the same refresh token, which Cognito honours for ``RetryGracePeriodSeconds``. A
     verdict (``OAuthError``, e.g. ``invalid_grant``) is never retried.
+
+    ``resource`` (RFC 8707) goes in the ``refresh_token`` grant's form; the user-pool API has no
+    such parameter.
     """
     if ep.domain is not None:
         if device_key is not None or client_metadata is not None:
@@ -65,12 +70,20 @@ def refresh_flow(
                 "(GetTokensFromRefreshToken); the /oauth2/token refresh_token grant has none"
             )
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if resource is not None:
+            form["resource"] = resource_indicator(resource)
         call = oauth_call(ep, "refresh", "/oauth2/token", form, (refresh_token,))
         sent = yield from _send_refresh(ep, call, clock, check_lacking=False)
         assert not isinstance(sent, _Lacking)  # noqa: S101 - asked only for API answers
         reply, raw, sent_at = sent
         keys = OAUTH_KEYS
     else:
+        if resource is not None:
+            raise ConfigurationError(
+                "resource is a parameter of the /oauth2/token refresh_token grant (a client "
+                "made with domain=...); the user-pool API's refresh has none, and its tokens "
+                "keep the resource their sign-in was bound to"
+            )
         call, reply, raw, sent_at = yield from _api_refresh(
             ep,
             refresh_token,

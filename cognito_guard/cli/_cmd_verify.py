@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 import time
 from typing import Any
@@ -29,12 +31,16 @@ from ._format import (
 )
 from ._input import _read_token, _read_unverified
 
+AUDIENCE_ENV = "COGNITO_AUDIENCE"
+"""The environment variable ``--audience`` defaults to (the adapters' setting of that name)."""
+
 # The Python parameters behind each command's options, as a configuration error names them.
 _VERIFY_OPTIONS = {
     "user_pool_id": "--user-pool-id",
     "issuer": "--issuer",
     "client_id": "--client-id",
     "token_use": "--token-use",
+    "audience": "--audience",
     "scopes": "--scope",
     "groups": "--group",
     "leeway": "--leeway",
@@ -50,12 +56,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         token = _read_token(args.token)
         token_use = None if args.token_use == "any" else args.token_use
+        # The environment's audience is for access tokens: an ID token check ignores it.
+        audiences = tuple(args.audience) or (_audiences_from_env() if token_use != "id" else ())
         verifier = CognitoVerifier(
             user_pool_id=args.user_pool_id,
             issuer=args.issuer,
             client_id=args.client_id or None,
             allow_any_client=not args.client_id,
             token_use=token_use,
+            audience=audiences or None,
             scopes=args.scope,
             groups=args.group,
             leeway=args.leeway,
@@ -77,6 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.jwks_uri,
         tuple(args.client_id),
         token_use,
+        verifier.audiences,
         tuple(args.scope),
         tuple(args.group),
     )
@@ -121,6 +131,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print(f"VALID: {_kind(claims.get('token_use'))} for {_subject(claims)}")
     return code
+
+
+def _audiences_from_env() -> tuple[str, ...]:
+    return tuple(item for item in re.split(r"[\s,]+", os.environ.get(AUDIENCE_ENV, "")) if item)
 
 
 def _subject(claims: dict[str, Any]) -> str:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import KeysUnavailableError, MalformedTokenError, TokenError
+from .._audience import matched_audience
+from ..errors import InvalidAudienceError, KeysUnavailableError, MalformedTokenError, TokenError
 from ._format import _when
 
 
@@ -25,6 +26,7 @@ class _Context:
     jwks_uri: str | None
     client_ids: tuple[str, ...]
     token_use: str | None
+    audiences: tuple[str, ...]
     scopes: tuple[str, ...]
     groups: tuple[str, ...]
 
@@ -117,6 +119,21 @@ def _pass_client(ctx: _Context) -> str:
     return f"issued to app client {_client_of(ctx)!r}"
 
 
+def _pass_audience(ctx: _Context) -> str:
+    try:
+        return f"aud names {matched_audience(ctx.claims.get('aud'), ctx.audiences)}"
+    except InvalidAudienceError as exc:  # not reached: verify() passed this check
+        return str(exc)
+
+
+def _skip_audience(ctx: _Context) -> str | None:
+    if not ctx.audiences:
+        return "no --audience given"
+    if ctx.claims.get("token_use") != "access":
+        return "not an access token: an ID token's aud is its app client (the client check)"
+    return None
+
+
 def _pass_scopes(ctx: _Context) -> str:
     return f"has {', '.join(ctx.scopes)}"
 
@@ -195,6 +212,7 @@ CHECKS: tuple[Check, ...] = (
         _fail_client,
         lambda ctx: None if ctx.client_ids else "no --client-id given: any app client accepted",
     ),
+    Check("audience", _pass_audience, _detail, _skip_audience),
     Check(
         "scopes",
         _pass_scopes,

@@ -13,7 +13,7 @@ from ._cmd_decode import cmd_decode
 from ._cmd_demo import cmd_demo
 from ._cmd_revoke import REVOCATIONS_URL_ENV, cmd_revocations, cmd_revoke
 from ._cmd_token import cmd_token
-from ._cmd_verify import cmd_verify
+from ._cmd_verify import AUDIENCE_ENV, cmd_verify
 
 # The words of each command, in one block: the line `cognito-guard --help` lists, the description
 # that opens `cognito-guard COMMAND --help`, then the examples that close it.
@@ -43,6 +43,9 @@ examples:
 
   # was it valid at 10:00 UTC yesterday?
   cognito-guard verify - --user-pool-id eu-west-1_AbCdEf123 --at 2026-01-04T10:00:00Z
+
+  # was it issued for this API (resource=https://api.example.com at sign-in)?
+  cognito-guard verify - --user-pool-id eu-west-1_AbCdEf123 --audience https://api.example.com
 
 exit status: 0 valid, 1 rejected, 2 usage error or signing keys unavailable
 """
@@ -178,6 +181,13 @@ def _add_verify(commands: Any) -> None:
         choices=("access", "id", "any"),
         default="access",
         help="the kind of token the API expects (default: access)",
+    )
+    _repeatable(
+        verify,
+        "--audience",
+        "URL",
+        f"a resource the access token's aud must name (repeatable: any one of them); default: "
+        f"${AUDIENCE_ENV}, space- or comma-separated",
     )
     _repeatable(verify, "--scope", "S", "a required scope (repeatable)")
     _repeatable(verify, "--group", "G", "a group the user must be in (repeatable: any one of them)")

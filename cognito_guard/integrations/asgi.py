@@ -34,18 +34,31 @@ A rejected HTTP request gets :meth:`BearerGuard.answer <cognito_guard.bearer.Bea
 its status, ``WWW-Authenticate`` and ``Cache-Control`` headers and JSON body. A rejected
 WebSocket handshake is closed before it is accepted, with code 1008 (policy violation), or 1013
 (try again later) when the signing keys cannot be had; servers send that as an HTTP 403.
+
+With ``resource="https://api.example.com"`` (one of the verifier's audiences) the middleware
+answers ``GET /.well-known/oauth-protected-resource`` (RFC 9728; for a resource with a path, the
+path follows: ``/.well-known/oauth-protected-resource/orders``) itself, whatever ``protect``
+says, and every challenge carries ``resource_metadata="<that URL>"``. The path is matched below
+the mount point, like the rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from ..bearer import Answer
 from ..errors import CognitoGuardError, InvalidPathError
 from ._middleware import CLAIMS_KEY, PathMiddleware, answer_response
+from ._resource import ServedMetadata
 
-__all__ = ["CLAIMS_KEY", "CognitoASGIMiddleware"]
+__all__ = [
+    "CLAIMS_KEY",
+    "CognitoASGIMiddleware",
+    "MetadataMiddleware",
+    "send_answer",
+    "send_response",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -80,6 +93,54 @@ def _route_path(scope: Scope) -> str:
     return rest if rest[0] == "/" else path
 
 
+async def send_response(
+    status: int, headers: Sequence[tuple[str, str]], body: bytes, send: Send
+) -> None:
+    """Send one complete HTTP response on ``send`` (header names in lower case, as ASGI wants).
+
+    Example: ``await send_response(204, [("Allow", "GET")], b"", send)``
+    """
+    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_answer(answer: Answer, send: Send) -> None:
+    """Send :meth:`BearerGuard.answer <cognito_guard.bearer.BearerGuard.answer>`'s answer as
+    the HTTP response on ``send``: its status, headers and JSON body.
+
+    Example: ``await send_answer(guard.answer(exc, method="GET", path="/orders"), send)``
+    """
+    headers, body = answer_response(answer)
+    await send_response(answer.status, headers, body, send)
+
+
+async def _send_metadata(metadata: ServedMetadata, scope: Scope, send: Send) -> None:
+    response = metadata.response(str(scope.get("method", "GET")))
+    await send_response(response.status, response.headers, response.body, send)
+
+
+class MetadataMiddleware:
+    """Answers HTTP requests for the RFC 9728 metadata path itself; passes every other request.
+
+    What the Starlette adapter's ``CognitoGuard(app, resource=...)`` installs: ahead of the
+    routes and of any authentication middleware, so the document is public. The path is matched
+    below the mount point, like the routes.
+
+    Example: ``app = MetadataMiddleware(app, ServedMetadata(guard.resource))``
+    """
+
+    def __init__(self, app: ASGIApp, metadata: ServedMetadata) -> None:
+        self.app = app
+        self.metadata = metadata
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _route_path(scope) == self.metadata.path:
+            await _send_metadata(self.metadata, scope, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class CognitoASGIMiddleware(PathMiddleware[ASGIApp]):
     """ASGI middleware demanding Cognito tokens on the paths of ``protect`` (see the module).
 
@@ -100,8 +161,13 @@ class CognitoASGIMiddleware(PathMiddleware[ASGIApp]):
             await self.app(scope, receive, send)
             return
         method = _WEBSOCKET if kind == "websocket" else str(scope.get("method", "GET"))
+        path = _route_path(scope)
+        if path == self.metadata_path and kind == "http":
+            assert self.metadata is not None  # noqa: S101 - metadata_path is set only with it
+            await _send_metadata(self.metadata, scope, send)
+            return
         try:
-            requirement = self.rules.requirement_for(method, _route_path(scope))
+            requirement = self.rules.requirement_for(method, path)
         except InvalidPathError as exc:
             answer = self.guard.answer(exc, method=method, path=str(scope.get("path", "/")))
             await self._reject(kind, answer, send)
@@ -129,7 +195,4 @@ class CognitoASGIMiddleware(PathMiddleware[ASGIApp]):
             code = 1013 if answer.status == 503 else 1008
             await send({"type": "websocket.close", "code": code, "reason": answer.error})
             return
-        headers, body = answer_response(answer)
-        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        await send({"type": "http.response.start", "status": answer.status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(answer, send)

@@ -35,7 +35,6 @@ The module imports ``mcp`` only when a :class:`CognitoTokenVerifier` is made: in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from ..bearer import BearerGuard
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError, ServiceUnavailableError, TokenError
 from ..verifier import CognitoVerifier
+from .asgi import ASGIApp, Message, Receive, Scope, Send, send_answer
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -52,12 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["CognitoTokenVerifier"]
 
 log = logging.getLogger("cognito_guard")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _INSTALL_HINT = "install it with: pip install 'cognito-guard[mcp]'"
 
@@ -212,14 +206,4 @@ class CognitoTokenVerifier:
         self, request: _Request, error: ServiceUnavailableError, send: Send
     ) -> None:
         answer = self._guard.answer(error, method=request.method, path=request.path)
-        body = answer.json()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *(
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in answer.headers
-            ),
-        ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(answer, send)

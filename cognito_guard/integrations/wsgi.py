@@ -31,6 +31,12 @@ On a protected path a request that fails gets the shared answer (400, 401, 403 o
 ``WWW-Authenticate`` or ``Retry-After`` header and a small JSON body) and never reaches the
 application; one that passes reaches it with ``environ["cognito_guard.claims"]`` set. Public
 paths pass through untouched (``environ["cognito_guard.claims"]`` is None there).
+
+With ``resource="https://api.example.com"`` (one of the verifier's audiences) the middleware
+answers ``GET /.well-known/oauth-protected-resource`` (RFC 9728; for a resource with a path, the
+path follows: ``/.well-known/oauth-protected-resource/orders``) itself, whatever ``protect``
+says, and every challenge carries ``resource_metadata="<that URL>"``. The path is matched against
+``PATH_INFO``, like the rules.
 """
 
 from __future__ import annotations
@@ -67,12 +73,17 @@ class CognitoWSGIMiddleware(PathMiddleware[_WSGIApp]):
         protect: what is protected (see the module documentation); by default every path needs
             any valid token.
         realm: the ``realm`` of the ``WWW-Authenticate`` challenges.
+        resource: the API's resource identifier: serves its RFC 9728 metadata document and
+            names it in every challenge (the verifier needs it among its ``audience=``).
     """
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = environ.get("PATH_INFO") or "/"
+        if path == self.metadata_path:
+            return self._metadata(method, start_response)
         try:
-            requirement = self.rules.requirement_for(method, environ.get("PATH_INFO") or "/")
+            requirement = self.rules.requirement_for(method, path)
         except InvalidPathError as exc:
             return self._answer(exc, method, environ, start_response)
         environ[CLAIMS_KEY] = None
@@ -86,6 +97,14 @@ class CognitoWSGIMiddleware(PathMiddleware[_WSGIApp]):
         except CognitoGuardError as exc:
             return self._answer(exc, method, environ, start_response)
         return self.app(environ, start_response)
+
+    def _metadata(self, method: str, start_response: StartResponse) -> list[bytes]:
+        assert self.metadata is not None  # noqa: S101 - metadata_path is set only with it
+        response = self.metadata.response(method)
+        start_response(
+            f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers)
+        )
+        return [response.body]
 
     def _answer(
         self, exc: CognitoGuardError, method: str, environ: Environ, start_response: StartResponse

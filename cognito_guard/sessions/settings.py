@@ -7,6 +7,8 @@
 ``COGNITO_SIGN_IN_REDIRECT_URI``           default ``/auth/callback`` (on the request's origin)
 ``COGNITO_SIGN_IN_LOGOUT_URI``             default ``/`` (on the request's origin)
 ``COGNITO_SIGN_IN_SCOPES``                 default ``openid email``
+``COGNITO_SIGN_IN_RESOURCE``               the API's resource indicator (RFC 8707), asked for
+                                           at sign-in: the tokens' ``aud``
 ``COGNITO_SIGN_IN_REDIS_URL``              share sessions on Redis (else in this process's memory)
 ``COGNITO_SIGN_IN_ENCRYPTION_KEY``         the Fernet key of the Redis sessions (needed with Redis)
 ``COGNITO_SIGN_IN_REFRESH_SKEW``           seconds before expiry to refresh (default 60)
@@ -112,5 +114,6 @@ def sign_in_from_env(
         logout_uri=env.get(_PREFIX + "LOGOUT_URI") or "/",
         scopes=(env.get(_PREFIX + "SCOPES") or "openid email").split(),
         store=store,
+        resource=env.get(_PREFIX + "RESOURCE", "").strip() or None,
         **options,
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
+from .._audience import resource_indicator
 from .._oauth import OAuthError, TokenEndpointUnavailable, TokenSet
 from ..bearer import Answer, BearerGuard, Credentials, _printable
 from ..claims import CognitoClaims
@@ -120,6 +121,8 @@ class WebSignIn:
             token request); waiting requests wait as long at most.
         login_ttl: seconds a started sign-in may take.
         id_token_verifier: verifies the ID token at the callback (default: like ``verifier``).
+        resource: the API's resource indicator (RFC 8707), asked for at sign-in, so the
+            sessions' access tokens carry it in ``aud``; one of ``verifier``'s audiences.
         clock: epoch seconds (tests).
     """
 
@@ -142,6 +145,7 @@ class WebSignIn:
         refresh_lock_lease: float = 30,
         login_ttl: float = 300,
         id_token_verifier: CognitoVerifier | None = None,
+        resource: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(client, CognitoTokenClient) or client.endpoint.domain is None:
@@ -189,6 +193,13 @@ class WebSignIn:
         self.refresh_skew = _seconds(refresh_skew, "refresh_skew", zero=True)
         self.refresh_lock_lease = _seconds(refresh_lock_lease, "refresh_lock_lease")
         self.login_ttl = _seconds(login_ttl, "login_ttl")
+        self.resource = None if resource is None else resource_indicator(resource)
+        accepted = verifier.audiences
+        if self.resource is not None and accepted and self.resource not in accepted:
+            raise ConfigurationError(
+                f"resource {self.resource!r} is not one of the verifier's audiences "
+                f"{list(verifier.audiences)}: every session's token would be refused"
+            )
         self.clock = clock
 
     def __repr__(self) -> str:
@@ -269,6 +280,7 @@ class WebSignIn:
             scopes=self.scopes,
             identity_provider=identity_provider,
             extra=extra,
+            resource=self.resource,
         )
         # One browser value for every tab's sign-in: the callback must come back to the browser
         # that started it (else an attacker could sign a victim in to the attacker's account).
@@ -635,11 +647,16 @@ class SessionGuard(BearerGuard):
     """
 
     def __init__(
-        self, verifier: CognitoVerifier, *, sign_in: WebSignIn, realm: str | None = None
+        self,
+        verifier: CognitoVerifier,
+        *,
+        sign_in: WebSignIn,
+        realm: str | None = None,
+        resource: str | None = None,
     ) -> None:
         if not isinstance(sign_in, WebSignIn):
             raise ConfigurationError(f"sign_in must be a WebSignIn, not {type(sign_in).__name__}")
-        super().__init__(verifier, realm=realm)
+        super().__init__(verifier, realm=realm, resource=resource)
         self.sign_in = sign_in
 
     def authenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
@@ -676,6 +693,20 @@ class SessionGuard(BearerGuard):
             log.info("refused a session request %s: %s", where, answer.error)
             return answer
         return super().answer(exc, method=method, path=path)
+
+
+def guard_for(
+    verifier: CognitoVerifier, sign_in: WebSignIn | None, **options: str | None
+) -> BearerGuard:
+    """The guard an adapter authenticates with: a :class:`SessionGuard` with ``sign_in``, else a
+    :class:`~cognito_guard.bearer.BearerGuard`; ``options`` are their ``realm`` and
+    ``resource``. Both refuse bad options at construction, before any route is mounted.
+
+    Example: ``guard = guard_for(verifier, sign_in, resource="https://api.example.com")``
+    """
+    if sign_in is None:
+        return BearerGuard(verifier, **options)
+    return SessionGuard(verifier, sign_in=sign_in, **options)
 
 
 def _cookie_request(credentials: Credentials | Sequence[str]) -> WebRequest | None:

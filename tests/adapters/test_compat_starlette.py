@@ -10,7 +10,7 @@ import inspect
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Security
 from fastapi.security.base import SecurityBase
 from starlette.applications import Starlette
 from starlette.datastructures import State
@@ -103,6 +103,30 @@ def test_dependency_calls_walk_the_dependant_tree() -> None:
     calls = list(_compat.dependency_calls(route))
     assert outer in calls and inner in calls
     assert list(_compat.dependency_calls(Route("/", hello))) == []  # no dependant: nothing
+
+
+def test_security_dependencies_give_the_scopes_of_each_security() -> None:
+    app = FastAPI()
+    router = APIRouter(dependencies=[Security(cognito_user, scopes=["admin/all"])])
+
+    @router.get("/admin")
+    async def admin() -> dict[str, str]:
+        return {}
+
+    @app.post("/orders")
+    async def create(
+        user: Annotated[Any, Security(cognito_user, scopes=["orders/write"])],
+        value: Annotated[str, Depends(outer)],
+    ) -> dict[str, str]:
+        return {}
+
+    app.include_router(router)
+    routes = {r.path: r for r in _compat.every_route(app.routes) if hasattr(r, "path")}
+    found = list(_compat.security_dependencies(routes["/orders"]))
+    # The scopes of that Security(...) alone (FastAPI's own_oauth_scopes), none for a Depends.
+    assert (cognito_user, ("orders/write",)) in found
+    assert (outer, ()) in found and (inner, ()) in found
+    assert list(_compat.security_dependencies(routes["/admin"])) == [(cognito_user, ("admin/all",))]
 
 
 def test_fastapi_takes_our_dependency_for_the_security_scheme_it_wraps() -> None:

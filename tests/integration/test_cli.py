@@ -32,9 +32,11 @@ CHECKS = [
     "token use",
     "claims",
     "client",
+    "audience",
     "scopes",
     "groups",
 ]
+API = "https://api.example.com"
 
 
 def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Any:
@@ -101,8 +103,9 @@ def only_failure(report: dict[str, Any], failed: str, skipped: tuple[str, ...] =
 
 
 def test_a_valid_token_passes_every_check(issuer: LocalIssuer, jwks: JWKSServer) -> None:
-    token = issuer.access_token(scopes=["orders/read"], groups=["admins"])
+    token = issuer.access_token(scopes=["orders/read"], groups=["admins"], aud=API)
     args = ("--client-id", issuer.client_id, "--scope", "orders/read", "--group", "admins")
+    args += ("--audience", API)
     text = verify(issuer, jwks, token, *args)
     assert text.returncode == 0
     assert "VALID: an access token for user 'alice'" in text.stdout
@@ -215,7 +218,7 @@ def test_a_missing_scope_lists_what_the_token_has(issuer: LocalIssuer, jwks: JWK
         issuer, jwks, token, "--client-id", issuer.client_id, "--scope", "orders/write"
     )
     assert code == 1
-    assert only_failure(report, "scopes")
+    assert only_failure(report, "scopes", skipped=("audience",))
     assert reasons(report)["scopes"] == "lacks orders/write; the token has orders/read"
     assert report["error"]["status_code"] == 403
 
@@ -237,9 +240,80 @@ def test_without_client_id_scope_or_group_those_checks_are_skipped(
     assert code == 0
     assert {k for k, v in statuses(report).items() if v == "skipped"} == {
         "client",
+        "audience",
         "scopes",
         "groups",
     }
+    assert reasons(report)["audience"] == "no --audience given"
+
+
+def test_a_token_for_another_resource_fails_the_audience_check(
+    issuer: LocalIssuer, jwks: JWKSServer
+) -> None:
+    token = issuer.access_token(aud="https://other.example.com")
+    code, report = verify_json(
+        issuer, jwks, token, "--client-id", issuer.client_id, "--audience", API
+    )
+    assert code == 1
+    assert only_failure(report, "audience")
+    assert reasons(report)["audience"] == (
+        "aud 'https://other.example.com' names none of the accepted audiences "
+        "['https://api.example.com']"
+    )
+    assert report["error"]["type"] == "InvalidAudienceError"
+    assert report["error"]["error_code"] == "invalid_token"
+
+
+def test_a_token_for_the_resource_passes_the_audience_check(
+    issuer: LocalIssuer, jwks: JWKSServer
+) -> None:
+    token = issuer.access_token(aud=["https://other.example.com", API])
+    code, report = verify_json(
+        issuer, jwks, token, "--audience", "https://x.example", "--audience", API
+    )
+    assert code == 0
+    assert statuses(report)["audience"] == "pass"
+    assert reasons(report)["audience"] == f"aud names {API}"
+
+
+def test_the_audience_comes_from_cognito_audience_when_no_option_names_one(
+    issuer: LocalIssuer, jwks: JWKSServer
+) -> None:
+    args = ["verify", "-", "--user-pool-id", issuer.user_pool_id, "--jwks-uri", jwks.jwks_uri]
+    args += ["--at", AT, "--json"]
+    env = {"COGNITO_AUDIENCE": f"https://x.example, {API}"}
+    without_aud = run(*args, stdin=issuer.access_token(), env=env)
+    assert without_aud.returncode == 1
+    assert reasons(json.loads(without_aud.stdout))["audience"] == (
+        "the token has no 'aud' claim; expected one of the audiences "
+        "['https://api.example.com', 'https://x.example']"
+    )
+    assert run(*args, stdin=issuer.access_token(aud=API), env=env).returncode == 0
+    # --audience replaces the environment's
+    other = run(
+        *args, "--audience", "https://x.example", stdin=issuer.access_token(aud=API), env=env
+    )
+    assert other.returncode == 1
+    # the environment's audience is for access tokens: an ID token check ignores it
+    id_token = issuer.id_token()
+    assert run(*args, "--token-use", "id", stdin=id_token, env=env).returncode == 0
+
+
+def test_an_id_token_skips_the_audience_check(issuer: LocalIssuer, jwks: JWKSServer) -> None:
+    code, report = verify_json(
+        issuer, jwks, issuer.id_token(), "--token-use", "any", "--audience", API
+    )
+    assert code == 0
+    assert statuses(report)["audience"] == "skipped"
+    assert reasons(report)["audience"].startswith("not an access token")
+
+
+def test_audience_with_token_use_id_is_a_usage_error_naming_the_option(
+    issuer: LocalIssuer, jwks: JWKSServer
+) -> None:
+    result = verify(issuer, jwks, issuer.id_token(), "--token-use", "id", "--audience", API)
+    assert result.returncode == 2
+    assert "--audience" in result.stderr
 
 
 def test_the_token_may_be_an_argument_or_a_bearer_header(

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from cognito_guard import ConfigurationError
 from cognito_guard.sessions import (
     MemorySessionStore,
     RedisSessionStore,
@@ -29,6 +30,7 @@ from cognito_guard.sessions import (
     WebRequest,
     WebResponse,
     WebSignIn,
+    sign_in_from_env,
 )
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 
@@ -65,11 +67,8 @@ def make_sign_in(oauth: OAuthServer, clock: ManualClock, **options: Any) -> WebS
     options.setdefault("client", oauth.client())
     options.setdefault("redirect_uri", "https://app.example.com/auth/callback")
     options.setdefault("logout_uri", "https://app.example.com/")
-    return WebSignIn(
-        verifier=issuer.verifier(jwks_uri=oauth.jwks_uri, clock=clock),
-        clock=clock,
-        **options,
-    )
+    options.setdefault("verifier", issuer.verifier(jwks_uri=oauth.jwks_uri, clock=clock))
+    return WebSignIn(clock=clock, **options)
 
 
 @pytest.fixture
@@ -501,3 +500,63 @@ def test_nothing_secret_reaches_the_logs_pages_or_redirects(
     for secret in [*secrets, code, SECRET, sid]:
         assert secret not in text
     assert caplog.records  # the flow did log
+
+
+# -- resource indicators (RFC 8707) ---------------------------------------------------------------
+
+API = "https://api.example.com"
+
+
+def test_a_sign_in_with_a_resource_gets_tokens_for_it(
+    oauth: OAuthServer, clock: ManualClock
+) -> None:
+    # The API's verifier demands the resource as aud.
+    verifier = oauth.issuer.verifier(jwks_uri=oauth.jwks_uri, clock=clock, audience=API)
+    browser = Browser(make_sign_in(oauth, clock, verifier=verifier, resource=API))
+    login = browser.send("GET", "/auth/login")
+    assert query_of(dict(login.headers)["Location"])["resource"] == API
+    assert browser.sign_in_now().status == 302
+    claims = browser.authenticate()
+    assert claims is not None and claims["aud"] == API
+
+
+def test_a_sign_in_without_the_resource_is_refused_by_an_audience_verifier(
+    oauth: OAuthServer, clock: ManualClock
+) -> None:
+    verifier = oauth.issuer.verifier(jwks_uri=oauth.jwks_uri, clock=clock, audience=API)
+    answer = Browser(make_sign_in(oauth, clock, verifier=verifier)).sign_in_now()
+    assert answer.status == 400
+    assert b"The tokens of this sign-in were rejected." in answer.body
+
+
+def test_a_resource_the_verifier_refuses_is_refused_at_construction(oauth: OAuthServer) -> None:
+    verifier = oauth.issuer.verifier(audience=API)
+    with pytest.raises(ConfigurationError, match="not one of the verifier's audiences"):
+        WebSignIn(
+            client=oauth.client(),
+            verifier=verifier,
+            redirect_uri="/auth/callback",
+            store=MemorySessionStore(),
+            resource="https://other.example.com",
+        )
+    with pytest.raises(ConfigurationError, match="one URL string"):
+        WebSignIn(
+            client=oauth.client(),
+            verifier=verifier,
+            redirect_uri="/auth/callback",
+            store=MemorySessionStore(),
+            resource=[API],  # type: ignore[arg-type]
+        )
+
+
+def test_the_resource_comes_from_cognito_sign_in_resource(oauth: OAuthServer) -> None:
+    environ = {
+        "COGNITO_SIGN_IN_DOMAIN": oauth.domain,
+        "COGNITO_CLIENT_ID": oauth.client_id,
+        "COGNITO_SIGN_IN_RESOURCE": API,
+    }
+    sign_in = sign_in_from_env(oauth.issuer.verifier(audience=API), environ)
+    assert sign_in is not None and sign_in.resource == API
+    del environ["COGNITO_SIGN_IN_RESOURCE"]
+    without = sign_in_from_env(oauth.issuer.verifier(audience=API), environ)
+    assert without is not None and without.resource is None

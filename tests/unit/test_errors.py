@@ -62,8 +62,8 @@ PUBLIC_NAMES = {
     "__version__",
 }
 
-# The names of the `cognito-guard verify --explain` rows, and the steps it has no row for
-# (revocation, and audience: the command sets no audience).
+# The names of the `cognito-guard verify --explain` rows, and the step it has no row for
+# (revocation: the command checks no revocation list).
 CHECK_NAMES = {
     "structure",
     "algorithm",

@@ -14,6 +14,7 @@ import pytest
 from cognito_guard import (
     CognitoVerifier,
     ConfigurationError,
+    InvalidAudienceError,
     InvalidClientError,
     InvalidIssuerError,
     KeysUnavailableError,
@@ -266,6 +267,24 @@ def test_a_settings_mismatch_is_a_warning_once_then_info(caplog: pytest.LogCaptu
     levels = [r.levelno for r in _records(caplog)]
     assert levels == [logging.WARNING, logging.INFO, logging.INFO, logging.WARNING, logging.WARNING]
     assert "check the user pool id / issuer setting" in _records(caplog)[0].getMessage()
+
+
+def test_a_token_for_another_resource_warns_to_check_the_audience_setting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issuer = LocalIssuer(POOL)
+    guard = BearerGuard(issuer.verifier(audience="https://api.example.com"))
+    caplog.set_level(logging.INFO, "cognito_guard")
+    for _ in range(2):
+        with pytest.raises(InvalidAudienceError) as caught:
+            guard.authenticate(["Bearer " + issuer.access_token()])  # requested without resource
+        guard.answer(caught.value, method="GET", path="/orders")
+    first, second = _records(caplog)
+    assert (first.levelno, second.levelno) == (logging.WARNING, logging.INFO)
+    assert first.getMessage().startswith("rejected GET /orders with 401: InvalidAudienceError: ")
+    assert "(check the audience setting (a token requested without resource=?);" in (
+        first.getMessage()
+    )
 
 
 def test_the_warnings_of_made_up_causes_are_bounded(caplog: pytest.LogCaptureFixture) -> None:

@@ -80,6 +80,33 @@ def test_authorize_url_carries_every_parameter() -> None:
     }
 
 
+@pytest.mark.parametrize("resource", ["https://api.example.com", "myapp://orders"])
+def test_authorize_url_asks_for_one_resource(resource: str) -> None:
+    url = authorize_url(
+        "https://auth.example.com", client_id="c", redirect_uri="r", state="st", resource=resource
+    )
+    assert parse_qs(urlsplit(url).query)["resource"] == [resource]
+    auth = authorization_request(
+        "https://auth.example.com", client_id="c", redirect_uri="r", resource=resource
+    )
+    assert parse_qs(urlsplit(auth.url).query)["resource"] == [resource]
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [["https://a.example", "https://b.example"], "", "orders", "https://a.example/#x", "urn:x:y"],
+)
+def test_authorize_url_refuses_a_resource_cognito_cannot_bind(resource: object) -> None:
+    with pytest.raises(ConfigurationError, match="resource"):
+        authorize_url(
+            "https://auth.example.com",
+            client_id="c",
+            redirect_uri="r",
+            state="st",
+            resource=resource,  # type: ignore[arg-type]
+        )
+
+
 def test_authorize_url_requires_a_state() -> None:
     with pytest.raises(ConfigurationError, match="state"):
         authorize_url("https://auth.example.com", client_id="c", redirect_uri="r", state="")

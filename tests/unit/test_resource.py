@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from cognito_guard import CognitoVerifier, ConfigurationError
+from cognito_guard import (
+    CognitoVerifier,
+    ConfigurationError,
+    InsufficientScopeError,
+    MissingTokenError,
+)
+from cognito_guard.bearer import BearerGuard
 from cognito_guard.resource import WELL_KNOWN, ProtectedResource, check_resource, metadata_url
 
 POOL = "eu-west-1_AbCdEf123"
@@ -154,3 +160,38 @@ def test_a_lone_string_is_one_name() -> None:
         (ORIGINAL,),
         ("orders/read",),
     )
+
+
+def test_the_response_to_each_method_of_the_metadata_path() -> None:
+    resource = ProtectedResource.for_verifier("https://api.example.com", _verifier())
+    get = resource.response("GET")
+    assert (get.status, get.body) == (200, resource.body())
+    assert json.loads(get.body) == resource.document()
+    assert dict(get.headers) == {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(resource.body())),
+        "Cache-Control": "public, max-age=3600",
+        "Access-Control-Allow-Origin": "*",
+    }
+    head = resource.response("HEAD")
+    assert (head.status, head.headers, head.body) == (200, get.headers, b"")
+    preflight = resource.response("OPTIONS")
+    assert (preflight.status, preflight.body) == (204, b"")
+    assert dict(preflight.headers)["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert "Content-Length" not in dict(preflight.headers)  # RFC 9110: none on a 204
+    post = resource.response("POST")
+    assert (post.status, dict(post.headers)["Allow"]) == (405, "GET, HEAD, OPTIONS")
+
+
+def test_a_guard_with_a_resource_names_it_in_every_challenge() -> None:
+    verifier = _verifier(audience="https://api.example.com/orders")
+    guard = BearerGuard(verifier, realm="orders", resource="https://api.example.com/orders")
+    parameter = (
+        'resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/orders"'
+    )
+    assert guard.www_authenticate(MissingTokenError("x")) == f'Bearer realm="orders", {parameter}'
+    answer = guard.answer(InsufficientScopeError("x", ["orders/write"]))
+    challenge = dict(answer.headers)["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="orders", error="insufficient_scope"')
+    assert challenge.endswith(f'scope="orders/write", {parameter}')
+    assert BearerGuard(verifier).www_authenticate(MissingTokenError("x")) == "Bearer"

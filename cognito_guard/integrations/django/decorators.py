@@ -25,6 +25,7 @@ from django.http import HttpRequest, JsonResponse
 
 from ...bearer import Answer, Requirement
 from ...errors import CognitoGuardError, ConfigurationError
+from .._resource import mark
 from .middleware import STATE, found
 
 __all__ = ["django_answer", "require_auth", "require_group", "require_scope"]
@@ -89,7 +90,8 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                     return denial
                 return await view(request, *args, **kwargs)
 
-            return cast(View, async_view)
+            # Marked with its requirement: the scopes of the metadata document.
+            return cast(View, mark(async_view, requirement))
 
         @functools.wraps(view)
         def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -98,7 +100,7 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
                 return denial
             return view(request, *args, **kwargs)
 
-        return cast(View, sync_view)
+        return cast(View, mark(sync_view, requirement))
 
     return decorator
 

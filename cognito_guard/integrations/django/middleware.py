@@ -27,6 +27,7 @@ from ...bearer import BearerGuard, Credentials
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError
 from ._compat import drf_django_request
+from .metadata import metadata_response, served_metadata
 from .sessions import connect_sign_out
 from .settings import MIDDLEWARE_PATH, build_guard, sign_in_from_settings
 from .users import user_linker
@@ -108,7 +109,8 @@ class CognitoMiddleware:
     Both sync- and async-capable: on an async stack it awaits ``averify``. The verifier is built
     when Django loads its middleware, so bad settings fail the start-up. With
     :class:`~cognito_guard.integrations.django.CognitoBackend` on, it also sets ``request.user``
-    to the linked ``AUTH_USER_MODEL`` row.
+    to the linked ``AUTH_USER_MODEL`` row. With ``COGNITO_GUARD["RESOURCE"]`` it answers the
+    resource's RFC 9728 metadata path itself (:mod:`~cognito_guard.integrations.django.metadata`).
 
     Example::
 
@@ -126,11 +128,15 @@ class CognitoMiddleware:
         self.users = None if backend is None else user_linker(backend, self.guard.verifier.issuers)
         if sign_in_from_settings() is not None:
             connect_sign_out()  # Django's logout (the admin's too) ends the web sign-in session
+        self.metadata = served_metadata(self.guard)
+        self.metadata_path = None if self.metadata is None else self.metadata.path
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
+        if request.path_info == self.metadata_path:
+            return self._metadata(request)
         if self.is_async:
             return self.__acall__(request)
         # WSGI and ASGI both fold repeated headers into one value, which the parser then rejects.
@@ -166,6 +172,16 @@ class CognitoMiddleware:
             claims, error, user = await self.users.aattach(request, claims, error)
         request.__dict__.update({"cognito_user": claims, STATE: (self.guard, claims, error, user)})
         return await cast("Awaitable[HttpResponseBase]", self.get_response(request))
+
+    def _metadata(self, request: HttpRequest) -> Any:
+        """The metadata document's answer: the response, or on an async stack an awaitable."""
+        assert self.metadata is not None  # noqa: S101 - metadata_path is set only with it
+        response = metadata_response(self.metadata, request)
+        return _ready(response) if self.is_async else response
+
+
+async def _ready(response: HttpResponseBase) -> HttpResponseBase:
+    return response
 
 
 def found(request: HttpRequest) -> Found:

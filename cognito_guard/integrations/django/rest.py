@@ -110,8 +110,8 @@ class CognitoAuthentication(BaseAuthentication):  # type: ignore[misc]
 
     def authenticate_header(self, request: Any) -> str:
         """The challenge of a 401, which also keeps DRF from turning 401s into 403s."""
-        realm = request_state(drf_django_request(request)).guard.realm
-        return MissingTokenError("no bearer token").www_authenticate(realm)
+        guard = request_state(drf_django_request(request)).guard
+        return guard.www_authenticate(MissingTokenError("no bearer token"))
 
 
 def _answer(guard: BearerGuard, exc: CognitoGuardError, request: Any) -> Answer:

@@ -22,11 +22,16 @@ to it.
 ``STAFF_GROUPS``        ``is_staff`` of the users in any of these ``cognito:groups`` (``None``)
 ``SUPERUSER_GROUPS``    ``is_superuser`` of the users in any of these groups (``None``)
 ``SIGN_IN``             dotted path of a :class:`~cognito_guard.sessions.WebSignIn` (web sign-in)
+``RESOURCE``            the API's resource identifier (RFC 8707), one of the audiences
+                        (``AUDIENCE``): the middleware serves its RFC 9728 metadata
 ======================  ======================================================================
 
 ``STAFF_GROUPS`` and ``SUPERUSER_GROUPS`` (a list of group names, or one name) hand the flag to
 Cognito: it is set for a member of any of the groups and cleared for anybody else, on every
 sync of the user. ``None`` (the default) leaves the flag to the site's own administrators.
+
+``RESOURCE`` is read from ``COGNITO_GUARD`` even when ``COGNITO_GUARD_VERIFIER`` supplies the
+verifier, as ``SIGN_IN`` is.
 """
 
 from __future__ import annotations
@@ -44,19 +49,22 @@ from ...bearer import BearerGuard
 from ...claims import CognitoClaims
 from ...config import check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
-from ...sessions import SessionGuard, WebSignIn
+from ...sessions import WebSignIn
+from ...sessions.signin import guard_for
 from ...verifier import CognitoVerifier, _names
 
 __all__ = [
     "APP_NAME",
     "DJANGO_SETTING_NAMES",
     "MIDDLEWARE_PATH",
+    "RESOURCE_SETTING",
     "SIGN_IN_SETTING",
     "UserSettings",
     "build_guard",
     "build_verifier",
     "imported",
     "object_setting",
+    "resource_from_settings",
     "sign_in_from_settings",
     "user_settings",
     "verifier_settings",
@@ -70,6 +78,8 @@ MIDDLEWARE_PATH = "cognito_guard.integrations.django.CognitoMiddleware"
 """The ``MIDDLEWARE`` entry of :class:`~cognito_guard.integrations.django.CognitoMiddleware`."""
 SIGN_IN_SETTING = "SIGN_IN"
 """The key of ``settings.COGNITO_GUARD`` naming the :class:`~cognito_guard.sessions.WebSignIn`."""
+RESOURCE_SETTING = "RESOURCE"
+"""The key of ``settings.COGNITO_GUARD`` holding the API's resource identifier (RFC 9728)."""
 
 # Keys of COGNITO_GUARD that Django reads itself (the verifier loader refuses them).
 DJANGO_SETTING_NAMES = (
@@ -79,6 +89,7 @@ DJANGO_SETTING_NAMES = (
     "STAFF_GROUPS",
     "SUPERUSER_GROUPS",
     SIGN_IN_SETTING,
+    RESOURCE_SETTING,
 )
 # Names of settings.* that Django reads; a near miss of one is refused, not ignored.
 _DJANGO_NAMES = ("COGNITO_GUARD", "COGNITO_GUARD_VERIFIER", "COGNITO_GUARD_REALM")
@@ -254,10 +265,25 @@ def build_guard() -> BearerGuard:
     realm = getattr(settings, "COGNITO_GUARD_REALM", None)
     if realm is not None and not isinstance(realm, str):
         raise ConfigurationError("settings.COGNITO_GUARD_REALM must be a string")
-    sign_in = sign_in_from_settings()
-    if sign_in is not None:
-        return SessionGuard(build_verifier(), sign_in=sign_in, realm=realm or None)
-    return BearerGuard(build_verifier(), realm=realm or None)
+    sign_in, resource = sign_in_from_settings(), resource_from_settings()
+    return guard_for(build_verifier(), sign_in, realm=realm or None, resource=resource)
+
+
+def resource_from_settings() -> str | None:
+    """``COGNITO_GUARD["RESOURCE"]``, the API's resource identifier, or None when unset.
+
+    Example: ``resource_from_settings()  # "https://api.example.com"``
+    """
+    config = getattr(settings, "COGNITO_GUARD", None)
+    value = config.get(RESOURCE_SETTING) if isinstance(config, Mapping) else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f'COGNITO_GUARD["{RESOURCE_SETTING}"] must be a URL string such as '
+            f"'https://api.example.com', not {type(value).__name__}"
+        )
+    return value
 
 
 # -- web sign-in ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar, cast, overload
 from ...bearer import BearerGuard, Credentials, Requirement
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, CognitoUsageError, ConfigurationError, MissingTokenError
+from .._resource import mark
 from ._compat import AttributeProxy, g_object, request_object, running_loop
 from .responses import CognitoHTTPException, http_exception
 from .sessions import web_request
@@ -189,7 +190,8 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                     _authorize(requirement, claims)
                 return await view(*args, **kwargs)
 
-            return cast(View, async_wrapper)
+            # Marked with its requirement: the scopes of the metadata document.
+            return cast(View, mark(async_wrapper, requirement))
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -198,7 +200,7 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
                 _authorize(requirement, claims)
             return view(*args, **kwargs)
 
-        return cast(View, wrapper)
+        return cast(View, mark(wrapper, requirement))
 
     return decorate
 

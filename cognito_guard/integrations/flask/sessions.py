@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response
 
 from ...claims import CognitoClaims
-from ...sessions.signin import SessionGuard, WebSignIn
+from ...sessions.signin import WebSignIn
 from ...sessions.web import WebRequest, WebResponse, mounted_routes
-from ...verifier import CognitoVerifier
 from ._compat import request_object
 
 if TYPE_CHECKING:
@@ -53,11 +52,8 @@ def to_response(answer: WebResponse) -> Response:
     return response
 
 
-def install(
-    app: Flask, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
-) -> SessionGuard:
-    """Mount the routes of ``sign_in`` on ``app``; the guard the extension then uses."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)  # refuses a bad sign_in first
+def install(app: Flask, sign_in: WebSignIn) -> None:
+    """Mount the routes of ``sign_in`` on ``app`` (its guard comes from ``guard_for``)."""
 
     def sign_in_route() -> Response:
         answer = sign_in.handle(web_request())
@@ -67,7 +63,6 @@ def install(
 
     for path, endpoint, method in mounted_routes(sign_in.prefix):
         app.add_url_rule(path, endpoint=endpoint, view_func=sign_in_route, methods=[method])
-    return guard
 
 
 def authenticate(sign_in: WebSignIn) -> CognitoClaims | None:

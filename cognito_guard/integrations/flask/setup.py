@@ -7,15 +7,17 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
 from ...bearer import BearerGuard
 from ...config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
-from ...sessions.signin import WebSignIn
+from ...sessions.signin import WebSignIn, guard_for
+from ...sessions.web import WebResponse
 from ...verifier import CognitoVerifier
-from ._compat import app_object
-from .sessions import install
+from .._resource import ServedMetadata, marked_scopes
+from ._compat import app_object, request_object
+from .sessions import install, to_response
 
 __all__ = ["EXTENSION_KEY", "CognitoGuard", "bearer_guard"]
 
@@ -23,6 +25,8 @@ EXTENSION_KEY = "cognito_guard"
 """The key of ``app.extensions`` holding the app's :class:`~cognito_guard.bearer.BearerGuard`."""
 
 _DEMANDS = ("COGNITO_SCOPES", "COGNITO_GROUPS")
+RESOURCE_KEY = "COGNITO_RESOURCE"
+"""The ``app.config`` key read as ``resource=`` when the extension is given none."""
 
 log = logging.getLogger("cognito_guard")
 
@@ -48,6 +52,10 @@ class CognitoGuard:
         realm: the ``realm`` of the ``WWW-Authenticate`` challenges.
         sign_in: a :class:`~cognito_guard.sessions.WebSignIn`: mounts its routes and lets the
             decorators accept its session cookie as well as bearer tokens.
+        resource: the API's resource identifier (RFC 8707), one of the verifier's audiences:
+            serves its RFC 9728 metadata at ``/.well-known/oauth-protected-resource`` (with the
+            resource's path after it) and names that URL in every challenge. Without it,
+            ``app.config["COGNITO_RESOURCE"]`` is read.
     """
 
     def __init__(
@@ -57,10 +65,12 @@ class CognitoGuard:
         verifier: CognitoVerifier | None = None,
         realm: str | None = None,
         sign_in: WebSignIn | None = None,
+        resource: str | None = None,
     ) -> None:
         self._verifier = verifier
         self.realm = realm
         self.sign_in = sign_in
+        self.resource = resource
         if app is not None:
             self.init_app(app)
 
@@ -89,12 +99,13 @@ class CognitoGuard:
                     "drop verifier= to build it from app.config"
                 )
         verifier = self._verifier if self._verifier is not None else self._from_settings(app)
-        guard = (
-            BearerGuard(verifier, realm=self.realm)
-            if self.sign_in is None
-            else install(app, verifier, self.sign_in, self.realm)
-        )
+        # The app's own setting when the extension was given none (factories share one).
+        resource = self.resource if self.resource is not None else app.config.get(RESOURCE_KEY)
+        guard = guard_for(verifier, self.sign_in, realm=self.realm, resource=resource or None)
+        if self.sign_in is not None:
+            install(app, self.sign_in)
         _check_views(app)
+        _serve_metadata(app, guard)
         app.extensions[EXTENSION_KEY] = guard
         _APPS.add(app)
         checked: list[bool] = []
@@ -119,6 +130,32 @@ class CognitoGuard:
     def verifier(app: Flask | None = None) -> CognitoVerifier:
         """The verifier of ``app`` (default: the current app)."""
         return bearer_guard(app).verifier
+
+
+def _serve_metadata(app: Flask, guard: BearerGuard) -> None:
+    """Route the resource's metadata path (RFC 9728) to its document, with no decorator: public.
+
+    ``scopes_supported`` adds the scopes of the decorated views to the verifier's, read at the
+    first request for it (Flask takes no new route after the first request).
+    """
+    if guard.resource is None:
+        return
+    metadata = ServedMetadata(
+        guard.resource,
+        lambda: [scope for view in app.view_functions.values() for scope in marked_scopes(view)],
+    )
+
+    def resource_metadata() -> Response:
+        answer = metadata.response(request_object().method)
+        return to_response(WebResponse(answer.status, answer.headers, answer.body))
+
+    app.add_url_rule(
+        metadata.path,
+        endpoint="cognito_guard_resource_metadata",
+        view_func=resource_metadata,
+        methods=["GET", "HEAD", "OPTIONS"],
+        provide_automatic_options=False,
+    )
 
 
 def _check_views(app: Flask) -> None:

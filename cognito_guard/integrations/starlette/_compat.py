@@ -10,7 +10,14 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["STATE_DICT", "SchemeDependency", "dependency_calls", "every_route", "when_built"]
+__all__ = [
+    "STATE_DICT",
+    "SchemeDependency",
+    "dependency_calls",
+    "every_route",
+    "security_dependencies",
+    "when_built",
+]
 
 STATE_DICT = "_state"
 """The attribute of Starlette's ``State`` holding its values as a dict: reading it there skips
@@ -59,13 +66,25 @@ def dependency_calls(route: object) -> Iterator[Any]:
     Relies on FastAPI's ``route.dependant``, whose ``dependencies`` are dependants with a
     ``call`` each.
     """
+    for call, _scopes in security_dependencies(route):
+        yield call
+
+
+def security_dependencies(route: object) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Every dependency callable of a FastAPI route, with the scopes of its ``Security(...)``.
+
+    Relies on FastAPI's ``route.dependant`` (see :func:`dependency_calls`) and on each
+    dependant's ``own_oauth_scopes`` (``security_scopes`` in FastAPI releases before it): the
+    ``scopes=`` of that ``Security(...)`` itself (``()`` for a ``Depends``).
+    """
     stack = [getattr(route, "dependant", None)]
     while stack:
         dependant = stack.pop()
         if dependant is None:
             continue
         for sub in getattr(dependant, "dependencies", ()):
-            yield sub.call
+            scopes = getattr(sub, "own_oauth_scopes", getattr(sub, "security_scopes", None))
+            yield sub.call, tuple(s for s in scopes or () if isinstance(s, str))
             stack.append(sub)
 
 

@@ -23,6 +23,7 @@ from ...claims import CognitoClaims
 from ...config import verifier_from_env
 from ...errors import CognitoGuardError, ConfigurationError
 from ...verifier import CognitoVerifier
+from .._resource import mark
 from .auth import CLAIMS_KEY, authorize, credentials
 from .responses import answer_of, answer_response
 
@@ -165,6 +166,6 @@ def requires(
                 return await func(*args, **kwargs)
             return await run_in_threadpool(func, *args, **kwargs)
 
-        return wrapper
+        return mark(wrapper, requirement)  # marked: the scopes of the metadata document
 
     return decorator

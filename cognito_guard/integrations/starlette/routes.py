@@ -1,4 +1,5 @@
-"""Start-up checks of the routes: the dependencies written in a way that would not protect them."""
+"""What the routes demand: the start-up checks of dependencies written in a way that would not
+protect them, and the scopes the routes demand (for the RFC 9728 metadata document)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import inspect
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigurationError
-from ._compat import dependency_calls, every_route, when_built
+from .._resource import marked_scopes
+from ._compat import dependency_calls, every_route, security_dependencies, when_built
 from .dependencies import _Dependency, require_group, require_scope
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["check_routes_when_built"]
+__all__ = ["check_routes_when_built", "route_scopes"]
 
 
 def _misused(app: Starlette) -> list[str]:
@@ -61,3 +63,15 @@ def check_routes_when_built(app: Starlette) -> None:
             raise ConfigurationError("; ".join(problems))
 
     when_built(app, check)
+
+
+def route_scopes(app: Starlette) -> list[str]:
+    """The scopes the routes of ``app`` demand: of the dependencies (with their
+    ``Security(..., scopes=...)``) and of the endpoints that :func:`~.backend.requires` wraps."""
+    found: list[str] = []
+    for route in every_route(app.routes):
+        found.extend(marked_scopes(getattr(route, "endpoint", None)))
+        for call, scopes in security_dependencies(route):
+            if isinstance(call, _Dependency):
+                found.extend((*call.requirement.scopes, *scopes))
+    return found

@@ -20,9 +20,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from ...claims import CognitoClaims
-from ...sessions.signin import SessionGuard, WebSignIn
+from ...sessions.signin import WebSignIn
 from ...sessions.web import WebRequest, WebResponse, mounted_routes
-from ...verifier import CognitoVerifier
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -55,11 +54,8 @@ def to_response(answer: WebResponse) -> Response:
     return response
 
 
-def install(
-    app: Starlette, verifier: CognitoVerifier, sign_in: WebSignIn, realm: str | None
-) -> SessionGuard:
-    """Mount the routes of ``sign_in`` on ``app``; the guard the dependencies then use."""
-    guard = SessionGuard(verifier, sign_in=sign_in, realm=realm)  # refuses a bad sign_in first
+def install(app: Starlette, sign_in: WebSignIn) -> None:
+    """Mount the routes of ``sign_in`` on ``app`` (its guard comes from ``guard_for``)."""
 
     async def sign_in_route(request: Request) -> Response:
         answer = await sign_in.ahandle(web_request(request))
@@ -69,7 +65,6 @@ def install(
 
     for path, name, method in mounted_routes(sign_in.prefix):
         app.add_route(path, sign_in_route, methods=[method], name=name, include_in_schema=False)
-    return guard
 
 
 async def aauthenticate(conn: HTTPConnection, sign_in: WebSignIn) -> CognitoClaims | None:

@@ -10,13 +10,15 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from ...bearer import BearerGuard
 from ...config import verifier_from_env
 from ...errors import ConfigurationError
-from ...sessions.signin import WebSignIn
+from ...sessions.signin import WebSignIn, guard_for
 from ...verifier import CognitoVerifier
+from .._resource import ServedMetadata
+from ..asgi import MetadataMiddleware
 from .auth import STATE_ATTR
 from .backend import CognitoAuthBackend, on_auth_error
 from .openapi import document_in_openapi
 from .responses import CognitoHTTPException, cognito_exception_handler
-from .routes import check_routes_when_built
+from .routes import check_routes_when_built, route_scopes
 from .sessions import install
 
 if TYPE_CHECKING:
@@ -34,7 +36,10 @@ class CognitoGuard:
     start-up. ``authentication=True`` also installs ``AuthenticationMiddleware`` with
     :class:`CognitoAuthBackend` (``request.user``, Starlette's ``@requires``). ``sign_in=`` (a
     :class:`~cognito_guard.sessions.WebSignIn`) mounts its routes and lets the dependencies and
-    :func:`requires` accept its session cookie as well as bearer tokens.
+    :func:`requires` accept its session cookie as well as bearer tokens. ``resource=`` (the API's
+    resource identifier, one of the verifier's audiences) serves its RFC 9728 metadata at
+    ``/.well-known/oauth-protected-resource`` (the resource's path after it), ahead of every route
+    and middleware, and names that URL in every challenge.
 
     Example::
 
@@ -51,6 +56,7 @@ class CognitoGuard:
         realm: str | None = None,
         authentication: bool = False,
         sign_in: WebSignIn | None = None,
+        resource: str | None = None,
     ) -> None:
         if isinstance(getattr(app.state, STATE_ATTR, None), BearerGuard):
             raise ConfigurationError(
@@ -58,11 +64,9 @@ class CognitoGuard:
                 "once (a second call would replace the first verifier)"
             )
         self.verifier = verifier if verifier is not None else verifier_from_env()
-        self.guard: BearerGuard = (
-            BearerGuard(self.verifier, realm=realm)
-            if sign_in is None
-            else install(app, self.verifier, sign_in, realm)
-        )
+        self.guard = guard_for(self.verifier, sign_in, realm=realm, resource=resource)
+        if sign_in is not None:
+            install(app, sign_in)
         setattr(app.state, STATE_ATTR, self.guard)
         app.add_exception_handler(CognitoHTTPException, cognito_exception_handler)
         if authentication:
@@ -73,6 +77,10 @@ class CognitoGuard:
                 backend=backend,
                 on_error=on_auth_error,
             )
+        if self.guard.resource is not None:
+            # Added last, so outermost: before the authentication middleware and the routes.
+            metadata = ServedMetadata(self.guard.resource, lambda: route_scopes(app))
+            app.add_middleware(MetadataMiddleware, metadata=metadata)
         check_routes_when_built(app)
         if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):
             document_in_openapi(app)
