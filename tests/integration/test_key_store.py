@@ -23,7 +23,7 @@ from cognito_guard import (
 )
 from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 
-from ._key_support import wait_until_landed
+from ._key_support import wait_until_landed, warm
 
 
 @pytest.fixture
@@ -373,7 +373,7 @@ def test_a_request_waits_at_most_max_wait_and_the_fetch_goes_on(
 ) -> None:
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token()
-    verifier.verify(old_token)
+    warm(verifier, old_token)
     issuer.rotate()
     new_token = issuer.access_token()
     server.delay = 0.6  # longer than max_wait, shorter than the HTTP timeout
@@ -392,7 +392,7 @@ async def test_async_request_waits_at_most_max_wait_and_the_fetch_goes_on(
     issuer: LocalIssuer, server: JWKSServer
 ) -> None:
     verifier = make_verifier(issuer, server, key_policy=SLOW)
-    await verifier.averify(issuer.access_token())
+    await asyncio.to_thread(warm, verifier, issuer.access_token())
     issuer.rotate()
     token = issuer.access_token()
     server.delay = 0.6
@@ -439,7 +439,7 @@ def test_a_ttl_refresh_runs_in_the_background_and_brings_new_keys(
 ) -> None:
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token(expires_in=7200)
-    verifier.verify(old_token)
+    warm(verifier, old_token)
     issuer.rotate()  # published before the refresh: the refresh brings it
     new_token = issuer.access_token(expires_in=7200)
     clock.now += SLOW.ttl + 1
@@ -458,7 +458,7 @@ def test_an_expired_token_during_a_slow_ttl_refresh_is_401_not_503(
 ) -> None:
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     expired = issuer.access_token(expires_in=60)
-    verifier.verify(expired)
+    warm(verifier, expired)
     clock.now += SLOW.ttl + 1
     server.delay = SLOW_REFRESH
     with pytest.raises(ExpiredTokenError) as caught:
@@ -476,7 +476,7 @@ async def test_async_ttl_refresh_runs_in_the_background_and_brings_new_keys(
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token(expires_in=7200)
     expired = issuer.access_token(expires_in=60)
-    await verifier.averify(old_token)
+    await asyncio.to_thread(warm, verifier, old_token)
     issuer.rotate()
     new_token = issuer.access_token(expires_in=7200)
     clock.now += SLOW.ttl + 1
@@ -500,7 +500,7 @@ def test_a_ttl_refresh_outlives_the_event_loop_of_its_request(
     """A loop per request (Flask's async views) cancels the refresh task: a thread finishes it."""
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token(expires_in=7200)
-    asyncio.run(verifier.averify(old_token))
+    warm(verifier, old_token)
     issuer.rotate()
     new_token = issuer.access_token(expires_in=7200)
     clock.now += SLOW.ttl + 1
@@ -521,7 +521,7 @@ def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_is_taken_over
     """A loop run by hand and closed with its tasks pending: the next lookup saves the refresh."""
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token(expires_in=7200)
-    verifier.verify(old_token)
+    warm(verifier, old_token)
     issuer.rotate()
     new_token = issuer.access_token(expires_in=7200)
     clock.now += SLOW.ttl + 1
@@ -548,7 +548,7 @@ def test_threads_are_not_held_by_a_slow_ttl_refresh(
 ) -> None:
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     token = issuer.access_token(expires_in=7200)
-    verifier.verify(token)
+    warm(verifier, token)
     clock.now += SLOW.ttl + 1
     server.delay = SLOW_REFRESH
     barrier = threading.Barrier(16)
