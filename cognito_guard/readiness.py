@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterable
@@ -284,3 +285,15 @@ def _ping(connection: RedisConnection, future: concurrent.futures.Future[object]
         future.set_result(connection.sync.ping())
     except Exception as exc:  # handed to the waiting probe, which words it
         future.set_exception(exc)
+
+
+def _forget_pings_in_child() -> None:
+    # A forked worker (gunicorn --preload) has none of its parent's threads: a ping in flight at
+    # the fork would never land there, and every probe of the worker would wait for it.
+    global _pings, _pings_lock
+    _pings = weakref.WeakKeyDictionary()
+    _pings_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_pings_in_child)

@@ -7,11 +7,14 @@ waiting for its connection timeout, and says "not loaded yet" until the list loa
 from __future__ import annotations
 
 import inspect
+import os
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 from cryptography.fernet import Fernet
 
 from cognito_guard import CognitoVerifier, ConfigurationError, readiness
@@ -264,4 +267,32 @@ def test_every_reason_at_once_and_none_shows_the_redis_url(
         assert not any(PASSWORD in reason for reason in state.reasons)
         assert not any(str(redis_with_password.port) in reason for reason in state.reasons)
     finally:
+        store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_worker_pings_again_rather_than_wait_for_its_parents_ping(
+    cognito_issuer: LocalIssuer, cognito_redis_url: str
+) -> None:
+    """gunicorn --preload: a probe's ping still in flight at the fork never lands in the worker
+    (its thread is not there); the worker's probes must send their own."""
+    store = RedisSessionStore(cognito_redis_url, encryption_key=Fernet.generate_key())
+    sign_in = sign_in_with(cognito_issuer.verifier(), store)
+    pauser = redis.Redis.from_url(cognito_redis_url)
+    try:
+        pauser.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # every command waits 1.5 s
+        assert not readiness.check(sign_in.verifier, sign_in, timeout=0.1).ready  # in flight
+        with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                code = 0 if readiness.check(sign_in.verifier, sign_in, timeout=10).ready else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        pauser.close()
         store.close()
