@@ -38,7 +38,7 @@ from ..m2m_cache import effective_skew
 from ..pkce import authorization_request
 from ..verifier import CognitoVerifier
 from .stores import Record, SessionStore, SessionStoreUnavailable
-from .web import CSRF_HEADER, UNSAFE_METHODS, CookieRules, WebRequest, WebResponse, safe_return_to
+from .web import CookieRules, WebRequest, WebResponse, csrf_satisfied, safe_return_to
 
 __all__ = ["ROUTES", "SessionAuthError", "SessionGuard", "WebSignIn"]
 
@@ -347,8 +347,9 @@ class WebSignIn:
         return WebResponse.redirect(str(record["return_to"]), (("Set-Cookie", cookie),))
 
     def logout(self, request: WebRequest) -> WebResponse:
-        """``POST {prefix}/logout`` (with ``X-CSRF: 1``): end the session here and at Cognito."""
-        if request.header(CSRF_HEADER) != "1":
+        """``POST {prefix}/logout`` (with ``X-CSRF: 1``, or past the framework's CSRF check): end
+        the session here and at Cognito."""
+        if not csrf_satisfied(request):
             return _response(_csrf_refusal())
         session_id = self.cookie.read(request)
         if session_id is not None:
@@ -421,7 +422,7 @@ class WebSignIn:
         session_id = self.cookie.read(request)
         if session_id is None:
             return None
-        if request.method in UNSAFE_METHODS and request.header(CSRF_HEADER) != "1":
+        if not csrf_satisfied(request):
             raise _csrf_refusal()
         if request.websocket and not request.same_origin:
             raise SessionAuthError(

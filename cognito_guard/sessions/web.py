@@ -10,7 +10,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ __all__ = [
     "CookieRules",
     "WebRequest",
     "WebResponse",
+    "csrf_satisfied",
     "mounted_routes",
     "safe_return_to",
 ]
@@ -65,6 +66,12 @@ class WebRequest:
     request's own origin (browsers send cookies on cross-site handshakes, and no CORS preflight
     protects them).
 
+    ``framework_csrf`` is how an adapter tells the CSRF rule (:func:`csrf_satisfied`) that the
+    request passed its framework's own CSRF protection (Django's ``CsrfViewMiddleware`` check,
+    Flask-WTF's ``CSRFProtect``): a function answering True or False, asked only for a
+    cookie-authenticated unsafe request without ``X-CSRF: 1``, so a framework check that costs
+    something (reading the form) runs only then. None: the framework has no such check.
+
     Example::
 
         WebRequest("GET", "/auth/login", {"return_to": "/orders"}, {"host": "app.example.com"},
@@ -78,6 +85,7 @@ class WebRequest:
     cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
     scheme: str = "https"
     websocket: bool = False
+    framework_csrf: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     @property
     def host(self) -> str:
@@ -158,6 +166,22 @@ class WebResponse:
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` (any case)."""
         return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+def csrf_satisfied(request: WebRequest) -> bool:
+    """Whether ``request``, authenticated by the session cookie, may go on (the CSRF rule).
+
+    A safe method always may; an unsafe one (``POST``, ``PUT``, ``PATCH``, ``DELETE``) when it
+    carries ``X-CSRF: 1`` (a cross-site page cannot add the header without a CORS preflight), or
+    when it passed the framework's own CSRF protection (``request.framework_csrf``, asked last):
+    an HTML form cannot send a header, but it can send the framework's CSRF token.
+
+    Example: ``csrf_satisfied(WebRequest("POST", "/orders", headers={"x-csrf": "1"}))  # True``
+    """
+    if request.method not in UNSAFE_METHODS or request.header(CSRF_HEADER) == "1":
+        return True
+    check = request.framework_csrf
+    return check is not None and check() is True
 
 
 def safe_return_to(value: str | None) -> str:
