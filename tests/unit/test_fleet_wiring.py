@@ -23,4 +23,3 @@ def test_sign_in_from_env_logs_out_into_the_verifiers_revocation_list() -> None:
 def test_sign_in_from_env_without_a_list_records_nothing() -> None:
     sign_in = sign_in_from_env(LocalIssuer().verifier(), SIGN_IN)
     assert sign_in is not None and sign_in.revocations is None
-
