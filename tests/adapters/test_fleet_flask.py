@@ -6,11 +6,12 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import httpx
 import pytest
+from flask import Flask
 
 from cognito_guard import ConfigurationError
 from cognito_guard.integrations.flask import CognitoGuard
@@ -31,6 +32,23 @@ def example_module() -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def loaded() -> Iterator[Callable[[dict[str, str]], Flask]]:
+    """load_example, whose apps' revocation lists are closed after the test (a list left open
+    on the shared Redis would take part in other tests)."""
+    apps: list[Flask] = []
+
+    def load(environ: dict[str, str]) -> Flask:
+        apps.append(load_example(environ))
+        return apps[-1]
+
+    yield load
+    for app in apps:
+        revocations = CognitoGuard.verifier(app).revocations
+        if isinstance(revocations, RedisRevocations):
+            revocations.close()
 
 
 def example_env(issuer: LocalIssuer, jwks_uri: str, redis_url: str) -> dict[str, str]:
@@ -65,9 +83,12 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 def test_ready_is_200_when_keys_and_revocations_are_up(
-    cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer, cognito_redis_url: str
+    cognito_issuer: LocalIssuer,
+    cognito_jwks_server: JWKSServer,
+    cognito_redis_url: str,
+    loaded: Callable[[dict[str, str]], Flask],
 ) -> None:
-    app = load_example(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, cognito_redis_url))
+    app = loaded(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, cognito_redis_url))
     with waitress(app) as url:
         response = wait_for_status(url + "/ready", 200)  # the list's first load is on its thread
     assert response.status_code == 200
@@ -75,10 +96,13 @@ def test_ready_is_200_when_keys_and_revocations_are_up(
 
 
 def test_ready_is_503_with_the_reason_when_the_jwks_endpoint_fails(
-    cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer, cognito_redis_url: str
+    cognito_issuer: LocalIssuer,
+    cognito_jwks_server: JWKSServer,
+    cognito_redis_url: str,
+    loaded: Callable[[dict[str, str]], Flask],
 ) -> None:
     cognito_jwks_server.status = 500
-    app = load_example(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, cognito_redis_url))
+    app = loaded(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, cognito_redis_url))
     with waitress(app) as url:
         response = wait_for_status(url + "/ready", 200, timeout=1)
     assert response.status_code == 503
@@ -87,12 +111,15 @@ def test_ready_is_503_with_the_reason_when_the_jwks_endpoint_fails(
 
 
 def test_redis_down_at_start_is_not_waited_for_and_ready_says_why(
-    cognito_issuer: LocalIssuer, cognito_jwks_server: JWKSServer, own_redis: RedisServer
+    cognito_issuer: LocalIssuer,
+    cognito_jwks_server: JWKSServer,
+    own_redis: RedisServer,
+    loaded: Callable[[dict[str, str]], Flask],
 ) -> None:
     own_redis.stop()
     default_timeout = inspect.signature(RedisRevocations).parameters["timeout"].default
     started = time.monotonic()
-    app = load_example(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, own_redis.url))
+    app = loaded(example_env(cognito_issuer, cognito_jwks_server.jwks_uri, own_redis.url))
     assert time.monotonic() - started < default_timeout
     token = cognito_issuer.access_token(scopes=["orders/read"])
     with waitress(app) as url:
