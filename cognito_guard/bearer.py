@@ -36,6 +36,7 @@ from .errors import (
     UnknownKeyError,
 )
 from .resource import ProtectedResource
+from .revocation import RevocationWrites
 from .verifier import CognitoVerifier, _names
 
 __all__ = ["Answer", "BearerGuard", "Credentials", "Requirement", "parse_authorization"]
@@ -316,6 +317,30 @@ class BearerGuard:
             raise MissingTokenError("the request has no bearer token")
         requirement.check(claims)
         return claims
+
+    @property
+    def revocations(self) -> RevocationWrites:
+        """The verifier's revocation list (the one ``COGNITO_REVOCATIONS_URL`` built), for
+        ``CognitoTokenClient.sign_out``/``global_sign_out`` and the list's own writes: a sign-out
+        recorded through it is refused by this guard at once and by every process sharing it.
+
+        Raises :class:`~cognito_guard.ConfigurationError` when the verifier has no list, or one
+        without the writes (a sign-out must never be dropped silently).
+
+        Example: ``client.sign_out(tokens, revocations=guard.revocations)``
+        """
+        revocations = self.verifier.revocations
+        if revocations is None:
+            raise ConfigurationError(
+                "the verifier has no revocation list: set COGNITO_REVOCATIONS_URL (REVOCATIONS_URL "
+                "in Django's COGNITO_GUARD) or build the CognitoVerifier with revocations=..."
+            )
+        if not isinstance(revocations, RevocationWrites):
+            raise ConfigurationError(
+                f"the verifier's revocation list ({type(revocations).__name__}) has no "
+                "revoke_token/revoke_session/sign_out_user: it cannot record a sign-out"
+            )
+        return revocations
 
     def answer(
         self, exc: CognitoGuardError, *, method: str | None = None, path: str | None = None

@@ -144,7 +144,9 @@ class CognitoVerifier:
         revocations: a revocation list (:class:`~cognito_guard.revocation.MemoryRevocations`,
             :class:`~cognito_guard.revocation.RedisRevocations`) checked after the signature
             and claims, on cache hits too: a revoked token raises
-            :class:`~cognito_guard.RevokedTokenError`.
+            :class:`~cognito_guard.RevokedTokenError`. Kept as the attribute ``revocations``
+            (the list ``COGNITO_REVOCATIONS_URL`` built, with the settings): record sign-outs
+            there, not in a second list (``BearerGuard.revocations`` checks it can).
         clock: returns the current time in epoch seconds (injectable for tests).
         transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
     """

@@ -14,18 +14,27 @@ With ``COGNITO_SIGN_IN_DOMAIN`` (and the other ``COGNITO_SIGN_IN_*`` variables o
 and a signed-in page at ``/account``; the API routes then accept the session cookie too.
 On plain ``http://127.0.0.1`` add ``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES=1`` (development only:
 browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http).
+
+With ``COGNITO_REVOCATIONS_URL`` (a Redis URL) revoked tokens are refused in every process.
+``GET /ready`` is the readiness probe (200, or 503 with the reasons: keys not loaded, revocation
+list not synchronised, session store unreachable); ``GET /public`` serves as the liveness probe.
+The verifier, its revocation list and the session store are made once per process, when the
+module is imported (each ``uvicorn --workers`` process imports it), and closed by the lifespan
+when the server stops.
 """
 
 from __future__ import annotations
 
 import html
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Security, WebSocket
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from cognito_guard import CognitoClaims, CognitoVerifier
+from cognito_guard import CognitoClaims, CognitoVerifier, readiness
 from cognito_guard.config import verifier_from_env
 from cognito_guard.integrations.starlette import (
     CognitoGuard,
@@ -34,7 +43,8 @@ from cognito_guard.integrations.starlette import (
     require_group,
     require_scope,
 )
-from cognito_guard.sessions import WebSignIn, sign_in_from_env
+from cognito_guard.revocation import RedisRevocations
+from cognito_guard.sessions import RedisSessionStore, WebSignIn, sign_in_from_env
 
 # The signed-in page: the browser never sees a token; its script calls the API with the cookie
 # and the X-CSRF header that cookie-authenticated unsafe requests need.
@@ -59,8 +69,18 @@ def create_app(
     verifier: CognitoVerifier | None = None, sign_in: WebSignIn | None = None
 ) -> FastAPI:
     """The reference app; ``verifier`` defaults to one built from the COGNITO_* variables."""
-    app = FastAPI(title="cognito_guard reference app")
-    CognitoGuard(app, verifier=verifier, sign_in=sign_in)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Shutdown: stop the revocation list's thread, close the Redis clients.
+        if isinstance(guard.verifier.revocations, RedisRevocations):
+            await guard.verifier.revocations.aclose()
+        if sign_in is not None and isinstance(sign_in.store, RedisSessionStore):
+            sign_in.store.close()
+
+    app = FastAPI(title="cognito_guard reference app", lifespan=lifespan)
+    guard = CognitoGuard(app, verifier=verifier, sign_in=sign_in)
 
     if sign_in is not None:
 
@@ -79,6 +99,12 @@ def create_app(
     @app.get("/public")
     async def public() -> dict[str, Any]:
         return {"ok": True}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """The readiness probe: 200 when this process can verify tokens, else 503 and why."""
+        state = await readiness.acheck(guard.verifier, sign_in)
+        return JSONResponse(state.as_dict(), status_code=state.status_code)
 
     @app.get("/me")
     async def me(user: User) -> dict[str, Any]:

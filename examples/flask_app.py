@@ -14,10 +14,18 @@ With ``COGNITO_SIGN_IN_DOMAIN`` (and the other ``COGNITO_SIGN_IN_*`` variables o
 and a signed-in page at ``/account``; the API routes then accept the session cookie too.
 On plain ``http://127.0.0.1`` add ``COGNITO_SIGN_IN_INSECURE_DEV_COOKIES=1`` (development only:
 browsers refuse the ``Secure``, ``__Host-`` session cookie on plain http).
+
+With ``COGNITO_REVOCATIONS_URL`` (a Redis URL) revoked tokens are refused in every process.
+``GET /ready`` is the readiness probe (200, or 503 with the reasons: keys not loaded, revocation
+list not synchronised, session store unreachable); ``GET /public`` serves as the liveness probe.
+The verifier, its revocation list and the session store are made once per process, here at
+import (before gunicorn's ``--preload`` fork, whose workers restart the list's thread), and
+closed when the process exits (Flask's teardown hooks run after every request, not at exit).
 """
 
 from __future__ import annotations
 
+import atexit
 import html
 import os
 from collections.abc import Mapping
@@ -25,7 +33,7 @@ from typing import Any
 
 from flask import Flask, redirect
 
-from cognito_guard import CognitoVerifier
+from cognito_guard import CognitoVerifier, readiness
 from cognito_guard.config import verifier_from_env
 from cognito_guard.integrations.flask import (
     CognitoGuard,
@@ -35,7 +43,8 @@ from cognito_guard.integrations.flask import (
     require_group,
     require_scope,
 )
-from cognito_guard.sessions import WebSignIn, sign_in_from_env
+from cognito_guard.revocation import RedisRevocations
+from cognito_guard.sessions import RedisSessionStore, WebSignIn, sign_in_from_env
 
 # The signed-in page: the browser never sees a token; its script calls the API with the cookie
 # and the X-CSRF header that cookie-authenticated unsafe requests need.
@@ -82,6 +91,12 @@ def create_app(
     def public() -> dict[str, Any]:
         return {"ok": True}
 
+    @app.get("/ready")
+    def ready() -> tuple[dict[str, Any], int]:
+        """The readiness probe: 200 when this process can verify tokens, else 503 and why."""
+        state = readiness.check(CognitoGuard.verifier(), sign_in)
+        return state.as_dict(), state.status_code
+
     @app.get("/me")
     @require_auth
     def me() -> dict[str, Any]:
@@ -109,11 +124,25 @@ def create_app(
     return app
 
 
+def close(app: Flask, sign_in: WebSignIn | None = None) -> None:
+    """Stop what ``app`` holds open: the revocation list's thread, the Redis clients."""
+    revocations = CognitoGuard.verifier(app).revocations
+    if isinstance(revocations, RedisRevocations):
+        revocations.close()
+    if sign_in is not None and isinstance(sign_in.store, RedisSessionStore):
+        sign_in.store.close()
+
+
 def _from_env() -> Flask:
     if not os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
-        return create_app()
+        made = create_app()
+        atexit.register(close, made)
+        return made
     verifier = verifier_from_env()
-    return create_app(verifier=verifier, sign_in=sign_in_from_env(verifier))
+    sign_in = sign_in_from_env(verifier)
+    made = create_app(verifier=verifier, sign_in=sign_in)
+    atexit.register(close, made, sign_in)
+    return made
 
 
 app = _from_env()

@@ -110,8 +110,9 @@ class RedisRevocations(_LocalList):
         resync_interval: seconds between re-synchronisations, shorter than ``max_staleness``
             (default: 5, or half of ``max_staleness`` when that is less than 10).
         timeout: connect and socket timeout of the Redis clients made from ``url``.
-        start_timeout: how long the constructor waits for the first load (it carries on in the
-            background if that fails).
+        start_timeout: how long the constructor waits at most for the first load (default:
+            ``timeout``); it returns as soon as that load succeeds or fails, and the thread
+            carries on in the background.
         clock: returns epoch seconds: expiries and staleness (injectable for tests).
     """
 
@@ -161,12 +162,16 @@ class RedisRevocations(_LocalList):
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._synced = threading.Event()
+        self._settled = threading.Event()  # the first attempt is over: the list loaded, or not
         self.syncs = 0  # successful syncs (load or re-sync), for tests and metrics
         self.loads = 0  # of which full reads of the list
         self._thread = self._start_thread()
         _LIVE.add(self)
-        wait = self._conn.timeout * 2 if start_timeout is None else start_timeout
-        if not self._synced.wait(max(0.0, wait)):
+        # Only as long as the first attempt takes: a Redis that refuses the connection is not
+        # waited for (readiness says "not loaded yet"; the thread goes on trying).
+        wait = self._conn.timeout if start_timeout is None else start_timeout
+        self._settled.wait(max(0.0, wait))
+        if not self._synced.is_set():
             log.warning(
                 "RedisRevocations could not load the list from %s yet; "
                 "retrying in the background (%s until then)",
@@ -275,6 +280,7 @@ class RedisRevocations(_LocalList):
                         next_sync = time.monotonic() + self.resync_interval
             except self._errors as exc:
                 self._on_error(exc)
+                self._settled.set()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             except Exception as exc:  # a bug must not end the thread: the list would go stale
@@ -282,6 +288,7 @@ class RedisRevocations(_LocalList):
                     "unexpected %s in the revocation sync; restarting it",
                     type(exc).__name__,
                 )
+                self._settled.set()
                 self._stop.wait(_MAX_BACKOFF)
             finally:
                 if pubsub is not None:
@@ -320,6 +327,7 @@ class RedisRevocations(_LocalList):
                 len(self),
             )
         self._synced.set()
+        self._settled.set()
 
     def _on_message(self, message: Mapping[str, Any]) -> None:
         if message.get("type") != "message":

@@ -19,7 +19,8 @@
 =========================================  ====================================================
 
 ``INSECURE_DEV_COOKIES`` (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``)
-is for development only: see ``WebSignIn(insecure_dev_cookies=...)``.
+is for development only: see ``WebSignIn(insecure_dev_cookies=...)``. Logout records the session
+in the verifier's revocation list when it has one (``COGNITO_REVOCATIONS_URL``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from ..client import CognitoTokenClient
 from ..errors import ConfigurationError
+from ..revocation import RevocationWrites
 from ..verifier import CognitoVerifier
 from .signin import WebSignIn
 from .stores import MemorySessionStore, RedisSessionStore, SessionStore
@@ -107,6 +109,10 @@ def sign_in_from_env(
         value = _number(env, name)
         if value is not None:
             options[option] = value
+    # The verifier's list (COGNITO_REVOCATIONS_URL): logout records the session there, so every
+    # process refuses its tokens, with no second list and thread for the same Redis.
+    if isinstance(verifier.revocations, RevocationWrites):
+        options["revocations"] = verifier.revocations
     return WebSignIn(
         client=client,
         verifier=verifier,

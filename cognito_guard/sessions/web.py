@@ -71,6 +71,12 @@ class WebRequest:
     cookie-authenticated unsafe request without ``X-CSRF: 1``, so a framework check that costs
     something (reading the form) runs only then. None: the framework has no such check.
 
+    ``framework_csrf`` is how an adapter tells the CSRF rule (:func:`csrf_satisfied`) that the
+    request passed its framework's own CSRF protection (Django's ``CsrfViewMiddleware`` check,
+    Flask-WTF's ``CSRFProtect``): a function answering True or False, asked only for a
+    cookie-authenticated unsafe request without ``X-CSRF: 1``, so a framework check that costs
+    something (reading the form) runs only then. None: the framework has no such check.
+
     Example::
 
         WebRequest("GET", "/auth/login", {"return_to": "/orders"}, {"host": "app.example.com"},

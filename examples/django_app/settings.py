@@ -6,6 +6,7 @@ There is no ``COGNITO_GUARD`` dict here on purpose: the adapter then reads the e
     COGNITO_CLIENT_ID=4a1b...                  (required)
     COGNITO_TOKEN_USE=access                   (access, id or any; default access)
     COGNITO_JWKS_URI=...                       (optional override of the pool's JWKS URL)
+    COGNITO_REVOCATIONS_URL=redis://...        (optional: refuse revoked tokens, fleet-wide)
 
 and refuses to start without them (``python manage.py check`` names what is missing).
 
@@ -69,7 +70,7 @@ DATABASES = {
 if os.environ.get("COGNITO_SIGN_IN_DOMAIN"):
     COGNITO_GUARD = {
         name: os.environ["COGNITO_" + name]
-        for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI")
+        for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI", "REVOCATIONS_URL")
         if os.environ.get("COGNITO_" + name)
     }
     COGNITO_GUARD["SIGN_IN"] = "sign_in.web_sign_in"

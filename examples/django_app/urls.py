@@ -8,6 +8,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("public", views.public),
+    path("ready", views.ready),  # the readiness probe
     path("me", views.me),
     path("orders", views.orders),
     path("admin", views.admin),

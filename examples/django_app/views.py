@@ -1,7 +1,8 @@
 """The reference API: one public route and four protected ones.
 
 ``request.user`` is the ``auth.User`` row linked to the token (CognitoBackend is on), or a
-``CognitoService`` for a machine-to-machine token; orders are owned by the user.
+``CognitoService`` for a machine-to-machine token; orders are owned by the user. ``GET /ready``
+is the readiness probe.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from orders.models import Order
 
+from cognito_guard import readiness
 from cognito_guard.integrations.django import (
     CognitoRequest,
     request_state,
@@ -47,6 +49,18 @@ def _sub(request: HttpRequest) -> str:
 @require_GET
 def public(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
+
+
+async def ready(request: HttpRequest) -> JsonResponse:
+    """The readiness probe: 200 when this process can verify tokens, else 503 and why.
+
+    Asynchronous, so that on an ASGI server it waits on the event loop, not in the one thread
+    Django runs every synchronous view of an ASGI request in. The verifier is the one the
+    middleware built (``COGNITO_REVOCATIONS_URL`` included).
+    """
+    guard = request_state(request).guard
+    state = await readiness.acheck(guard.verifier, sign_in_from_settings())
+    return JsonResponse(state.as_dict(), status=state.status_code)
 
 
 @require_GET

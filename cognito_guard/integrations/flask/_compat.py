@@ -7,6 +7,7 @@ release of the framework changes one of them under us.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -16,7 +17,14 @@ from werkzeug.local import LocalProxy
 if TYPE_CHECKING:
     from flask import Request
 
-__all__ = ["AttributeProxy", "app_object", "g_object", "request_object", "running_loop"]
+__all__ = [
+    "AttributeProxy",
+    "app_object",
+    "flask_wtf_validated",
+    "g_object",
+    "request_object",
+    "running_loop",
+]
 
 # werkzeug's LocalProxy._get_current_object (underscored, though Flask's documentation uses it):
 # the object behind a proxy, fetched without the proxy's attribute lookup (~6 times the cost) and
@@ -52,3 +60,20 @@ class AttributeProxy(LocalProxy):  # type: ignore[type-arg]
 # asyncio._get_running_loop: the running event loop (an async view's) or None, without the
 # RuntimeError that get_running_loop() raises (and costs) on every request of a sync view.
 running_loop: Callable[[], asyncio.AbstractEventLoop | None] = asyncio._get_running_loop
+
+
+def flask_wtf_validated() -> bool:
+    """Whether Flask-WTF's ``CSRFProtect``, set up on the current app, validated the CSRF token
+    of the current request.
+
+    Relies on ``CSRFProtect.init_app`` registering the extension as ``app.extensions["csrf"]``,
+    and on ``CSRFProtect.protect`` setting ``g.csrf_valid = True`` once the token (and, over
+    https, the referrer) passed; a request that fails it gets Flask-WTF's 400 before any view
+    runs, and an exempt view's request is not marked. The flag counts only with that extension
+    on the app: set by anything else it proves nothing. Flask-WTF is looked up in
+    ``sys.modules``, never imported: an app that set it up has imported it.
+    """
+    csrf = sys.modules.get("flask_wtf.csrf")
+    if csrf is None or not isinstance(app_object().extensions.get("csrf"), csrf.CSRFProtect):
+        return False
+    return g_object().__dict__.get("csrf_valid") is True

@@ -18,7 +18,7 @@ from flask import Flask, Response
 from ...claims import CognitoClaims
 from ...sessions.signin import WebSignIn
 from ...sessions.web import WebRequest, WebResponse, mounted_routes
-from ._compat import request_object
+from ._compat import flask_wtf_validated, request_object
 
 if TYPE_CHECKING:
     from flask import Request
@@ -28,6 +28,9 @@ __all__ = ["aauthenticate", "authenticate", "install", "to_response", "web_reque
 
 def web_request(request: Request | None = None) -> WebRequest:
     """A Flask request (default: the current one) as a :class:`~cognito_guard.sessions.WebRequest`.
+
+    A cookie-authenticated unsafe request without ``X-CSRF: 1`` passes the CSRF rule when
+    Flask-WTF's ``CSRFProtect`` validated its CSRF token (an HTML form's ``csrf_token``).
 
     Example: ``web_request().cookies``
     """
@@ -40,6 +43,7 @@ def web_request(request: Request | None = None) -> WebRequest:
         headers={key.lower(): value for key, value in request.headers.items()},
         cookies=dict(request.cookies),
         scheme=request.scheme,
+        framework_csrf=flask_wtf_validated,
     )
 
 

@@ -12,6 +12,7 @@ from flask import Flask, Response
 from ...bearer import BearerGuard
 from ...config import SETTING_NAMES, check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
+from ...revocation import RevocationWrites
 from ...sessions.signin import WebSignIn, guard_for
 from ...sessions.web import WebResponse
 from ...verifier import CognitoVerifier
@@ -125,6 +126,17 @@ class CognitoGuard:
         if any(app.config.get("COGNITO_" + name) not in (None, "") for name in SETTING_NAMES):
             return verifier_from_settings(app.config, prefix="COGNITO_", source="app.config")
         return verifier_from_env()
+
+    @staticmethod
+    def revocations(app: Flask | None = None) -> RevocationWrites:
+        """The revocation list of ``app``'s verifier (default: the current app), the one
+        ``COGNITO_REVOCATIONS_URL`` built: pass it to ``sign_out``/``global_sign_out``.
+
+        Raises :class:`~cognito_guard.ConfigurationError` when the verifier has none.
+
+        Example: ``client.sign_out(tokens, revocations=CognitoGuard.revocations())``
+        """
+        return bearer_guard(app).revocations
 
     @staticmethod
     def verifier(app: Flask | None = None) -> CognitoVerifier:

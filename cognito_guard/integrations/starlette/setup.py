@@ -10,6 +10,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from ...bearer import BearerGuard
 from ...config import verifier_from_env
 from ...errors import ConfigurationError
+from ...revocation import RevocationWrites
 from ...sessions.signin import WebSignIn, guard_for
 from ...verifier import CognitoVerifier
 from .._resource import ServedMetadata
@@ -84,3 +85,15 @@ class CognitoGuard:
         check_routes_when_built(app)
         if callable(getattr(app, "openapi", None)) and hasattr(app, "openapi_schema"):
             document_in_openapi(app)
+
+    @property
+    def revocations(self) -> RevocationWrites:
+        """The verifier's revocation list (the one ``COGNITO_REVOCATIONS_URL`` built): pass it to
+        ``sign_out``/``global_sign_out``. In a route it is
+        ``request.app.state.cognito_guard.revocations`` too.
+
+        Raises :class:`~cognito_guard.ConfigurationError` when the verifier has none.
+
+        Example: ``await client.asign_out(tokens, revocations=guard.revocations)``
+        """
+        return self.guard.revocations
