@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from ..verifier import CognitoVerifier
 from .issuer import LocalIssuer, generate_rsa_key
 from .redis import RedisServer, RedisServerNotFound
+from .redis_cluster import RedisClusterServer
 from .server import JWKSServer
 
 
@@ -48,18 +50,40 @@ def cognito_verifier(
     return cognito_issuer.verifier(jwks_uri=cognito_jwks_server.jwks_uri)
 
 
+def _missing(exc: RedisServerNotFound) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {exc}")
+    pytest.skip(str(exc))
+
+
 def redis_server_or_skip(**options: object) -> RedisServer:
-    """A started :class:`RedisServer`; skips the test when no server binary is installed.
+    """A started :class:`RedisServer`; skips the test when no server binary is installed (or,
+    with ``tls=True``, none built with TLS).
 
     Under ``CI=true`` a missing server fails the test instead: CI must install one.
     """
     try:
         server = RedisServer(**options)  # type: ignore[arg-type]
+        return server.start()
     except RedisServerNotFound as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {exc}")
-        pytest.skip(str(exc))
-    return server.start()
+        _missing(exc)
+
+
+def redis_cluster_or_skip(**options: object) -> RedisClusterServer:
+    """A started :class:`~cognito_guard.testing.redis_cluster.RedisClusterServer` (skipped, or
+    failed under ``CI=true``, like :func:`redis_server_or_skip`). Close it when done."""
+    try:
+        cluster = RedisClusterServer(**options)  # type: ignore[arg-type]
+    except RedisServerNotFound as exc:
+        _missing(exc)
+    try:
+        return cluster.start()
+    except RedisServerNotFound as exc:
+        cluster.close()
+        _missing(exc)
+    except BaseException:
+        cluster.close()
+        raise
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +107,26 @@ def cognito_redis_url(cognito_redis_server: RedisServer) -> str:
         cognito_redis_server.start()
     cognito_redis_server.flushall()
     return cognito_redis_server.url
+
+
+@pytest.fixture(scope="session")
+def cognito_redis_cluster() -> Iterator[RedisClusterServer]:
+    """A real Redis Cluster on 127.0.0.1 (three masters, a replica each), one per test session.
+
+    Skipped like ``cognito_redis_server`` when no server is installed (failed under
+    ``CI=true``). Tests that kill nodes should start their own :class:`RedisClusterServer`.
+    """
+    cluster = redis_cluster_or_skip()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def cognito_redis_cluster_url(cognito_redis_cluster: RedisClusterServer) -> str:
+    """The URL of one node of the session's cluster, every master flushed before the test."""
+    if not cognito_redis_cluster.running:  # a test killed a node: bring it back
+        cognito_redis_cluster.start()
+    cognito_redis_cluster.flushall()
+    return cognito_redis_cluster.url
