@@ -4,8 +4,9 @@ node from a single server at the first connection, and what a cluster needs of a
 The probe is written once as a generator of commands (see ``ops.py``) and carried out by a sync
 or an asyncio driver: ``CLUSTER INFO`` answers on a cluster node and is refused ("cluster
 support disabled") by a single server; where it is not allowed (an ACL user without it, a proxy),
-``INFO cluster`` says ``cluster_enabled:1`` or ``0``. When neither answers, the server counts as
-a single one, so what worked before keeps working.
+``INFO cluster`` says ``cluster_enabled:1`` or ``0``; a URL's database other than 0 makes a
+cluster node refuse the connection's ``SELECT`` "in cluster mode", which tells too. When none of
+these answers, the server counts as a single one, so what worked before keeps working.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def _probe(refused: type[BaseException]) -> _Probe:
         yield ("CLUSTER INFO",)
         return True
     except refused as exc:
-        if "cluster support disabled" in str(exc).lower():
+        message = str(exc).lower()
+        if "cluster support disabled" in message:
             return False
+        if "not allowed in cluster mode" in message:  # the URL's /db: SELECT refused at connect
+            return True
     try:
         return _enabled((yield ("INFO", "cluster")))
     except refused:
