@@ -263,14 +263,19 @@ class RedisConnection:
                 if self._sync is None:
                     self._sync = self._connect()
                 elif self._cluster is None:  # a client passed in: is it the right kind?
-                    if is_cluster(self._sync):  # type: ignore[arg-type]
-                        raise ConfigurationError(
-                            f"{self.what}: client=... is a redis.Redis connected to a Redis "
-                            "Cluster node; pass a redis.cluster.RedisCluster"
-                        )
-                    self._cluster = False
+                    self._refuse_plain(is_cluster(self._sync))  # type: ignore[arg-type]
                 client = self._sync
         return client
+
+    def _refuse_plain(self, found: bool) -> None:
+        """Record what a plain client passed in is connected to; refuse a cluster node (its
+        keys would be answered with MOVED)."""
+        if found:
+            raise ConfigurationError(
+                f"{self.what}: client=... is a redis.Redis connected to a Redis Cluster node; "
+                "pass a redis.cluster.RedisCluster (and a redis.asyncio.cluster.RedisCluster)"
+            )
+        self._cluster = False
 
     def _connect(self) -> SyncClient:
         redis = _import_redis()
@@ -298,6 +303,8 @@ class RedisConnection:
     async def for_loop(self) -> AsyncClient:
         """The asyncio client of the running event loop (made on first use per loop)."""
         if self._given_async is not None:
+            if self._cluster is None:  # plain clients passed in: is this one the right kind?
+                self._refuse_plain(await ais_cluster(self._given_async))  # type: ignore[arg-type]
             return self._given_async
         if self._url is None:
             raise ConfigurationError(f"{self.what} was given a sync client only")

@@ -30,7 +30,7 @@ for _, key in ipairs(KEYS) do
   redis.call('EXPIREAT', key, ARGV[4], 'NX')
   redis.call('EXPIREAT', key, ARGV[4], 'GT')
 end
-redis.call('INCR', KEYS[2])
+redis.call('INCRBY', KEYS[2], 1)
 redis.call('SPUBLISH', KEYS[1], ARGV[5])
 return 1
 """

@@ -116,6 +116,17 @@ def test_a_plain_client_connected_to_a_cluster_node_is_refused(cluster: RedisClu
             RedisRevocations(client=plain, **FAST)  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match=r"redis\.cluster\.RedisCluster"):
             RedisSessionStore(client=plain, encryption_key=KEY).get("s-1")
+
+        async def async_side() -> None:
+            async_plain = redis.asyncio.Redis.from_url(cluster.url)
+            conn = RedisConnection(client=plain, async_client=async_plain)
+            try:
+                with pytest.raises(ConfigurationError, match=r"redis\.cluster\.RedisCluster"):
+                    await conn.for_loop()
+            finally:
+                await async_plain.aclose()
+
+        asyncio.run(async_side())
     finally:
         plain.close()
     client = redis.cluster.RedisCluster.from_url(cluster.url)
@@ -208,6 +219,35 @@ def test_cluster_clients_passed_in(cluster: RedisClusterServer) -> None:
         assert client.ping()  # a client passed in stays open
     finally:
         client.close()
+
+
+CLUSTER_LEAST_PRIVILEGE = (
+    "on >api-pw ~cognito_guard:* &cognito_guard:* +zadd +zrangebyscore +zremrangebyscore "
+    "+expireat +incrby +get +evalsha +script|load +spublish +ssubscribe +ping "
+    "+cluster|info +cluster|slots +command"
+)
+
+
+def test_the_least_privilege_acl_user_of_the_docs_is_enough_on_a_cluster(
+    cluster: RedisClusterServer,
+) -> None:
+    for node in cluster.nodes:  # ACL users are per node
+        with cluster.admin(node) as admin:
+            admin.execute_command("ACL", "SETUSER", "api", *CLUSTER_LEAST_PRIVILEGE.split())
+    try:
+        url = cluster.url.replace("redis://", "redis://api:api-pw@")
+        with (
+            RedisRevocations(url, **FAST) as writer,  # type: ignore[arg-type]
+            RedisRevocations(url, **FAST) as reader,  # type: ignore[arg-type]
+        ):
+            assert writer.wait_synced() and reader.wait_synced()
+            writer.revoke_session("o-acl")
+            wait_for(lambda: reader.is_revoked({"origin_jti": "o-acl"}))
+            assert reader.loads == 1  # by message
+    finally:
+        for node in cluster.nodes:
+            with cluster.admin(node) as admin:
+                admin.execute_command("ACL", "DELUSER", "api")
 
 
 # -- sessions -----------------------------------------------------------------------------------
