@@ -4,16 +4,17 @@ node from a single server at the first connection, and what a cluster needs of a
 The probe is written once as a generator of commands (see ``ops.py``) and carried out by a sync
 or an asyncio driver: ``CLUSTER INFO`` answers on a cluster node and is refused ("cluster
 support disabled") by a single server; where it is not allowed (an ACL user without it, a proxy),
-``INFO cluster`` says ``cluster_enabled:1`` or ``0``; a URL's database other than 0 makes a
-cluster node refuse the connection's ``SELECT`` "in cluster mode", which tells too. When none of
-these answers, the server counts as a single one, so what worked before keeps working.
+``INFO cluster`` says ``cluster_enabled:1`` or ``0``. When neither answers, the server counts as
+a single one, so what worked before keeps working. The probe's connection uses database 0
+whatever the URL says: a cluster node may refuse another one at connect (``SELECT``), before it
+could tell what it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
 from .ops import Steps
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
-__all__ = ["ais_cluster", "check_cluster_url", "cluster_retries", "is_cluster"]
+__all__ = ["ais_cluster", "check_cluster_url", "cluster_retries", "is_cluster", "probe_url"]
 
 _Probe = Generator[tuple[str, ...], Any, bool]
 
@@ -42,11 +43,8 @@ def _probe(refused: type[BaseException]) -> _Probe:
         yield ("CLUSTER INFO",)
         return True
     except refused as exc:
-        message = str(exc).lower()
-        if "cluster support disabled" in message:
+        if "cluster support disabled" in str(exc).lower():
             return False
-        if "not allowed in cluster mode" in message:  # the URL's /db: SELECT refused at connect
-            return True
     try:
         return _enabled((yield ("INFO", "cluster")))
     except refused:
@@ -79,6 +77,15 @@ async def ais_cluster(client: redis.asyncio.Redis) -> bool:
         except BaseException as exc:
             steps.error = exc
     return bool(steps.value)
+
+
+def probe_url(url: str) -> str:
+    """``url`` without its database (path or ``db=`` option): what the probe connects to."""
+    parts = urlsplit(url)
+    query = "&".join(
+        item for item in parts.query.split("&") if item and not item.lower().startswith("db=")
+    )
+    return urlunsplit((parts.scheme, parts.netloc, "", query, parts.fragment))
 
 
 def check_cluster_url(url: str, what: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster
+from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster, probe_url
 from .urls import check_url, redact_url, url_secrets
 
 if TYPE_CHECKING:
@@ -279,21 +279,21 @@ class RedisConnection:
 
     def _connect(self) -> SyncClient:
         redis = _import_redis()
-        plain = redis.Redis.from_url(self._url, **self._options())
-        if self._cluster is None:
+        url = self._url or ""
+        if self._cluster is None and not self._unix():
+            probe = redis.Redis.from_url(probe_url(url), **self._options())
             try:
-                found = not self._unix() and is_cluster(plain)
-            except BaseException:
-                plain.close()
-                raise
-            if found:
-                check_cluster_url(self._url or "", f"{self.what}'s Redis URL")
+                found = is_cluster(probe)
+                if found:
+                    check_cluster_url(url, f"{self.what}'s Redis URL")
+            finally:
+                probe.close()
             self._cluster = found
-        if not self._cluster:
-            return plain  # type: ignore[no-any-return]
-        plain.close()
-        options = self._options(cluster=True)
-        return redis.cluster.RedisCluster.from_url(self._url, **options)  # type: ignore[no-any-return]
+        if self._cluster:
+            options = self._options(cluster=True)
+            return redis.cluster.RedisCluster.from_url(url, **options)  # type: ignore[no-any-return]
+        self._cluster = False
+        return redis.Redis.from_url(url, **self._options())  # type: ignore[no-any-return]
 
     @property
     def has_async(self) -> bool:
@@ -325,25 +325,23 @@ class RedisConnection:
 
     async def _aconnect(self) -> AsyncClient:
         redis = _import_redis()
-        if self._cluster is None:
-            plain = redis.asyncio.Redis.from_url(self._url, **self._options(for_asyncio=True))
+        url = self._url or ""
+        if self._cluster is None and not self._unix():
+            probe = redis.asyncio.Redis.from_url(probe_url(url), **self._options(for_asyncio=True))
             try:
-                found = not self._unix() and await ais_cluster(plain)
-            except BaseException:
-                await plain.aclose()
-                raise
-            if found:
-                check_cluster_url(self._url or "", f"{self.what}'s Redis URL")
+                found = await ais_cluster(probe)
+                if found:
+                    check_cluster_url(url, f"{self.what}'s Redis URL")
+            finally:
+                await probe.aclose()
             self._cluster = found
-            if not found:
-                return plain  # type: ignore[no-any-return]
-            await plain.aclose()
-        if not self._cluster:
-            options = self._options(for_asyncio=True)
-            return redis.asyncio.Redis.from_url(self._url, **options)  # type: ignore[no-any-return]
-        options = self._options(for_asyncio=True, cluster=True)
-        cluster_class = redis.asyncio.cluster.RedisCluster
-        return cluster_class.from_url(self._url, **options)  # type: ignore[no-any-return]
+        if self._cluster:
+            options = self._options(for_asyncio=True, cluster=True)
+            cluster_class = redis.asyncio.cluster.RedisCluster
+            return cluster_class.from_url(url, **options)  # type: ignore[no-any-return]
+        self._cluster = False
+        options = self._options(for_asyncio=True)
+        return redis.asyncio.Redis.from_url(url, **options)  # type: ignore[no-any-return]
 
     def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -64,9 +64,9 @@ def redis_server_or_skip(**options: object) -> RedisServer:
     """
     try:
         server = RedisServer(**options)  # type: ignore[arg-type]
-        return server.start()
     except RedisServerNotFound as exc:
         _missing(exc)
+    return _started(server)
 
 
 def redis_cluster_or_skip(**options: object) -> RedisClusterServer:
@@ -76,13 +76,21 @@ def redis_cluster_or_skip(**options: object) -> RedisClusterServer:
         cluster = RedisClusterServer(**options)  # type: ignore[arg-type]
     except RedisServerNotFound as exc:
         _missing(exc)
+    return _started(cluster)
+
+
+_S = TypeVar("_S", RedisServer, RedisClusterServer)
+
+
+def _started(service: _S) -> _S:
+    """``service`` started; closed (its directory removed) when it cannot start."""
     try:
-        return cluster.start()
-    except RedisServerNotFound as exc:
-        cluster.close()
+        return service.start()
+    except RedisServerNotFound as exc:  # the binary cannot serve TLS
+        service.close()
         _missing(exc)
     except BaseException:
-        cluster.close()
+        service.close()
         raise
 
 

@@ -10,7 +10,7 @@ import redis
 
 from cognito_guard import ConfigurationError
 from cognito_guard._redis import check_prefix, hash_tag, key_name
-from cognito_guard._redis.cluster import _probe, check_cluster_url, cluster_retries
+from cognito_guard._redis.cluster import _probe, check_cluster_url, cluster_retries, probe_url
 from cognito_guard._redis.ops import Steps
 
 
@@ -64,6 +64,21 @@ def test_what_a_cluster_cannot_do_is_refused(url: str, message: str) -> None:
         check_cluster_url(url, "the URL")
 
 
+@pytest.mark.parametrize(
+    ("url", "probed"),
+    [
+        ("redis://h:6379/3", "redis://h:6379"),
+        (
+            "rediss://u:p%2Fw@h:6380/0?ssl_ca_certs=%2Fca.pem&db=2",
+            "rediss://u:p%2Fw@h:6380?ssl_ca_certs=%2Fca.pem",
+        ),
+        ("redis://h", "redis://h"),
+    ],
+)
+def test_the_probe_connects_to_database_0(url: str, probed: str) -> None:
+    assert probe_url(url) == probed
+
+
 def _decide(answers: list[Any]) -> bool | None:
     """The probe's verdict when the server answers ``answers`` in turn (an exception is an
     error reply, or a fault)."""
@@ -82,8 +97,6 @@ def test_the_probe_reads_the_servers_answers() -> None:
     assert _decide([{"cluster_state": "ok"}]) is True
     disabled = redis.ResponseError("ERR This instance has cluster support disabled")
     assert _decide([disabled]) is False
-    select = redis.ResponseError("ERR SELECT is not allowed in cluster mode")
-    assert _decide([select]) is True
     noperm = redis.exceptions.NoPermissionError("NOPERM no permissions to run 'cluster|info'")
     assert _decide([noperm, {"cluster_enabled": 1}]) is True
     assert _decide([noperm, b"# Cluster\r\ncluster_enabled:0\r\n"]) is False
