@@ -101,20 +101,28 @@ def cognito_redis_server() -> Iterator[RedisServer]:
     Skipped (with the reason) when no server is installed, except under ``CI=true``. Tests that
     stop or restart Redis should start their own :class:`RedisServer` instead.
     """
-    server = redis_server_or_skip()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _until_closed(redis_server_or_skip())
 
 
 @pytest.fixture
 def cognito_redis_url(cognito_redis_server: RedisServer) -> str:
     """The URL of the session's Redis server, flushed before the test."""
-    if not cognito_redis_server.running:  # a test stopped it: bring it back for the next one
-        cognito_redis_server.start()
-    cognito_redis_server.flushall()
-    return cognito_redis_server.url
+    return _flushed(cognito_redis_server)
+
+
+def _until_closed(service: _S) -> Iterator[_S]:
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def _flushed(service: RedisServer | RedisClusterServer) -> str:
+    """The URL of ``service``, running (a test may have stopped it) and flushed."""
+    if not service.running:
+        service.start()
+    service.flushall()
+    return service.url
 
 
 @pytest.fixture(scope="session")
@@ -124,17 +132,11 @@ def cognito_redis_cluster() -> Iterator[RedisClusterServer]:
     Skipped like ``cognito_redis_server`` when no server is installed (failed under
     ``CI=true``). Tests that kill nodes should start their own :class:`RedisClusterServer`.
     """
-    cluster = redis_cluster_or_skip()
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from _until_closed(redis_cluster_or_skip())
 
 
 @pytest.fixture
 def cognito_redis_cluster_url(cognito_redis_cluster: RedisClusterServer) -> str:
-    """The URL of one node of the session's cluster, every master flushed before the test."""
-    if not cognito_redis_cluster.running:  # a test killed a node: bring it back
-        cognito_redis_cluster.start()
-    cognito_redis_cluster.flushall()
-    return cognito_redis_cluster.url
+    """The URL of one node of the session's cluster (a node a test killed is started again),
+    every master flushed before the test."""
+    return _flushed(cognito_redis_cluster)

