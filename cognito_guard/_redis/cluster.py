@@ -5,9 +5,9 @@ The probe is written once as a generator of commands (see ``ops.py``) and carrie
 or an asyncio driver: ``CLUSTER INFO`` answers on a cluster node and is refused ("cluster
 support disabled") by a single server; where it is not allowed (an ACL user without it, a proxy),
 ``INFO cluster`` says ``cluster_enabled:1`` or ``0``. When neither answers, the server counts as
-a single one, so what worked before keeps working. The probe's connection uses database 0
-whatever the URL says: a cluster node may refuse another one at connect (``SELECT``), before it
-could tell what it is.
+a single one: a least-privilege ACL user of a single server is allowed neither, and keeps
+working. The probe's connection uses database 0 whatever the URL says: a cluster node may refuse
+another one at connect (``SELECT``), before it could tell what it is.
 """
 
 from __future__ import annotations

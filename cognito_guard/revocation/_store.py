@@ -48,7 +48,7 @@ class _RedisList:
     On a Redis Cluster the keys and the channel share the hash tag ``{revocations}``
     (``{prefix}{revocations}``, ``{prefix}{revocations}:version``): one slot holds the whole
     list, and the write is one script that publishes with ``SPUBLISH``. On a single server the
-    names stay untagged, as every version wrote them.
+    names carry no tag, so a list stored there stays readable across upgrades.
     """
 
     def __init__(self, conn: RedisConnection, prefix: str) -> None:

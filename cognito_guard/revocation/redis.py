@@ -295,7 +295,7 @@ class RedisRevocations(_LocalList):
                 self._on_error(exc)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
-            except ConfigurationError as exc:  # what the server is refuses the options for good
+            except ConfigurationError as exc:  # the kind of server rules the options out for good
                 self._refused = exc
                 self._settled.set()
                 log.error("RedisRevocations cannot use %s: %s", self._conn.url, exc)
