@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from ._resp import ReplyError, command
 from ._service import Service
 from ._tls import TLSFiles, write_tls_files
 
@@ -90,35 +91,12 @@ def _free_port() -> int:
         return port
 
 
-def _connect(port: int, tls: ssl.SSLContext | None, timeout: float) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    if tls is None:
-        return sock
-    try:
-        return tls.wrap_socket(sock, server_hostname="127.0.0.1")
-    except BaseException:
-        sock.close()
-        raise
-
-
 def _ping(
     port: int, password: str | None, timeout: float = 0.5, tls: ssl.SSLContext | None = None
 ) -> bool:
-    command = b"PING\r\n"
-    if password is not None:
-        secret = password.encode()
-        command = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret) + command
     try:
-        with _connect(port, tls, timeout) as sock:
-            sock.sendall(command)
-            reply = b""
-            while b"PONG" not in reply and not reply.startswith(b"-"):
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                reply += chunk
-            return b"+PONG" in reply
-    except OSError:
+        return bool(command(port, "PING", password=password, tls=tls, timeout=timeout) == b"PONG")
+    except (OSError, ReplyError):
         return False
 
 
@@ -239,19 +217,7 @@ class RedisServer(Service):
 
     def flushall(self) -> None:
         """Delete every key, as a flushed or replaced Redis would have none."""
-        command = b"*1\r\n$8\r\nFLUSHALL\r\n"
-        if self.password is not None:
-            secret = self.password.encode()
-            command = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret) + command
-        with _connect(self.port, self._context(), 5) as sock:
-            sock.sendall(command)
-            expected = 2 if self.password is not None else 1
-            reply = b""
-            while reply.count(b"\r\n") < expected:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                reply += chunk
+        command(self.port, "FLUSHALL", password=self.password, tls=self._context())
 
     def close(self) -> None:
         """Stop the server and remove its directory."""

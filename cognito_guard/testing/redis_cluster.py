@@ -9,8 +9,6 @@ ready once every node reports ``cluster_state:ok`` and every replica is in sync.
 :meth:`RedisClusterServer.wait_for_failover` until its replica is promoted, and
 :meth:`RedisClusterServer.restart` it (it rejoins as a replica).
 
-Uses redis-py (the ``redis`` extra) to talk to the nodes.
-
 Example::
 
     with RedisClusterServer() as cluster:
@@ -23,21 +21,19 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from ._resp import command as send
 from ._service import Service
 from ._tls import TLSFiles, write_tls_files
 from .redis import RedisServerNotFound, _free_port, require_redis_server
-
-if TYPE_CHECKING:
-    import redis
 
 __all__ = ["ClusterNode", "RedisClusterServer"]
 
@@ -89,6 +85,7 @@ class RedisClusterServer(Service):
         self.masters, self.replicas, self.node_timeout = masters, replicas, node_timeout
         self.tls, self.startup_timeout = tls, startup_timeout
         self.tls_files: TLSFiles | None = None
+        self._context: ssl.SSLContext | None = None  # a client context trusting tls_files.ca
         self.nodes: list[ClusterNode] = []
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._formed = False
@@ -107,35 +104,20 @@ class RedisClusterServer(Service):
         """The URL of the first node (``redis://127.0.0.1:PORT/0``)."""
         return self.node_url(self.nodes[0]) if self.nodes else ""
 
-    @contextlib.contextmanager
-    def admin(self, node: ClusterNode, timeout: float = 5.0) -> Iterator[redis.Redis]:
-        """A plain client of one node (no cluster routing), closed after the block."""
-        import redis
+    def command(self, node: ClusterNode, *args: Any) -> Any:
+        """One command to one node, without cluster routing: its reply (bytes, an int, a list
+        or None); :class:`~cognito_guard.testing._resp.ReplyError` for an error reply.
 
-        options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        if self.tls_files is not None:
-            options.update(ssl=True, ssl_ca_certs=str(self.tls_files.ca))
-        client = redis.Redis(host="127.0.0.1", port=node.port, **options)
-        try:
-            yield client
-        finally:
-            client.close()
+        Example: ``cluster.command(cluster.master_of(key), "WAIT", 1, 5000)``
+        """
+        return send(node.port, *args, tls=self._context)
 
-    def _command(self, node: ClusterNode, *args: Any) -> Any:
-        with self.admin(node) as client:
-            execute: Any = client.execute_command  # untyped in redis-py
-            return execute(*args)
-
-    def _text(self, node: ClusterNode, command: str, *args: str) -> str:
-        """The reply as text, whatever redis-py's response callbacks would make of it."""
-        with self.admin(node) as client:
-            client.set_response_callback(command, lambda reply, **_: reply)
-            execute: Any = client.execute_command  # untyped in redis-py
-            reply = execute(command, *args)
+    def _text(self, node: ClusterNode, *args: Any) -> str:
+        reply = self.command(node, *args)
         return reply.decode() if isinstance(reply, bytes) else str(reply)
 
-    def _info(self, node: ClusterNode, command: str, *args: str) -> dict[str, str]:
-        text = self._text(node, command, *args)
+    def _info(self, node: ClusterNode, *args: str) -> dict[str, str]:
+        text = self._text(node, *args)
         pairs = (line.partition(":") for line in text.splitlines() if ":" in line)
         return {name: value.strip() for name, _, value in pairs}
 
@@ -153,6 +135,7 @@ class RedisClusterServer(Service):
             root = Path(self._dir.name)
             if self.tls:
                 self.tls_files = write_tls_files(root)
+                self._context = self.tls_files.client_context()
             for index in range(self.masters * (1 + self.replicas)):
                 directory = root / f"node{index}"
                 directory.mkdir()
@@ -217,13 +200,13 @@ class RedisClusterServer(Service):
         for index, master in enumerate(self.nodes[: self.masters]):
             low = index * per
             high = SLOTS - 1 if index == self.masters - 1 else low + per - 1
-            self._command(master, "CLUSTER ADDSLOTSRANGE", low, high)
+            self.command(master, "CLUSTER ADDSLOTSRANGE", low, high)
         for node in self.nodes[1:]:
-            self._command(first, "CLUSTER MEET", "127.0.0.1", node.port, node.bus_port)
+            self.command(first, "CLUSTER MEET", "127.0.0.1", node.port, node.bus_port)
         self._until(deadline, "every node knows every other", self._all_known)
         for index, node in enumerate(self.nodes[self.masters :]):
             master = self.nodes[index % self.masters]
-            self._command(node, "CLUSTER REPLICATE", master.node_id)
+            self.command(node, "CLUSTER REPLICATE", master.node_id)
         self._formed = True
 
     def _all_known(self) -> bool:
@@ -284,7 +267,7 @@ class RedisClusterServer(Service):
     def slot_of(self, key: str) -> int:
         """``key``'s hash slot (mind a ``{hash tag}``)."""
         running = next(node for node in self.nodes if node.running)
-        return int(self._command(running, "CLUSTER KEYSLOT", key))
+        return int(self.command(running, "CLUSTER KEYSLOT", key))
 
     def master_of(self, key: str) -> ClusterNode:
         """The node that is the master of ``key``'s slot."""
@@ -331,7 +314,7 @@ class RedisClusterServer(Service):
         """Delete every key on every master (the replicas follow)."""
         for node in self.nodes:
             if node.running and self._info(node, "INFO", "replication").get("role") == "master":
-                self._command(node, "FLUSHALL")
+                self.command(node, "FLUSHALL")
 
     def stop(self) -> None:
         """Stop every node at once (the cluster's data is gone; :meth:`start` brings it back

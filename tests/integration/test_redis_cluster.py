@@ -175,9 +175,9 @@ def test_revocations_live_in_one_slot_and_travel_by_sharded_pub_sub(
         names = ["cognito_guard:{revocations}", "cognito_guard:{revocations}:version"]
         assert slot(cluster, names[0]) == slot(cluster, names[1])
         master = cluster.master_of(names[0])
-        with cluster.admin(master) as admin:
-            assert admin.zcard(names[0]) == 3 and admin.get(names[1]) == b"3"
-            subscribers = dict(admin.pubsub_shardnumsub(names[0]))[names[0].encode()]
+        assert cluster.command(master, "ZCARD", names[0]) == 3
+        assert cluster.command(master, "GET", names[1]) == b"3"
+        _, subscribers = cluster.command(master, "PUBSUB", "SHARDNUMSUB", names[0])
         assert subscribers >= 2  # each list's thread, on the slot's master
 
     conn = RedisConnection(cluster.url)  # what the CLI reads
@@ -194,9 +194,9 @@ def test_a_prefix_with_its_own_hash_tag_keeps_that_slot(cluster: RedisClusterSer
     options: dict[str, Any] = {"prefix": "{tenant-7}:", **FAST}
     with RedisRevocations(cluster.url, **options) as revocations:
         revocations.revoke_token("j-tag")
-    with cluster.admin(cluster.master_of("{tenant-7}")) as admin:
-        assert admin.zcard("{tenant-7}:{revocations}") == 1
-        assert admin.get("{tenant-7}:{revocations}:version") == b"1"
+    master = cluster.master_of("{tenant-7}")
+    assert cluster.command(master, "ZCARD", "{tenant-7}:{revocations}") == 1
+    assert cluster.command(master, "GET", "{tenant-7}:{revocations}:version") == b"1"
 
 
 @pytest.mark.parametrize("prefix", ["{}", "app{}:", "x{}{y}:"])
@@ -245,8 +245,7 @@ def test_the_least_privilege_acl_user_of_the_docs_is_enough_on_a_cluster(
     cluster: RedisClusterServer,
 ) -> None:
     for node in cluster.nodes:  # ACL users are per node
-        with cluster.admin(node) as admin:
-            admin.execute_command("ACL", "SETUSER", "api", *CLUSTER_LEAST_PRIVILEGE.split())
+        cluster.command(node, "ACL", "SETUSER", "api", *CLUSTER_LEAST_PRIVILEGE.split())
     try:
         url = cluster.url.replace("redis://", "redis://api:api-pw@")
         with (
@@ -259,8 +258,7 @@ def test_the_least_privilege_acl_user_of_the_docs_is_enough_on_a_cluster(
             assert reader.loads == 1  # by message
     finally:
         for node in cluster.nodes:
-            with cluster.admin(node) as admin:
-                admin.execute_command("ACL", "DELUSER", "api")
+            cluster.command(node, "ACL", "DELUSER", "api")
 
 
 # -- sessions -----------------------------------------------------------------------------------

@@ -148,8 +148,7 @@ def test_a_master_failover_is_survived_without_a_restart(
         store.put(session, {"sub": "u-1"}, 600)
         assert m2m(caches[0], m2m_key).access_token == "m2m-1"
         assert m2m(caches[1], m2m_key).access_token == "m2m-1"  # shared: no second fetch
-        with cluster.admin(master) as admin:
-            assert admin.execute_command("WAIT", 1, 5000) == 1  # its replica has it all
+        assert cluster.command(master, "WAIT", 1, 5000) == 1  # its replica has it all
 
         killed = time.time()
         cluster.kill(master)
