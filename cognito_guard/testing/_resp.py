@@ -7,12 +7,7 @@ import socket
 import ssl
 from typing import IO, Any
 
-__all__ = ["ReplyError", "command", "connect"]
-
-
-class ReplyError(RuntimeError):
-    """The server answered the command with an error (``-ERR ...``, ``-NOPERM ...``)."""
-
+__all__ = ["command", "connect"]
 
 def connect(port: int, tls: ssl.SSLContext | None, timeout: float) -> socket.socket:
     """A socket to ``127.0.0.1:port`` (wrapped in TLS when ``tls`` is given)."""
@@ -44,7 +39,7 @@ def _reply(stream: IO[bytes]) -> Any:
     if kind == b"+":
         return rest
     if kind == b"-":
-        raise ReplyError(rest.decode(errors="replace"))
+        raise RuntimeError(f"the server answered: {rest.decode(errors='replace')}")
     if kind == b":":
         return int(rest)
     if kind == b"$":
@@ -64,7 +59,7 @@ def command(
     timeout: float = 5.0,
 ) -> Any:
     """Send one command (after ``AUTH password``, if given) and return its reply: bytes for a
-    string, an int, a list, or None; :class:`ReplyError` for an error reply, ``OSError`` when
+    string, an int, a list, or None; ``RuntimeError`` for an error reply, ``OSError`` when
     the server cannot be reached."""
     with connect(port, tls, timeout) as sock, sock.makefile("rb") as stream:
         if password is not None:

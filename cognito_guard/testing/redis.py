@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from ._resp import ReplyError, command
+from ._resp import command
 from ._service import Service
 from ._tls import TLSFiles, write_tls_files
 
@@ -96,7 +96,7 @@ def _ping(
 ) -> bool:
     try:
         return bool(command(port, "PING", password=password, tls=tls, timeout=timeout) == b"PONG")
-    except (OSError, ReplyError):
+    except (OSError, RuntimeError):  # not up yet, or still loading
         return False
 
 

@@ -106,7 +106,7 @@ class RedisClusterServer(Service):
 
     def command(self, node: ClusterNode, *args: Any) -> Any:
         """One command to one node, without cluster routing: its reply (bytes, an int, a list
-        or None); :class:`~cognito_guard.testing._resp.ReplyError` for an error reply.
+        or None); ``RuntimeError`` for an error reply.
 
         Example: ``cluster.command(cluster.master_of(key), "WAIT", 1, 5000)``
         """
