@@ -9,6 +9,7 @@ from typing import IO, Any
 
 __all__ = ["command", "connect"]
 
+
 def connect(port: int, tls: ssl.SSLContext | None, timeout: float) -> socket.socket:
     """A socket to ``127.0.0.1:port`` (wrapped in TLS when ``tls`` is given)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
