@@ -8,6 +8,7 @@ verifies every 0.1 ms meanwhile, as a busy API would). The delay includes the Re
 the pub/sub delivery and the sync thread getting the GIL.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/revocation.py [--count N] [--timeout S]``.
+``benchmarks/revocation_cluster.py`` measures the same on a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -38,20 +39,16 @@ with RedisRevocations(sys.argv[1]) as revocations:
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200, help="revocations to measure")
-    parser.add_argument("--timeout", type=float, default=60.0, help="stop after this many seconds")
-    args = parser.parse_args()
-
+def measure(url: str, count: int, timeout: float) -> list[float]:
+    """Delays (ms, sorted) from a write in another process to the first refusal here."""
     issuer = LocalIssuer("eu-west-1_AbCdEf123")
-    tokens = [issuer.access_token(jti=f"bench-{n}") for n in range(args.count)]
+    tokens = [issuer.access_token(jti=f"bench-{n}") for n in range(count)]
     delays: list[float] = []
     started = time.monotonic()
-    with RedisServer() as server, RedisRevocations(server.url) as revocations:
+    with RedisRevocations(url) as revocations:
         verifier = issuer.verifier(revocations=revocations)
         writer = subprocess.Popen(  # noqa: S603 - this interpreter and our own script
-            [sys.executable, "-c", WRITER, server.url],
+            [sys.executable, "-c", WRITER, url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -61,7 +58,7 @@ def main() -> None:
         try:
             assert writer.stdout.readline().strip() == "ready"
             for n, token in enumerate(tokens):
-                if time.monotonic() - started > args.timeout:
+                if time.monotonic() - started > timeout:
                     break
                 verifier.verify(token)  # accepted (and cached) before the revocation
                 writer.stdin.write(f"bench-{n}\n")
@@ -82,13 +79,26 @@ def main() -> None:
             writer.stdin.close()
             writer.wait(timeout=10)
             writer.stdout.close()
+    return sorted(d * 1000 for d in delays)
 
-    delays_ms = sorted(d * 1000 for d in delays)
+
+def report(delays_ms: list[float], where: str) -> None:
+    """Print p50, p99 and max of ``delays_ms``."""
     p50 = statistics.median(delays_ms)
     p99 = delays_ms[min(len(delays_ms) - 1, int(len(delays_ms) * 0.99))]
     print(f"cognito_guard {cognito_guard.__version__} | Python {platform.python_version()}")
-    print(f"{len(delays_ms)} revocations, writer process -> verifier in this process, loopback\n")
+    print(f"{len(delays_ms)} revocations, writer process -> verifier in this process, {where}\n")
     print(f"propagation p50 {p50:.2f} ms | p99 {p99:.2f} ms | max {delays_ms[-1]:.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="revocations to measure")
+    parser.add_argument("--timeout", type=float, default=60.0, help="stop after this many seconds")
+    args = parser.parse_args()
+    with RedisServer() as server:
+        delays_ms = measure(server.url, args.count, args.timeout)
+    report(delays_ms, "loopback")
     print("\ntarget: every process refuses within 1 s on loopback")
 
 

@@ -44,6 +44,7 @@ from ._redis import (
     Outage,
     RedisConnection,
     RedisLock,
+    check_prefix,
     describe,
     key_name,
     unavailable_errors,
@@ -52,8 +53,9 @@ from ._redis.ops import Acquire, Get, RedisOp, Release, Script, Steps, arun, run
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
+    from redis.credentials import CredentialProvider
+
+    from ._redis._types import AsyncClient, SyncClient
 
 __all__ = ["MemoryTokenCache", "RedisTokenCache", "TokenCache", "cache_key"]
 
@@ -229,6 +231,9 @@ class RedisTokenCache(TokenCache):
     ``READONLY``, ``OOM``...) each process fetches its own token (one warning per outage) and
     returns to the shared entry when Redis is back.
 
+    On a Redis Cluster (a URL of any node) nothing changes: the entry and its lock are each used
+    alone, so they need no common slot and spread over the cluster like any keys.
+
     Example::
 
         cache = RedisTokenCache("rediss://:pw@cache:6380/0",
@@ -236,8 +241,10 @@ class RedisTokenCache(TokenCache):
         auth = ClientCredentialsAuth(client, scopes=["orders/read"], cache=cache)
 
     Args:
-        url: the Redis URL (see :class:`~cognito_guard._redis.RedisConnection`); or
-        client, async_client: ready ``redis.Redis`` / ``redis.asyncio.Redis`` clients.
+        url: the Redis URL (see :class:`~cognito_guard._redis.RedisConnection`), of a single
+            server or any node of a cluster; or
+        client, async_client: ready ``redis.Redis`` / ``redis.asyncio.Redis`` clients, or
+            ``redis.cluster.RedisCluster`` / ``redis.asyncio.cluster.RedisCluster``.
         encryption_key: a Fernet key (``Fernet.generate_key()``), or a list of them to rotate
             keys: the first encrypts, all decrypt. Required unless ``allow_plaintext``.
         allow_plaintext: with ``encryption_key=None``, store tokens in the clear (only for a
@@ -249,24 +256,28 @@ class RedisTokenCache(TokenCache):
         wait_timeout: seconds a process waits for another's token before fetching its own.
             Default: ``lock_lease`` plus 10, so a waiter outlasts a lock whose holder died.
         timeout: connect and socket timeout of the Redis clients made from ``url``.
+        credential_provider: a ``redis.credentials.CredentialProvider`` for the clients made
+            from ``url`` (ElastiCache IAM authentication), instead of credentials in the URL.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        client: redis.Redis | None = None,
-        async_client: redis.asyncio.Redis | None = None,
+        client: SyncClient | None = None,
+        async_client: AsyncClient | None = None,
         encryption_key: EncryptionKey | None = None,
         allow_plaintext: bool = False,
         prefix: str = "cognito_guard:",
         lock_lease: float | None = None,
         wait_timeout: float | None = None,
         timeout: float = 2.0,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         what = "RedisTokenCache"
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"{what}: prefix must be a non-empty string")
+        check_prefix(prefix, what)
         for name, value in (("lock_lease", lock_lease), ("wait_timeout", wait_timeout)):
             if value is None:
                 continue
@@ -276,7 +287,12 @@ class RedisTokenCache(TokenCache):
             encryption_key, allow_plaintext=allow_plaintext, what="RedisTokenCache"
         )
         self.connection = RedisConnection(
-            url, client=client, async_client=async_client, timeout=timeout, what=what
+            url,
+            client=client,
+            async_client=async_client,
+            timeout=timeout,
+            credential_provider=credential_provider,
+            what=what,
         )
         self.prefix = prefix
         # Options left out follow the others: see _check_client_timeout.
@@ -514,7 +530,7 @@ class RedisTokenCache(TokenCache):
             return None
         if not self.connection.has_async:  # a sync client was passed: keep the loop free
             return await asyncio.to_thread(run, self.connection.sync, op)
-        return await arun(self.connection.for_loop(), op)
+        return await arun(await self.connection.for_loop(), op)
 
     def close(self) -> None:
         """Close the sync Redis client this cache made (see ``RedisConnection.close``)."""

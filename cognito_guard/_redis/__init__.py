@@ -1,13 +1,16 @@
-"""The one place that knows Redis (or Valkey, ElastiCache, MemoryDB).
+"""The one place that knows Redis (or Valkey, ElastiCache, MemoryDB), single or clustered.
 
 Every Redis user of cognito_guard (the revocation list, the shared M2M token cache, the session
 store) goes through this package, so the rules live once:
 
-- :class:`RedisConnection` connects (``connection.py``); :func:`unavailable_errors` says which
+- :class:`RedisConnection` connects (``connection.py``), to a single server or, found out at the
+  first connection (``cluster.py``), a Redis Cluster; :func:`unavailable_errors` says which
   exceptions mean "Redis did not do it" (each feature turns them into its own unavailable
   answer), and :class:`Outage` tells the first failure and the first success after it apart;
 - :class:`RedisLock` is the lock, ``SET NX PX`` released by compare-and-delete (``lock.py``);
-- :func:`key_name` names every key (``keys.py``);
+- :func:`key_name` names every key, with a hash tag where a script or transaction touches several
+  keys of a cluster at once (``keys.py``);
+- ``pubsub.py`` subscribes to a channel (sharded on a cluster);
 - ``urls.py`` checks URLs and shows them without their credentials.
 
 Connections:
@@ -18,7 +21,11 @@ Connections:
   never shown: the connection's ``repr``, its :attr:`~RedisConnection.url` and :func:`describe`
   of an error are redacted (:func:`redact_url` says what is hidden);
 - connect and socket timeouts are always set, so an unreachable server is an error after a
-  bounded wait, never a hang;
+  bounded wait, never a hang; on a cluster, ``MOVED``/``ASK``, ``TRYAGAIN``, ``CLUSTERDOWN`` and
+  connection errors are redis-py's cluster client's to handle (it refreshes its slot map and
+  retries, for about the timeout) before they count as "unavailable";
+- TLS options go in the URL's query (``rediss://host:6380/0?ssl_ca_certs=/etc/ca.pem``), and a
+  ``credential_provider`` (ElastiCache IAM authentication) replaces the URL's credentials;
 - ``redis`` (redis-py) is imported only when a connection is made from a URL; without it the
   error says which extra to install;
 - sync code uses one ``redis.Redis``; async code gets one ``redis.asyncio.Redis`` per event loop
@@ -29,14 +36,14 @@ Example::
 
     conn = RedisConnection("rediss://app:secret@cache.example.com:6380/0")
     conn.sync.ping()
-    await conn.for_loop().ping()
+    await (await conn.for_loop()).ping()
     repr(conn)    # RedisConnection('rediss://app:***@cache.example.com:6380/0')
 """
 
 from __future__ import annotations
 
 from .connection import Outage, RedisConnection, unavailable_errors
-from .keys import key_name
+from .keys import check_prefix, hash_tag, key_name
 from .lock import (
     COMPARE_AND_DELETE,
     RedisLock,
@@ -53,9 +60,11 @@ __all__ = [
     "RedisConnection",
     "RedisLock",
     "acompare_and_delete",
+    "check_prefix",
     "check_url",
     "compare_and_delete",
     "describe",
+    "hash_tag",
     "key_name",
     "milliseconds",
     "redact_url",

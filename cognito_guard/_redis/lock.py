@@ -10,8 +10,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
+    from ._types import AsyncClient, SyncClient
 
 __all__ = [
     "COMPARE_AND_DELETE",
@@ -39,12 +38,12 @@ def milliseconds(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-def compare_and_delete(client: redis.Redis, name: str, value: str | bytes) -> bool:
+def compare_and_delete(client: SyncClient, name: str, value: str | bytes) -> bool:
     """Delete ``name`` only if it still holds ``value`` (:data:`COMPARE_AND_DELETE`)."""
     return bool(client.eval(COMPARE_AND_DELETE, 1, name, value))
 
 
-async def acompare_and_delete(client: redis.asyncio.Redis, name: str, value: str | bytes) -> bool:
+async def acompare_and_delete(client: AsyncClient, name: str, value: str | bytes) -> bool:
     """:func:`compare_and_delete` on an asyncio client."""
     return bool(await client.eval(COMPARE_AND_DELETE, 1, name, value))
 
@@ -89,7 +88,7 @@ class RedisLock:
     def __repr__(self) -> str:
         return f"RedisLock({self.name!r}, lease={self.lease_ms / 1000:g})"
 
-    def acquire(self, client: redis.Redis, wait: float = 0.0) -> bool:
+    def acquire(self, client: SyncClient, wait: float = 0.0) -> bool:
         """Take the lock, retrying for up to ``wait`` seconds; True when it is ours."""
         for pause in _attempts(wait):
             if pause:
@@ -98,7 +97,7 @@ class RedisLock:
                 return True
         return False
 
-    async def aacquire(self, client: redis.asyncio.Redis, wait: float = 0.0) -> bool:
+    async def aacquire(self, client: AsyncClient, wait: float = 0.0) -> bool:
         """:meth:`acquire` on an asyncio client (the waits do not block the event loop)."""
         for pause in _attempts(wait):
             if pause:
@@ -107,10 +106,10 @@ class RedisLock:
                 return True
         return False
 
-    def release(self, client: redis.Redis) -> bool:
+    def release(self, client: SyncClient) -> bool:
         """Release the lock if it is still ours; False when the lease ran out meanwhile."""
         return compare_and_delete(client, self.name, self.owner)
 
-    async def arelease(self, client: redis.asyncio.Redis) -> bool:
+    async def arelease(self, client: AsyncClient) -> bool:
         """:meth:`release` on an asyncio client."""
         return await acompare_and_delete(client, self.name, self.owner)

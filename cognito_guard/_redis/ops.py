@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .lock import RedisLock
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
+    from ._types import AsyncClient, SyncClient
 
 __all__ = ["Acquire", "Get", "RedisOp", "Release", "Script", "Steps", "arun", "run"]
 
@@ -66,7 +65,7 @@ class Script:
 RedisOp = Get | Acquire | Release | Script
 
 
-def run(client: redis.Redis, op: RedisOp) -> Any:
+def run(client: SyncClient, op: RedisOp) -> Any:
     """Carry out ``op`` on a sync client; returns its result."""
     if isinstance(op, Get):
         return client.get(op.name)
@@ -77,7 +76,7 @@ def run(client: redis.Redis, op: RedisOp) -> Any:
     return client.register_script(op.source)(keys=list(op.keys), args=list(op.args))
 
 
-async def arun(client: redis.asyncio.Redis, op: RedisOp) -> Any:
+async def arun(client: AsyncClient, op: RedisOp) -> Any:
     """Carry out ``op`` on an asyncio client; returns its result."""
     if isinstance(op, Get):
         return await client.get(op.name)

@@ -155,6 +155,8 @@ def cmd_revocations(args: argparse.Namespace) -> int:
     now = time.time()
     try:
         entries, bad = read_entries(conn, args.prefix, now)
+    except ConfigurationError as exc:  # the kind of server rules the URL out (/1 on a cluster)
+        return _fail("revocations", exc)
     except redis_failures() as exc:
         return _redis_failure("revocations", conn, exc)
     finally:

@@ -8,14 +8,32 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._redis import RedisConnection, key_name
+from .._redis.ops import Script, arun, run
+from .._redis.pubsub import Subscription
 from ._wire import parse_member
 from .memory import _LocalList
 from .protocols import Kind, Revocation
 
 if TYPE_CHECKING:
-    import redis.asyncio
+    from .._redis._types import AsyncClient
 
 __all__ = ["read_entries", "write_entry"]
+
+# The write on a cluster, where it is a script rather than a MULTI transaction: redis-py's
+# cluster client cannot route the keyless PUBLISH of a transaction, and the sharded channel is
+# the list's own key name, so SPUBLISH stays in the slot of the two keys.
+# KEYS: the list (also the channel), the counter. ARGV: member, expiry, now, horizon, message.
+_WRITE_SHARDED = """
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+for _, key in ipairs(KEYS) do
+  redis.call('EXPIREAT', key, ARGV[4], 'NX')
+  redis.call('EXPIREAT', key, ARGV[4], 'GT')
+end
+redis.call('INCRBY', KEYS[2], 1)
+redis.call('SPUBLISH', KEYS[1], ARGV[5])
+return 1
+"""
 
 
 class _RedisList:
@@ -26,35 +44,65 @@ class _RedisList:
     publishes its entry (:attr:`Revocation.message`) on the channel ``{prefix}revocations``, in
     the same transaction. A re-sync that saw as many messages as the counter advanced lost
     none, and skips the full read.
+
+    On a Redis Cluster the keys and the channel share the hash tag ``{revocations}``
+    (``{prefix}{revocations}``, ``{prefix}{revocations}:version``): one slot holds the whole
+    list, and the write is one script that publishes with ``SPUBLISH``. On a single server the
+    names carry no tag, so a list stored there stays readable across upgrades.
     """
 
     def __init__(self, conn: RedisConnection, prefix: str) -> None:
         self.conn = conn
-        self.key = key_name(prefix, "revocations")
-        self.version_key = key_name(prefix, "revocations", "version")
-        self.channel = self.key  # a channel is no key, but named alike
+        self.prefix = prefix
+
+    @property
+    def key(self) -> str:
+        """The sorted set (and the channel), named for the kind of server connected to."""
+        return key_name(self.prefix, "revocations", tag=bool(self.conn.cluster))
+
+    @property
+    def version_key(self) -> str:
+        """The write counter."""
+        return key_name(self.prefix, "revocations", "version", tag=bool(self.conn.cluster))
+
+    def subscribe(self) -> Subscription:
+        """Subscribe to the channel (a sharded one on a cluster)."""
+        self.conn.sync  # noqa: B018 - connect first: the channel's name depends on the server
+        return Subscription(self.conn, self.key)
+
+    def _script(self, entry: Revocation, now: float, lifetime: float) -> Script:
+        keys = (self.key, self.version_key)
+        args = (entry.member, repr(entry.expires), repr(now), math.ceil(now + lifetime))
+        return Script(_WRITE_SHARDED, keys, (*args, entry.message))
 
     def _queue_write(self, pipe: Any, entry: Revocation, now: float, lifetime: float) -> None:
         horizon = math.ceil(now + lifetime)
-        pipe.zadd(self.key, {entry.member: entry.expires}, gt=True)  # GT: adds, or extends
-        pipe.zremrangebyscore(self.key, "-inf", now)
+        key, version_key = self.key, self.version_key
+        pipe.zadd(key, {entry.member: entry.expires}, gt=True)  # GT: adds, or extends
+        pipe.zremrangebyscore(key, "-inf", now)
         # The set lives as long as its longest entry: NX sets a TTL on a new key, GT extends it.
-        for key in (self.key, self.version_key):
-            pipe.expireat(key, horizon, nx=True)
-            pipe.expireat(key, horizon, gt=True)
-        pipe.incr(self.version_key)
-        pipe.publish(self.channel, entry.message)
+        for name in (key, version_key):
+            pipe.expireat(name, horizon, nx=True)
+            pipe.expireat(name, horizon, gt=True)
+        pipe.incr(version_key)
+        pipe.publish(key, entry.message)  # a channel is no key, but named alike
 
     def write(self, entry: Revocation, now: float, lifetime: float) -> None:
-        """Record ``entry`` and announce it, in one transaction."""
-        pipe = self.conn.sync.pipeline(transaction=True)
+        """Record ``entry`` and announce it, in one transaction (a script on a cluster)."""
+        client = self.conn.sync
+        if self.conn.cluster:
+            run(client, self._script(entry, now, lifetime))
+            return
+        pipe = client.pipeline(transaction=True)
         self._queue_write(pipe, entry, now, lifetime)
         pipe.execute()
 
-    async def awrite(
-        self, client: redis.asyncio.Redis, entry: Revocation, now: float, lifetime: float
-    ) -> None:
-        """Like :meth:`write`, on an asyncio client."""
+    async def awrite(self, entry: Revocation, now: float, lifetime: float) -> None:
+        """Like :meth:`write`, on the running loop's asyncio client."""
+        client: AsyncClient = await self.conn.for_loop()
+        if self.conn.cluster:
+            await arun(client, self._script(entry, now, lifetime))
+            return
         pipe = client.pipeline(transaction=True)
         self._queue_write(pipe, entry, now, lifetime)
         await pipe.execute()
@@ -72,7 +120,8 @@ class _RedisList:
 
     def read(self, now: float) -> list[tuple[bytes, float]]:
         """Every live (member, expiry) pair."""
-        rows: Any = self.conn.sync.zrangebyscore(self.key, f"({now}", "+inf", withscores=True)
+        client = self.conn.sync
+        rows: Any = client.zrangebyscore(self.key, f"({now}", "+inf", withscores=True)
         return [(member, float(score)) for member, score in rows]
 
 

@@ -8,6 +8,9 @@ a background thread keeps that copy current from Redis::
        local copy += o           (score = expiry, pruned)    re-sync every few seconds
                                                                 (catches a lost message)
 
+On a Redis Cluster the write is one script in the slot of ``{prefix}{revocations}``, and the
+announcement a sharded message (``SPUBLISH``) on that same name.
+
 Example::
 
     revocations = RedisRevocations("rediss://app:secret@cache.example.com:6380/0")
@@ -18,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -27,7 +29,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._redis import Outage, RedisConnection, describe, unavailable_errors
+from .._redis import Outage, RedisConnection, check_prefix, describe, unavailable_errors
 from ..errors import ConfigurationError, RevocationsUnavailableError, shorten
 from ._store import _RedisList
 from ._wire import parse_member, parse_message
@@ -35,9 +37,9 @@ from .memory import _LocalList, _number_option
 from .protocols import Revocation
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
-    from redis.client import PubSub
+    from redis.credentials import CredentialProvider
+
+    from .._redis._types import AsyncClient, SyncClient
 
 __all__ = ["OnUnavailable", "RedisRevocations"]
 
@@ -92,6 +94,10 @@ class RedisRevocations(_LocalList):
     :class:`~cognito_guard.RevocationsUnavailableError` (the entry is still refused by this
     process): a revocation is never dropped silently.
 
+    On a Redis Cluster (a URL of any node: ElastiCache Serverless, cluster-mode ElastiCache,
+    MemoryDB) the list lives in one slot, written by a script and announced by sharded pub/sub;
+    a failover costs at most a few failed syncs, after which the thread finds the new master.
+
     Example::
 
         with RedisRevocations("redis://127.0.0.1:6379/0") as revocations:
@@ -101,7 +107,9 @@ class RedisRevocations(_LocalList):
 
     Args:
         url: ``redis://``, ``rediss://`` (TLS) or ``unix://``; credentials in it are never shown.
-        client: a ``redis.Redis`` of your own instead of ``url`` (``async_client`` optionally).
+            A cluster node's URL needs no option; a cluster has database 0 only.
+        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` of your own instead of
+            ``url`` (``async_client`` optionally, of the same kind).
         prefix: the key and channel namespace.
         max_token_lifetime: seconds an entry is kept (the longest access/ID token lifetime).
         max_staleness: seconds without a sync after which ``on_unavailable`` applies
@@ -110,6 +118,8 @@ class RedisRevocations(_LocalList):
         resync_interval: seconds between re-synchronisations, shorter than ``max_staleness``
             (default: 5, or half of ``max_staleness`` when that is less than 10).
         timeout: connect and socket timeout of the Redis clients made from ``url``.
+        credential_provider: a ``redis.credentials.CredentialProvider`` for the clients made
+            from ``url`` (ElastiCache IAM authentication), instead of credentials in the URL.
         start_timeout: how long the constructor waits at most for the first load (default:
             ``timeout``); it returns as soon as that load succeeds or fails, and the thread
             carries on in the background.
@@ -120,20 +130,22 @@ class RedisRevocations(_LocalList):
         self,
         url: str | None = None,
         *,
-        client: redis.Redis | None = None,
-        async_client: redis.asyncio.Redis | None = None,
+        client: SyncClient | None = None,
+        async_client: AsyncClient | None = None,
         prefix: str = "cognito_guard:",
         max_token_lifetime: float = 86400,
         max_staleness: float | None = None,
         on_unavailable: OnUnavailable = "fail_closed",
         resync_interval: float | None = None,
         timeout: float = 2.0,
+        credential_provider: CredentialProvider | None = None,
         start_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(max_token_lifetime, clock)
         if not isinstance(prefix, str) or not prefix.isprintable():
             raise ConfigurationError("prefix must be a string of printable characters")
+        check_prefix(prefix, "RedisRevocations")
         self.max_staleness, self.resync_interval = _staleness_options(
             max_staleness, resync_interval
         )
@@ -149,6 +161,7 @@ class RedisRevocations(_LocalList):
             async_client=async_client,
             timeout=timeout,
             retries=1,  # one quick retry (a dropped idle connection); the thread backs off itself
+            credential_provider=credential_provider,
             what="RedisRevocations",
         )
         self._redis = _RedisList(self._conn, prefix)
@@ -162,7 +175,10 @@ class RedisRevocations(_LocalList):
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._synced = threading.Event()
-        self._settled = threading.Event()  # the first attempt is over: the list loaded, or not
+        # The first attempt is over: the list loaded, the load failed, or the server refused
+        # the options (a configuration error, raised by the constructor).
+        self._settled = threading.Event()
+        self._refused: ConfigurationError | None = None  # what the server said of the options
         self.syncs = 0  # successful syncs (load or re-sync), for tests and metrics
         self.loads = 0  # of which full reads of the list
         self._thread = self._start_thread()
@@ -171,6 +187,9 @@ class RedisRevocations(_LocalList):
         # waited for (readiness says "not loaded yet"; the thread goes on trying).
         wait = self._conn.timeout if start_timeout is None else start_timeout
         self._settled.wait(max(0.0, wait))
+        if self._refused is not None:  # e.g. /1 on a cluster: the list could never load
+            self.close()
+            raise self._refused
         if not self._synced.is_set():
             log.warning(
                 "RedisRevocations could not load the list from %s yet; "
@@ -231,8 +250,7 @@ class RedisRevocations(_LocalList):
         self._apply(entry)
         try:
             if self._conn.has_async:
-                client = self._conn.for_loop()
-                await self._redis.awrite(client, entry, self._clock(), self.max_token_lifetime)
+                await self._redis.awrite(entry, self._clock(), self.max_token_lifetime)
             else:
                 await asyncio.to_thread(
                     self._redis.write, entry, self._clock(), self.max_token_lifetime
@@ -260,21 +278,21 @@ class RedisRevocations(_LocalList):
     def _run(self) -> None:
         backoff = _MIN_BACKOFF
         while not self._stop.is_set():
-            pubsub = None
+            subscription = None
             try:
-                # Through a typed name: redis-py types pubsub() from 8.2 on, older releases not.
-                open_pubsub: Callable[..., PubSub] = self._conn.sync.pubsub
-                pubsub = open_pubsub(ignore_subscribe_messages=True)
+                # A keyed command first: after a failover it makes a cluster client find the
+                # slot's new master, where the subscription must go.
+                self._redis.version(self._clock())
                 # Subscribe before loading: an entry written in between arrives as a message.
-                pubsub.subscribe(self._redis.channel)
+                subscription = self._redis.subscribe()
                 self._sync(full=True)
                 backoff = _MIN_BACKOFF
                 next_sync = time.monotonic() + self.resync_interval
                 while not self._stop.is_set():
                     wait = min(_POLL, max(0.0, next_sync - time.monotonic()))
-                    message = pubsub.get_message(timeout=wait)
-                    if message is not None:
-                        self._on_message(message)
+                    data = subscription.get(timeout=wait)
+                    if data is not None:
+                        self._on_message(data)
                     if time.monotonic() >= next_sync:
                         self._sync(full=False)
                         next_sync = time.monotonic() + self.resync_interval
@@ -283,6 +301,11 @@ class RedisRevocations(_LocalList):
                 self._settled.set()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
+            except ConfigurationError as exc:  # the kind of server rules the options out for good
+                self._refused = exc
+                self._settled.set()
+                log.error("RedisRevocations cannot use %s: %s", self._conn.url, exc)
+                return
             except Exception as exc:  # a bug must not end the thread: the list would go stale
                 log.error(
                     "unexpected %s in the revocation sync; restarting it",
@@ -291,9 +314,8 @@ class RedisRevocations(_LocalList):
                 self._settled.set()
                 self._stop.wait(_MAX_BACKOFF)
             finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):  # closing a broken connection may fail
-                        pubsub.close()
+                if subscription is not None:
+                    subscription.close()
 
     def _sync(self, *, full: bool) -> None:
         now = self._clock()
@@ -329,11 +351,8 @@ class RedisRevocations(_LocalList):
         self._synced.set()
         self._settled.set()
 
-    def _on_message(self, message: Mapping[str, Any]) -> None:
-        if message.get("type") != "message":
-            return
+    def _on_message(self, data: object) -> None:
         self._messages += 1
-        data = message.get("data")
         entry = parse_message(data) if isinstance(data, (bytes, str)) else None
         if entry is None:
             self._log_bad(data if isinstance(data, (bytes, str)) else repr(data), "message")

@@ -28,6 +28,7 @@ from .._encryption import EncryptionKey, fernet_for, seal, unseal
 from .._redis import (
     RedisConnection,
     RedisLock,
+    check_prefix,
     describe,
     key_name,
     milliseconds,
@@ -36,7 +37,9 @@ from .._redis import (
 from ..errors import ConfigurationError, SessionStoreUnavailable
 
 if TYPE_CHECKING:
-    import redis
+    from redis.credentials import CredentialProvider
+
+    from .._redis._types import SyncClient
 
 __all__ = [
     "MemorySessionStore",
@@ -342,6 +345,10 @@ class RedisSessionStore:
     sign-ins are one hash and one sorted set (one cluster slot), capped at
     ``max_pending_logins``, the oldest dropped first.
 
+    On a Redis Cluster (a URL of any node) the two keys of the pending sign-ins share the hash
+    tag ``{logins}``, as their scripts need; each session and its refresh lock are used alone
+    and spread over every slot of the cluster.
+
     Example::
 
         store = RedisSessionStore("rediss://cache.example.com:6380/0",
@@ -353,8 +360,11 @@ class RedisSessionStore:
             keys: the first encrypts, all decrypt.
         allow_plaintext: store the tokens unencrypted when ``encryption_key`` is None.
         prefix: the prefix of every key this store writes.
-        client: a ``redis.Redis`` of your own instead of ``url``.
+        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` of your own instead of
+            ``url``.
         timeout: connect and socket timeout in seconds.
+        credential_provider: a ``redis.credentials.CredentialProvider`` for the client made
+            from ``url`` (ElastiCache IAM authentication), instead of credentials in the URL.
         max_pending_logins: how many started sign-ins are kept at most (for every process
             sharing the store); past it the oldest are dropped first.
         clock: epoch seconds, for the expiry of pending sign-ins (tests).
@@ -367,8 +377,9 @@ class RedisSessionStore:
         encryption_key: EncryptionKey | None,
         allow_plaintext: bool = False,
         prefix: str = "cognito_guard:",
-        client: redis.Redis | None = None,
+        client: SyncClient | None = None,
         timeout: float = 2.0,
+        credential_provider: CredentialProvider | None = None,
         max_pending_logins: int = MAX_PENDING_LOGINS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -377,11 +388,15 @@ class RedisSessionStore:
         )
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string")
-        self.prefix = prefix
+        self.prefix = check_prefix(prefix, "RedisSessionStore")
         self.max_pending_logins = _cap(max_pending_logins, "max_pending_logins")
         self.clock = clock
         self.connection = RedisConnection(
-            url, client=client, timeout=timeout, what="RedisSessionStore"
+            url,
+            client=client,
+            timeout=timeout,
+            credential_provider=credential_provider,
+            what="RedisSessionStore",
         )
         self._login_keys = (
             key_name(prefix, "logins", "states", tag=True),
@@ -408,7 +423,7 @@ class RedisSessionStore:
             return None
         return record
 
-    def _call(self, operation: Callable[[redis.Redis], Any]) -> Any:
+    def _call(self, operation: Callable[[Any], Any]) -> Any:
         try:
             return operation(self.connection.sync)
         except unavailable_errors() as exc:

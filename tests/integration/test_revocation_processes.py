@@ -66,9 +66,9 @@ def _child_env(issuer: LocalIssuer, url: str) -> dict[str, str]:
 
 
 def test_a_session_revoked_in_one_process_is_refused_by_the_others(
-    cognito_issuer: LocalIssuer, cognito_redis_url: str
+    cognito_issuer: LocalIssuer, fleet_redis_url: str
 ) -> None:
-    env = _child_env(cognito_issuer, cognito_redis_url)
+    env = _child_env(cognito_issuer, fleet_redis_url)
     claims = cognito_issuer.access_token_claims()
     token = cognito_issuer.sign(claims)
     children = [
@@ -202,14 +202,14 @@ def test_cli_errors(acl_server: RedisServer) -> None:
 
 
 def test_fastapi_refuses_a_revoked_session_through_uvicorn(
-    cognito_issuer: LocalIssuer, cognito_redis_url: str
+    cognito_issuer: LocalIssuer, fleet_redis_url: str
 ) -> None:
     with cognito_issuer.serve() as jwks:
         env = {
             "COGNITO_USER_POOL_ID": cognito_issuer.user_pool_id,
             "COGNITO_CLIENT_ID": cognito_issuer.client_id,
             "COGNITO_JWKS_URI": jwks.jwks_uri,
-            "COGNITO_REVOCATIONS_URL": cognito_redis_url,
+            "COGNITO_REVOCATIONS_URL": fleet_redis_url,
         }
         claims = cognito_issuer.access_token_claims()
         token = cognito_issuer.sign(claims)
@@ -219,7 +219,7 @@ def test_fastapi_refuses_a_revoked_session_through_uvicorn(
             httpx.Client(timeout=10) as http,
         ):
             assert http.get(app.url + "/me", headers=headers).status_code == 200
-            with RedisRevocations(cognito_redis_url) as revocations:  # this process
+            with RedisRevocations(fleet_redis_url) as revocations:  # this process
                 revocations.revoke_session(claims["origin_jti"])
             response = _poll(lambda: http.get(app.url + "/me", headers=headers), 401)
             assert response.json()["error_description"] == "The token has been revoked"
@@ -257,13 +257,13 @@ def test_revocation_demo_skips_without_a_redis_binary(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_worker_keeps_its_list_current(cognito_redis_url: str) -> None:
+def test_a_forked_worker_keeps_its_list_current(fleet_redis_url: str) -> None:
     """gunicorn --preload and uWSGI build the app, then fork: the sync thread must restart."""
     import warnings
 
     from cognito_guard.revocation import RedisRevocations as Shared
 
-    with Shared(cognito_redis_url, resync_interval=0.1) as revocations:
+    with Shared(fleet_redis_url, resync_interval=0.1) as revocations:
         revocations.revoke_token("j-before-fork")
         with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -279,7 +279,7 @@ def test_a_forked_worker_keeps_its_list_current(cognito_redis_url: str) -> None:
                     time.sleep(0.01)
             finally:
                 os._exit(code)
-        with Shared(cognito_redis_url) as writer:
+        with Shared(fleet_redis_url) as writer:
             writer.revoke_token("j-after-fork")
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0

@@ -72,10 +72,10 @@ def test_twenty_tabs_at_expiry_make_one_refresh(fresh: OAuthServer, framework: s
 
 
 def test_two_processes_sharing_redis_sessions_make_one_refresh(
-    fresh: OAuthServer, cognito_redis_url: str
+    fresh: OAuthServer, fleet_redis_url: str
 ) -> None:
     shared = {
-        "COGNITO_SIGN_IN_REDIS_URL": cognito_redis_url,
+        "COGNITO_SIGN_IN_REDIS_URL": fleet_redis_url,
         "COGNITO_SIGN_IN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
     with serve_app("flask", fresh, **shared) as first, serve_app("fastapi", fresh, **shared) as b:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import redis
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from cognito_guard._redis import RedisConnection
 from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import LocalIssuer, OAuthServer
 
@@ -108,7 +108,7 @@ def api(running: tuple[OAuthServer, ProtectedAPI]) -> ProtectedAPI:
 
 @pytest.fixture
 def fleet(
-    server: OAuthServer, api: ProtectedAPI, cognito_redis_url: str
+    server: OAuthServer, api: ProtectedAPI, fleet_redis_url: str
 ) -> Iterator[Callable[..., list[Worker]]]:
     started: list[Worker] = []
 
@@ -117,7 +117,7 @@ def fleet(
             "client_id": server.client_id,
             "client_secret": SECRET,
             "domain": server.domain,
-            "redis_url": cognito_redis_url,
+            "redis_url": fleet_redis_url,
             "encryption_key": KEY,
             "api_url": api.orders_url,
             "refresh_skew": 1,
@@ -151,7 +151,7 @@ def test_four_processes_of_eight_share_one_token_request_and_one_renewal(
     fleet: Callable[..., list[Worker]],
     server: OAuthServer,
     api: ProtectedAPI,
-    cognito_redis_url: str,
+    fleet_redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
     mode: str,
 ) -> None:
@@ -164,9 +164,9 @@ def test_four_processes_of_eight_share_one_token_request_and_one_renewal(
     first = set(api.seen)
     assert len(first) == 1
 
-    store = redis.Redis.from_url(cognito_redis_url)
+    store = RedisConnection(fleet_redis_url)  # a single server's client, or a cluster's
     try:  # Redis drops the entry when it is due: so is every process's own copy
-        wait_until(lambda: not store.exists(entry_name(server)), "the shared entry expired")
+        wait_until(lambda: not store.sync.exists(entry_name(server)), "the shared entry expired")
     finally:
         store.close()
     for worker in workers:
@@ -182,7 +182,7 @@ def test_a_lock_holder_killed_mid_fetch_blocks_nobody_past_its_lease(
     fleet: Callable[..., list[Worker]],
     server: OAuthServer,
     api: ProtectedAPI,
-    cognito_redis_url: str,
+    fleet_redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(server, "token_delay", 1.0)  # long enough to kill the fetcher in it
@@ -191,10 +191,10 @@ def test_a_lock_holder_killed_mid_fetch_blocks_nobody_past_its_lease(
     wait_until(lambda: server.request_count(TOKEN) == 1, "the holder's token request arrived")
     os.kill(holder.process.pid, signal.SIGKILL)
     holder.process.wait(timeout=10)
-    store = redis.Redis.from_url(cognito_redis_url)
+    store = RedisConnection(fleet_redis_url)
     try:
-        assert store.exists(entry_name(server) + ":lock")  # the dead holder's lock is left
-        assert not store.exists(entry_name(server))
+        assert store.sync.exists(entry_name(server) + ":lock")  # the dead holder's lock is left
+        assert not store.sync.exists(entry_name(server))
     finally:
         store.close()
 
