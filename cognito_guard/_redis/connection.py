@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
@@ -104,6 +105,22 @@ class Outage:
         self._lock = threading.Lock()
 
 
+# Every connection of the process, for the fork hook below; weak, so that it keeps none alive.
+_LIVE: weakref.WeakSet[RedisConnection] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent (a readiness ping, a lock holder) may have held a connection's lock
+    # while the server was slow: in the child that thread does not exist and the lock would stay
+    # held for good. gunicorn --preload forks exactly such a parent.
+    for conn in list(_LIVE):
+        conn.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class RedisConnection:
     """A Redis endpoint, a single server or a cluster: a sync client, and an asyncio client per
     event loop, from one URL.
@@ -198,6 +215,7 @@ class RedisConnection:
         self._async = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._connecting = threading.Lock()  # held while the sync client connects (I/O)
+        _LIVE.add(self)  # a forked child gets fresh locks: see _after_fork_in_child
         if self._url is not None:
             _import_redis()  # fail at construction, not at the first request
 
