@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import weakref
@@ -13,6 +12,8 @@ from ..errors import ConfigurationError
 from .urls import check_url, redact_url, url_secrets
 
 if TYPE_CHECKING:
+    import asyncio
+
     import redis
     import redis.asyncio
 
@@ -214,6 +215,8 @@ class RedisConnection:
             return self._given_async
         if self._url is None:
             raise ConfigurationError(f"{self.what} was given a sync client only")
+        import asyncio  # here, not at the top: a sync-only process never needs it
+
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._async.get(loop)
@@ -249,6 +252,8 @@ class RedisConnection:
 
     async def aclose(self) -> None:
         """Close the running loop's asyncio client and the sync client this connection made."""
+        import asyncio
+
         if self._owned:
             with self._lock:
                 entry = self._async.pop(asyncio.get_running_loop(), None)
@@ -260,6 +265,8 @@ class RedisConnection:
 async def _close_at_loop_end(
     client: redis.asyncio.Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
 ) -> AsyncGenerator[None, None]:
+    import asyncio
+
     try:
         yield
     finally:
