@@ -10,7 +10,6 @@ that is held across I/O, so it never blocks an event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import json
@@ -20,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -28,7 +27,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from . import _telemetry
-from ._http import aread_capped, read_capped
+from ._http import aread_capped, read_capped, ssl_context
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
 from .errors import (
@@ -39,6 +38,9 @@ from .errors import (
     UnknownKeyError,
     shorten,
 )
+
+if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: the sync path never needs it
+    import asyncio
 
 _Flight = Flight[None]  # one JWKS fetch, shared by every caller that waits; the keys it brings are
 # recorded in the store, so it lands with None
@@ -211,7 +213,10 @@ class KeyStore:
         key = await store.aget_key("abc123", now=time.time())   # async
 
     ``urls`` are tried in order; later ones are fallbacks (a replica Region) used when an earlier
-    one cannot be reached. With ``jwks`` the store is static and never fetches.
+    one cannot be reached. With ``jwks`` and no ``urls`` the store is static and never fetches.
+    With both (a JWKS bundled with the deployment), the preloaded keys serve from the start as
+    a first fetch would: fresh for ``ttl``, and a ``kid`` missing from them is fetched from the
+    URLs at once (within the policy's cool-down), as is the refresh after ``ttl``.
     """
 
     def __init__(
@@ -246,7 +251,9 @@ class KeyStore:
                 self._keys = parse_jwks(jwks, self.policy.min_key_bits)
             except JWKSError as exc:
                 raise ConfigurationError(f"the preloaded jwks is unusable: {exc}") from exc
-            self._fetched_at = math.inf
+            # Without URLs these keys are all the store will ever have; with URLs they stand in
+            # for the first fetch, so that TTL and rotation apply to them like to fetched keys.
+            self._fetched_at = clock() if self.urls else math.inf
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -300,6 +307,54 @@ class KeyStore:
         if not await wait.alanded(within=self.policy.max_wait):
             raise self._still_fetching()
         return self._decide_after_fetch(kid)
+
+    def refresh(self) -> int:
+        """Fetch the JWKS now, whatever its age (joining a fetch under way), and wait for it.
+
+        For start-up (see :meth:`CognitoVerifier.hydrate`). Returns how many usable keys the
+        store holds afterwards; raises :class:`KeysUnavailableError` when the fetch failed and
+        no cached key still serves. A store without URLs fetches nothing.
+        """
+        flight = self._refresh_flight(self._start_thread)
+        if flight is not None:
+            flight.landed()
+        count, error = self._refresh_outcome()
+        if not count and error is not None:
+            raise error
+        return count
+
+    async def arefresh(self) -> int:
+        """Like :meth:`refresh`, without blocking the event loop."""
+        flight = self._refresh_flight(self._start_task)
+        if flight is not None:
+            await flight.alanded()
+        count, error = self._refresh_outcome()
+        if not count and error is not None:
+            raise error
+        return count
+
+    def _refresh_flight(self, perform: Callable[[_Flight], object]) -> _Flight | None:
+        """The fetch under way, or a new one handed to ``perform``; None without URLs."""
+        if not self.urls:
+            return None
+        with self._lock:
+            stranded = self._flights.stranded()
+            if stranded is not None:
+                self._start_thread(stranded)
+            flight = self._flights.current
+            if flight is not None:
+                return flight
+            flight = self._flights.take_off()
+        perform(flight)
+        return flight
+
+    def _refresh_outcome(self) -> tuple[int, KeysUnavailableError | None]:
+        """How many keys serve now, and why the last fetch failed (None: it did not)."""
+        now = self._clock()
+        with self._lock:
+            count = len(self._keys) if self._serving(now) else 0
+            error = self._unavailable(self._retry_at, now) if self._failures else None
+        return count, error
 
     def _plan(self, kid: str, now: float) -> tuple[object, _Flight | None, _Flight | None]:
         """Decide; when a fetch is due, join the one in flight or start one (single flight).
@@ -403,10 +458,12 @@ class KeyStore:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def _fetch_flow(self) -> Generator[str, bytes | BaseException, bool]:
+    def _fetch_flow(self, quiet: bool = False) -> Generator[str, bytes | BaseException, bool]:
         """The fetch protocol: yield each URL, receive its body or error, record the outcome.
 
-        Returns whether a usable JWKS was had.
+        Returns whether a usable JWKS was had. ``quiet`` logs a failure at debug level only,
+        for a caller that judges it itself (a hydration: one issuer form of a pool may have no
+        JWKS while the other has).
         """
         problems: list[str] = []
         telemetry = _telemetry.current()
@@ -425,7 +482,7 @@ class KeyStore:
             telemetry.jwks_fetch(url, "ok")
             self._record_success(keys)
             return True
-        self._record_failure(problems)
+        self._record_failure(problems, quiet)
         return False
 
     def _record_success(self, keys: dict[str, RSAPublicKey]) -> None:
@@ -446,7 +503,7 @@ class KeyStore:
                 len(removed),
             )
 
-    def _record_failure(self, problems: list[str]) -> None:
+    def _record_failure(self, problems: list[str], quiet: bool = False) -> None:
         now = self._clock()
         with self._lock:
             self._failures += 1
@@ -458,29 +515,39 @@ class KeyStore:
             stale = bool(self._keys) and now - self._fetched_at < (
                 self.policy.ttl + self.policy.stale_if_error
             )
-        log.warning(
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "JWKS fetch failed (%s); %s; next attempt in %.0fs",
             "; ".join(problems),
             "serving cached keys" if stale else "no keys available",
             delay,
         )
 
-    def _client_options(self) -> dict[str, Any]:
-        return {
+    def _client_options(self, transport: object) -> dict[str, Any]:
+        options: dict[str, Any] = {
             "timeout": httpx.Timeout(self.policy.timeout),
             "follow_redirects": False,
             "headers": {"Accept": "application/json"},
         }
+        if transport is None:
+            # A client is made per fetch (a few per hour; it is cheap) but its TLS context, whose
+            # CA bundle costs tens of milliseconds to load, once per process. A transport of the
+            # caller's brings its own.
+            options["verify"] = ssl_context()
+        return options
 
-    def _start_thread(self, flight: _Flight) -> None:
+    def _start_thread(self, flight: _Flight, *, quiet: bool = False) -> None:
         # The context copy keeps the fetch's span a child of the caller's.
         context = contextvars.copy_context()
         threading.Thread(
             target=context.run,
-            args=(self._drive_sync, flight),
+            args=(self._drive_sync, flight, quiet),
             name="cognito-guard-jwks",
             daemon=True,
         ).start()
+
+    def _start_task(self, flight: _Flight, *, quiet: bool = False) -> None:
+        self._flights.start_task(flight, self._drive_async(flight, quiet=quiet))
 
     def _finish_on_thread(self, flight: _Flight, task: asyncio.Task[None]) -> None:
         """Done callback of a background refresh task: a refresh its loop ended goes on a thread.
@@ -493,27 +560,28 @@ class KeyStore:
         if not flight.done():
             self._start_thread(flight)
 
-    def _drive_sync(self, flight: _Flight) -> None:
+    def _drive_sync(self, flight: _Flight, quiet: bool = False) -> None:
         try:
-            self._fetch_sync()
+            self._fetch_sync(quiet)
         finally:
             self._land(flight)
 
-    def _fetch_sync(self) -> None:
-        flow = self._fetch_flow()
+    def _fetch_sync(self, quiet: bool = False) -> None:
+        flow = self._fetch_flow(quiet)
         first = next(flow)
         url: str | Finished[bool] = first
+        options = self._client_options(self._transport)
         with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
-            with httpx.Client(transport=self._transport, **self._client_options()) as client:
+            with httpx.Client(transport=self._transport, **options) as client:
                 while not isinstance(url, Finished):
                     url = resume(flow, self._get(client, url))
             _telemetry.fetched(span, url.value, self._last_problem)
 
-    async def _fetch_async(self) -> None:
-        flow = self._fetch_flow()
+    async def _fetch_async(self, quiet: bool = False) -> None:
+        flow = self._fetch_flow(quiet)
         first = next(flow)
         url: str | Finished[bool] = first
-        options = self._client_options()
+        options = self._client_options(self._async_transport)
         with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
             async with httpx.AsyncClient(transport=self._async_transport, **options) as client:
                 while not isinstance(url, Finished):
@@ -538,10 +606,14 @@ class KeyStore:
         except Exception as exc:
             return exc
 
-    async def _drive_async(self, flight: _Flight, *, background: bool = False) -> None:
+    async def _drive_async(
+        self, flight: _Flight, *, background: bool = False, quiet: bool = False
+    ) -> None:
+        import asyncio
+
         handed_over = False
         try:
-            await self._fetch_async()
+            await self._fetch_async(quiet)
         except asyncio.CancelledError:
             if background:  # _finish_on_thread performs it, and lands the flight
                 handed_over = True

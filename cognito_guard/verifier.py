@@ -8,12 +8,13 @@ except choosing which configured issuer's keys to try.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,13 +32,21 @@ from .errors import (
     InvalidClientError,
     InvalidIssuerError,
     InvalidTokenUseError,
+    KeysUnavailableError,
     MalformedClaimsError,
     MalformedTokenError,
     NotYetValidError,
     TokenError,
     shorten,
 )
-from .issuers import IssuerForm, check_jwks_uri, issuers_for, jwks_uri_for, validate_user_pool_id
+from .issuers import (
+    IssuerForm,
+    canonical_issuer,
+    check_jwks_uri,
+    issuers_for,
+    jwks_uri_for,
+    validate_user_pool_id,
+)
 from .keys import KeyPolicy, KeyStore
 from .revocation import Revocations
 
@@ -141,7 +150,10 @@ class CognitoVerifier:
             ``{issuer}/.well-known/jwks.json`` unless ``jwks_uri`` is given.
         jwks_uri: override the JWKS URL of every issuer (https, or http on loopback only).
         jwks_fallback_uris: JWKS URLs tried in order when the first cannot be reached.
-        jwks: a preloaded JWKS document: no network at all.
+        jwks: a preloaded JWKS document. Alone: no network at all, an unknown ``kid`` is
+            refused. With ``jwks_uri`` (or ``jwks_fallback_uris``): a JWKS bundled with the
+            deployment, serving from the start; an unknown ``kid``, and the refresh after the
+            key policy's ``ttl``, are fetched from those URLs.
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
         custom_check: a plain function called with the claims after every other check, on cache
@@ -310,8 +322,9 @@ class CognitoVerifier:
         stores: dict[str, KeyStore] = {}
         by_urls: dict[tuple[str, ...], KeyStore] = {}
         for iss in issuers:
-            if jwks is not None:
-                urls: tuple[str, ...] = ()
+            if jwks is not None:  # fetched only from URLs given with it (none: never fetched)
+                given = () if jwks_uri is None else (jwks_uri,)
+                urls: tuple[str, ...] = (*given, *(u for u in fallbacks if u not in given))
             else:
                 primary = jwks_uri if jwks_uri is not None else check_jwks_uri(jwks_uri_for(iss))
                 urls = (primary, *(u for u in fallbacks if u != primary))
@@ -355,6 +368,86 @@ class CognitoVerifier:
         id_verifier._cache = None
         id_verifier._cache_lock = threading.Lock()
         return id_verifier
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def hydrate(self) -> dict[str, int]:
+        """Fetch every issuer's JWKS now: at start-up, such as a Lambda function's init phase.
+
+        Each distinct JWKS URL is fetched once, all of them at the same time, whatever the key
+        policy's TTL says; keys preloaded with ``jwks=`` alone are counted, not fetched. Returns
+        how many usable keys each issuer has now, ``{issuer: count}``. A count of 0 means that
+        issuer's JWKS could not be had while another issuer form of the same pool's could (a
+        pool that issues one form only may answer 403 or 404 for the other form's JWKS): that
+        is logged at INFO level, not raised. Calling it again fetches again.
+
+        Raises :class:`~cognito_guard.KeysUnavailableError` when a pool has no usable key at
+        all (every issuer form failed); the keys the other pools fetched are kept.
+
+        Example (at module level of a Lambda function)::
+
+            verifier = CognitoVerifier(user_pool_id=..., client_id=...)
+            verifier.hydrate()          # {"https://cognito-idp...": 2, "https://issuer-...": 2}
+        """
+        stores = self._distinct_stores()
+        flights = [
+            store._refresh_flight(functools.partial(store._start_thread, quiet=True))
+            for store in stores
+        ]
+        for flight in flights:
+            if flight is not None:
+                flight.landed()
+        return self._hydrated(stores)
+
+    async def ahydrate(self) -> dict[str, int]:
+        """Like :meth:`hydrate`, without blocking the event loop (an ASGI lifespan start-up)."""
+        stores = self._distinct_stores()
+        flights = [
+            store._refresh_flight(functools.partial(store._start_task, quiet=True))
+            for store in stores
+        ]
+        for flight in flights:
+            if flight is not None:
+                await flight.alanded()
+        return self._hydrated(stores)
+
+    def _distinct_stores(self) -> list[KeyStore]:
+        return list({id(store): store for store in self._stores.values()}.values())
+
+    def _hydrated(self, stores: list[KeyStore]) -> dict[str, int]:
+        """Judge a hydration per pool: counts per issuer, or the error of a pool without keys."""
+        outcomes = {id(store): store._refresh_outcome() for store in stores}
+        counts = {iss: outcomes[id(store)][0] for iss, store in self._stores.items()}
+        pools: dict[str, list[str]] = {}
+        for iss in self._stores:  # both issuer forms of a Cognito pool are one pool
+            pools.setdefault(canonical_issuer(iss), []).append(iss)
+        failed: list[tuple[str, KeysUnavailableError]] = []
+        for pool, members in pools.items():
+            errors = [
+                (iss, error)
+                for iss in members
+                if (error := outcomes[id(self._stores[iss])][1]) is not None
+            ]
+            if not any(counts[iss] for iss in members):
+                failed.extend((pool, error) for _, error in errors)
+                continue
+            for iss, error in errors:
+                log.log(
+                    logging.INFO if counts[iss] == 0 else logging.WARNING,
+                    "no JWKS for issuer %s at start-up (%s); %s",
+                    iss,
+                    error,
+                    "the pool's other issuer form has keys"
+                    if counts[iss] == 0
+                    else "serving the keys already held",
+                )
+        if failed:
+            raise KeysUnavailableError(
+                "no usable signing key at start-up: "
+                + "; ".join(f"{pool}: {error}" for pool, error in failed),
+                retry_after=min(error.retry_after for _, error in failed),
+            )
+        return counts
 
     # -- the two entry points -----------------------------------------------------------------
 
