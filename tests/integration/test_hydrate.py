@@ -74,9 +74,7 @@ def server(issuer: LocalIssuer) -> Iterator[JWKSServer]:
         yield running
 
 
-def pool_verifier(
-    issuer: LocalIssuer, server: JWKSServer, **options: object
-) -> CognitoVerifier:
+def pool_verifier(issuer: LocalIssuer, server: JWKSServer, **options: object) -> CognitoVerifier:
     """A verifier of the pool with its derived JWKS URLs (both issuer forms), on loopback."""
     transport = ToLoopback(server)
     options.setdefault("user_pool_id", POOL)
