@@ -164,7 +164,10 @@ class CognitoVerifier:
         revocations: a revocation list (:class:`~cognito_guard.revocation.MemoryRevocations`,
             :class:`~cognito_guard.revocation.RedisRevocations`) checked after the signature
             and claims, on cache hits too: a revoked token raises
-            :class:`~cognito_guard.RevokedTokenError`.
+            :class:`~cognito_guard.RevokedTokenError`. A list with an ``acatch_up()``
+            coroutine method (``RedisRevocations``) is given it to await before
+            :meth:`averify` checks, so that a list too stale to answer is brought up to date
+            without blocking the event loop.
         clock: returns the current time in epoch seconds (injectable for tests).
         transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
     """
@@ -258,6 +261,9 @@ class CognitoVerifier:
         if revocations is not None and not isinstance(revocations, Revocations):
             raise ConfigurationError("revocations must have check(claims) and is_revoked(claims)")
         self.revocations = revocations
+        self._acatch_up: Callable[[], Awaitable[None]] | None = getattr(
+            revocations, "acatch_up", None
+        )
         self._max_token_bytes = max_token_bytes
         self._clock = clock
         self._headers = _jws.HeaderCache()
@@ -485,6 +491,8 @@ class CognitoVerifier:
         start = tel.start() if tel is not None else 0.0
         hit = False
         try:
+            if self._acatch_up is not None:  # a stale revocation list catches up, awaited
+                await self._acatch_up()
             now = self._clock()
             claims = self._cached(token, now)
             if claims is None:
