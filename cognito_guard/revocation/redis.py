@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._redis import Outage, RedisConnection, describe, unavailable_errors
@@ -223,21 +223,12 @@ class RedisRevocations(_LocalList):
             revocations.catch_up()
         """
         flight, mine = self._plan_catch_up()
-        if flight is None:
-            return
-        if not mine:
+        if flight is not None and not mine:
             flight.landed(within=self._conn.timeout)
-            return
-        now = self._clock()
-        try:
-            try:
-                rows = self._redis.read(now)
-            except self._errors as exc:
-                self._catch_up_failed(exc)
-            else:
-                self._caught_up(now, rows)
-        finally:
-            self._land_catch_up(flight)
+        elif flight is not None:
+            now = self._clock()
+            with self._catching_up(flight):
+                self._caught_up(now, self._redis.read(now))
 
     async def acatch_up(self) -> None:
         """Like :meth:`catch_up`, without blocking the event loop (the asyncio client, or the
@@ -246,26 +237,18 @@ class RedisRevocations(_LocalList):
         if last is not None and self._clock() - last <= self.max_staleness:
             return
         flight, mine = self._plan_catch_up()
-        if flight is None:
-            return
-        if not mine:
+        if flight is not None and not mine:
             await flight.alanded(within=self._conn.timeout)
-            return
-        now = self._clock()
-        try:
-            try:
+        elif flight is not None:
+            now = self._clock()
+            with self._catching_up(flight):
                 if self._conn.has_async:
                     rows = await self._redis.aread(self._conn.for_loop(), now)
                 else:
                     import asyncio
 
                     rows = await asyncio.to_thread(self._redis.read, now)
-            except self._errors as exc:
-                self._catch_up_failed(exc)
-            else:
                 self._caught_up(now, rows)
-        finally:
-            self._land_catch_up(flight)
 
     def _stale(self) -> bool:
         last = self._last_sync
@@ -284,18 +267,31 @@ class RedisRevocations(_LocalList):
                 return None, False
             return self._catch_ups.take_off(), True
 
-    def _land_catch_up(self, flight: Flight[None]) -> None:
-        with self._state_lock:
-            self._catch_ups.clear(flight)
-        flight.land(None)
+    @contextlib.contextmanager
+    def _catching_up(self, flight: Flight[None]) -> Iterator[None]:
+        """Around the read of a catch-up: a failure backs off, and the flight always lands."""
+        try:
+            yield
+        except self._errors as exc:
+            self._catch_up_retry_at = time.monotonic() + _CATCH_UP_BACKOFF
+            self.failed_catch_ups += 1
+            self._on_error(exc)
+        finally:
+            with self._state_lock:
+                self._catch_ups.clear(flight)
+            flight.land(None)
 
-    def _caught_up(self, now: float, rows: list[tuple[bytes, float]]) -> None:
+    def _load(self, rows: list[tuple[bytes, float]]) -> None:
+        """Apply every entry of a full read of the list (malformed ones are logged once)."""
         for member, score in rows:
             entry = parse_member(member, score)
             if entry is None:
                 self._log_bad(member, "entry in Redis")
             else:
                 self._apply(entry)
+
+    def _caught_up(self, now: float, rows: list[tuple[bytes, float]]) -> None:
+        self._load(rows)
         self._prune(now)
         # Every entry written before ``now`` is in the copy: it is current as of then. The thread
         # keeps its own counters: its next re-sync still compares what it saw, and reads all
@@ -310,11 +306,6 @@ class RedisRevocations(_LocalList):
             log.warning(
                 "the revocation list caught up with %s (%d entries)", self._conn.url, len(self)
             )
-
-    def _catch_up_failed(self, exc: BaseException) -> None:
-        self._catch_up_retry_at = time.monotonic() + _CATCH_UP_BACKOFF
-        self.failed_catch_ups += 1
-        self._on_error(exc)
 
     def _unavailable(self) -> None:
         last = self._last_sync
@@ -427,13 +418,7 @@ class RedisRevocations(_LocalList):
         # read everything; and now and then anyway, for writers that bypass the counter.
         lost = version is None or previous is None or version - previous != messages
         if full or lost or self._syncs_since_full >= _FULL_READ_EVERY:
-            rows = self._redis.read(now)
-            for member, score in rows:
-                entry = parse_member(member, score)
-                if entry is None:
-                    self._log_bad(member, "entry in Redis")
-                else:
-                    self._apply(entry)
+            self._load(self._redis.read(now))
             self.loads += 1
             self._syncs_since_full = 0
         self._prune(now)
