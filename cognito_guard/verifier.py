@@ -8,7 +8,6 @@ except choosing which configured issuer's keys to try.
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 import logging
 import math
@@ -22,7 +21,7 @@ import httpx
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from . import _jws, _telemetry
+from . import _hydration, _jws, _telemetry
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -32,21 +31,13 @@ from .errors import (
     InvalidClientError,
     InvalidIssuerError,
     InvalidTokenUseError,
-    KeysUnavailableError,
     MalformedClaimsError,
     MalformedTokenError,
     NotYetValidError,
     TokenError,
     shorten,
 )
-from .issuers import (
-    IssuerForm,
-    canonical_issuer,
-    check_jwks_uri,
-    issuers_for,
-    jwks_uri_for,
-    validate_user_pool_id,
-)
+from .issuers import IssuerForm, check_jwks_uri, issuers_for, jwks_uri_for, validate_user_pool_id
 from .keys import KeyPolicy, KeyStore
 from .revocation import Revocations
 
@@ -57,6 +48,7 @@ log = logging.getLogger("cognito_guard")
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
+_CatchUp = Callable[[], Awaitable[None]]  # a revocation list's acatch_up
 
 
 def _strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
@@ -150,10 +142,8 @@ class CognitoVerifier:
             ``{issuer}/.well-known/jwks.json`` unless ``jwks_uri`` is given.
         jwks_uri: override the JWKS URL of every issuer (https, or http on loopback only).
         jwks_fallback_uris: JWKS URLs tried in order when the first cannot be reached.
-        jwks: a preloaded JWKS document. Alone: no network at all, an unknown ``kid`` is
-            refused. With ``jwks_uri`` (or ``jwks_fallback_uris``): a JWKS bundled with the
-            deployment, serving from the start; an unknown ``kid``, and the refresh after the
-            key policy's ``ttl``, are fetched from those URLs.
+        jwks: a preloaded JWKS document: no network at all, or with ``jwks_uri`` a bundled JWKS
+            (an unknown ``kid`` and the refresh after ``ttl`` are fetched from that URL).
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
         custom_check: a plain function called with the claims after every other check, on cache
@@ -164,10 +154,8 @@ class CognitoVerifier:
         revocations: a revocation list (:class:`~cognito_guard.revocation.MemoryRevocations`,
             :class:`~cognito_guard.revocation.RedisRevocations`) checked after the signature
             and claims, on cache hits too: a revoked token raises
-            :class:`~cognito_guard.RevokedTokenError`. A list with an ``acatch_up()``
-            coroutine method (``RedisRevocations``) is given it to await before
-            :meth:`averify` checks, so that a list too stale to answer is brought up to date
-            without blocking the event loop.
+            :class:`~cognito_guard.RevokedTokenError`. :meth:`averify` first awaits the list's
+            ``acatch_up()``, if it has one (``RedisRevocations``: a stale copy catches up).
         clock: returns the current time in epoch seconds (injectable for tests).
         transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
     """
@@ -261,9 +249,7 @@ class CognitoVerifier:
         if revocations is not None and not isinstance(revocations, Revocations):
             raise ConfigurationError("revocations must have check(claims) and is_revoked(claims)")
         self.revocations = revocations
-        self._acatch_up: Callable[[], Awaitable[None]] | None = getattr(
-            revocations, "acatch_up", None
-        )
+        self._acatch_up: _CatchUp | None = getattr(revocations, "acatch_up", None)
         self._max_token_bytes = max_token_bytes
         self._clock = clock
         self._headers = _jws.HeaderCache()
@@ -378,82 +364,23 @@ class CognitoVerifier:
     # -- start-up ------------------------------------------------------------------------------
 
     def hydrate(self) -> dict[str, int]:
-        """Fetch every issuer's JWKS now: at start-up, such as a Lambda function's init phase.
+        """Fetch every issuer's JWKS now, all at once: at start-up (a Lambda init phase).
 
-        Each distinct JWKS URL is fetched once, all of them at the same time, whatever the key
-        policy's TTL says; keys preloaded with ``jwks=`` alone are counted, not fetched. Returns
-        how many usable keys each issuer has now, ``{issuer: count}``. A count of 0 means that
-        issuer's JWKS could not be had while another issuer form of the same pool's could (a
-        pool that issues one form only may answer 403 or 404 for the other form's JWKS): that
-        is logged at INFO level, not raised. Calling it again fetches again.
+        Returns the usable keys per issuer, ``{issuer: count}``; 0 for an issuer form whose
+        JWKS answered 403 or 404 while its pool's other form had keys (logged, not raised).
+        Raises :class:`~cognito_guard.KeysUnavailableError` when a pool has no usable key.
 
-        Raises :class:`~cognito_guard.KeysUnavailableError` when a pool has no usable key at
-        all (every issuer form failed); the keys the other pools fetched are kept.
-
-        Example (at module level of a Lambda function)::
-
-            verifier = CognitoVerifier(user_pool_id=..., client_id=...)
-            verifier.hydrate()          # {"https://cognito-idp...": 2, "https://issuer-...": 2}
+        Example: ``verifier.hydrate()  # {"https://cognito-idp...": 2, "https://issuer-...": 2}``
         """
-        stores = self._distinct_stores()
-        flights = [
-            store._refresh_flight(functools.partial(store._start_thread, quiet=True))
-            for store in stores
-        ]
-        for flight in flights:
-            if flight is not None:
-                flight.landed()
-        return self._hydrated(stores)
+        for flight in _hydration.start(self._stores, threads=True):
+            flight.landed()
+        return _hydration.judge(self._stores)
 
     async def ahydrate(self) -> dict[str, int]:
         """Like :meth:`hydrate`, without blocking the event loop (an ASGI lifespan start-up)."""
-        stores = self._distinct_stores()
-        flights = [
-            store._refresh_flight(functools.partial(store._start_task, quiet=True))
-            for store in stores
-        ]
-        for flight in flights:
-            if flight is not None:
-                await flight.alanded()
-        return self._hydrated(stores)
-
-    def _distinct_stores(self) -> list[KeyStore]:
-        return list({id(store): store for store in self._stores.values()}.values())
-
-    def _hydrated(self, stores: list[KeyStore]) -> dict[str, int]:
-        """Judge a hydration per pool: counts per issuer, or the error of a pool without keys."""
-        outcomes = {id(store): store._refresh_outcome() for store in stores}
-        counts = {iss: outcomes[id(store)][0] for iss, store in self._stores.items()}
-        pools: dict[str, list[str]] = {}
-        for iss in self._stores:  # both issuer forms of a Cognito pool are one pool
-            pools.setdefault(canonical_issuer(iss), []).append(iss)
-        failed: list[tuple[str, KeysUnavailableError]] = []
-        for pool, members in pools.items():
-            errors = [
-                (iss, error)
-                for iss in members
-                if (error := outcomes[id(self._stores[iss])][1]) is not None
-            ]
-            if not any(counts[iss] for iss in members):
-                failed.extend((pool, error) for _, error in errors)
-                continue
-            for iss, error in errors:
-                log.log(
-                    logging.INFO if counts[iss] == 0 else logging.WARNING,
-                    "no JWKS for issuer %s at start-up (%s); %s",
-                    iss,
-                    error,
-                    "the pool's other issuer form has keys"
-                    if counts[iss] == 0
-                    else "serving the keys already held",
-                )
-        if failed:
-            raise KeysUnavailableError(
-                "no usable signing key at start-up: "
-                + "; ".join(f"{pool}: {error}" for pool, error in failed),
-                retry_after=min(error.retry_after for _, error in failed),
-            )
-        return counts
+        for flight in _hydration.start(self._stores, threads=False):
+            await flight.alanded()
+        return _hydration.judge(self._stores)
 
     # -- the two entry points -----------------------------------------------------------------
 
