@@ -238,33 +238,9 @@ class KeyStore:
             raise self._still_fetching()
         return self._decide_after_fetch(kid)
 
-    def refresh(self) -> int:
-        """Fetch the JWKS now, whatever its age (joining a fetch under way), and wait for it.
-
-        For start-up (see :meth:`CognitoVerifier.hydrate`). Returns how many usable keys the
-        store holds afterwards; raises :class:`KeysUnavailableError` when the fetch failed and
-        no cached key still serves. A store without URLs fetches nothing.
-        """
-        flight = self._refresh_flight(self._start_thread)
-        if flight is not None:
-            flight.landed()
-        count, error = self._refresh_outcome()
-        if not count and error is not None:
-            raise error
-        return count
-
-    async def arefresh(self) -> int:
-        """Like :meth:`refresh`, without blocking the event loop."""
-        flight = self._refresh_flight(self._start_task)
-        if flight is not None:
-            await flight.alanded()
-        count, error = self._refresh_outcome()
-        if not count and error is not None:
-            raise error
-        return count
-
     def _refresh_flight(self, perform: Callable[[_Flight], object]) -> _Flight | None:
-        """The fetch under way, or a new one handed to ``perform``; None without URLs."""
+        """A fetch now, whatever the JWKS's age (a start-up, see ``CognitoVerifier.hydrate``):
+        the one under way, or a new one handed to ``perform``; None without URLs."""
         if not self.urls:
             return None
         with self._lock:
