@@ -1,14 +1,25 @@
 """What does a Lambda cold start pay for cognito_guard? Ratios against PyJWT in the same run.
 
 Each run is a new Python process, as a new Lambda instance is: it imports the library, hydrates
-(fetches the pool's JWKS from a loopback server; until the verifier has ``hydrate()``, a first
-verification of another token does it), then verifies the first request's token. The floor is
+(builds the guard, which fetches the pool's JWKS from a loopback server: ``LambdaGuard``'s
+``hydrate=True``), then verifies the first request's token. The floor is
 PyJWT doing the same work in its own new process: ``PyJWKClient`` fetching the JWKS and
 ``jwt.decode`` verifying. A bare ``python -c pass`` shows what the interpreter alone costs.
 Runs of the three kinds are interleaved so that machine noise falls on all of them alike; each
 row is the median over the runs (best in brackets).
 
-Run: ``.venv/bin/python benchmarks/cold_start.py [--runs N] [--importtime N]``.
+Run: ``.venv/bin/python benchmarks/cold_start.py [--runs N] [--importtime N] [--python PATH]``.
+
+``--python`` runs the new processes under another interpreter, such as a virtual environment
+holding only cognito-guard's runtime dependencies (``pyjwt[crypto]``, ``cachetools``, ``httpx``),
+as a Lambda deployment package does: a development environment also holds packages that
+httpcore imports when they are installed (``trio``), and that httpx imports for its command
+line (``click``, ``pygments``). "process (wall)" includes the interpreter's start and exit, which
+a Lambda instance pays once, not per invocation.
+
+The new processes run as an installed package does, from compiled bytecode: they write it to a
+cache directory of their own (``PYTHONPYCACHEPREFIX``, whatever ``PYTHONDONTWRITEBYTECODE``
+says) in a first round that is not measured.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +53,7 @@ from cognito_guard.integrations.aws_lambda import LambdaGuard
 imported = time.perf_counter()
 issuer, client, jwks_uri, warm, token = sys.argv[1:6]
 guard = LambdaGuard(CognitoVerifier(issuer=issuer, client_id=client, jwks_uri=jwks_uri))
-if hasattr(guard.verifier, "hydrate"):
-    guard.verifier.hydrate()
-else:
+if not hasattr(guard.verifier, "hydrate"):  # a release without it: a first verification fetches
     guard.verifier.verify(warm)
 hydrated = time.perf_counter()
 claims = guard.verifier.verify(token)
@@ -77,12 +87,22 @@ BARE = "print('{}')"
 PHASES = ("import", "hydrate", "first verify")
 
 
+PYTHON = sys.executable  # the interpreter of the new processes (--python)
+# Where the new processes keep their compiled bytecode (set by main).
+PYCACHE = ""
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": PYCACHE}
+
+
 def run(code: str, args: list[str]) -> dict[str, float]:
     """One new process running ``code``: its phases and its wall time, in milliseconds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env()
     started = time.perf_counter()
-    result = subprocess.run(  # noqa: S603 -- this interpreter, our own code
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    result = subprocess.run(  # noqa: S603 -- a chosen interpreter, our own code
+        [PYTHON, "-c", code, *args], capture_output=True, text=True, env=env, check=True
     )
     wall = time.perf_counter() - started
     phases = {name: seconds * 1e3 for name, seconds in json.loads(result.stdout).items()}
@@ -91,9 +111,9 @@ def run(code: str, args: list[str]) -> dict[str, float]:
 
 def importtime(module: str, top: int) -> list[tuple[int, str]]:
     """The ``top`` imports with the largest cumulative time (microseconds) under ``module``."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(  # noqa: S603 -- this interpreter, fixed arguments
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+    env = child_env()
+    result = subprocess.run(  # noqa: S603 -- a chosen interpreter, fixed arguments
+        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
         capture_output=True,
         text=True,
         env=env,
@@ -114,7 +134,17 @@ def main() -> None:
     parser.add_argument(
         "--importtime", type=int, default=0, metavar="N", help="also list the N slowest imports"
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        metavar="PATH",
+        help="the interpreter of the new processes (default: this one)",
+    )
     args = parser.parse_args()
+    global PYTHON, PYCACHE
+    PYTHON = args.python
+    cache = tempfile.TemporaryDirectory(prefix="cold-start-pycache-")
+    PYCACHE = cache.name
 
     issuer = LocalIssuer("eu-west-1_AbCdEf123")
     with issuer.serve() as server:
@@ -134,13 +164,15 @@ def main() -> None:
         kinds["PyJWT + PyJWKClient (floor)"] = child(PYJWT)
         kinds["cognito_guard (aws_lambda)"] = child(COGNITO_GUARD)
         samples: dict[str, list[dict[str, float]]] = {name: [] for name in kinds}
+        for once in kinds.values():  # writes the bytecode: not measured
+            once()
         for _ in range(args.runs):
             for name, once in kinds.items():
                 samples[name].append(once())
 
     print(
         f"cognito_guard {cognito_guard.__version__} | Python {platform.python_version()} | "
-        f"PyJWT {jwt.__version__} | {platform.machine()}"
+        f"PyJWT {jwt.__version__} | {platform.machine()} | new processes: {PYTHON}"
     )
     print(f"{args.runs} new processes per row, interleaved; median [best] in ms\n")
     floor_name = "PyJWT + PyJWKClient (floor)"
@@ -166,6 +198,7 @@ def main() -> None:
         print(f"\nslowest imports under {module} (cumulative, one run):")
         for micros, name in importtime(module, args.importtime):
             print(f"{micros / 1e3:>8.1f} ms  {name}")
+    cache.cleanup()
 
 
 if __name__ == "__main__":

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 from collections.abc import AsyncIterator, Iterator
+
+import httpx
 
 from .errors import BodyTooLarge
 
-__all__ = ["BodyTooLarge", "aread_capped", "read_capped"]
+__all__ = ["BodyTooLarge", "aread_capped", "read_capped", "ssl_context"]
+
+_ssl_lock = threading.Lock()
+_ssl: ssl.SSLContext | None = None
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The TLS context of this process's outbound requests, built on first use and then reused.
+
+    httpx's own default (its CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``): loading the CA
+    bundle costs tens of milliseconds, which an httpx client given no context pays each time it
+    is made. A context may be shared by threads and event loops alike. A deliberate cache: the
+    certificate settings are read once per process.
+    """
+    global _ssl
+    context = _ssl
+    if context is None:
+        with _ssl_lock:  # two key stores hydrating at once build it once
+            if _ssl is None:
+                _ssl = httpx.create_ssl_context()
+            context = _ssl
+    return context
 
 
 def read_capped(chunks: Iterator[bytes], limit: int) -> bytes:

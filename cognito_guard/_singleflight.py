@@ -21,11 +21,13 @@ is written down in :mod:`cognito_guard._sansio`.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import Coroutine
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:  # imported where a coroutine waits: a sync-only process never needs asyncio
+    import asyncio
 
 __all__ = ["Flight", "SingleFlight"]
 
@@ -67,6 +69,8 @@ class Flight(Generic[T]):
 
     async def alanded(self, within: float | None = None) -> bool:
         """Like :meth:`landed`, without blocking the event loop."""
+        import asyncio
+
         # A time-out cancels only the wrapper: the flight is running and goes on. The flight's
         # own error is read with result(), not here.
         with contextlib.suppress(Exception):
@@ -79,6 +83,8 @@ class Flight(Generic[T]):
 
     async def aresult(self) -> T:
         """Like :meth:`result`, without blocking the event loop."""
+        import asyncio
+
         return await asyncio.wrap_future(self._future)
 
 
@@ -117,6 +123,8 @@ class SingleFlight(Generic[T]):
         wait for. Its outcome reaches the waiters through the flight, so the task's own
         exception is marked seen (asyncio would otherwise log it when the task is collected).
         """
+        import asyncio
+
         task = asyncio.get_running_loop().create_task(perform)
         task.add_done_callback(_seen)
         self.task, self._task_flight = task, flight

@@ -2,28 +2,29 @@
 
 The convention for instrumented libraries: depend on the API only. Until the application installs
 an SDK, the API's global providers hand out proxies that do nothing, and without the package at
-all this module does nothing either. The instruments are resolved once, at import.
+all this module does nothing either. The instruments are resolved once, on first use (the first
+verification, JWKS fetch or token request), not at import: a process that never verifies (a
+CLI command, a Lambda function's import) does not import OpenTelemetry.
 
 The verifier reads :data:`ACTIVE` on every call: None unless a real SDK records, so that an
 application without OpenTelemetry pays neither for the counters nor for ``time.perf_counter``.
-The instruments are documented in docs/observability.md.
+Before the first use it holds a stand-in whose first call resolves the instruments. The
+instruments are documented in docs/observability.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._version import __version__
 
-try:
-    from opentelemetry import metrics as _metrics
-    from opentelemetry import trace as _trace
-except ImportError:  # the [otel] extra is not installed: every call below is a no-op
-    _metrics = None  # type: ignore[assignment]
-    _trace = None  # type: ignore[assignment]
+# The API's modules once imported (by _import_api); None while not, or without the [otel] extra.
+_metrics: Any = None
+_trace: Any = None
 
 __all__ = [
     "ACTIVE",
@@ -70,6 +71,17 @@ _DURATION_BUCKETS = (
 _perf_counter = time.perf_counter
 
 
+def _import_api() -> None:
+    global _metrics, _trace
+    if _metrics is not None:
+        return
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:  # the [otel] extra is not installed: every call below is a no-op
+        return
+    _metrics, _trace = metrics, trace
+
+
 class Telemetry:
     """The instruments of one meter and tracer provider (the global ones unless given)."""
 
@@ -78,6 +90,7 @@ class Telemetry:
         self._outcomes: dict[type[BaseException], Mapping[str, str]] = {}
         self._accepted: Mapping[str, str] = {"outcome": "accepted"}
         self._tracer: Any = None
+        _import_api()
         self.installed = _metrics is not None and _trace is not None
         if _metrics is None or _trace is None:
             return
@@ -162,16 +175,40 @@ class Telemetry:
             yield current
 
 
-# The telemetry in use, and the same object or None: None while nothing would be recorded, so
-# that a verification without an SDK pays one attribute read (no call, no clock).
+class _Unresolved(Telemetry):
+    """:data:`ACTIVE` before the first use: its ``start`` resolves the instruments, after which
+    ACTIVE is the real telemetry or None, and its ``verified`` hands over to that."""
+
+    def __init__(self) -> None:  # no instruments: it stands in until they are resolved
+        self.on = False
+        self.installed = False
+
+    def start(self) -> float:
+        current()
+        return _perf_counter()
+
+    def verified(self, start: float, error: BaseException | None, cache_hit: bool) -> None:
+        active = ACTIVE
+        if active is not None and active is not self:
+            active.verified(start, error, cache_hit)
+
+
+# The telemetry in use (None until the first use), and ACTIVE: the same object, or None while
+# nothing would be recorded, so that a verification without an SDK pays one attribute read (no
+# call, no clock).
 _current: Telemetry | None = None
-ACTIVE: Telemetry | None = None
+ACTIVE: Telemetry | None = _Unresolved()
+_resolving = threading.Lock()
 
 
 def current() -> Telemetry:
-    """The telemetry in use (for spans and fetch counts, which are rare enough to always call)."""
-    assert _current is not None  # noqa: S101 - set at import
-    return _current
+    """The telemetry in use (for spans and fetch counts, which are rare enough to always call);
+    resolved from the global providers on first use."""
+    telemetry = _current
+    if telemetry is None:
+        with _resolving:  # threads verifying their first tokens at once resolve it once
+            telemetry = _current if _current is not None else configure()
+    return telemetry
 
 
 def span(name: str, attributes: Mapping[str, str | int]) -> contextlib.AbstractContextManager[Any]:
@@ -218,6 +255,3 @@ def configure(meter_provider: Any = None, tracer_provider: Any = None) -> Teleme
     telemetry = _current = Telemetry(meter_provider, tracer_provider)
     ACTIVE = telemetry if telemetry.on else None
     return telemetry
-
-
-configure()

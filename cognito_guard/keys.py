@@ -10,25 +10,22 @@ that is held across I/O, so it never blocks an event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
-import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt import PyJWK
-from jwt.exceptions import PyJWTError
 
 from . import _telemetry
-from ._http import aread_capped, read_capped
+from ._http import aread_capped, read_capped, ssl_context
+from ._jwks import parse_jwks
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
 from .errors import (
@@ -40,15 +37,15 @@ from .errors import (
     shorten,
 )
 
+if TYPE_CHECKING:  # asyncio is imported where a coroutine runs: the sync path never needs it
+    import asyncio
+
 _Flight = Flight[None]  # one JWKS fetch, shared by every caller that waits; the keys it brings are
 # recorded in the store, so it lands with None
 
 __all__ = ["JWKSError", "KeyPolicy", "KeyStore", "parse_jwks"]
 
 log = logging.getLogger("cognito_guard")
-
-
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth")
 
 
 @dataclass(frozen=True)
@@ -120,71 +117,6 @@ class KeyPolicy:
             raise ConfigurationError("KeyPolicy.min_key_bits must be at least 2048")
 
 
-def parse_jwks(
-    document: Mapping[str, Any] | bytes, min_key_bits: int = 2048
-) -> dict[str, RSAPublicKey]:
-    """Parse a JWKS into ``{kid: RSAPublicKey}``, keeping only keys usable for RS256 signatures.
-
-    Keys that are not RSA, are meant for encryption, name another algorithm, have no ``kid`` or
-    a modulus under ``min_key_bits`` are skipped (logged at debug), not fatal. A ``kid`` that
-    appears twice is ambiguous and dropped. Raises :class:`JWKSError` when the document is not a
-    JWKS or no usable key is left.
-    """
-    if isinstance(document, (bytes, bytearray)):
-        try:
-            document = json.loads(bytes(document).decode("utf-8"))
-        except (ValueError, RecursionError) as exc:
-            raise JWKSError("the JWKS is not valid UTF-8 JSON") from exc
-    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
-        raise JWKSError("the JWKS is not a JSON object with a 'keys' list")
-    keys: dict[str, RSAPublicKey] = {}
-    duplicated: set[str] = set()
-    for jwk in document["keys"]:
-        key_or_reason = _usable_key(jwk, min_key_bits)
-        if isinstance(key_or_reason, str):
-            log.debug("ignoring a JWKS key: %s", key_or_reason)
-            continue
-        kid, key = key_or_reason
-        if kid in keys or kid in duplicated:
-            duplicated.add(kid)
-            keys.pop(kid, None)
-            continue
-        keys[kid] = key
-    if duplicated:
-        log.warning("JWKS lists kid(s) %s more than once; ignoring them", sorted(duplicated))
-    if not keys:
-        raise JWKSError("the JWKS has no usable RS256 signing key")
-    return keys
-
-
-def _usable_key(jwk: object, min_key_bits: int) -> tuple[str, RSAPublicKey] | str:
-    if not isinstance(jwk, Mapping):
-        return "not a JSON object"
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid:
-        return "no kid"
-    if jwk.get("kty") != "RSA":
-        return f"kid {shorten(kid)}: kty is not RSA"
-    if jwk.get("use", "sig") != "sig":
-        return f"kid {shorten(kid)}: use is not sig"
-    if jwk.get("alg", "RS256") != "RS256":
-        return f"kid {shorten(kid)}: alg is not RS256"
-    if any(name in jwk for name in _PRIVATE_MEMBERS):
-        # Any private member (p alone factors n) means the key is compromised: never trust it.
-        return f"kid {shorten(kid)}: contains private key material"
-    if any(op != "verify" for op in jwk.get("key_ops", ["verify"]) or ["?"]):
-        return f"kid {shorten(kid)}: key_ops do not allow verify only"
-    try:
-        key = PyJWK(dict(jwk), algorithm="RS256").key
-    except (PyJWTError, ValueError, TypeError, KeyError, OverflowError) as exc:
-        return f"kid {shorten(kid)}: unreadable ({type(exc).__name__})"
-    if not isinstance(key, RSAPublicKey):
-        return f"kid {shorten(kid)}: not an RSA public key"
-    if key.key_size < min_key_bits:
-        return f"kid {shorten(kid)}: {key.key_size}-bit modulus is below {min_key_bits}"
-    return kid, key
-
-
 def _check_response(response: httpx.Response, max_bytes: int) -> None:
     if response.status_code != 200:
         raise JWKSError(f"HTTP {response.status_code}")
@@ -211,7 +143,10 @@ class KeyStore:
         key = await store.aget_key("abc123", now=time.time())   # async
 
     ``urls`` are tried in order; later ones are fallbacks (a replica Region) used when an earlier
-    one cannot be reached. With ``jwks`` the store is static and never fetches.
+    one cannot be reached. With ``jwks`` and no ``urls`` the store is static and never fetches.
+    With both (a JWKS bundled with the deployment), the preloaded keys serve from the start as
+    a first fetch would: fresh for ``ttl``, and a ``kid`` missing from them is fetched from the
+    URLs at once (within the policy's cool-down), as is the refresh after ``ttl``.
     """
 
     def __init__(
@@ -246,7 +181,9 @@ class KeyStore:
                 self._keys = parse_jwks(jwks, self.policy.min_key_bits)
             except JWKSError as exc:
                 raise ConfigurationError(f"the preloaded jwks is unusable: {exc}") from exc
-            self._fetched_at = math.inf
+            # Without URLs these keys are all the store will ever have; with URLs they stand in
+            # for the first fetch, so that TTL and rotation apply to them like to fetched keys.
+            self._fetched_at = clock() if self.urls else math.inf
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -300,6 +237,30 @@ class KeyStore:
         if not await wait.alanded(within=self.policy.max_wait):
             raise self._still_fetching()
         return self._decide_after_fetch(kid)
+
+    def _refresh_flight(self, perform: Callable[[_Flight], object]) -> _Flight | None:
+        """A fetch now, whatever the JWKS's age (a start-up, see ``CognitoVerifier.hydrate``):
+        the one under way, or a new one handed to ``perform``; None without URLs."""
+        if not self.urls:
+            return None
+        with self._lock:
+            stranded = self._flights.stranded()
+            if stranded is not None:
+                self._start_thread(stranded)
+            flight = self._flights.current
+            if flight is not None:
+                return flight
+            flight = self._flights.take_off()
+        perform(flight)
+        return flight
+
+    def _refresh_outcome(self) -> tuple[int, KeysUnavailableError | None]:
+        """How many keys serve now, and why the last fetch failed (None: it did not)."""
+        now = self._clock()
+        with self._lock:
+            count = len(self._keys) if self._serving(now) else 0
+            error = self._unavailable(self._retry_at, now) if self._failures else None
+        return count, error
 
     def _plan(self, kid: str, now: float) -> tuple[object, _Flight | None, _Flight | None]:
         """Decide; when a fetch is due, join the one in flight or start one (single flight).
@@ -403,10 +364,12 @@ class KeyStore:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def _fetch_flow(self) -> Generator[str, bytes | BaseException, bool]:
+    def _fetch_flow(self, quiet: bool = False) -> Generator[str, bytes | BaseException, bool]:
         """The fetch protocol: yield each URL, receive its body or error, record the outcome.
 
-        Returns whether a usable JWKS was had.
+        Returns whether a usable JWKS was had. ``quiet`` logs a failure at debug level only,
+        for a caller that judges it itself (a hydration: one issuer form of a pool may have no
+        JWKS while the other has).
         """
         problems: list[str] = []
         telemetry = _telemetry.current()
@@ -425,7 +388,7 @@ class KeyStore:
             telemetry.jwks_fetch(url, "ok")
             self._record_success(keys)
             return True
-        self._record_failure(problems)
+        self._record_failure(problems, quiet)
         return False
 
     def _record_success(self, keys: dict[str, RSAPublicKey]) -> None:
@@ -446,7 +409,7 @@ class KeyStore:
                 len(removed),
             )
 
-    def _record_failure(self, problems: list[str]) -> None:
+    def _record_failure(self, problems: list[str], quiet: bool = False) -> None:
         now = self._clock()
         with self._lock:
             self._failures += 1
@@ -458,29 +421,39 @@ class KeyStore:
             stale = bool(self._keys) and now - self._fetched_at < (
                 self.policy.ttl + self.policy.stale_if_error
             )
-        log.warning(
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "JWKS fetch failed (%s); %s; next attempt in %.0fs",
             "; ".join(problems),
             "serving cached keys" if stale else "no keys available",
             delay,
         )
 
-    def _client_options(self) -> dict[str, Any]:
-        return {
+    def _client_options(self, transport: object) -> dict[str, Any]:
+        options: dict[str, Any] = {
             "timeout": httpx.Timeout(self.policy.timeout),
             "follow_redirects": False,
             "headers": {"Accept": "application/json"},
         }
+        if transport is None:
+            # A client is made per fetch (a few per hour; it is cheap) but its TLS context, whose
+            # CA bundle costs tens of milliseconds to load, once per process. A transport of the
+            # caller's brings its own.
+            options["verify"] = ssl_context()
+        return options
 
-    def _start_thread(self, flight: _Flight) -> None:
+    def _start_thread(self, flight: _Flight, *, quiet: bool = False) -> None:
         # The context copy keeps the fetch's span a child of the caller's.
         context = contextvars.copy_context()
         threading.Thread(
             target=context.run,
-            args=(self._drive_sync, flight),
+            args=(self._drive_sync, flight, quiet),
             name="cognito-guard-jwks",
             daemon=True,
         ).start()
+
+    def _start_task(self, flight: _Flight, *, quiet: bool = False) -> None:
+        self._flights.start_task(flight, self._drive_async(flight, quiet=quiet))
 
     def _finish_on_thread(self, flight: _Flight, task: asyncio.Task[None]) -> None:
         """Done callback of a background refresh task: a refresh its loop ended goes on a thread.
@@ -493,27 +466,28 @@ class KeyStore:
         if not flight.done():
             self._start_thread(flight)
 
-    def _drive_sync(self, flight: _Flight) -> None:
+    def _drive_sync(self, flight: _Flight, quiet: bool = False) -> None:
         try:
-            self._fetch_sync()
+            self._fetch_sync(quiet)
         finally:
             self._land(flight)
 
-    def _fetch_sync(self) -> None:
-        flow = self._fetch_flow()
+    def _fetch_sync(self, quiet: bool = False) -> None:
+        flow = self._fetch_flow(quiet)
         first = next(flow)
         url: str | Finished[bool] = first
+        options = self._client_options(self._transport)
         with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
-            with httpx.Client(transport=self._transport, **self._client_options()) as client:
+            with httpx.Client(transport=self._transport, **options) as client:
                 while not isinstance(url, Finished):
                     url = resume(flow, self._get(client, url))
             _telemetry.fetched(span, url.value, self._last_problem)
 
-    async def _fetch_async(self) -> None:
-        flow = self._fetch_flow()
+    async def _fetch_async(self, quiet: bool = False) -> None:
+        flow = self._fetch_flow(quiet)
         first = next(flow)
         url: str | Finished[bool] = first
-        options = self._client_options()
+        options = self._client_options(self._async_transport)
         with _telemetry.span(_telemetry.SPAN_JWKS_FETCH, {"url.full": first}) as span:
             async with httpx.AsyncClient(transport=self._async_transport, **options) as client:
                 while not isinstance(url, Finished):
@@ -538,10 +512,14 @@ class KeyStore:
         except Exception as exc:
             return exc
 
-    async def _drive_async(self, flight: _Flight, *, background: bool = False) -> None:
+    async def _drive_async(
+        self, flight: _Flight, *, background: bool = False, quiet: bool = False
+    ) -> None:
+        import asyncio
+
         handed_over = False
         try:
-            await self._fetch_async()
+            await self._fetch_async(quiet)
         except asyncio.CancelledError:
             if background:  # _finish_on_thread performs it, and lands the flight
                 handed_over = True

@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ import httpx
 from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from . import _jws, _telemetry
+from . import _hydration, _jws, _telemetry
 from ._audience import audiences, matched_audience
 from ._values import strings as _strings
 from .claims import CognitoClaims
@@ -50,6 +50,7 @@ log = logging.getLogger("cognito_guard")
 TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
+_CatchUp = Callable[[], Awaitable[None]]  # a revocation list's acatch_up
 
 
 def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
@@ -133,7 +134,8 @@ class CognitoVerifier:
             ``{issuer}/.well-known/jwks.json`` unless ``jwks_uri`` is given.
         jwks_uri: override the JWKS URL of every issuer (https, or http on loopback only).
         jwks_fallback_uris: JWKS URLs tried in order when the first cannot be reached.
-        jwks: a preloaded JWKS document: no network at all.
+        jwks: a preloaded JWKS document: no network at all, or with ``jwks_uri`` a bundled JWKS
+            (an unknown ``kid`` and the refresh after ``ttl`` are fetched from that URL).
         token_cache_size: how many verified tokens to remember (0 turns the cache off). A hit
             skips the RSA work but still checks the time claims against the current clock.
         custom_check: a plain function called with the claims after every other check, on cache
@@ -147,6 +149,8 @@ class CognitoVerifier:
             :class:`~cognito_guard.RevokedTokenError`. Kept as the attribute ``revocations``
             (the list ``COGNITO_REVOCATIONS_URL`` built, with the settings): record sign-outs
             there, not in a second list (``BearerGuard.revocations`` checks it can).
+            :meth:`averify` first awaits the list's ``acatch_up()``, if it has one
+            (``RedisRevocations``: a stale copy catches up).
         clock: returns the current time in epoch seconds (injectable for tests).
         transport, async_transport: httpx transports for the JWKS fetches (proxies, tests).
     """
@@ -247,6 +251,7 @@ class CognitoVerifier:
         if revocations is not None and not isinstance(revocations, Revocations):
             raise ConfigurationError("revocations must have check(claims) and is_revoked(claims)")
         self.revocations = revocations
+        self._acatch_up: _CatchUp | None = getattr(revocations, "acatch_up", None)
         self._max_token_bytes = max_token_bytes
         self._clock = clock
         self._headers = _jws.HeaderCache()
@@ -311,8 +316,9 @@ class CognitoVerifier:
         stores: dict[str, KeyStore] = {}
         by_urls: dict[tuple[str, ...], KeyStore] = {}
         for iss in issuers:
-            if jwks is not None:
-                urls: tuple[str, ...] = ()
+            if jwks is not None:  # fetched only from URLs given with it (none: never fetched)
+                given = () if jwks_uri is None else (jwks_uri,)
+                urls: tuple[str, ...] = (*given, *(u for u in fallbacks if u not in given))
             else:
                 primary = jwks_uri if jwks_uri is not None else check_jwks_uri(jwks_uri_for(iss))
                 urls = (primary, *(u for u in fallbacks if u != primary))
@@ -358,6 +364,27 @@ class CognitoVerifier:
         id_verifier._cache_lock = threading.Lock()
         return id_verifier
 
+    # -- start-up ------------------------------------------------------------------------------
+
+    def hydrate(self) -> dict[str, int]:
+        """Fetch every issuer's JWKS now, all at once: at start-up (a Lambda init phase).
+
+        Returns the usable keys per issuer, ``{issuer: count}``; 0 for an issuer form whose
+        JWKS answered 403 or 404 while its pool's other form had keys (logged, not raised).
+        Raises :class:`~cognito_guard.KeysUnavailableError` when a pool has no usable key.
+
+        Example: ``verifier.hydrate()  # {"https://cognito-idp...": 2, "https://issuer-...": 2}``
+        """
+        for flight in _hydration.start(self._stores, threads=True):
+            flight.landed()
+        return _hydration.judge(self._stores)
+
+    async def ahydrate(self) -> dict[str, int]:
+        """Like :meth:`hydrate`, without blocking the event loop (an ASGI lifespan start-up)."""
+        for flight in _hydration.start(self._stores, threads=False):
+            await flight.alanded()
+        return _hydration.judge(self._stores)
+
     # -- the two entry points -----------------------------------------------------------------
 
     def verify(self, token: str) -> CognitoClaims:
@@ -394,6 +421,8 @@ class CognitoVerifier:
         start = tel.start() if tel is not None else 0.0
         hit = False
         try:
+            if self._acatch_up is not None:  # a stale revocation list catches up, awaited
+                await self._acatch_up()
             now = self._clock()
             claims = self._cached(token, now)
             if claims is None:

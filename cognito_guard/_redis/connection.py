@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import threading
@@ -17,6 +16,8 @@ from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster
 from .urls import check_url, redact_url, url_secrets
 
 if TYPE_CHECKING:
+    import asyncio
+
     from redis.credentials import CredentialProvider
 
     from ._types import AsyncClient, SyncClient
@@ -320,12 +321,15 @@ class RedisConnection:
 
     async def for_loop(self) -> AsyncClient:
         """The asyncio client of the running event loop (made on first use per loop)."""
+
         if self._given_async is not None:
             if self._cluster is None:  # plain clients passed in: is this one the right kind?
                 self._refuse_plain(await ais_cluster(self._given_async))  # type: ignore[arg-type]
             return self._given_async
         if self._url is None:
             raise ConfigurationError(f"{self.what} was given a sync client only")
+        import asyncio  # here, not at the top: a sync-only process never needs it
+
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._async.get(loop)
@@ -387,6 +391,8 @@ class RedisConnection:
 
     async def aclose(self) -> None:
         """Close the running loop's asyncio client and the sync client this connection made."""
+        import asyncio
+
         if self._owned:
             with self._lock:
                 entry = self._async.pop(asyncio.get_running_loop(), None)
@@ -398,6 +404,8 @@ class RedisConnection:
 async def _close_at_loop_end(
     client: AsyncClient, forget: Callable[[asyncio.AbstractEventLoop], None]
 ) -> AsyncGenerator[None, None]:
+    import asyncio
+
     try:
         yield
     finally:

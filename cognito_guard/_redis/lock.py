@@ -3,7 +3,6 @@ compare-and-delete (sync and asyncio)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from secrets import token_urlsafe
@@ -101,6 +100,8 @@ class RedisLock:
         """:meth:`acquire` on an asyncio client (the waits do not block the event loop)."""
         for pause in _attempts(wait):
             if pause:
+                import asyncio  # here, not at the top: a sync-only process never needs it
+
                 await asyncio.sleep(pause)
             if await client.set(self.name, self.owner, nx=True, px=self.lease_ms):
                 return True

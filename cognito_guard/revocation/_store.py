@@ -124,6 +124,11 @@ class _RedisList:
         rows: Any = client.zrangebyscore(self.key, f"({now}", "+inf", withscores=True)
         return [(member, float(score)) for member, score in rows]
 
+    async def aread(self, client: AsyncClient, now: float) -> list[tuple[bytes, float]]:
+        """:meth:`read` on an asyncio client."""
+        rows: Any = await client.zrangebyscore(self.key, f"({now}", "+inf", withscores=True)
+        return [(member, float(score)) for member, score in rows]
+
 
 def read_entries(
     conn: RedisConnection, prefix: str = "cognito_guard:", now: float | None = None

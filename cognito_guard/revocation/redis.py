@@ -20,16 +20,18 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
+import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._redis import Outage, RedisConnection, check_prefix, describe, unavailable_errors
+from .._singleflight import Flight, SingleFlight
 from ..errors import ConfigurationError, RevocationsUnavailableError, shorten
 from ._store import _RedisList
 from ._wire import parse_member, parse_message
@@ -85,10 +87,14 @@ class RedisRevocations(_LocalList):
     it reconnects with back-off; the local copy keeps serving meanwhile, and keeps every entry it
     has until that entry expires, even if Redis loses it.
 
-    After ``max_staleness`` seconds without a successful sync (or before the first one), the
-    check raises :class:`~cognito_guard.RevocationsUnavailableError` (``on_unavailable=
-    "fail_closed"``, the default: HTTP 503), or accepts and logs one warning per outage
-    (``"fail_open"``). A token already on the local list is refused either way.
+    A check that finds the local copy older than ``max_staleness`` (the thread frozen with the
+    process, as AWS Lambda freezes an instance between invocations; or Redis out of reach) first
+    catches up in the caller: it reads the whole list from Redis, one round trip within
+    ``timeout`` (:meth:`catch_up`; :meth:`acatch_up` without blocking an event loop, which
+    ``averify`` awaits). Only if that fails too does the check raise
+    :class:`~cognito_guard.RevocationsUnavailableError` (``on_unavailable="fail_closed"``, the
+    default: HTTP 503), or accept and log one warning per outage (``"fail_open"``). A token
+    already on the local list is refused either way.
 
     Writes go to Redis first and to the local copy at once; a write Redis does not take raises
     :class:`~cognito_guard.RevocationsUnavailableError` (the entry is still refused by this
@@ -181,6 +187,10 @@ class RedisRevocations(_LocalList):
         self._refused: ConfigurationError | None = None  # what the server said of the options
         self.syncs = 0  # successful syncs (load or re-sync), for tests and metrics
         self.loads = 0  # of which full reads of the list
+        self.catch_ups = 0  # full reads made by a check that found the list stale
+        self.failed_catch_ups = 0
+        self._catch_ups: SingleFlight[None] = SingleFlight()
+        self._catch_up_retry_at = -math.inf  # by time.monotonic: the back-off after a failure
         self._thread = self._start_thread()
         _LIVE.add(self)
         # Only as long as the first attempt takes: a Redis that refuses the connection is not
@@ -206,13 +216,121 @@ class RedisRevocations(_LocalList):
         return self._last_sync
 
     def check(self, claims: Mapping[str, Any]) -> None:
-        """Raise when the token is revoked, or when the list is too stale to say (fail_closed)."""
+        """Raise when the token is revoked, or when the list is too stale to say (fail_closed).
+
+        A stale list catches up first (:meth:`catch_up`), then judges.
+        """
         if self.is_revoked(claims):
             raise self._revoked_error(claims)
         last = self._last_sync
         if last is not None and self._clock() - last <= self.max_staleness:
             return
-        self._unavailable()
+        self.catch_up()
+        if self.is_revoked(claims):
+            raise self._revoked_error(claims)
+        if self._stale():
+            self._unavailable()
+
+    # -- catching up in the caller --------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Bring a stale local copy up to date now, in the calling thread.
+
+        Nothing to do while the copy is within ``max_staleness``. Otherwise it reads the whole
+        list from Redis (one round trip, within ``timeout``); callers that find a catch-up under
+        way wait for it instead, unless Redis failed last (then they judge at once). After a
+        failed catch-up the next is tried a second later at the earliest, so that an outage
+        costs one caller a second a round trip, not every caller. Never raises: a failure
+        leaves the copy stale, for the check to judge.
+
+        Example (at the start of an invocation, to pay the round trip before the request)::
+
+            revocations.catch_up()
+        """
+        flight, mine = self._plan_catch_up()
+        if flight is not None and not mine:
+            flight.landed(within=self._conn.timeout)
+        elif flight is not None:
+            now = self._clock()
+            with self._catching_up(flight):
+                self._caught_up(now, self._redis.read(now))
+
+    async def acatch_up(self) -> None:
+        """Like :meth:`catch_up`, without blocking the event loop (the asyncio client, or the
+        sync one on a thread when only a sync ``client`` was given)."""
+        last = self._last_sync
+        if last is not None and self._clock() - last <= self.max_staleness:
+            return
+        flight, mine = self._plan_catch_up()
+        if flight is not None and not mine:
+            await flight.alanded(within=self._conn.timeout)
+        elif flight is not None:
+            now = self._clock()
+            with self._catching_up(flight):
+                if self._conn.has_async:
+                    rows = await self._redis.aread(await self._conn.for_loop(), now)
+                else:
+                    import asyncio
+
+                    rows = await asyncio.to_thread(self._redis.read, now)
+                self._caught_up(now, rows)
+
+    def _stale(self) -> bool:
+        last = self._last_sync
+        return last is None or self._clock() - last > self.max_staleness
+
+    def _plan_catch_up(self) -> tuple[Flight[None] | None, bool]:
+        """``(flight, mine)``: the catch-up this caller performs (mine) or waits for; no flight
+        when none is due (current, closed, backing off, or joining one in an outage)."""
+        with self._state_lock:
+            if self._stop.is_set() or not self._stale():
+                return None, False
+            flight = self._catch_ups.current
+            if flight is not None:
+                return (None if self._outage.down else flight), False
+            if time.monotonic() < self._catch_up_retry_at:
+                return None, False
+            return self._catch_ups.take_off(), True
+
+    @contextlib.contextmanager
+    def _catching_up(self, flight: Flight[None]) -> Iterator[None]:
+        """Around the read of a catch-up: a failure backs off, and the flight always lands."""
+        try:
+            yield
+        except self._errors as exc:
+            self._catch_up_retry_at = time.monotonic() + _CATCH_UP_BACKOFF
+            self.failed_catch_ups += 1
+            self._on_error(exc)
+        finally:
+            with self._state_lock:
+                self._catch_ups.clear(flight)
+            flight.land(None)
+
+    def _load(self, rows: list[tuple[bytes, float]]) -> None:
+        """Apply every entry of a full read of the list (malformed ones are logged once)."""
+        for member, score in rows:
+            entry = parse_member(member, score)
+            if entry is None:
+                self._log_bad(member, "entry in Redis")
+            else:
+                self._apply(entry)
+
+    def _caught_up(self, now: float, rows: list[tuple[bytes, float]]) -> None:
+        self._load(rows)
+        self._prune(now)
+        # Every entry written before ``now`` is in the copy: it is current as of then. The thread
+        # keeps its own counters: its next re-sync still compares what it saw, and reads all
+        # when that disagrees.
+        with self._state_lock:
+            if self._last_sync is None or now > self._last_sync:
+                self._last_sync = now
+            self._warned_open = False
+        self.catch_ups += 1
+        self._synced.set()
+        if self._outage.ended():
+            log.warning(
+                "the revocation list caught up with %s (%d entries)", self._conn.url, len(self)
+            )
 
     def _unavailable(self) -> None:
         last = self._last_sync
@@ -252,6 +370,8 @@ class RedisRevocations(_LocalList):
             if self._conn.has_async:
                 await self._redis.awrite(entry, self._clock(), self.max_token_lifetime)
             else:
+                import asyncio
+
                 await asyncio.to_thread(
                     self._redis.write, entry, self._clock(), self.max_token_lifetime
                 )
@@ -328,13 +448,7 @@ class RedisRevocations(_LocalList):
         # read everything; and now and then anyway, for writers that bypass the counter.
         lost = version is None or previous is None or version - previous != messages
         if full or lost or self._syncs_since_full >= _FULL_READ_EVERY:
-            rows = self._redis.read(now)
-            for member, score in rows:
-                entry = parse_member(member, score)
-                if entry is None:
-                    self._log_bad(member, "entry in Redis")
-                else:
-                    self._apply(entry)
+            self._load(self._redis.read(now))
             self.loads += 1
             self._syncs_since_full = 0
         self._prune(now)
@@ -384,6 +498,7 @@ class RedisRevocations(_LocalList):
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._outage.after_fork()
+        self._catch_ups = SingleFlight()  # one under way in the parent never lands here
         self._stop = threading.Event()
         self._conn.after_fork()
         self._thread = self._start_thread()
@@ -405,6 +520,8 @@ class RedisRevocations(_LocalList):
 
         An asyncio client belongs to its loop: close it there before that loop ends.
         """
+        import asyncio
+
         await self._conn.aclose()
         await asyncio.to_thread(self.close)
 
@@ -434,3 +551,4 @@ _FULL_READ_EVERY = 12  # re-syncs: with the default interval, a full read at lea
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 2.0
 _POLL = 0.05  # how often the thread looks at the stop flag between messages
+_CATCH_UP_BACKOFF = 1.0  # seconds after a failed catch-up before a check tries another

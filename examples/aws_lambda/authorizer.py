@@ -14,7 +14,8 @@ from cognito_guard import Requirement
 from cognito_guard.integrations.aws_lambda import LambdaGuard
 
 # Module level runs once per instance, in Lambda's init phase: the settings are read (and a
-# mistake in them fails the deployment's first invocation loudly) before any request waits.
+# mistake in them fails the deployment's first invocation loudly) and the pool's signing keys
+# fetched (hydrate=True, the default) before any request waits.
 guard = LambdaGuard()
 
 handler = guard.authorizer(

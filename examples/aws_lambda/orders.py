@@ -3,7 +3,8 @@
 They work behind a REST API, an HTTP API, an Application Load Balancer or a function URL: the
 decorators read the ``Authorization`` header as each event carries it, and a rejection answers
 401/403/503 in the event's own response shape without calling the handler. Configured from
-``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` on the first request.
+``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` by ``hydrate()`` at import, in Lambda's init
+phase, which also fetches the pool's signing keys then.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cognito_guard.integrations.aws_lambda import claims_of, require_auth, require_scope
+from cognito_guard.integrations.aws_lambda import claims_of, hydrate, require_auth, require_scope
+
+# Once per instance, before any request waits: a settings mistake fails here, loudly; keys that
+# cannot be fetched now are logged, and each request tries again.
+hydrate()
 
 
 def _json(status: int, body: Any) -> dict[str, Any]:

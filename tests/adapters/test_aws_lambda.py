@@ -704,13 +704,62 @@ def test_importing_the_adapter_imports_no_framework_or_redis() -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys.py, revocation.py and _redis.py import asyncio at module level; the cold-start "
-    "pass makes those imports lazy",
-)
 def test_importing_the_adapter_imports_no_asyncio() -> None:
     assert "asyncio" not in _imported_after("cognito_guard.integrations.aws_lambda")
+
+
+@pytest.mark.parametrize("module", ["cognito_guard.integrations.aws_lambda", "cognito_guard"])
+def test_importing_imports_neither_asyncio_nor_opentelemetry(module: str) -> None:
+    """What the sync path does not use at start-up: OpenTelemetry waits for the first use."""
+    loaded = _imported_after(module)
+    assert loaded.isdisjoint({"asyncio", "opentelemetry"}), sorted(loaded)
+
+
+# -- start-up: the keys are fetched in the init phase ------------------------------------------
+
+
+def test_a_guard_fetches_the_keys_when_it_is_built(issuer: LocalIssuer) -> None:
+    with issuer.serve() as server:
+        guard = LambdaGuard(issuer.verifier(jwks_uri=server.jwks_uri))
+        assert server.request_count() == 1  # at construction: Lambda's init phase
+        handler = guard.authorizer()
+        token = issuer.access_token()
+        answer = handler(events.rest_token_authorizer_event(token), None)
+        assert answer["principalId"] == issuer.access_token_claims()["sub"]
+        assert server.request_count() == 1  # the first request waited for no fetch
+        lazy = LambdaGuard(issuer.verifier(jwks_uri=server.jwks_uri), hydrate=False)
+        assert server.request_count() == 1
+        assert lazy.verifier.verify(token).sub
+        assert server.request_count() == 2
+
+
+def test_a_guard_whose_keys_cannot_be_had_is_built_and_answers_per_request(
+    issuer: LocalIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with issuer.serve() as server:
+        server.status = 503
+        with caplog.at_level(logging.WARNING, logger="cognito_guard"):
+            guard = LambdaGuard(issuer.verifier(jwks_uri=server.jwks_uri))
+        (warning,) = [r.getMessage() for r in caplog.records if "start-up" in r.getMessage()]
+        assert "HTTP 503" in warning and "requests try again" in warning
+        assert guard.hydrate() is None
+        handler = reference_handlers(guard)["GET", "/me"]
+        event = events.rest_proxy_event("GET", "/me", token=issuer.access_token())
+        assert handler(event, None)["statusCode"] == 503
+
+
+def test_the_module_level_hydrate_reads_the_environment_and_fetches_the_keys(
+    monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer
+) -> None:
+    with issuer.serve() as server:
+        monkeypatch.setenv("COGNITO_ISSUER", issuer.issuer)
+        monkeypatch.setenv("COGNITO_CLIENT_ID", issuer.client_id)
+        monkeypatch.setenv("COGNITO_JWKS_URI", server.jwks_uri)
+        assert aws_lambda.hydrate() == {issuer.issuer: 2}
+        assert server.request_count() == 1
+        token = issuer.access_token(scopes=["orders/read"])
+        assert claims_of(events.rest_proxy_event("GET", "/", token=token)).sub
+        assert server.request_count() == 1
 
 
 # -- the example (examples/aws_lambda) -------------------------------------------------------

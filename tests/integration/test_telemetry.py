@@ -259,8 +259,24 @@ def test_each_token_request_has_a_span_without_secrets(
 
 
 def test_without_an_sdk_nothing_records_and_verify_works(issuer: LocalIssuer) -> None:
-    assert _telemetry.ACTIVE is None  # the global providers are the API's no-op proxies
     assert issuer.verifier().verify(issuer.access_token()).sub
+    assert _telemetry.ACTIVE is None  # the global providers are the API's no-op proxies
+
+
+def test_opentelemetry_is_imported_at_the_first_verification_not_at_import() -> None:
+    out = _python(
+        """
+        import sys
+        from cognito_guard import _telemetry
+        from cognito_guard.testing import LocalIssuer
+
+        before = "opentelemetry" in sys.modules
+        issuer = LocalIssuer()
+        issuer.verifier().verify(issuer.access_token())
+        print(before, "opentelemetry" in sys.modules, _telemetry.ACTIVE)
+        """
+    )
+    assert out == "False True None"
 
 
 def test_a_no_op_meter_provider_records_nothing(issuer: LocalIssuer) -> None:

@@ -5,7 +5,8 @@ Example::
     from cognito_guard import CognitoVerifier, Requirement
     from cognito_guard.integrations.aws_lambda import LambdaGuard
 
-    guard = LambdaGuard(verifier)                    # None: verifier_from_env() (COGNITO_*)
+    guard = LambdaGuard(verifier)                    # None: verifier_from_env() (COGNITO_*);
+                                                     # the pool's keys are fetched now (hydrate)
 
     # 1. An authorizer: REST (TOKEN, REQUEST), HTTP API (2.0), WebSocket $connect, AppSync.
     handler = guard.authorizer(protect={
@@ -23,7 +24,8 @@ Example::
 The module-level :func:`authorizer`, :func:`require_auth`, :func:`require_scope`,
 :func:`require_group` and :func:`claims_of` do the same on a default guard built from the
 ``COGNITO_*`` environment (:func:`~cognito_guard.config.verifier_from_env`) the first time one of
-them handles an event; decorator arguments and ``protect`` rules are checked at once.
+them handles an event; decorator arguments and ``protect`` rules are checked at once. Call
+:func:`hydrate` at module level to read the environment and fetch the keys in the init phase.
 
 An authorizer answers a missing or invalid token with ``Exception("Unauthorized")`` (API Gateway
 answers 401), a valid token with a policy for the whole API (see
@@ -46,6 +48,7 @@ __all__ = [
     "authorizer",
     "claims_of",
     "default_guard",
+    "hydrate",
     "require_auth",
     "require_group",
     "require_scope",
@@ -73,6 +76,10 @@ require_scope = _default.require_scope
 
 require_group = _default.require_group
 """``@require_group("admins", ...)``: one of the groups."""
+
+hydrate = _default.hydrate
+"""``hydrate()``: read the ``COGNITO_*`` environment and fetch the pool's signing keys now (see
+:meth:`LambdaGuard.hydrate`). Call it at module level, so that Lambda's init phase does both."""
 
 claims_of = _default.claims
 """``claims_of(event)``: the verified claims of the event (see :meth:`LambdaGuard.claims`);

@@ -214,6 +214,7 @@ class LambdaGuard:
     Example::
 
         guard = LambdaGuard(verifier)            # None: verifier_from_env() (COGNITO_*), now
+                                                 # and the pool's keys fetched now (hydrate)
 
         handler = guard.authorizer(protect={
             "GET /orders": Requirement.of(scopes="orders/read"),
@@ -236,6 +237,9 @@ class LambdaGuard:
             ``requestContext.authorizer.jwt.claims``) instead of verifying the token again.
             Safe only when the function can be invoked through such authorizers alone (see the
             documentation); events without such claims are verified as usual.
+        hydrate: fetch the signing keys at construction (:meth:`hydrate`): built at module
+            level, the guard does it in Lambda's init phase, before any request waits. False
+            leaves them to the first verification.
         clock: the current time in epoch seconds (AppSync's ``ttlOverride``); for tests.
     """
 
@@ -245,6 +249,7 @@ class LambdaGuard:
         *,
         realm: str | None = None,
         trust_gateway_claims: bool = False,
+        hydrate: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._bearer = BearerGuard(
@@ -252,6 +257,8 @@ class LambdaGuard:
         )
         self.trust_gateway_claims = bool(trust_gateway_claims)
         self.clock = clock
+        if hydrate:
+            self.hydrate()
 
     @property
     def bearer(self) -> BearerGuard:
@@ -262,6 +269,22 @@ class LambdaGuard:
     def verifier(self) -> CognitoVerifier:
         """The verifier every token is checked with."""
         return self.bearer.verifier
+
+    def hydrate(self) -> dict[str, int] | None:
+        """Fetch the signing keys now (:meth:`CognitoVerifier.hydrate`), at module level, so
+        that Lambda's init phase pays for them and the first request does not.
+
+        Returns the usable keys per issuer. When a pool's keys cannot be had it logs a warning
+        and returns None: the requests try again, and an outage is answered per request (503
+        from a proxy handler, 500 from an authorizer) instead of failing the instance's init.
+        """
+        try:
+            return self.verifier.hydrate()
+        except ServiceUnavailableError as exc:  # KeysUnavailableError: the keys cannot be had
+            log.warning(
+                "the signing keys could not be fetched at start-up (%s); requests try again", exc
+            )
+            return None
 
     # -- the authorizer ------------------------------------------------------------------------
 
@@ -378,7 +401,8 @@ class EnvironmentGuard(LambdaGuard):
 
     The module-level shortcuts are its bound methods: decorating a handler or building an
     authorizer at import needs no settings yet; the first event they handle reads them (a
-    :class:`~cognito_guard.ConfigurationError` then, when they are wrong).
+    :class:`~cognito_guard.ConfigurationError` then, when they are wrong). Its
+    :meth:`~LambdaGuard.hydrate` (the module-level ``hydrate()``) reads them at once.
     """
 
     def __init__(self) -> None:
