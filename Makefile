@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/adapters.py
 	$(PY) benchmarks/m2m_cache.py
 	$(PY) benchmarks/revocation.py
+	$(PY) benchmarks/revocation_cluster.py
 
 # Each example app under a real server, a token mix and fault drills (docs/load.md); ~10 minutes.
 # LOAD_ARGS passes options: make load LOAD_ARGS="--frameworks flask --json load.json"
