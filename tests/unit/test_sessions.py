@@ -387,3 +387,14 @@ def test_web_sign_in_refuses_bad_configuration() -> None:
     for cap in (0, -1, 1.5, True):
         with pytest.raises(ConfigurationError, match="max_pending_logins"):
             MemorySessionStore(max_pending_logins=cap)  # type: ignore[arg-type]
+
+
+def test_session_guard_takes_only_a_web_sign_in_and_keeps_its_import_paths() -> None:
+    from cognito_guard.sessions import SessionGuard, guard, signin
+
+    # The class moved to sessions.guard; the path of signin.py keeps working (the same class).
+    assert signin.SessionGuard is guard.SessionGuard is SessionGuard
+    verifier = LocalIssuer().verifier()
+    for wrong in (object(), "sign_in", verifier):
+        with pytest.raises(ConfigurationError, match="sign_in must be a WebSignIn"):
+            SessionGuard(verifier, sign_in=wrong)  # type: ignore[arg-type]
