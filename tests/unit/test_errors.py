@@ -215,6 +215,23 @@ def test_every_error_has_the_one_shape(cls: type[errors.CognitoGuardError]) -> N
         assert cls.check is None or cls.check in CHECK_NAMES
 
 
+def test_a_subclass_states_its_answer_in_its_header_and_keeps_the_rest() -> None:
+    class Teapot(errors.TokenError, status_code=418, description="I am a teapot", check=None):
+        """A refusal with its own status."""
+
+    assert (Teapot.status_code, Teapot.error_code, Teapot.description, Teapot.check) == (
+        418,
+        "invalid_token",  # not stated: TokenError's
+        "I am a teapot",
+        None,  # None is a value, not "keep the base's"
+    )
+    assert (errors.TokenError.status_code, errors.TokenError.check) == (401, "custom check")
+    with pytest.raises(TypeError):  # a misspelt attribute is refused, not ignored
+
+        class Misspelt(errors.TokenError, descripton="..."):
+            """Never defined."""
+
+
 @pytest.mark.parametrize(
     ("cls", "retry_after"),
     [
