@@ -122,9 +122,7 @@ def _imports(module: Module) -> list[Import]:
 
 
 IMPORTS = {name: _imports(module) for name, module in MODULES.items()}
-GRAPH = {
-    name: {i.target for i in found if i.target in MODULES} for name, found in IMPORTS.items()
-}
+GRAPH = {name: {i.target for i in found if i.target in MODULES} for name, found in IMPORTS.items()}
 
 
 def _in(name: str, *prefixes: str) -> bool:
