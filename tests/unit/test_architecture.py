@@ -278,9 +278,9 @@ def test_redis_and_mcp_are_imported_only_where_they_are_used() -> None:
     wrong = []
     for name, found in IMPORTS.items():
         for i in found:
-            if i.target == "redis" and not i.type_checking:
-                if i.module_level or (_is_core(name) and not _in(name, "cognito_guard._redis")):
-                    wrong.append(_where(name, i))
+            outside_redis = _is_core(name) and not _in(name, "cognito_guard._redis")
+            if i.target == "redis" and not i.type_checking and (i.module_level or outside_redis):
+                wrong.append(_where(name, i))
             if i.target == "mcp" and (
                 name != "cognito_guard.integrations.mcp" or (i.module_level and not i.type_checking)
             ):
