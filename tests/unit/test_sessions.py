@@ -398,3 +398,26 @@ def test_session_guard_takes_only_a_web_sign_in_and_keeps_its_import_paths() -> 
     for wrong in (object(), "sign_in", verifier):
         with pytest.raises(ConfigurationError, match="sign_in must be a WebSignIn"):
             SessionGuard(verifier, sign_in=wrong)  # type: ignore[arg-type]
+
+
+def test_sign_in_from_env_reads_numbers_and_refuses_what_is_not_one() -> None:
+    from cognito_guard.sessions import sign_in_from_env
+
+    verifier = LocalIssuer().verifier()
+    env = {
+        "COGNITO_SIGN_IN_DOMAIN": "https://auth.example.com",
+        "COGNITO_SIGN_IN_CLIENT_ID": "client",
+        "COGNITO_SIGN_IN_REFRESH_SKEW": " 30 ",
+        "COGNITO_SIGN_IN_IDLE_TIMEOUT": "",  # blank: the default
+        "COGNITO_SIGN_IN_MAX_PENDING_LOGINS": "7",
+    }
+    sign_in = sign_in_from_env(verifier, env)
+    assert sign_in is not None
+    assert (sign_in.refresh_skew, sign_in.idle_timeout) == (30.0, None)
+    assert sign_in.store.max_pending_logins == 7  # type: ignore[attr-defined]
+    for name, value, message in (
+        ("REFRESH_SKEW", "soon", "COGNITO_SIGN_IN_REFRESH_SKEW must be a number of seconds"),
+        ("MAX_PENDING_LOGINS", "7.5", "COGNITO_SIGN_IN_MAX_PENDING_LOGINS must be a whole number"),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            sign_in_from_env(verifier, {**env, f"COGNITO_SIGN_IN_{name}": value})
