@@ -463,8 +463,7 @@ class OAuthError(CognitoGuardError):
         status_code: int | None = None,
         aws_error_type: str | None = None,
     ) -> None:
-        self.error = error
-        self.error_code = error
+        self.error = self.error_code = error  # the same code, under its OAuth and its shared name
         self.description = description
         self.operation = operation
         self.status_code = status_code
