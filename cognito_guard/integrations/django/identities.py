@@ -33,7 +33,7 @@ def identity_key(claims: CognitoClaims) -> tuple[str, str]:
 class _Entry:
     # The link and the sync markers only: never the user row, nor is_active (read per request).
     user_id: Any
-    groups: frozenset[str] | None  # what SYNC_GROUPS last applied; None when not syncing
+    groups: frozenset[str] | None  # the groups last applied; None when no setting reads them
     profile: tuple[str | None, ...] | None  # the ID-token profile last applied
     token_id: str | None  # the jti a USER_MAPPER last saw
     expires: float
