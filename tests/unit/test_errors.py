@@ -28,7 +28,7 @@ from cognito_guard.sessions import (
 )
 from cognito_guard.testing import LocalIssuer
 
-# The public names of the package as released: the redesign keeps exactly these.
+# The public names of the package: exactly these (a name added or lost is an API change).
 PUBLIC_NAMES = {
     "ClaimCheckError",
     "CognitoClaims",

@@ -392,7 +392,7 @@ def test_web_sign_in_refuses_bad_configuration() -> None:
 def test_session_guard_takes_only_a_web_sign_in_and_keeps_its_import_paths() -> None:
     from cognito_guard.sessions import SessionGuard, guard, signin
 
-    # The class moved to sessions.guard; the path of signin.py keeps working (the same class).
+    # Defined in sessions.guard, and importable from sessions.signin too: the same class.
     assert signin.SessionGuard is guard.SessionGuard is SessionGuard
     verifier = LocalIssuer().verifier()
     for wrong in (object(), "sign_in", verifier):
