@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import cognito_guard
 
 ROOT = Path(cognito_guard.__file__).parent
@@ -29,6 +27,46 @@ MAX_LINES = 600
 OUTER = ("cognito_guard.integrations", "cognito_guard.testing", "cognito_guard.cli")
 OUTER_MODULES = ("cognito_guard.demo",)
 WEB_FRAMEWORKS = ("django", "flask", "starlette", "fastapi", "werkzeug", "rest_framework")
+
+# The core's layers, lowest first (the boxes of the diagram in docs/architecture.md): a module
+# imports modules of its own layer or of the layers below, never above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("cognito_guard.errors",),
+    (  # plumbing
+        "cognito_guard._redis",
+        "cognito_guard._encryption",
+        "cognito_guard._http",
+        "cognito_guard._sansio",
+        "cognito_guard._singleflight",
+        "cognito_guard._telemetry",
+        "cognito_guard._values",
+        "cognito_guard._version",
+    ),
+    (  # the parts of a verification
+        "cognito_guard.keys",
+        "cognito_guard._jws",
+        "cognito_guard.issuers",
+        "cognito_guard.claims",
+        "cognito_guard._audience",
+        "cognito_guard.revocation",
+    ),
+    ("cognito_guard.verifier",),
+    (  # the token lifecycle
+        "cognito_guard.client",
+        "cognito_guard.auth",
+        "cognito_guard._oauth",
+        "cognito_guard.m2m_cache",
+        "cognito_guard.token_cache",
+        "cognito_guard.pkce",
+    ),
+    (  # a request
+        "cognito_guard.bearer",
+        "cognito_guard.rules",
+        "cognito_guard.config",
+        "cognito_guard.resource",
+        "cognito_guard.sessions",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -288,32 +326,42 @@ def test_redis_and_mcp_are_imported_only_where_they_are_used() -> None:
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize(
-    ("module", "above"),
-    [
-        # integrations -> sessions / bearer -> verifier -> keys / claims / revocation -> errors
-        (
-            "cognito_guard.verifier",
-            (
-                "cognito_guard.bearer",
-                "cognito_guard.rules",
-                "cognito_guard.config",
-                "cognito_guard.sessions",
-                "cognito_guard.client",
-                "cognito_guard.auth",
-                "cognito_guard._oauth",
-                "cognito_guard.m2m_cache",
-            ),
-        ),
-        ("cognito_guard.bearer", ("cognito_guard.sessions", "cognito_guard.client")),
-        ("cognito_guard.keys", ("cognito_guard.verifier",)),
-        ("cognito_guard.claims", ("cognito_guard.verifier",)),
-        ("cognito_guard.revocation", ("cognito_guard.verifier",)),
-    ],
-)
-def test_each_layer_uses_only_the_layers_below(module: str, above: tuple[str, ...]) -> None:
-    wrong = sorted(name for name in _reach(module) if _in(name, *above))
-    assert not wrong, f"{module} depends on {wrong}"
+def _layer(name: str) -> int | None:
+    """The layer of a core module (the boxes of docs/architecture.md); None when unplaced."""
+    for rank, prefixes in enumerate(LAYERS):
+        if _in(name, *prefixes):
+            return rank
+    return None
+
+
+def test_every_core_module_has_its_layer() -> None:
+    unplaced = sorted(n for n in MODULES if _is_core(n) and n != PACKAGE and _layer(n) is None)
+    assert not unplaced, (
+        f"place {unplaced} in LAYERS (tests/unit/test_architecture.py) and in the diagram and "
+        "package map of docs/architecture.md"
+    )
+
+
+def test_each_layer_imports_only_its_own_and_the_layers_below() -> None:
+    # integrations -> sessions / bearer -> client -> verifier -> keys / claims / revocation ->
+    # _redis and the other plumbing -> errors: never upwards.
+    wrong = []
+    for name, found in IMPORTS.items():
+        rank = _layer(name)
+        if rank is None:
+            continue
+        for i in found:
+            target = _layer(i.target) if i.target in MODULES else None
+            if target is not None and target > rank:
+                wrong.append(f"{_where(name, i)} (layer {rank} imports layer {target})")
+    assert not wrong, wrong
+
+
+def test_the_verifier_reaches_no_request_or_token_client_code() -> None:
+    # The same rule seen from one module, with every import it makes directly or not.
+    above = ("cognito_guard.bearer", "cognito_guard.sessions", "cognito_guard.client")
+    wrong = sorted(name for name in _reach("cognito_guard.verifier") if _in(name, *above))
+    assert not wrong, wrong
 
 
 def test_no_module_is_too_long_to_read() -> None:

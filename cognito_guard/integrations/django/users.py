@@ -1,4 +1,4 @@
-"""Cognito users as ``AUTH_USER_MODEL`` rows: the link, the sync, the in-process cache.
+"""Cognito users as ``AUTH_USER_MODEL`` rows: the link and the sync (the cache is ``identities``).
 
 A request with a valid user token is linked by its pool and ``sub`` to a
 :class:`~cognito_guard.integrations.django.models.CognitoIdentity`, and through it to a user row.
