@@ -35,6 +35,7 @@ The module imports ``mcp`` only when a :class:`CognitoTokenVerifier` is made: in
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,6 @@ from ..bearer import BearerGuard
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError, ServiceUnavailableError, TokenError
 from ..verifier import CognitoVerifier
-from .asgi import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -52,6 +52,12 @@ if TYPE_CHECKING:
 __all__ = ["CognitoTokenVerifier"]
 
 log = logging.getLogger("cognito_guard")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _INSTALL_HINT = "install it with: pip install 'cognito-guard[mcp]'"
 
