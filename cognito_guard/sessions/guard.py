@@ -14,7 +14,7 @@ from ..verifier import CognitoVerifier
 from ._keeper import SessionKeeper
 from .web import WebRequest, WebResponse
 
-__all__ = ["SessionGuard"]
+__all__ = ["SessionGuard", "guard_for"]
 
 log = logging.getLogger("cognito_guard")
 
@@ -104,6 +104,20 @@ class SessionGuard(BearerGuard):
             log.info("refused a session request %s: %s", where, answer.error)
             return answer
         return super().answer(exc, method=method, path=path)
+
+
+def guard_for(
+    verifier: CognitoVerifier, sign_in: SessionKeeper | None, **options: str | None
+) -> BearerGuard:
+    """The guard an adapter authenticates with: a :class:`SessionGuard` with ``sign_in``, else a
+    :class:`~cognito_guard.bearer.BearerGuard`; ``options`` are their keyword options
+    (``realm``). Both refuse bad options at construction, before any route is mounted.
+
+    Example: ``guard = guard_for(verifier, sign_in, realm="orders-api")``
+    """
+    if sign_in is None:
+        return BearerGuard(verifier, **options)
+    return SessionGuard(verifier, sign_in=sign_in, **options)
 
 
 def _cookie_request(credentials: Credentials | Sequence[str]) -> WebRequest | None:

@@ -39,6 +39,7 @@ from ..pkce import authorization_request
 from ..verifier import CognitoVerifier
 from ._keeper import SessionKeeper, _csrf_refusal
 from .guard import SessionGuard, _response
+from .guard import guard_for as guard_for
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CSRF_HEADER, CookieRules, WebRequest, WebResponse, safe_return_to
 

@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "cognito_guard.config",
         "cognito_guard.resource",
         "cognito_guard.sessions",
+        "cognito_guard.readiness",  # reads the key stores, the revocation list, the sessions
     ),
 )
 

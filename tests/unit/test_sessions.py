@@ -421,3 +421,24 @@ def test_sign_in_from_env_reads_numbers_and_refuses_what_is_not_one() -> None:
     ):
         with pytest.raises(ConfigurationError, match=message):
             sign_in_from_env(verifier, {**env, f"COGNITO_SIGN_IN_{name}": value})
+
+
+def test_guard_for_gives_a_session_guard_only_with_a_sign_in() -> None:
+    from cognito_guard.bearer import BearerGuard
+    from cognito_guard.client import CognitoTokenClient
+    from cognito_guard.sessions import SessionGuard, signin
+
+    issuer = LocalIssuer()
+    verifier = issuer.verifier()
+    plain = signin.guard_for(verifier, None, realm="orders")
+    assert type(plain) is BearerGuard and plain.realm == "orders"
+    sign_in = WebSignIn(
+        client=CognitoTokenClient(issuer.client_id, domain="https://auth.example.com"),
+        verifier=verifier,
+        redirect_uri="https://app.example.com/auth/callback",
+        store=MemorySessionStore(),
+    )
+    guard = signin.guard_for(verifier, sign_in, realm="orders")
+    assert isinstance(guard, SessionGuard) and guard.sign_in is sign_in
+    with pytest.raises(ConfigurationError, match="sign_in must be a WebSignIn"):
+        signin.guard_for(verifier, object())  # type: ignore[arg-type]
