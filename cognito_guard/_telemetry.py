@@ -68,6 +68,23 @@ _DURATION_BUCKETS = (
     10.0,
 )
 
+# The counters, as docs/observability.md lists them: attribute, name, unit, description.
+_COUNTERS = (
+    (
+        "verifications",
+        VERIFICATIONS,
+        "{verification}",
+        "Tokens verified, by outcome: accepted, or the error class name",
+    ),
+    (
+        "cache_hits",
+        TOKEN_CACHE_HITS,
+        "{hit}",
+        "Verifications answered from the verified-token cache",
+    ),
+    ("jwks_fetches", JWKS_FETCHES, "{request}", "HTTP requests for a JWKS document, by result"),
+)
+
 _perf_counter = time.perf_counter
 
 
@@ -85,6 +102,10 @@ def _import_api() -> None:
 class Telemetry:
     """The instruments of one meter and tracer provider (the global ones unless given)."""
 
+    verifications: Any  # the counters of _COUNTERS
+    cache_hits: Any
+    jwks_fetches: Any
+
     def __init__(self, meter_provider: Any = None, tracer_provider: Any = None) -> None:
         self.on = False  # a real SDK records: worth counting and timing
         self._outcomes: dict[type[BaseException], Mapping[str, str]] = {}
@@ -95,26 +116,13 @@ class Telemetry:
         if _metrics is None or _trace is None:
             return
         meter = _metrics.get_meter("cognito_guard", __version__, meter_provider=meter_provider)
-        self.verifications = meter.create_counter(
-            VERIFICATIONS,
-            unit="{verification}",
-            description="Tokens verified, by outcome: accepted, or the error class name",
-        )
+        for attribute, name, unit, description in _COUNTERS:
+            setattr(self, attribute, meter.create_counter(name, unit=unit, description=description))
         self.duration = meter.create_histogram(
             VERIFICATION_DURATION,
             unit="s",
             description="Time spent verifying one token, cache hits and key fetches included",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self.cache_hits = meter.create_counter(
-            TOKEN_CACHE_HITS,
-            unit="{hit}",
-            description="Verifications answered from the verified-token cache",
-        )
-        self.jwks_fetches = meter.create_counter(
-            JWKS_FETCHES,
-            unit="{request}",
-            description="HTTP requests for a JWKS document, by result",
         )
         self._tracer = _trace.get_tracer("cognito_guard", __version__, tracer_provider)
         proxy: Any = self.duration

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from .errors import ConfigurationError
 
-__all__ = ["strings"]
+__all__ = ["client_ids", "names", "strings"]
 
 
 def strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
@@ -26,4 +26,39 @@ def strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str) or not item:
             raise ConfigurationError(f"{what} must be non-empty strings, got {item!r}")
+    return items
+
+
+def names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
+    """Scope or group names: like :func:`strings`, and none may contain whitespace.
+
+    Neither an OAuth scope (RFC 6749 section 3.3) nor a Cognito group name can hold a space, so
+    ``"orders/read orders/write"`` is two names written as one, which no token could ever match.
+    ``fix`` says how to write them in the caller's syntax, e.g. ``"scopes=['a', 'b']"``.
+    """
+    items = strings(value, what)
+    for item in items:
+        # isprintable() is False for every whitespace but " " and for control characters: two C
+        # passes instead of a Python loop, as adapters build requirements per request too.
+        if " " in item or not item.isprintable():
+            parts = item.split()
+            example = fix.format(", ".join(repr(part) for part in parts) or "'...'")
+            raise ConfigurationError(
+                f"{what}: {item!r} contains whitespace (or a control character), which no scope "
+                "or group name can hold; "
+                f"pass each name separately: {example}"
+            )
+    return items
+
+
+def client_ids(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
+    """App client ids: like :func:`strings`, and none may hold several ids in one string."""
+    items = strings(value, what)
+    for item in items:
+        # App client ids are letters, digits and '_'/'+' only: "a,b" or "a b" is two ids in one.
+        if any(ch.isspace() or ch == "," for ch in item):
+            raise ConfigurationError(
+                f"{what}: {item!r} holds several client ids in one string; pass a list: "
+                f"client_id=[{', '.join(repr(p) for p in item.replace(',', ' ').split())}]"
+            )
     return items

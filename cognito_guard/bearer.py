@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._values import names as _names
 from .claims import CognitoClaims
 from .errors import (
     CognitoGuardError,
@@ -37,7 +38,7 @@ from .errors import (
 )
 from .resource import ProtectedResource
 from .revocation import RevocationWrites
-from .verifier import CognitoVerifier, _names
+from .verifier import CognitoVerifier
 
 __all__ = ["Answer", "BearerGuard", "Credentials", "Requirement", "parse_authorization"]
 

@@ -402,7 +402,7 @@ def run_revocation_demo(out: Callable[[str], None] = print) -> bool:
     return all_match
 
 
-# -- web sign-in (issue 11) --------------------------------------------------------------------
+# -- web sign-in -------------------------------------------------------------------------------
 
 _SIGN_IN_PASSWORD = "demo password 1"
 

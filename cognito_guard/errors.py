@@ -85,17 +85,33 @@ def _rebuild(cls: type[CognitoGuardError], args: tuple[Any, ...]) -> CognitoGuar
     return cls.__new__(cls, *args)
 
 
+# The attributes of an error's answer that a subclass may set in its header (see below).
+_ANSWER_ATTRIBUTES = ("status_code", "error_code", "description", "check", "retry_after")
+
+
 class CognitoGuardError(Exception):
     """Base class of every exception this library raises on purpose.
 
     Its ``status_code``, ``error_code`` and ``description`` are those of the answer to a request
     that meets an error no answer was foreseen for: 500 ``server_error``.
+
+    A subclass states in its header what differs from its base: the fixed attributes of its
+    answer as keywords (``status_code``, ``error_code``, ``description``, ``check``,
+    ``retry_after``), each one left out keeping the base class's value. Example::
+
+        class UnknownKeyError(TokenError, description="...", check="signing key"): ...
     """
 
     status_code: int = 500
     error_code: str | None = "server_error"
     description: str = "The request could not be authenticated"
     check: str | None = None
+
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        answer = {name: keywords.pop(name) for name in _ANSWER_ATTRIBUTES if name in keywords}
+        super().__init_subclass__(**keywords)  # any other keyword is refused there
+        for name, value in answer.items():
+            setattr(cls, name, value)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take other constructor arguments than their message: rebuild from the
@@ -145,24 +161,26 @@ class TokenError(CognitoGuardError):
         return []
 
 
-class MissingTokenError(TokenError):
+class MissingTokenError(
+    TokenError, error_code=None, description="A bearer token is required", check=None
+):
     """A protected resource was requested without a bearer token (401, no error code)."""
 
-    error_code = None
-    description = "A bearer token is required"
-    check = None
 
-
-class InvalidRequestError(TokenError):
+class InvalidRequestError(
+    TokenError,
+    status_code=400,
+    error_code="invalid_request",
+    description="The Authorization header is malformed",
+    check=None,
+):
     """The request carried credentials in a malformed way (RFC 6750 ``invalid_request``, 400)."""
 
-    status_code = 400
-    error_code = "invalid_request"
-    description = "The Authorization header is malformed"
-    check = None
 
-
-class InvalidPathError(InvalidRequestError):
+class InvalidPathError(
+    InvalidRequestError,
+    description="The request path must be absolute, without '.', '..' or empty segments",
+):
     """The request path is not one that path rules can judge (400 ``invalid_request``).
 
     Raised by :class:`~cognito_guard.rules.PathRules` for a path with ``.``, ``..`` or empty
@@ -170,21 +188,16 @@ class InvalidPathError(InvalidRequestError):
     would judge one path while the application routes another, so neither is guessed.
     """
 
-    description = "The request path must be absolute, without '.', '..' or empty segments"
 
-
-class MalformedTokenError(TokenError):
+class MalformedTokenError(TokenError, description="The token is malformed", check="structure"):
     """The token is not a well-formed JWS compact serialisation with JSON header and claims."""
-
-    description = "The token is malformed"
-    check = "structure"
 
 
 # The time claims are judged by the time checks; every other claim by the claim-type check.
 _CLAIM_CHECKS = {"exp": "expiry", "iat": "not before", "nbf": "not before"}
 
 
-class MalformedClaimsError(MalformedTokenError):
+class MalformedClaimsError(MalformedTokenError, check="claims"):
     """The token is well formed and its signature verified, but a claim is missing or mistyped.
 
     ``claim`` names it (``"exp"``, ``"sub"``, ``"cognito:groups"`` ...); ``check`` is the step
@@ -192,19 +205,18 @@ class MalformedClaimsError(MalformedTokenError):
     ``"claims"`` for the others.
     """
 
-    check = "claims"
-
     def __init__(self, message: str, claim: str) -> None:
         super().__init__(message)
         self.claim = claim
         self.check = _CLAIM_CHECKS.get(claim, "claims")
 
 
-class InvalidAlgorithmError(MalformedTokenError):
+class InvalidAlgorithmError(
+    MalformedTokenError,
+    description="The token is signed with an unsupported algorithm",
+    check="algorithm",
+):
     """The header names an algorithm other than RS256, or a header this library refuses."""
-
-    description = "The token is signed with an unsupported algorithm"
-    check = "algorithm"
 
 
 class NotAJWT(MalformedTokenError):
@@ -214,56 +226,47 @@ class NotAJWT(MalformedTokenError):
     """
 
 
-class UnknownKeyError(TokenError):
+class UnknownKeyError(
+    TokenError, description="The token is signed with an unknown key", check="signing key"
+):
     """No key of the issuer's JWKS has the token's ``kid``."""
 
-    description = "The token is signed with an unknown key"
-    check = "signing key"
 
-
-class InvalidSignatureError(TokenError):
+class InvalidSignatureError(
+    TokenError, description="The token signature is invalid", check="signature"
+):
     """The signature does not verify with the issuer's key."""
 
-    description = "The token signature is invalid"
-    check = "signature"
 
-
-class ExpiredTokenError(TokenError):
+class ExpiredTokenError(TokenError, description="The token has expired", check="expiry"):
     """The token's ``exp`` has passed (beyond the configured leeway)."""
 
-    description = "The token has expired"
-    check = "expiry"
 
-
-class NotYetValidError(TokenError):
+class NotYetValidError(TokenError, description="The token is not valid yet", check="not before"):
     """The token's ``iat`` or ``nbf`` lies in the future (beyond the configured leeway)."""
 
-    description = "The token is not valid yet"
-    check = "not before"
 
-
-class InvalidIssuerError(TokenError):
+class InvalidIssuerError(
+    TokenError, description="The token was issued by an untrusted issuer", check="issuer"
+):
     """The token's ``iss`` is not one of the configured issuers."""
 
-    description = "The token was issued by an untrusted issuer"
-    check = "issuer"
 
-
-class InvalidTokenUseError(TokenError):
+class InvalidTokenUseError(
+    TokenError, description="The token is of the wrong type", check="token use"
+):
     """The token's ``token_use`` is not the expected one (an ID token for an access token)."""
 
-    description = "The token is of the wrong type"
-    check = "token use"
 
-
-class InvalidClientError(TokenError):
+class InvalidClientError(
+    TokenError, description="The token was issued to another client", check="client"
+):
     """The token's ``client_id`` (access) or ``aud`` (ID) is not an accepted app client."""
 
-    description = "The token was issued to another client"
-    check = "client"
 
-
-class InvalidAudienceError(TokenError):
+class InvalidAudienceError(
+    TokenError, description="The token was issued for another resource", check="audience"
+):
     """The access token's ``aud`` names none of the verifier's audiences (401 ``invalid_token``).
 
     Raised by a verifier given ``audience=`` (the resource indicators of RFC 8707) for an access
@@ -271,24 +274,21 @@ class InvalidAudienceError(TokenError):
     a token issued for another resource.
     """
 
-    description = "The token was issued for another resource"
-    check = "audience"
 
-
-class ClaimCheckError(TokenError):
+class ClaimCheckError(
+    TokenError, description="The token was rejected by a claim check", check="custom check"
+):
     """A custom claim check rejected the token."""
 
-    description = "The token was rejected by a claim check"
-    check = "custom check"
 
-
-class InsufficientScopeError(TokenError):
+class InsufficientScopeError(
+    TokenError,
+    status_code=403,
+    error_code="insufficient_scope",
+    description="The token lacks a required scope",
+    check="scopes",
+):
     """The token lacks a required scope (HTTP 403 ``insufficient_scope``)."""
-
-    status_code = 403
-    error_code = "insufficient_scope"
-    description = "The token lacks a required scope"
-    check = "scopes"
 
     def __init__(self, message: str, required: Iterable[str] = ()) -> None:
         super().__init__(message)
@@ -300,47 +300,46 @@ class InsufficientScopeError(TokenError):
         return [f'scope="{_quote(" ".join(self.required))}"']
 
 
-class MissingGroupError(TokenError):
+class MissingGroupError(
+    TokenError,
+    status_code=403,
+    error_code="insufficient_scope",
+    description="The user is not in a required group",
+    check="groups",
+):
     """The token's user is in none of the required groups (HTTP 403 ``insufficient_scope``)."""
 
-    status_code = 403
-    error_code = "insufficient_scope"
-    description = "The user is not in a required group"
-    check = "groups"
 
-
-class RevokedTokenError(TokenError):
+class RevokedTokenError(TokenError, description="The token has been revoked", check="revocation"):
     """The token, its sign-in session or its user's sessions were revoked (401 ``invalid_token``).
 
     Raised by a verifier given ``revocations=``: the token's ``jti`` or ``origin_jti`` is on the
     revocation list, or its user was signed out at or after the token's ``iat``.
     """
 
-    description = "The token has been revoked"
-    check = "revocation"
 
-
-class UserRefusedError(TokenError):
+class UserRefusedError(
+    TokenError,
+    status_code=403,
+    error_code="access_denied",
+    description="The user may not use this service",
+    check=None,
+):
     """The token is valid but its user may not use this site (HTTP 403; Django integration)."""
 
-    status_code = 403
-    error_code = "access_denied"
-    description = "The user may not use this service"
-    check = None
 
-
-class UnknownUserError(UserRefusedError):
+class UnknownUserError(
+    UserRefusedError,
+    error_code="unknown_user",
+    description="The user has no account on this service",
+):
     """``CREATE_USERS`` is False and the token's user has no row here."""
 
-    error_code = "unknown_user"
-    description = "The user has no account on this service"
 
-
-class InactiveUserError(UserRefusedError):
+class InactiveUserError(
+    UserRefusedError, error_code="inactive_user", description="The user account is disabled"
+):
     """The linked user is deactivated (``is_active`` False)."""
-
-    error_code = "inactive_user"
-    description = "The user account is disabled"
 
 
 # -- unavailable: not the token's fault -----------------------------------------------------------
@@ -364,17 +363,22 @@ class ServiceUnavailableError(CognitoGuardError):
         self.retry_after = max(1, int(hint))
 
 
-class KeysUnavailableError(ServiceUnavailableError):
+class KeysUnavailableError(
+    ServiceUnavailableError,
+    description="The token signing keys cannot be fetched; try again later",
+    check="signing key",
+):
     """The issuer's signing keys could not be obtained (HTTP 503); not the token's fault.
 
     ``retry_after`` is a hint in whole seconds for a ``Retry-After`` header.
     """
 
-    description = "The token signing keys cannot be fetched; try again later"
-    check = "signing key"
 
-
-class RevocationsUnavailableError(ServiceUnavailableError):
+class RevocationsUnavailableError(
+    ServiceUnavailableError,
+    description="The token revocation list cannot be checked; try again later",
+    check="revocation",
+):
     """The revocation list could not be kept current (HTTP 503); not the token's fault.
 
     Raised by :class:`~cognito_guard.revocation.RedisRevocations` in ``fail_closed`` mode when
@@ -382,11 +386,10 @@ class RevocationsUnavailableError(ServiceUnavailableError):
     write that Redis did not record (the revocation was not shared: retry it).
     """
 
-    description = "The token revocation list cannot be checked; try again later"
-    check = "revocation"
 
-
-class TokenEndpointUnavailable(ServiceUnavailableError):
+class TokenEndpointUnavailable(
+    ServiceUnavailableError, description="Cognito cannot be reached; try again later", retry_after=5
+):
     """Cognito could not be reached or gave no usable answer: not a verdict on the request.
 
     Raised for connection errors, timeouts, HTTP 5xx, throttling and answers that are not the
@@ -405,8 +408,6 @@ class TokenEndpointUnavailable(ServiceUnavailableError):
 
     # Cognito's status, not the answer's: the documented meaning of this attribute.
     status_code: int | None  # type: ignore[assignment]
-    description = "Cognito cannot be reached; try again later"
-    retry_after = 5
 
     def __init__(
         self, message: str, *, status_code: int | None = None, retry_after: int | None = None
@@ -415,14 +416,15 @@ class TokenEndpointUnavailable(ServiceUnavailableError):
         self.status_code = status_code
 
 
-class SessionStoreUnavailable(ServiceUnavailableError):
+class SessionStoreUnavailable(
+    ServiceUnavailableError,
+    description="The session store cannot be reached; try again later",
+    retry_after=5,
+):
     """The session store cannot be reached, or a refresh lock could not be had in time.
 
     Not a verdict on the session: the request is answered 503 with ``Retry-After``.
     """
-
-    description = "The session store cannot be reached; try again later"
-    retry_after = 5
 
 
 # -- the token client: Cognito refused a request --------------------------------------------------
@@ -461,8 +463,7 @@ class OAuthError(CognitoGuardError):
         status_code: int | None = None,
         aws_error_type: str | None = None,
     ) -> None:
-        self.error = error
-        self.error_code = error
+        self.error = self.error_code = error  # the same code, under its OAuth and its shared name
         self.description = description
         self.operation = operation
         self.status_code = status_code
@@ -553,12 +554,13 @@ class SessionAuthError(CognitoGuardError):
         return cls(status, code, description, retry_after=retry_after)
 
 
-class InvalidHostError(CognitoGuardError):
+class InvalidHostError(
+    CognitoGuardError,
+    status_code=400,
+    error_code="invalid_request",
+    description="The Host header is not a host name.",
+):
     """The request's ``Host`` header is not a host name: a relative URL cannot be resolved."""
-
-    status_code = 400
-    error_code = "invalid_request"
-    description = "The Host header is not a host name."
 
 
 # -- internal: they never leave the library as such -----------------------------------------------

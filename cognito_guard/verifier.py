@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _hydration, _jws, _telemetry
 from ._audience import audiences, matched_audience
+from ._values import client_ids as _client_ids
+from ._values import names as _names
 from ._values import strings as _strings
 from .claims import CognitoClaims
 from .errors import (
@@ -51,40 +53,6 @@ TokenUse = Literal["access", "id"]
 _MAX_LEEWAY = 300.0
 CustomCheck = Callable[[CognitoClaims], object]
 _CatchUp = Callable[[], Awaitable[None]]  # a revocation list's acatch_up
-
-
-def _names(value: str | Iterable[str] | None, what: str, fix: str) -> tuple[str, ...]:
-    """Scope or group names: like :func:`_strings`, and none may contain whitespace.
-
-    Neither an OAuth scope (RFC 6749 section 3.3) nor a Cognito group name can hold a space, so
-    ``"orders/read orders/write"`` is two names written as one, which no token could ever match.
-    ``fix`` says how to write them in the caller's syntax, e.g. ``"scopes=['a', 'b']"``.
-    """
-    items = _strings(value, what)
-    for item in items:
-        # isprintable() is False for every whitespace but " " and for control characters: two C
-        # passes instead of a Python loop, as adapters build requirements per request too.
-        if " " in item or not item.isprintable():
-            parts = item.split()
-            example = fix.format(", ".join(repr(part) for part in parts) or "'...'")
-            raise ConfigurationError(
-                f"{what}: {item!r} contains whitespace (or a control character), which no scope "
-                "or group name can hold; "
-                f"pass each name separately: {example}"
-            )
-    return items
-
-
-def _client_ids(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
-    items = _strings(value, what)
-    for item in items:
-        # App client ids are letters, digits and '_'/'+' only: "a,b" or "a b" is two ids in one.
-        if any(ch.isspace() or ch == "," for ch in item):
-            raise ConfigurationError(
-                f"{what}: {item!r} holds several client ids in one string; pass a list: "
-                f"client_id=[{', '.join(repr(p) for p in item.replace(',', ' ').split())}]"
-            )
-    return items
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ browser gets an opaque, HttpOnly session cookie. Mount it with an adapter (see
 
 from __future__ import annotations
 
+from .guard import SessionGuard
 from .settings import sign_in_from_env
-from .signin import SessionAuthError, SessionGuard, WebSignIn
+from .signin import SessionAuthError, WebSignIn
 from .stores import (
     MemorySessionStore,
     RedisSessionStore,

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ..client import CognitoTokenClient
 from ..errors import ConfigurationError
@@ -40,16 +40,20 @@ from .stores import MemorySessionStore, RedisSessionStore, SessionStore
 __all__ = ["sign_in_from_env"]
 
 _PREFIX = "COGNITO_SIGN_IN_"
+T = TypeVar("T")
 
 
-def _number(environ: Mapping[str, str], name: str) -> float | None:
+def _parsed(
+    environ: Mapping[str, str], name: str, convert: Callable[[str], T], what: str
+) -> T | None:
+    """The variable ``name`` converted (None when unset or blank); ``what`` says what it must be."""
     value = environ.get(_PREFIX + name, "").strip()
     if not value:
         return None
     try:
-        return float(value)
+        return convert(value)
     except ValueError:
-        raise ConfigurationError(f"{_PREFIX + name} must be a number of seconds") from None
+        raise ConfigurationError(f"{_PREFIX + name} must be {what}") from None
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
@@ -59,16 +63,6 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if value in ("1", "true", "yes", "on"):
         return True
     raise ConfigurationError(f"{_PREFIX + name} must be 1 or 0 (true or false)")
-
-
-def _whole(environ: Mapping[str, str], name: str) -> int | None:
-    value = environ.get(_PREFIX + name, "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(f"{_PREFIX + name} must be a whole number") from None
 
 
 def sign_in_from_env(
@@ -90,7 +84,7 @@ def sign_in_from_env(
     )
     store: SessionStore
     limits: dict[str, Any] = {}
-    max_pending = _whole(env, "MAX_PENDING_LOGINS")
+    max_pending = _parsed(env, "MAX_PENDING_LOGINS", int, "a whole number")
     if max_pending is not None:
         limits["max_pending_logins"] = max_pending
     redis_url = env.get(_PREFIX + "REDIS_URL", "").strip()
@@ -106,7 +100,7 @@ def sign_in_from_env(
         ("IDLE_TIMEOUT", "idle_timeout"),
         ("LIFETIME", "session_lifetime"),
     ):
-        value = _number(env, name)
+        value = _parsed(env, name, float, "a number of seconds")
         if value is not None:
             options[option] = value
     # The verifier's list (COGNITO_REVOCATIONS_URL): logout records the session there, so every

@@ -3,7 +3,10 @@
 The browser holds only an opaque session id in an HttpOnly cookie; the tokens stay in a
 :class:`~cognito_guard.sessions.SessionStore`. The flow is written once here, on the neutral
 :class:`~cognito_guard.sessions.WebRequest` / :class:`~cognito_guard.sessions.WebResponse`; the
-framework glue (each adapter's ``sessions`` module) only converts requests and responses.
+framework glue (each adapter's ``sessions`` module) only converts requests and responses. This
+module holds the settings and the four routes; authenticating a request by its cookie (and the
+refresh) is :mod:`cognito_guard.sessions._keeper`, :class:`SessionGuard` is
+:mod:`cognito_guard.sessions.guard` (and importable from here).
 """
 
 from __future__ import annotations
@@ -16,14 +19,12 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from .._audience import resource_indicator
-from .._oauth import OAuthError, TokenEndpointUnavailable, TokenSet
-from ..bearer import Answer, BearerGuard, Credentials, _printable
-from ..claims import CognitoClaims
+from .._oauth import OAuthError, TokenEndpointUnavailable
 from ..client import CognitoTokenClient
 from ..errors import (
     CognitoGuardError,
@@ -35,9 +36,11 @@ from ..errors import (
     TokenError,
 )
 from ..issuers import is_loopback_host
-from ..m2m_cache import effective_skew
 from ..pkce import authorization_request
 from ..verifier import CognitoVerifier
+from ._keeper import SessionKeeper, _csrf_refusal
+from .guard import SessionGuard, _response
+from .guard import guard_for as guard_for
 from .stores import Record, SessionStore, SessionStoreUnavailable
 from .web import CookieRules, WebRequest, WebResponse, csrf_satisfied, safe_return_to
 
@@ -73,7 +76,7 @@ def _seconds(
     return float(value)
 
 
-class WebSignIn:
+class WebSignIn(SessionKeeper):
     """Sign-in with Cognito's managed login for browser apps (the "backend for frontend").
 
     Mount its four routes with an adapter (``CognitoGuard(app, sign_in=sign_in)`` in Flask and
@@ -413,165 +416,6 @@ class WebSignIn:
             }
         )
 
-    # -- authenticating requests by the cookie -------------------------------------------------
-
-    def authenticate(self, request: WebRequest) -> CognitoClaims | None:
-        """The claims of the session's access token (refreshed when due); None without a cookie.
-
-        Raises :class:`SessionAuthError` (401 ended, 403 CSRF, 503 unavailable) and
-        :class:`~cognito_guard.KeysUnavailableError`.
-
-        Example: ``claims = sign_in.authenticate(web_request)``
-        """
-        found = self._authenticate(request)
-        return None if found is None else found[0]
-
-    async def aauthenticate(self, request: WebRequest) -> CognitoClaims | None:
-        """:meth:`authenticate` on a worker thread (the refresh lock may make it wait)."""
-        return await asyncio.to_thread(self.authenticate, request)
-
-    def _authenticate(self, request: WebRequest) -> tuple[CognitoClaims, Record] | None:
-        session_id = self.cookie.read(request)
-        if session_id is None:
-            return None
-        if not csrf_satisfied(request):
-            raise _csrf_refusal()
-        if request.websocket and not request.same_origin:
-            raise SessionAuthError(
-                403,
-                "cross_origin_websocket",
-                "a WebSocket authenticated by the session cookie must come from this origin",
-            )
-        try:
-            record = self._current(request, session_id)
-            try:
-                claims = self.verifier.verify(str(record["tokens"]["access_token"]))
-            except TokenError as exc:
-                log.info("a session's token was rejected (%s)", type(exc).__name__)
-                self.store.delete(session_id)
-                self._ended(request, "the session's token was rejected")
-        except SessionStoreUnavailable as exc:
-            raise SessionAuthError.unavailable(
-                "the session store is unavailable", exc.retry_after
-            ) from None
-        return claims, record
-
-    def _ends_at(self, record: Record) -> float:
-        end: float = float(record.get("created", 0)) + self.session_lifetime
-        if self.idle_timeout is not None:
-            end = min(end, float(record.get("last_seen", 0)) + self.idle_timeout)
-        return end
-
-    def _due(self, record: Record) -> bool:
-        tokens = TokenSet.from_dict(record["tokens"], clock=self.clock)
-        return tokens.is_expired(effective_skew(tokens, self.refresh_skew))
-
-    def _current(self, request: WebRequest, session_id: str) -> Record:
-        """The session's record with a usable access token: refreshed (once) when due."""
-        record = self.store.get(session_id)
-        if record is None or self._ends_at(record) <= self.clock():
-            if record is not None:
-                self.store.delete(session_id)
-            self._ended(request, "the session has ended: sign in again")
-        touch = self.idle_timeout is not None and (
-            self.clock() - float(record["last_seen"]) > min(60.0, self.idle_timeout / 10)
-        )
-        if not self._due(record) and not touch:
-            return record
-        # Re-read under the lock: a concurrent request may have refreshed (and, with rotation,
-        # retired the refresh token we hold) while we waited.
-        lease = self.refresh_lock_lease
-        with self.store.lock(session_id, lease, lease):
-            current = self.store.get(session_id)
-            if current is None:
-                self._ended(request, "the session has ended: sign in again")
-            held = current["tokens"].get("refresh_token")
-            fresh = self._refresh(request, session_id, current) if self._due(current) else None
-            if fresh is not None:
-                current["tokens"] = fresh.as_dict()
-            current["last_seen"] = self.clock()
-            remaining = self._ends_at(current) - self.clock()
-            if remaining <= 0:
-                self.store.delete(session_id)
-                self._ended(request, "the session has ended: sign in again")
-            # Only over a session that still exists: a logout during the refresh wins.
-            if not self.store.replace(session_id, current, remaining):
-                rotated = fresh.refresh_token if fresh is not None else None
-                if rotated is not None and rotated != held:
-                    self._discard(rotated)
-                self._ended(request, "the session has ended: sign in again")
-        return current
-
-    def _discard(self, refresh_token: str) -> None:
-        """Revoke the rotated refresh token a refresh got for a session that ended meanwhile."""
-        try:
-            self.client.revoke(refresh_token)
-        except (OAuthError, TokenEndpointUnavailable) as exc:
-            log.warning("could not revoke the refresh token of a session ended meanwhile: %s", exc)
-
-    def _refresh(self, request: WebRequest, session_id: str, record: Record) -> TokenSet:
-        tokens = TokenSet.from_dict(record["tokens"], clock=self.client.clock)
-        assert tokens.refresh_token is not None  # noqa: S101 - stored only with one
-        try:
-            fresh = self.client.refresh(tokens.refresh_token, username=record.get("username"))
-        except OAuthError as exc:
-            if exc.error == "invalid_grant":
-                log.info("a session's refresh token is no longer valid")
-                self.store.delete(session_id)
-                self._ended(request, "the session has ended: sign in again")
-            log.error("refreshing a session failed: %s", exc)
-            # Refused for another reason than a dead refresh token (a misconfigured app client):
-            # no verdict on the session, which is kept; a retry at once would be refused again.
-            raise SessionAuthError.unavailable(
-                "the session cannot be refreshed right now", 30
-            ) from None
-        except TokenEndpointUnavailable as exc:
-            log.warning("refreshing a session failed: %s", exc)
-            raise SessionAuthError.unavailable(
-                "Cognito cannot be reached to refresh the session", exc.retry_after
-            ) from None
-        if fresh.refresh_token is None:  # no rotation: keep the one we have
-            fresh = TokenSet.from_dict(
-                {**fresh.as_dict(), "refresh_token": tokens.refresh_token}, clock=fresh.clock
-            )
-        return fresh
-
-    def _ended(self, request: WebRequest, why: str) -> NoReturn:
-        raise SessionAuthError(401, "session_ended", why, clear_cookie=self.cookie.clear(request))
-
-
-def _csrf_refusal() -> SessionAuthError:
-    return SessionAuthError(
-        403,
-        "csrf_header_missing",
-        "a request authenticated by the session cookie with an unsafe method must carry "
-        "the header 'X-CSRF: 1'",
-    )
-
-
-def _session_answer(exc: SessionAuthError) -> Answer:
-    """The answer to a refused session request, built from the error's data.
-
-    A 401 carries a bare ``Bearer`` challenge, a 503 its ``Retry-After``, an ended session the
-    ``Set-Cookie`` that deletes the cookie; no cache keeps any of them.
-    """
-    headers: list[tuple[str, str]] = []
-    if exc.status_code == 401:  # RFC 9110 section 15.5.2: a 401 carries a challenge
-        headers.append(("WWW-Authenticate", "Bearer"))
-    if exc.retry_after is not None:
-        headers.append(("Retry-After", str(exc.retry_after)))
-    if exc.clear_cookie is not None:
-        headers.append(("Set-Cookie", exc.clear_cookie))
-    headers.append(("Cache-Control", "no-store"))
-    return Answer(
-        exc.status_code, tuple(headers), exc.error_code or "unauthorized", exc.description
-    )
-
-
-def _response(exc: SessionAuthError) -> WebResponse:
-    answer = _session_answer(exc)
-    return WebResponse.json(answer.body, answer.status, answer.headers)
-
 
 def _unavailable_page(exc: ServiceUnavailableError, text: str) -> WebResponse:
     # ServiceUnavailableError's status: a TokenEndpointUnavailable's own is Cognito's.
@@ -628,91 +472,3 @@ def _absolute(url: str, request: WebRequest | None) -> str:
     if not _HOST.fullmatch(host) or request.scheme not in ("http", "https"):
         raise InvalidHostError("the Host header is not a host name")
     return f"{request.scheme}://{host}{url}"
-
-
-class SessionGuard(BearerGuard):
-    """A :class:`~cognito_guard.bearer.BearerGuard` that also authenticates by session cookie.
-
-    Adapters use it when given ``sign_in=``, through the same
-    :meth:`~cognito_guard.bearer.BearerGuard.authenticate` as a bearer guard: a request with an
-    ``Authorization`` header is judged by its bearer token alone; one without is authenticated
-    by :meth:`WebSignIn.authenticate`, on the :class:`~cognito_guard.sessions.WebRequest` its
-    :class:`~cognito_guard.bearer.Credentials` build. Its refusals answer with their own
-    :class:`Answer` (clearing the cookie, ``Retry-After``).
-
-    Example::
-
-        guard = SessionGuard(verifier, sign_in=sign_in)
-        claims = guard.authenticate(Credentials(header_values, request, to_web_request))
-    """
-
-    def __init__(
-        self,
-        verifier: CognitoVerifier,
-        *,
-        sign_in: WebSignIn,
-        realm: str | None = None,
-        resource: str | None = None,
-    ) -> None:
-        if not isinstance(sign_in, WebSignIn):
-            raise ConfigurationError(f"sign_in must be a WebSignIn, not {type(sign_in).__name__}")
-        super().__init__(verifier, realm=realm, resource=resource)
-        self.sign_in = sign_in
-
-    def authenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
-        """The bearer token's claims, or without an ``Authorization`` header the session's.
-
-        Raises like :meth:`BearerGuard.authenticate`, and :class:`SessionAuthError` for a
-        refused session (401 ended, 403 CSRF, 503 unavailable). A plain sequence of header
-        values, or credentials without ``to_web_request``, carry no cookie.
-
-        Example: ``claims = guard.authenticate(Credentials((), request, to_web_request))``
-        """
-        request = _cookie_request(credentials)
-        if request is None:
-            return super().authenticate(credentials)
-        return self.sign_in.authenticate(request)
-
-    async def aauthenticate(self, credentials: Credentials | Sequence[str]) -> CognitoClaims | None:
-        """Like :meth:`authenticate`; the session is read on a worker thread.
-
-        Example: ``claims = await guard.aauthenticate(Credentials((), request, to_web_request))``
-        """
-        request = _cookie_request(credentials)
-        if request is None:
-            return await super().aauthenticate(credentials)
-        return await self.sign_in.aauthenticate(request)
-
-    def answer(
-        self, exc: CognitoGuardError, *, method: str | None = None, path: str | None = None
-    ) -> Answer:
-        """The session refusal's own answer, or the bearer answer."""
-        if isinstance(exc, SessionAuthError):
-            answer = _session_answer(exc)
-            where = f"{method or '-'} {_printable(path) if path is not None else '-'}"
-            log.info("refused a session request %s: %s", where, answer.error)
-            return answer
-        return super().answer(exc, method=method, path=path)
-
-
-def guard_for(
-    verifier: CognitoVerifier, sign_in: WebSignIn | None, **options: str | None
-) -> BearerGuard:
-    """The guard an adapter authenticates with: a :class:`SessionGuard` with ``sign_in``, else a
-    :class:`~cognito_guard.bearer.BearerGuard`; ``options`` are their ``realm`` and
-    ``resource``. Both refuse bad options at construction, before any route is mounted.
-
-    Example: ``guard = guard_for(verifier, sign_in, resource="https://api.example.com")``
-    """
-    if sign_in is None:
-        return BearerGuard(verifier, **options)
-    return SessionGuard(verifier, sign_in=sign_in, **options)
-
-
-def _cookie_request(credentials: Credentials | Sequence[str]) -> WebRequest | None:
-    # Only a request without an Authorization header is judged by its cookie: a header, even a
-    # malformed one, is the client's choice of credentials and gets the bearer answer.
-    if isinstance(credentials, Credentials) and not credentials.authorization:
-        request: WebRequest | None = credentials.web_request()
-        return request
-    return None

@@ -85,6 +85,17 @@ def test_every_public_name_is_importable_from_the_package() -> None:
         assert getattr(package, name) is not None, name
 
 
+def test_the_view_decorators_are_flasks_own_definition() -> None:
+    # One definition of require_auth / require_scope / require_group for both frameworks:
+    # each adapter supplies only how its framework protects a view.
+    from cognito_guard.integrations import flask
+
+    for name in ("require_auth", "require_scope", "require_group"):
+        ours, flasks = getattr(package, name), getattr(flask, name)
+        assert ours.__func__ is flasks.__func__, name
+        assert ours.__self__ is not flasks.__self__  # each bound to its framework's protect
+
+
 def test_the_full_apps_entry_gets_the_users_config() -> None:
     assert type(apps.get_app_config("cognito_guard")) is CognitoUsersConfig
 

@@ -236,7 +236,7 @@ def test_the_migration_rewrites_old_links_and_keeps_the_older_of_two(
     emulator = "http://127.0.0.1:9229/us-east-1_Local1"
     users = {name: User.objects.create_user(name) for name in ("ann", "carl", "carl-2", "dee")}
     users["dee-2"] = User.objects.create_user("dee-2", password="set-by-an-admin")
-    old_rows = [  # (user, issuer, sub), written as the old code wrote them: the raw iss
+    old_rows = [  # (user, issuer, sub) as migration 0001 stores them: the raw iss
         ("ann", updated, "sub-ann"),
         ("carl", updated, "sub-carl"),  # older, the updated form
         ("carl-2", canonical, "sub-carl"),  # newer, the canonical form

@@ -39,6 +39,10 @@ PAGES = {
     "tokens/": [["Process 1", "Process 2", "Redis", "Cognito"]],
     "revocation/": [["Process A", "Redis", "Process B"]],
     "aws-lambda/": [["Client", "API Gateway", "Lambda authorizer", "Integration"]],
+    "architecture/": [
+        ["integrations/", "sessions/", "bearer", "client", "verifier", "keys", "_redis/", "errors"],
+        ["Adapter", "BearerGuard or SessionGuard", "CognitoVerifier", "KeyStore"],
+    ],
 }
 
 

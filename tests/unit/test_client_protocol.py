@@ -660,7 +660,7 @@ def test_a_moto_like_500_without_an_api_answer_after_it_stays_an_outage() -> Non
     assert target(flow.send(MOTO_500)) == "InitiateAuth"
     with pytest.raises(TokenEndpointUnavailable) as info:
         flow.send(PROXY_502)
-    assert info.value.status_code == 500  # GetTokensFromRefreshToken's failure, as before
+    assert info.value.status_code == 500  # the first failure's: GetTokensFromRefreshToken's 500
     assert not lacks.is_set()
 
 

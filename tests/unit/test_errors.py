@@ -28,7 +28,7 @@ from cognito_guard.sessions import (
 )
 from cognito_guard.testing import LocalIssuer
 
-# The public names of the package as released: the redesign keeps exactly these.
+# The public names of the package: exactly these (a name added or lost is an API change).
 PUBLIC_NAMES = {
     "ClaimCheckError",
     "CognitoClaims",
@@ -213,6 +213,23 @@ def test_every_error_has_the_one_shape(cls: type[errors.CognitoGuardError]) -> N
     assert error.check is None or error.check in CHECK_NAMES
     if issubclass(cls, (errors.TokenError, errors.KeysUnavailableError)):
         assert cls.check is None or cls.check in CHECK_NAMES
+
+
+def test_a_subclass_states_its_answer_in_its_header_and_keeps_the_rest() -> None:
+    class Teapot(errors.TokenError, status_code=418, description="I am a teapot", check=None):
+        """A refusal with its own status."""
+
+    assert (Teapot.status_code, Teapot.error_code, Teapot.description, Teapot.check) == (
+        418,
+        "invalid_token",  # not stated: TokenError's
+        "I am a teapot",
+        None,  # None is a value, not "keep the base's"
+    )
+    assert (errors.TokenError.status_code, errors.TokenError.check) == (401, "custom check")
+    with pytest.raises(TypeError):  # a misspelt attribute is refused, not ignored
+
+        class Misspelt(errors.TokenError, descripton="..."):
+            """Never defined."""
 
 
 @pytest.mark.parametrize(

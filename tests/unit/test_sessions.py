@@ -387,3 +387,58 @@ def test_web_sign_in_refuses_bad_configuration() -> None:
     for cap in (0, -1, 1.5, True):
         with pytest.raises(ConfigurationError, match="max_pending_logins"):
             MemorySessionStore(max_pending_logins=cap)  # type: ignore[arg-type]
+
+
+def test_session_guard_takes_only_a_web_sign_in_and_keeps_its_import_paths() -> None:
+    from cognito_guard.sessions import SessionGuard, guard, signin
+
+    # Defined in sessions.guard, and importable from sessions.signin too: the same class.
+    assert signin.SessionGuard is guard.SessionGuard is SessionGuard
+    verifier = LocalIssuer().verifier()
+    for wrong in (object(), "sign_in", verifier):
+        with pytest.raises(ConfigurationError, match="sign_in must be a WebSignIn"):
+            SessionGuard(verifier, sign_in=wrong)  # type: ignore[arg-type]
+
+
+def test_sign_in_from_env_reads_numbers_and_refuses_what_is_not_one() -> None:
+    from cognito_guard.sessions import sign_in_from_env
+
+    verifier = LocalIssuer().verifier()
+    env = {
+        "COGNITO_SIGN_IN_DOMAIN": "https://auth.example.com",
+        "COGNITO_SIGN_IN_CLIENT_ID": "client",
+        "COGNITO_SIGN_IN_REFRESH_SKEW": " 30 ",
+        "COGNITO_SIGN_IN_IDLE_TIMEOUT": "",  # blank: the default
+        "COGNITO_SIGN_IN_MAX_PENDING_LOGINS": "7",
+    }
+    sign_in = sign_in_from_env(verifier, env)
+    assert sign_in is not None
+    assert (sign_in.refresh_skew, sign_in.idle_timeout) == (30.0, None)
+    assert sign_in.store.max_pending_logins == 7  # type: ignore[attr-defined]
+    for name, value, message in (
+        ("REFRESH_SKEW", "soon", "COGNITO_SIGN_IN_REFRESH_SKEW must be a number of seconds"),
+        ("MAX_PENDING_LOGINS", "7.5", "COGNITO_SIGN_IN_MAX_PENDING_LOGINS must be a whole number"),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            sign_in_from_env(verifier, {**env, f"COGNITO_SIGN_IN_{name}": value})
+
+
+def test_guard_for_gives_a_session_guard_only_with_a_sign_in() -> None:
+    from cognito_guard.bearer import BearerGuard
+    from cognito_guard.client import CognitoTokenClient
+    from cognito_guard.sessions import SessionGuard, signin
+
+    issuer = LocalIssuer()
+    verifier = issuer.verifier()
+    plain = signin.guard_for(verifier, None, realm="orders")
+    assert type(plain) is BearerGuard and plain.realm == "orders"
+    sign_in = WebSignIn(
+        client=CognitoTokenClient(issuer.client_id, domain="https://auth.example.com"),
+        verifier=verifier,
+        redirect_uri="https://app.example.com/auth/callback",
+        store=MemorySessionStore(),
+    )
+    guard = signin.guard_for(verifier, sign_in, realm="orders")
+    assert isinstance(guard, SessionGuard) and guard.sign_in is sign_in
+    with pytest.raises(ConfigurationError, match="sign_in must be a WebSignIn"):
+        signin.guard_for(verifier, object())  # type: ignore[arg-type]

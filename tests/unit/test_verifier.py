@@ -122,7 +122,7 @@ def test_issuer_form_pins_one_form(issuer: LocalIssuer) -> None:
     verifier = issuer.verifier(issuer_form="updated")
     assert verifier.issuers == (updated,)
     with pytest.raises(InvalidIssuerError):
-        verifier.verify(issuer.access_token())  # the original form is no longer accepted
+        verifier.verify(issuer.access_token())  # the original form is refused
     assert verifier.verify(issuer.access_token(iss=updated)).issuer == updated
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 from .checks import register
+from .identities import connect_signals
 from .settings import APP_NAME
-from .users import connect_signals
 
 __all__ = ["CognitoGuardConfig", "CognitoUsersConfig"]
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, JsonResponse
 
 from ...bearer import Answer, Requirement
 from ...errors import CognitoGuardError, ConfigurationError
+from .._decorators import RouteDecorators
 from .._resource import mark
 from .middleware import STATE, found
 
@@ -105,48 +106,5 @@ def _protect(requirement: Requirement, name: str) -> Callable[[View], View]:
     return decorator
 
 
-@overload
-def require_auth(view: View) -> View: ...
-@overload
-def require_auth(view: None = None) -> Callable[[View], View]: ...
-def require_auth(view: View | None = None) -> View | Callable[[View], View]:
-    """Let only requests with a valid bearer token reach ``view`` (sync or async).
-
-    ``@require_auth`` and ``@require_auth()`` are the same.
-
-    Without a token the answer is 401 with a bare ``Bearer`` challenge; with a malformed header
-    400 ``invalid_request``; with a rejected token 401 ``invalid_token``; 503 when the signing
-    keys cannot be fetched. For class-based views use ``method_decorator(require_auth)`` on the
-    handler methods (``get``, ``post``), or on ``dispatch`` of a sync view.
-
-    Example::
-
-        @require_auth
-        def me(request):
-            return JsonResponse({"sub": request.cognito_user.sub})
-    """
-    decorate: Callable[[View], View] = _protect(Requirement(), "require_auth")
-    return decorate if view is None else decorate(view)
-
-
-def require_scope(*scopes: str) -> Callable[[View], View]:
-    """Like :func:`require_auth`, and the token must have every one of ``scopes`` (else 403).
-
-    Example::
-
-        @require_scope("orders/read")
-        async def orders(request):
-            return JsonResponse({"user": request.cognito_user.sub})
-    """
-    return _protect(Requirement.decorator_args("require_scope", scopes=scopes), "require_scope")
-
-
-def require_group(*groups: str) -> Callable[[View], View]:
-    """Like :func:`require_auth`, and the user must be in at least one of ``groups`` (else 403).
-
-    Example::
-
-        @method_decorator(require_group("admins"), name="dispatch")
-        class AdminView(View): ...
-    """
-    return _protect(Requirement.decorator_args("require_group", groups=groups), "require_group")
+# The same three decorators as Flask's, from one definition (integrations/_decorators.py).
+require_auth, require_scope, require_group = RouteDecorators(_protect).decorators()

@@ -45,13 +45,14 @@ from typing import Any, TypeVar, cast
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from ..._values import names as _names
 from ...bearer import BearerGuard
 from ...claims import CognitoClaims
 from ...config import check_setting_names, verifier_from_env, verifier_from_settings
 from ...errors import ConfigurationError
 from ...sessions import WebSignIn
 from ...sessions.signin import guard_for
-from ...verifier import CognitoVerifier, _names
+from ...verifier import CognitoVerifier
 
 __all__ = [
     "APP_NAME",

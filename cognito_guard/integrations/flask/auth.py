@@ -11,11 +11,12 @@ import contextlib
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar, cast, overload
+from typing import Any, NoReturn, TypeVar, cast
 
 from ...bearer import BearerGuard, Credentials, Requirement
 from ...claims import CognitoClaims
 from ...errors import CognitoGuardError, CognitoUsageError, ConfigurationError, MissingTokenError
+from .._decorators import RouteDecorators
 from .._resource import mark
 from ._compat import AttributeProxy, g_object, request_object, running_loop
 from .responses import CognitoHTTPException, http_exception
@@ -205,43 +206,5 @@ def _protect(requirement: Requirement, decorator: str) -> Callable[[View], View]
     return decorate
 
 
-@overload
-def require_auth(view: View) -> View: ...
-@overload
-def require_auth(view: None = None) -> Callable[[View], View]: ...
-def require_auth(view: View | None = None) -> View | Callable[[View], View]:
-    """Require a valid bearer token (any scope, any group). Works on sync and async views.
-
-    Example::
-
-        @app.get("/me")
-        @require_auth
-        def me():
-            return {"sub": current_cognito_user.sub}
-    """
-    decorate: Callable[[View], View] = _protect(Requirement(), "require_auth")
-    return decorate if view is None else decorate(view)
-
-
-def require_scope(*scopes: str) -> Callable[[View], View]:
-    """Require a valid token with all of ``scopes``; 403 ``insufficient_scope`` otherwise.
-
-    Example::
-
-        @app.post("/orders")
-        @require_scope("orders/write")
-        def create_order(): ...
-    """
-    return _protect(Requirement.decorator_args("require_scope", scopes=scopes), "require_scope")
-
-
-def require_group(*groups: str) -> Callable[[View], View]:
-    """Require a valid token of a user in at least one of ``groups``; 403 otherwise.
-
-    Example::
-
-        @app.get("/admin")
-        @require_group("admins")
-        def admin(): ...
-    """
-    return _protect(Requirement.decorator_args("require_group", groups=groups), "require_group")
+# The same three decorators as Django's, from one definition (integrations/_decorators.py).
+require_auth, require_scope, require_group = RouteDecorators(_protect).decorators()
