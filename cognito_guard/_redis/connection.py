@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster, probe_url
+from .forks import at_fork
 from .urls import check_url, redact_url, url_secrets
 
 if TYPE_CHECKING:
@@ -104,22 +104,6 @@ class Outage:
     def after_fork(self) -> None:
         """Call in a forked child: a fresh lock (another thread may have held it at the fork)."""
         self._lock = threading.Lock()
-
-
-# Every connection of the process, for the fork hook below; weak, so that it keeps none alive.
-_LIVE: weakref.WeakSet[RedisConnection] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # A thread of the parent (a readiness ping, a lock holder) may have held a connection's lock
-    # while the server was slow: in the child that thread does not exist and the lock would stay
-    # held for good. gunicorn --preload forks exactly such a parent.
-    for conn in list(_LIVE):
-        conn.after_fork()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RedisConnection:
@@ -216,7 +200,7 @@ class RedisConnection:
         self._async = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._connecting = threading.Lock()  # held while the sync client connects (I/O)
-        _LIVE.add(self)  # a forked child gets fresh locks: see _after_fork_in_child
+        at_fork(self)  # a forked child gets fresh locks
         if self._url is not None:
             _import_redis()  # fail at construction, not at the first request
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._redis import Outage, RedisConnection, check_prefix, describe, unavailable_errors
+from .._redis.forks import at_fork, forget_at_fork
 from .._singleflight import Flight, SingleFlight
 from ..errors import ConfigurationError, RevocationsUnavailableError, shorten
 from ._store import _RedisList
@@ -192,7 +191,7 @@ class RedisRevocations(_LocalList):
         self._catch_ups: SingleFlight[None] = SingleFlight()
         self._catch_up_retry_at = -math.inf  # by time.monotonic: the back-off after a failure
         self._thread = self._start_thread()
-        _LIVE.add(self)
+        at_fork(self)
         # Only as long as the first attempt takes: a Redis that refuses the connection is not
         # waited for (readiness says "not loaded yet"; the thread goes on trying).
         wait = self._conn.timeout if start_timeout is None else start_timeout
@@ -490,7 +489,7 @@ class RedisRevocations(_LocalList):
         thread.start()
         return thread
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child (gunicorn ``--preload``, uWSGI): only the forking thread survives,
         so the sync thread is started again, with fresh locks. The copy so far is kept."""
         if self._stop.is_set():
@@ -510,7 +509,7 @@ class RedisRevocations(_LocalList):
     def close(self) -> None:
         """Stop the background thread and close the Redis client made from the URL."""
         self._stop.set()
-        _LIVE.discard(self)
+        forget_at_fork(self)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self._conn.timeout + 1)
         self._conn.close()
@@ -531,19 +530,6 @@ class RedisRevocations(_LocalList):
             f"on_unavailable={self.on_unavailable!r})"
         )
 
-
-# Every open RedisRevocations, so that a forked child restarts their threads (weakly held: an
-# abandoned list is not kept alive by this).
-_LIVE: weakref.WeakSet[RedisRevocations] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for revocations in list(_LIVE):
-        revocations._after_fork()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _MAX_STALENESS = 60.0
 _RESYNC_INTERVAL = 5.0  # the default, when max_staleness leaves room for it

@@ -1,0 +1,41 @@
+"""One fork hook for every Redis user of the process: what it registers is reset in a forked
+child (gunicorn ``--preload``, uWSGI), where only the forking thread survives."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Protocol
+
+__all__ = ["AfterFork", "at_fork", "forget_at_fork"]
+
+
+class AfterFork(Protocol):
+    """Anything holding locks or threads that a forked child must make again."""
+
+    def after_fork(self) -> None: ...
+
+
+# Weak, so that the registry keeps nothing alive that its owner abandoned.
+_LIVE: weakref.WeakSet[AfterFork] = weakref.WeakSet()
+
+
+def at_fork(obj: AfterFork) -> None:
+    """Call ``obj.after_fork()`` in every forked child of this process, while ``obj`` lives."""
+    _LIVE.add(obj)
+
+
+def forget_at_fork(obj: AfterFork) -> None:
+    """Stop calling ``obj.after_fork()`` in forked children (``obj`` is closed)."""
+    _LIVE.discard(obj)
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent (a readiness ping, a lock holder, a sync thread) may have held a lock
+    # at the fork: in the child that thread does not exist and the lock would stay held for good.
+    for obj in list(_LIVE):
+        obj.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
