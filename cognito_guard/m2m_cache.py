@@ -45,7 +45,6 @@ from ._redis import (
     RedisConnection,
     RedisLock,
     check_prefix,
-    describe,
     key_name,
     unavailable_errors,
 )
@@ -464,13 +463,11 @@ class RedisTokenCache(TokenCache):
     # -- outage bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: BaseException) -> None:
-        if self._outage.began():
-            log.warning(
-                "Redis at %s is unreachable (%s): each process fetches its own "
-                "client-credentials token until it is back",
-                self.connection.url,
-                describe(exc, self.connection.secrets),
-            )
+        self._outage.failed(
+            exc,
+            self.connection,
+            "each process fetches its own client-credentials token until it is back",
+        )
 
     def _succeeded(self) -> None:
         if self._outage.ended():
