@@ -16,18 +16,21 @@ class AfterFork(Protocol):
     def after_fork(self) -> None: ...
 
 
-# Weak, so that the registry keeps nothing alive that its owner abandoned.
-_LIVE: weakref.WeakSet[AfterFork] = weakref.WeakSet()
+# Weak, so that the registry keeps nothing alive that its owner abandoned; a dict (not a set),
+# so that the child resets in the order of registration: a connection is registered before the
+# feature that owns it, and is fresh before that feature starts a thread using it.
+_LIVE: weakref.WeakKeyDictionary[AfterFork, None] = weakref.WeakKeyDictionary()
 
 
 def at_fork(obj: AfterFork) -> None:
-    """Call ``obj.after_fork()`` in every forked child of this process, while ``obj`` lives."""
-    _LIVE.add(obj)
+    """Call ``obj.after_fork()`` in every forked child of this process, while ``obj`` lives,
+    after those registered before it."""
+    _LIVE[obj] = None
 
 
 def forget_at_fork(obj: AfterFork) -> None:
     """Stop calling ``obj.after_fork()`` in forked children (``obj`` is closed)."""
-    _LIVE.discard(obj)
+    _LIVE.pop(obj, None)
 
 
 def _after_fork_in_child() -> None:
