@@ -45,6 +45,7 @@ from ._redis import (
     RedisConnection,
     RedisLock,
     check_prefix,
+    describe,
     key_name,
     unavailable_errors,
 )
@@ -463,11 +464,13 @@ class RedisTokenCache(TokenCache):
     # -- outage bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: BaseException) -> None:
-        self._outage.failed(
-            exc,
-            self.connection,
-            "each process fetches its own client-credentials token until it is back",
-        )
+        if self._outage.began():
+            log.warning(
+                "Redis at %s is unreachable (%s): each process fetches its own "
+                "client-credentials token until it is back",
+                self.connection.url,
+                describe(exc, self.connection.secrets),
+            )
 
     def _succeeded(self) -> None:
         if self._outage.ended():

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster, probe_url
 from .forks import at_fork
-from .urls import check_url, describe, redact_url, url_secrets
+from .urls import check_url, redact_url, url_secrets
 
 if TYPE_CHECKING:
     import asyncio
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from ._types import AsyncClient, SyncClient
 
 __all__ = ["Outage", "RedisConnection", "unavailable_errors"]
-
-log = logging.getLogger("cognito_guard")
 
 _INSTALL_HINT = "install it with: pip install 'cognito-guard[redis]'"
 
@@ -72,7 +69,8 @@ class Outage:
     Example::
 
         except unavailable_errors() as exc:
-            outage.failed(exc, conn, "the feature does without it")
+            if outage.began():
+                log.warning("Redis is unreachable (%s): ...", describe(exc, conn.secrets))
         ...
         if outage.ended():
             log.info("Redis is reachable again")
@@ -94,20 +92,6 @@ class Outage:
         with self._lock:
             first, self._down = not self._down, True
         return first
-
-    def failed(
-        self, exc: BaseException, conn: RedisConnection, meanwhile: str, *args: object
-    ) -> None:
-        """Record a failure of ``conn``; at the first of an outage, log that Redis is
-        unreachable, why (without the URL's secrets) and ``meanwhile`` (what the feature does
-        until it is back, %-formatted with ``args``)."""
-        if self.began():
-            log.warning(
-                "Redis at %s is unreachable (%s): " + meanwhile,
-                conn.url,
-                describe(exc, conn.secrets),
-                *args,
-            )
 
     def ended(self) -> bool:
         """Record a success; True only for the first one after a failure."""

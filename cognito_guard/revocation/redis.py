@@ -473,12 +473,14 @@ class RedisRevocations(_LocalList):
         self._apply(entry)
 
     def _on_error(self, exc: BaseException) -> None:
-        self._outage.failed(
-            exc,
-            self._conn,
-            "the revocation list serves its local copy of %d entries and reconnects",
-            len(self),
-        )
+        if self._outage.began():
+            log.warning(
+                "the revocation list lost Redis at %s (%s); serving the local "
+                "copy of %d entries and reconnecting",
+                self._conn.url,
+                describe(exc, self._conn.secrets),
+                len(self),
+            )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
