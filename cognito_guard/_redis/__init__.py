@@ -6,8 +6,7 @@ store) goes through this package, so the rules live once:
 - :class:`RedisConnection` connects (``connection.py``), to a single server or, found out at the
   first connection (``cluster.py``), a Redis Cluster; :func:`unavailable_errors` says which
   exceptions mean "Redis did not do it" (each feature turns them into its own unavailable
-  answer), and :class:`Outage` tells the first failure and the first success after it apart
-  (and logs the first failure: :meth:`Outage.failed`);
+  answer), and :class:`Outage` tells the first failure and the first success after it apart;
 - ``forks.py`` resets what holds locks or threads in a forked child (:func:`~.forks.at_fork`);
 - :class:`RedisLock` is the lock, ``SET NX PX`` released by compare-and-delete (``lock.py``);
 - :func:`key_name` names every key, with a hash tag where a script or transaction touches several
