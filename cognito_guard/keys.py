@@ -14,8 +14,10 @@ import contextvars
 import functools
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,6 +132,23 @@ _FETCH_FOR_KID = object()  # the same, for a kid missing from a fresh JWKS (open
 _REFRESH = object()  # serve the cached key at once, and refresh the stale JWKS in the background
 
 
+# Every key store of the process, for the fork hook below; weak, so that it keeps none alive.
+_STORES: weakref.WeakSet[KeyStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A fetch under way at the fork (gunicorn --preload) runs on a thread the child does not
+    # have: it would never land, and every request needing keys would wait on it for good. The
+    # child keeps the keys it inherited and starts its own fetch when one is due.
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+        store._flights = SingleFlight()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class KeyStore:
     """The signing keys of one issuer, fetched from its JWKS URL(s) and cached.
 
@@ -168,6 +187,7 @@ class KeyStore:
         self._async_transport = async_transport
         self._lock = threading.Lock()  # guards the state below; never held across I/O
         self._flights: SingleFlight[None] = SingleFlight()  # the fetch under way
+        _STORES.add(self)
         self._keys: dict[str, RSAPublicKey] = {}
         self._fetched_at = -math.inf
         self._retry_at = -math.inf

@@ -326,10 +326,7 @@ class RedisRevocations(_LocalList):
             self._warned_open = False
         self.catch_ups += 1
         self._synced.set()
-        if self._outage.ended():
-            log.warning(
-                "the revocation list caught up with %s (%d entries)", self._conn.url, len(self)
-            )
+        self._log_if_recovered()
 
     def _unavailable(self) -> None:
         last = self._last_sync
@@ -455,14 +452,19 @@ class RedisRevocations(_LocalList):
         self.syncs += 1
         with self._state_lock:
             self._warned_open = False
+        self._log_if_recovered()
+        self._synced.set()
+        self._settled.set()
+
+    def _log_if_recovered(self) -> None:
+        # One message for the end of an outage, whichever read ended it (the thread's re-sync or
+        # a caller's catch-up): operators and the load harness watch for it.
         if self._outage.ended():
             log.warning(
                 "the revocation list is synchronised again with %s (%d entries)",
                 self._conn.url,
                 len(self),
             )
-        self._synced.set()
-        self._settled.set()
 
     def _on_message(self, data: object) -> None:
         self._messages += 1

@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import gc
 import json
+import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import httpx
@@ -602,3 +604,33 @@ def test_keys_past_the_stale_bound_are_not_served_while_a_slow_refresh_runs(
     wait_until_landed(verifier)
     assert verifier.verify(token).sub
     assert server.request_count() == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_worker_forked_during_a_fetch_fetches_for_itself(
+    issuer: LocalIssuer, server: JWKSServer
+) -> None:
+    """gunicorn --preload: the master's fetch thread is not in the worker; the worker must not
+    wait on that fetch for good, but start its own."""
+    server.delay = 1.0
+    verifier = make_verifier(issuer, server, key_policy=SLOW)
+    token = issuer.access_token()
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify(token)  # max_wait passes; the fetch goes on, on its own thread
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the worker
+        code = 1
+        try:
+            for _ in range(100):
+                try:
+                    verifier.verify(token)
+                    code = 0
+                    break
+                except KeysUnavailableError:
+                    threading.Event().wait(0.1)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
