@@ -8,6 +8,7 @@ keeping the cookies, as a browser would.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import secrets
@@ -81,7 +82,8 @@ def csrf_token(page: str) -> str:
 
 
 def groups_in(database: Path) -> set[str]:
-    with sqlite3.connect(database) as connection:
+    # A sqlite3 connection's "with" commits but does not close (3.13 warns of the leak).
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         return {name for (name,) in connection.execute("SELECT name FROM auth_group")}
 
 
