@@ -14,11 +14,8 @@ import importlib.util
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -52,6 +49,7 @@ from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 from cognito_guard.testing import lambda_events as events
 
 from . import matrix
+from ._uvicorn import uvicorn_thread
 
 PROTECT: dict[str, Requirement | None] = {
     "GET /orders": Requirement.of(scopes="orders/read"),
@@ -870,29 +868,6 @@ def _mangum() -> Any:
     return mangum
 
 
-@contextlib.contextmanager
-def _uvicorn(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 @pytest.mark.usefixtures("example_env")
 def test_a_fastapi_app_under_mangum_answers_as_under_uvicorn(
     issuer: LocalIssuer, other_issuer: LocalIssuer
@@ -910,7 +885,7 @@ def test_a_fastapi_app_under_mangum_answers_as_under_uvicorn(
     with contextlib.ExitStack() as stack:
         stack.callback(loop.close)
         stack.callback(asyncio.set_event_loop, None)
-        base_url = stack.enter_context(_uvicorn(app))
+        base_url = stack.enter_context(uvicorn_thread(app))
         client = stack.enter_context(httpx.Client(base_url=base_url, timeout=10))
         for case in matrix.CASES:
             headers = matrix.headers_for(case, issuer, other_issuer)

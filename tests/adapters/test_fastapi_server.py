@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from cognito_guard.testing import JWKSServer, LocalIssuer
 
 from . import matrix
+from ._uvicorn import uvicorn_thread
 from .test_fastapi import clear_env, load_example
 
 
@@ -31,27 +28,10 @@ def base_url(
     monkeypatch.setenv("COGNITO_CLIENT_ID", cognito_issuer.client_id)
     monkeypatch.setenv("COGNITO_JWKS_URI", cognito_jwks_server.jwks_uri)
     app = load_example().app
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     # websockets-sansio: uvicorn's default "websockets" implementation uses the deprecated
     # legacy API of websockets, whose warnings would be errors here.
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
+    with uvicorn_thread(app, ws="websockets-sansio") as url:
+        yield url
 
 
 def test_matrix_through_a_real_server(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +12,6 @@ from types import ModuleType
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from cognito_guard import ConfigurationError
@@ -23,29 +20,15 @@ from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import JWKSServer, LocalIssuer, OAuthServer, RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from ._uvicorn import uvicorn_thread
 from .test_fastapi import clear_env, load_example
 
 
 @contextmanager
 def uvicorn_serving(app: FastAPI) -> Iterator[str]:
     """``app`` under uvicorn on a free loopback port, with its lifespan; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
+    with uvicorn_thread(app, lifespan="on") as url:
+        yield url
 
 
 def configured(

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -38,6 +34,7 @@ from cognito_guard.integrations.asgi import CognitoASGIMiddleware
 from cognito_guard.integrations.wsgi import CognitoWSGIMiddleware
 from cognito_guard.testing import LocalIssuer
 
+from ._uvicorn import uvicorn_thread
 from .test_flask_server import waitress
 
 if TYPE_CHECKING:
@@ -49,24 +46,8 @@ SECRET = "the admin secret"
 @contextmanager
 def uvicorn_server(app: Any, **options: Any) -> Iterator[int]:
     """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", **options))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
+    with uvicorn_thread(app, **options) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @contextmanager

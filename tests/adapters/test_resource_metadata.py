@@ -12,17 +12,13 @@ Every one serves the same bytes at the well-known path, without a token; names t
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi import Depends, FastAPI, Security
 from flask import Flask
@@ -41,6 +37,7 @@ from cognito_guard.resource import WELL_KNOWN, metadata_url
 from cognito_guard.testing import JWKSServer, LocalIssuer
 from cognito_guard.testing.process import AppProcess
 
+from ._uvicorn import uvicorn_thread
 from .test_asgi import reference_app as asgi_reference_app
 from .test_flask_server import waitress
 from .test_wsgi import reference_app as wsgi_reference_app
@@ -172,29 +169,6 @@ def starlette_app(verifier: CognitoVerifier, resource: str) -> Starlette:
 
 
 # -- real servers ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def uvicorn_thread(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            time.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop"
 
 
 def django_process(server: str, issuer: LocalIssuer, jwks: JWKSServer, resource: str) -> AppProcess:
