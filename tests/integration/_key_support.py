@@ -34,3 +34,23 @@ def warm(verifier: CognitoVerifier, token: str) -> None:
         except KeysUnavailableError:
             threading.Event().wait(0.01)
     verifier.verify(token)
+
+
+def verify_in_threads(verifier: CognitoVerifier, token: str, count: int) -> list[object]:
+    """``count`` threads verify ``token`` at once; each one's subject, or the error it raised."""
+    barrier = threading.Barrier(count)
+    results: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(verifier.verify(token).sub)
+        except Exception as exc:  # collected for the caller to assert on
+            results.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results

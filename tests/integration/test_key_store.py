@@ -25,7 +25,7 @@ from cognito_guard import (
 )
 from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock
 
-from ._key_support import wait_until_landed, warm
+from ._key_support import verify_in_threads, wait_until_landed, warm
 
 
 @pytest.fixture
@@ -228,21 +228,7 @@ def test_single_flight_threads(issuer: LocalIssuer, server: JWKSServer) -> None:
     server.delay = 0.2  # keep the first fetch in flight while the others arrive
     verifier = make_verifier(issuer, server)
     token = issuer.access_token()
-    barrier = threading.Barrier(100)
-    results: list[object] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            results.append(verifier.verify(token).sub)
-        except Exception as exc:  # collected and asserted below
-            results.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(100)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = verify_in_threads(verifier, token, 100)
     assert len(results) == 100
     assert all(isinstance(r, str) and r for r in results), results[:3]
     assert server.request_count() == 1
@@ -553,21 +539,7 @@ def test_threads_are_not_held_by_a_slow_ttl_refresh(
     warm(verifier, token)
     clock.now += SLOW.ttl + 1
     server.delay = SLOW_REFRESH
-    barrier = threading.Barrier(16)
-    results: list[object] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            results.append(verifier.verify(token).sub)
-        except Exception as exc:  # collected and asserted below
-            results.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = verify_in_threads(verifier, token, 16)
     assert len(results) == 16 and all(isinstance(r, str) and r for r in results), results[:3]
     wait_until_landed(verifier)
     assert server.request_count() == 2
