@@ -46,7 +46,6 @@ from ._redis import (
     RedisConnection,
     RedisLock,
     check_prefix,
-    describe,
     key_name,
     unavailable_errors,
 )
@@ -326,7 +325,7 @@ class RedisTokenCache(TokenCache):
         )
         self._errors = unavailable_errors()
         self._state = threading.Lock()
-        self._outage = Outage()
+        self._outage = Outage(self.connection)
 
     @property
     def encrypted(self) -> bool:
@@ -476,17 +475,16 @@ class RedisTokenCache(TokenCache):
     # -- outage bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: BaseException) -> None:
-        if self._outage.began():
-            log.warning(
-                "Redis at %s is unreachable (%s): each process fetches its own "
-                "client-credentials token until it is back",
-                self.connection.url,
-                describe(exc, self.connection.secrets),
-            )
+        self._outage.began(
+            exc,
+            "Redis at %s is unreachable (%s): each process fetches its own "
+            "client-credentials token until it is back",
+        )
 
     def _succeeded(self) -> None:
-        if self._outage.ended():
-            log.info("Redis at %s is reachable again: tokens are shared again", self.connection.url)
+        self._outage.ended(
+            "Redis at %s is reachable again: tokens are shared again", level=logging.INFO
+        )
 
     # -- the store's operations, for the drivers of TokenCache --------------------------------
 
