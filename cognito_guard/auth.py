@@ -67,7 +67,8 @@ class TokenClient(Protocol):
 
 
 class _RefreshOptions(TypedDict, total=False):
-    """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh`."""
+    """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh` that
+    :class:`RefreshTokenAuth` passes (``resource`` is only for a caller that names one)."""
 
     device_key: str | None
     client_metadata: Mapping[str, str] | None
