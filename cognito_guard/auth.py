@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
@@ -31,7 +32,7 @@ from ._oauth.wire import Endpoint
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
 from .errors import ConfigurationError, OAuthError, TokenEndpointUnavailable
-from .m2m_cache import MemoryTokenCache, TokenCache, cache_key
+from .m2m_cache import CacheRequest, MemoryTokenCache, TokenCache, cache_key
 from .m2m_cache import effective_skew as _effective_skew
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class TokenClient(Protocol):
 
 
 class _RefreshOptions(TypedDict, total=False):
-    """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh`."""
+    """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh` that
+    :class:`RefreshTokenAuth` passes (``resource`` is only for a caller that names one)."""
 
     device_key: str | None
     client_metadata: Mapping[str, str] | None
@@ -345,22 +347,16 @@ class ClientCredentialsAuth(_BearerAuth):
         return self._slot.tokens
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
-        return self.cache.get(
-            self._cache_key,
-            lambda: self.client.client_credentials(self.scopes),
-            skew=self.refresh_skew,
-            clock=self.client.clock,
-            replacing=current.access_token if current is not None else None,
-        )
+        fetch = functools.partial(self.client.client_credentials, self.scopes)
+        return self.cache.get(self._cache_request(current), fetch)
 
     async def _afetch(self, current: TokenSet | None) -> TokenSet:
-        return await self.cache.aget(
-            self._cache_key,
-            lambda: self.client.aclient_credentials(self.scopes),
-            skew=self.refresh_skew,
-            clock=self.client.clock,
-            replacing=current.access_token if current is not None else None,
-        )
+        afetch = functools.partial(self.client.aclient_credentials, self.scopes)
+        return await self.cache.aget(self._cache_request(current), afetch)
+
+    def _cache_request(self, current: TokenSet | None) -> CacheRequest:
+        replacing = current.access_token if current is not None else None
+        return CacheRequest(self._cache_key, self.refresh_skew, self.client.clock, replacing)
 
 
 OnRefresh = Callable[[TokenSet], object]

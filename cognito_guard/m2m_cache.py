@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -45,7 +46,6 @@ from ._redis import (
     RedisConnection,
     RedisLock,
     check_prefix,
-    describe,
     key_name,
     unavailable_errors,
 )
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
     from ._redis._types import AsyncClient, SyncClient
 
-__all__ = ["MemoryTokenCache", "RedisTokenCache", "TokenCache", "cache_key"]
+__all__ = ["CacheRequest", "MemoryTokenCache", "RedisTokenCache", "TokenCache", "cache_key"]
 
 log = logging.getLogger("cognito_guard")
 
@@ -79,15 +79,44 @@ def cache_key(token_url: str, client_id: str, scopes: Iterable[str]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """Ask Cognito (the driver's ``fetch``); its error is thrown back into the flow."""
+
+
+_Op = RedisOp | _Sleep | _Fetch
+_Flow = Generator[_Op, Any, TokenSet]
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """What a process asks a :class:`TokenCache` for: the token of ``key`` (see
+    :func:`cache_key`), usable for ``skew`` seconds more by ``clock``, and not ``replacing``
+    (the access token the process had, due or rejected with a 401; None without one)."""
+
+    key: str
+    skew: float
+    clock: Callable[[], float]
+    replacing: str | None = None
+
+
 class TokenCache:
-    """Where client-credentials tokens are shared; see :class:`MemoryTokenCache` and
-    :class:`RedisTokenCache`.
+    """Where :class:`~cognito_guard.client.ClientCredentialsAuth` gets a token when its own copy
+    is missing or due: :class:`MemoryTokenCache` or :class:`RedisTokenCache`.
 
     ``get``/``aget`` are called by one request per process at a time (the in-process single
     flight of :class:`~cognito_guard.client.ClientCredentialsAuth`), when that process has no
-    usable token: they return one, calling ``fetch`` only when the cache has none to give.
-    ``replacing`` is the access token the process had (due, or rejected with a 401): never
-    returned again.
+    usable token: they return one for the :class:`CacheRequest`, calling ``fetch`` only when
+    the cache has none to give, and never the one it is replacing.
+
+    The caches here write what they do once, as a flow (a generator of operations: ask Cognito,
+    sleep, or a store operation) that ``get`` and ``aget`` drive; a cache of another kind may
+    override ``get`` and ``aget`` instead.
 
     Example::
 
@@ -95,26 +124,49 @@ class TokenCache:
             return ClientCredentialsAuth(client, scopes=["orders/read"], cache=cache)
     """
 
-    def get(
-        self,
-        key: str,
-        fetch: Callable[[], TokenSet],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> TokenSet:
-        raise NotImplementedError
+    def get(self, request: CacheRequest, fetch: Callable[[], TokenSet]) -> TokenSet:
+        """A token for ``request``: the cache's, or one ``fetch`` asks Cognito for."""
+        steps = Steps(self._flow(request))
+        while (op := steps.next()) is not None:
+            try:
+                if isinstance(op, _Fetch):
+                    steps.result = fetch()
+                elif isinstance(op, _Sleep):
+                    steps.result = None
+                    time.sleep(op.seconds)
+                else:
+                    steps.result = self._run(op)
+            except BaseException as exc:  # into the flow, which knows what it means
+                steps.error = exc
+        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
+        return steps.value
 
     async def aget(
-        self,
-        key: str,
-        afetch: Callable[[], Awaitable[TokenSet]],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
+        self, request: CacheRequest, afetch: Callable[[], Awaitable[TokenSet]]
     ) -> TokenSet:
+        """Async :meth:`get`."""
+        steps = Steps(self._flow(request))
+        while (op := steps.next()) is not None:
+            try:
+                if isinstance(op, _Fetch):
+                    steps.result = await afetch()
+                elif isinstance(op, _Sleep):
+                    steps.result = None
+                    await asyncio.sleep(op.seconds)
+                else:
+                    steps.result = await self._arun(op)
+            except BaseException as exc:  # a cancellation too: the flow frees its lock
+                steps.error = exc
+        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
+        return steps.value
+
+    def _flow(self, request: CacheRequest) -> _Flow:
+        raise NotImplementedError
+
+    def _run(self, op: RedisOp) -> Any:
+        raise NotImplementedError
+
+    async def _arun(self, op: RedisOp) -> Any:
         raise NotImplementedError
 
     def _check_client_timeout(self, timeout: float) -> None:
@@ -130,27 +182,10 @@ class MemoryTokenCache(TokenCache):
     Example: ``ClientCredentialsAuth(client, scopes=["orders/read"], cache=MemoryTokenCache())``
     """
 
-    def get(
-        self,
-        key: str,
-        fetch: Callable[[], TokenSet],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> TokenSet:
-        return fetch()
-
-    async def aget(
-        self,
-        key: str,
-        afetch: Callable[[], Awaitable[TokenSet]],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> TokenSet:
-        return await afetch()
+    def _flow(self, request: CacheRequest) -> _Flow:
+        # The process's own copy is the cache: with none usable, there is only Cognito to ask.
+        tokens: TokenSet = yield _Fetch()
+        return tokens
 
     def __repr__(self) -> str:
         return "MemoryTokenCache()"
@@ -171,20 +206,6 @@ if current == false or current == ARGV[1] or redis.call('PTTL', KEYS[1]) == -1 t
 end
 return 0
 """
-
-
-@dataclass(frozen=True)
-class _Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class _Fetch:
-    """Ask Cognito (the driver's ``fetch``); its error is thrown back into the flow."""
-
-
-_Op = RedisOp | _Sleep | _Fetch
-_Flow = Generator[_Op, Any, TokenSet]
 
 
 @dataclass(frozen=True)
@@ -304,7 +325,7 @@ class RedisTokenCache(TokenCache):
         )
         self._errors = unavailable_errors()
         self._state = threading.Lock()
-        self._outage = Outage()
+        self._outage = Outage(self.connection)
 
     @property
     def encrypted(self) -> bool:
@@ -338,24 +359,17 @@ class RedisTokenCache(TokenCache):
     def _seal(self, key: str, tokens: TokenSet) -> bytes:
         return seal(self._fernet, key, {"tokens": tokens.as_dict()})
 
-    def _open(
-        self,
-        key: str,
-        raw: bytes | None,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> _Entry:
+    def _open(self, request: CacheRequest, raw: bytes | None) -> _Entry:
         """Decide what a stored value is worth: anything odd is "missing", never an error."""
         if raw is None:
             return _Entry(None, b"")
-        opened = unseal(self._fernet, key, raw)
+        opened = unseal(self._fernet, request.key, raw)
         if opened.problem == "foreign":
             return _Entry(None, raw, problem=_FOREIGN)
         try:
             if opened.value is None:
                 raise ValueError(opened.problem)
-            tokens = TokenSet.from_dict(opened.value["tokens"], clock=clock)
+            tokens = TokenSet.from_dict(opened.value["tokens"], clock=request.clock)
             if not math.isfinite(tokens.expires_at):
                 raise ValueError("a NaN or infinite expiry would never be due")
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -363,20 +377,18 @@ class RedisTokenCache(TokenCache):
             if opened.problem == "unreadable" or self._fernet is None:
                 return _Entry(None, b"", problem=_UNREADABLE)
             return _Entry(None, raw, problem="is corrupt: replacing it")
-        due = tokens.is_expired(effective_skew(tokens, skew))
-        if replacing is not None and tokens.access_token == replacing:
+        due = tokens.is_expired(effective_skew(tokens, request.skew))
+        if request.replacing is not None and tokens.access_token == request.replacing:
             return _Entry(None, raw, rejected=not due)
         return _Entry(None, raw) if due else _Entry(tokens, raw)
 
     # -- the protocol ----------------------------------------------------------------------------
 
-    def _flow(
-        self, key: str, skew: float, clock: Callable[[], float], replacing: str | None
-    ) -> _Flow:
+    def _flow(self, request: CacheRequest) -> _Flow:
         """The shared entry, or a token this process fetches (for the fleet when it leads, for
         itself when Redis fails or the leader takes too long)."""
         try:
-            found = yield from self._find(key, skew, clock, replacing)
+            found = yield from self._find(request)
         except self._errors as exc:
             self._failed(exc)
             return (yield from self._fetch(None))
@@ -386,23 +398,21 @@ class RedisTokenCache(TokenCache):
         tokens = yield from self._fetch(found.lock)
         if found.lock is not None:
             try:
-                yield from self._share(key, tokens, skew, found.lock, found.overwrite)
+                yield from self._share(request, tokens, found.lock, found.overwrite)
             except self._errors as exc:
                 self._failed(exc)
                 return tokens
         self._succeeded()
         return tokens
 
-    def _find(
-        self, key: str, skew: float, clock: Callable[[], float], replacing: str | None
-    ) -> Generator[_Op, Any, _Found]:
+    def _find(self, request: CacheRequest) -> Generator[_Op, Any, _Found]:
         """Read the entry; else take the lock to lead, or wait for who leads."""
-        entry_name = key_name(self.prefix, "m2m", key)
+        entry_name = key_name(self.prefix, "m2m", request.key)
         deadline = time.monotonic() + self.wait_timeout
         pause = 0.02
         logged = False
         while True:
-            entry = self._open(key, (yield Get(entry_name)), skew, clock, replacing)
+            entry = self._open(request, (yield Get(entry_name)))
             if entry.problem is not None and not logged:
                 log.warning("the shared token entry %s %s", entry_name, entry.problem)
                 logged = True
@@ -412,12 +422,12 @@ class RedisTokenCache(TokenCache):
                 # The API refused this very token: drop it for everyone, unless it was already
                 # replaced (then the next read finds the new one).
                 yield Script(COMPARE_AND_DELETE, (entry_name,), (entry.overwrite,))
-                replacing = None
+                request = dataclasses.replace(request, replacing=None)
                 continue
-            lock = RedisLock(key_name(self.prefix, "m2m", key, "lock"), self.lock_lease)
+            lock = RedisLock(key_name(self.prefix, "m2m", request.key, "lock"), self.lock_lease)
             if (yield Acquire(lock)):
                 # Someone may have written between our read and our lock: read again.
-                entry = self._open(key, (yield Get(entry_name)), skew, clock, replacing)
+                entry = self._open(request, (yield Get(entry_name)))
                 if entry.tokens is None:
                     return _Found(lock=lock, overwrite=entry.overwrite)
                 yield Release(lock)
@@ -451,83 +461,37 @@ class RedisTokenCache(TokenCache):
         return tokens
 
     def _share(
-        self, key: str, tokens: TokenSet, skew: float, lock: RedisLock, overwrite: bytes
+        self, request: CacheRequest, tokens: TokenSet, lock: RedisLock, overwrite: bytes
     ) -> Generator[_Op, Any, None]:
         """Write the fetched ``tokens`` for the fleet (until they are due), then unlock."""
-        ttl_ms = int((tokens.expires_at - effective_skew(tokens, skew) - tokens.clock()) * 1000)
+        skew = effective_skew(tokens, request.skew)
+        ttl_ms = int((tokens.expires_at - skew - tokens.clock()) * 1000)
         if ttl_ms > 0:
-            sealed = self._seal(key, tokens)
-            entry_name = key_name(self.prefix, "m2m", key)
+            sealed = self._seal(request.key, tokens)
+            entry_name = key_name(self.prefix, "m2m", request.key)
             yield Script(_WRITE, (entry_name,), (overwrite, sealed, ttl_ms))
         yield Release(lock)
 
     # -- outage bookkeeping ----------------------------------------------------------------------
 
     def _failed(self, exc: BaseException) -> None:
-        if self._outage.began():
-            log.warning(
-                "Redis at %s is unreachable (%s): each process fetches its own "
-                "client-credentials token until it is back",
-                self.connection.url,
-                describe(exc, self.connection.secrets),
-            )
+        self._outage.began(
+            exc,
+            "Redis at %s is unreachable (%s): each process fetches its own "
+            "client-credentials token until it is back",
+        )
 
     def _succeeded(self) -> None:
-        if self._outage.ended():
-            log.info("Redis at %s is reachable again: tokens are shared again", self.connection.url)
+        self._outage.ended(
+            "Redis at %s is reachable again: tokens are shared again", level=logging.INFO
+        )
 
-    # -- the two drivers: thin shells around the one flow -----------------------------------
+    # -- the store's operations, for the drivers of TokenCache --------------------------------
 
-    def get(
-        self,
-        key: str,
-        fetch: Callable[[], TokenSet],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> TokenSet:
-        steps = Steps(self._flow(key, skew, clock, replacing))
-        while (op := steps.next()) is not None:
-            try:
-                steps.result = self._run(op, fetch)
-            except BaseException as exc:  # into the flow, which knows what it means
-                steps.error = exc
-        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
-        return steps.value
-
-    async def aget(
-        self,
-        key: str,
-        afetch: Callable[[], Awaitable[TokenSet]],
-        *,
-        skew: float,
-        clock: Callable[[], float],
-        replacing: str | None,
-    ) -> TokenSet:
-        steps = Steps(self._flow(key, skew, clock, replacing))
-        while (op := steps.next()) is not None:
-            try:
-                steps.result = await self._arun(op, afetch)
-            except BaseException as exc:  # a cancellation too: the flow frees its lock
-                steps.error = exc
-        assert steps.value is not None  # noqa: S101 - a flow returns tokens or raises
-        return steps.value
-
-    def _run(self, op: _Op, fetch: Callable[[], TokenSet]) -> Any:
-        if isinstance(op, _Fetch):
-            return fetch()
-        if isinstance(op, _Sleep):
-            time.sleep(op.seconds)
-            return None
+    def _run(self, op: RedisOp) -> Any:
         return run(self.connection.sync, op)
 
-    async def _arun(self, op: _Op, afetch: Callable[[], Awaitable[TokenSet]]) -> Any:
-        if isinstance(op, _Fetch):
-            return await afetch()
-        if isinstance(op, _Sleep):
-            await asyncio.sleep(op.seconds)
-            return None
+    async def _arun(self, op: RedisOp) -> Any:
         if not self.connection.has_async:  # a sync client was passed: keep the loop free
             return await asyncio.to_thread(run, self.connection.sync, op)
         return await arun(await self.connection.for_loop(), op)

@@ -9,6 +9,7 @@ importable; new code imports from :mod:`cognito_guard.m2m_cache` (or
 from __future__ import annotations
 
 from .m2m_cache import (
+    CacheRequest,
     MemoryTokenCache,
     RedisTokenCache,
     TokenCache,
@@ -16,4 +17,11 @@ from .m2m_cache import (
     effective_skew,
 )
 
-__all__ = ["MemoryTokenCache", "RedisTokenCache", "TokenCache", "cache_key", "effective_skew"]
+__all__ = [
+    "CacheRequest",
+    "MemoryTokenCache",
+    "RedisTokenCache",
+    "TokenCache",
+    "cache_key",
+    "effective_skew",
+]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster, probe_url
 from .forks import at_fork
-from .urls import check_url, redact_url, url_secrets
+from .urls import check_url, describe, redact_url, url_secrets
 
 if TYPE_CHECKING:
     import asyncio
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from ._types import AsyncClient, SyncClient
 
 __all__ = ["Outage", "RedisConnection", "unavailable_errors"]
+
+log = logging.getLogger("cognito_guard")
 
 _INSTALL_HINT = "install it with: pip install 'cognito-guard[redis]'"
 
@@ -64,21 +67,22 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
 
 class Outage:
     """Whether a feature is in a Redis outage, so that it logs the start and the end once each
-    (not once per failing call).
+    (not once per failing call), and never logs the connection's credentials.
 
     Example::
 
-        except unavailable_errors() as exc:
-            if outage.began():
-                log.warning("Redis is unreachable (%s): ...", describe(exc, conn.secrets))
+        outage = Outage(conn)
         ...
-        if outage.ended():
-            log.info("Redis is reachable again")
+        except unavailable_errors() as exc:
+            outage.began(exc, "Redis at %s is unreachable (%s): working without it")
+        ...
+        outage.ended("Redis at %s is reachable again", level=logging.INFO)
     """
 
-    __slots__ = ("_down", "_lock")
+    __slots__ = ("_connection", "_down", "_lock")
 
-    def __init__(self) -> None:
+    def __init__(self, connection: RedisConnection) -> None:
+        self._connection = connection
         self._lock = threading.Lock()
         self._down = False
 
@@ -87,18 +91,26 @@ class Outage:
         """True between a failure and the next success."""
         return self._down
 
-    def began(self) -> bool:
-        """Record a failure; True only for the first one of an outage."""
+    def began(self, exc: BaseException, message: str, *args: object) -> bool:
+        """Record a failure; on the first one of an outage, log ``message`` at WARNING with the
+        connection's URL, then ``exc`` described without credentials, then ``args``; and return
+        True (False for the failures after it)."""
         with self._lock:
             first, self._down = not self._down, True
+        if first:
+            conn = self._connection
+            log.warning(message, conn.url, describe(exc, conn.secrets), *args)
         return first
 
-    def ended(self) -> bool:
-        """Record a success; True only for the first one after a failure."""
+    def ended(self, message: str, *args: object, level: int = logging.WARNING) -> bool:
+        """Record a success; on the first one after a failure, log ``message`` at ``level``
+        with the connection's URL, then ``args``; and return True (False otherwise)."""
         if not self._down:  # the usual case takes no lock
             return False
         with self._lock:
             back, self._down = self._down, False
+        if back:
+            log.log(level, message, self._connection.url, *args)
         return back
 
     def after_fork(self) -> None:

@@ -175,7 +175,7 @@ class RedisRevocations(_LocalList):
         self._version: int | None = None  # the write counter at the last sync
         self._messages = 0  # messages received since the last sync
         self._syncs_since_full = 0
-        self._outage = Outage()  # between a failed sync and the next good one
+        self._outage = Outage(self._conn)  # between a failed sync and the next good one
         self._warned_open = False
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
@@ -459,12 +459,9 @@ class RedisRevocations(_LocalList):
     def _log_if_recovered(self) -> None:
         # One message for the end of an outage, whichever read ended it (the thread's re-sync or
         # a caller's catch-up): operators and the load harness watch for it.
-        if self._outage.ended():
-            log.warning(
-                "the revocation list is synchronised again with %s (%d entries)",
-                self._conn.url,
-                len(self),
-            )
+        self._outage.ended(
+            "the revocation list is synchronised again with %s (%d entries)", len(self)
+        )
 
     def _on_message(self, data: object) -> None:
         self._messages += 1
@@ -475,14 +472,12 @@ class RedisRevocations(_LocalList):
         self._apply(entry)
 
     def _on_error(self, exc: BaseException) -> None:
-        if self._outage.began():
-            log.warning(
-                "the revocation list lost Redis at %s (%s); serving the local "
-                "copy of %d entries and reconnecting",
-                self._conn.url,
-                describe(exc, self._conn.secrets),
-                len(self),
-            )
+        self._outage.began(
+            exc,
+            "the revocation list lost Redis at %s (%s); serving the local copy of %d entries "
+            "and reconnecting",
+            len(self),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
 

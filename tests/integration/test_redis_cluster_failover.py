@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 
 from cognito_guard import RevocationsUnavailableError
 from cognito_guard.client import RedisTokenCache, TokenSet
+from cognito_guard.m2m_cache import CacheRequest
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.sessions import RedisSessionStore, SessionStoreUnavailable
 from cognito_guard.testing import LocalIssuer, RedisClusterServer
@@ -128,7 +129,7 @@ def test_a_master_failover_is_survived_without_a_restart(
         return TokenSet(access_token=f"m2m-{len(fetches)}", expires_in=3600, expires_at=1e12)
 
     def m2m(cache: RedisTokenCache, key: str) -> TokenSet:
-        return cache.get(key, fetch, skew=60, clock=time.time, replacing=None)
+        return cache.get(CacheRequest(key, 60, time.time), fetch)
 
     caches = [RedisTokenCache(cluster.url, encryption_key=KEY) for _ in range(3)]
     try:

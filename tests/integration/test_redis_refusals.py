@@ -18,6 +18,7 @@ import redis
 
 from cognito_guard import RevocationsUnavailableError
 from cognito_guard.client import RedisTokenCache, TokenSet
+from cognito_guard.m2m_cache import CacheRequest
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.sessions import (
     RedisSessionStore,
@@ -124,7 +125,7 @@ def test_the_m2m_token_cache_fetches_a_token_of_its_own(refusing: str) -> None:
         return tokens
 
     try:
-        tokens = cache.get("k", fetch, skew=60, clock=time.time, replacing=None)
+        tokens = cache.get(CacheRequest("k", 60, time.time), fetch)
     finally:
         cache.close()
     assert tokens.access_token == "own" and len(fetched) == 1

@@ -27,7 +27,7 @@ from cognito_guard.client import (
     RedisTokenCache,
     TokenSet,
 )
-from cognito_guard.m2m_cache import cache_key
+from cognito_guard.m2m_cache import CacheRequest, cache_key
 from cognito_guard.testing import LocalIssuer, ManualClock, OAuthServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
@@ -356,7 +356,7 @@ def test_a_cancelled_async_fetch_frees_the_lock_at_once(
         raise AssertionError("not cancelled")
 
     async def go() -> None:
-        fetching = cache.aget("k", afetch, skew=60, clock=time.time, replacing=None)
+        fetching = cache.aget(CacheRequest("k", 60, time.time), afetch)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(fetching, 0.3)
         await cache.aclose()

@@ -19,7 +19,7 @@ from cognito_guard.client import (
     TokenSet,
 )
 from cognito_guard.errors import ConfigurationError
-from cognito_guard.m2m_cache import cache_key
+from cognito_guard.m2m_cache import CacheRequest, cache_key
 from cognito_guard.testing import ManualClock
 
 URL = "redis://app:redis-pw@127.0.0.1:6379/0"
@@ -140,17 +140,17 @@ def test_a_sealed_entry_opens_under_its_own_key_only() -> None:
     c = cache()
     raw = c._seal("k1", tokens(clock))
     assert b"tok-A" not in raw
-    opened = c._open("k1", raw, 60, clock, None)
+    opened = c._open(CacheRequest("k1", 60, clock), raw)
     assert opened.tokens is not None and opened.tokens.access_token == "tok-A"
     assert opened.tokens.clock is clock
-    foreign = c._open("k2", raw, 60, clock, None)
+    foreign = c._open(CacheRequest("k2", 60, clock), raw)
     assert foreign.tokens is None and foreign.overwrite == raw and foreign.problem
 
 
 def test_another_keys_entry_is_unreadable_and_not_to_be_overwritten() -> None:
     clock = ManualClock(time.time())
     raw = cache(encryption_key=Fernet.generate_key())._seal("k1", tokens(clock))
-    opened = cache()._open("k1", raw, 60, clock, None)
+    opened = cache()._open(CacheRequest("k1", 60, clock), raw)
     assert opened.tokens is None and opened.overwrite == b"" and opened.problem
 
 
@@ -158,7 +158,7 @@ def test_a_rotated_key_list_reads_entries_of_the_old_key() -> None:
     clock = ManualClock(time.time())
     old, new = Fernet.generate_key(), Fernet.generate_key()
     raw = cache(encryption_key=old)._seal("k1", tokens(clock))
-    opened = cache(encryption_key=[new, old])._open("k1", raw, 60, clock, None)
+    opened = cache(encryption_key=[new, old])._open(CacheRequest("k1", 60, clock), raw)
     assert opened.tokens is not None
 
 
@@ -166,13 +166,13 @@ def test_due_and_replaced_tokens_are_not_returned() -> None:
     clock = ManualClock(time.time())
     c = cache()
     raw = c._seal("k1", tokens(clock))
-    rejected = c._open("k1", raw, 60, clock, "tok-A")
+    rejected = c._open(CacheRequest("k1", 60, clock, "tok-A"), raw)
     assert rejected.tokens is None and rejected.rejected
-    assert c._open("k1", raw, 60, clock, "tok-B").tokens is not None
+    assert c._open(CacheRequest("k1", 60, clock, "tok-B"), raw).tokens is not None
     clock.advance(3600 - 60)
-    due = c._open("k1", raw, 60, clock, None)
+    due = c._open(CacheRequest("k1", 60, clock), raw)
     assert due.tokens is None and due.overwrite == raw and not due.rejected
-    assert not c._open("k1", raw, 60, clock, "tok-A").rejected  # due, not rejected
+    assert not c._open(CacheRequest("k1", 60, clock, "tok-A"), raw).rejected  # due, not rejected
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_due_and_replaced_tokens_are_not_returned() -> None:
 def test_garbage_under_our_key_is_corrupt_and_replaceable(data: bytes) -> None:
     clock = ManualClock(time.time())
     raw = Fernet(KEY).encrypt(data)
-    opened = cache()._open("k1", raw, 60, clock, None)
+    opened = cache()._open(CacheRequest("k1", 60, clock), raw)
     assert opened.tokens is None and opened.overwrite == raw and opened.problem
 
 
@@ -199,9 +199,9 @@ def test_a_plaintext_reader_leaves_what_it_cannot_parse_alone() -> None:
     plain = RedisTokenCache(URL, encryption_key=None, allow_plaintext=True)
     raw = plain._seal("k1", tokens(clock))
     assert json.loads(raw)["tokens"]["access_token"] == "tok-A"
-    assert plain._open("k1", raw, 60, clock, None).tokens is not None
+    assert plain._open(CacheRequest("k1", 60, clock), raw).tokens is not None
     encrypted = cache()._seal("k1", tokens(clock))
-    opened = plain._open("k1", encrypted, 60, clock, None)
+    opened = plain._open(CacheRequest("k1", 60, clock), encrypted)
     assert opened.tokens is None and opened.overwrite == b""
 
 
