@@ -5,9 +5,19 @@ authorizers (TOKEN and REQUEST) and proxy events (payload 1.0), HTTP API authori
 events (payload 2.0), WebSocket ``$connect`` authorizers, AppSync authorizers, Application Load
 Balancer targets (single- and multi-value headers) and function URLs.
 
-``token`` is a bare token, sent as ``Authorization: Bearer <token>``; ``authorization`` sets the
-header's whole value instead (another scheme, a malformed value); ``headers`` adds others. With
-neither, the request carries no ``Authorization`` header.
+The builders share their request arguments, each meaning the same wherever it is taken:
+
+- ``token``: a bare token, sent as ``Authorization: Bearer <token>`` (the authorizers' first
+  positional argument, a keyword of the proxy builders);
+- ``authorization``: the header's whole value instead (another scheme, a malformed value); with
+  neither, the request carries no ``Authorization`` header (a TOKEN authorizer event carries
+  ``Bearer `` and an AppSync one an empty value, as those events always hold one);
+- ``headers``: other request headers, over the builder's own (``Host``, ``User-Agent``); the
+  payload 2.0 and ALB events carry every name lower-cased;
+- ``body`` (proxy events): a string, bytes (decoded) or a mapping (sent as JSON);
+- ``method`` and ``path`` (positional in the proxy builders, keywords of the REST and HTTP API
+  authorizers): ``GET`` and ``/`` unless given; ``stage``: ``prod``, or ``$default`` on an HTTP
+  API.
 
 Example::
 
@@ -26,7 +36,10 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "ACCOUNT_ID",
@@ -47,6 +60,7 @@ __all__ = [
 API_ID = "abcdef1234"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+_API_HOST = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 _TARGET_GROUP = (
     f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:targetgroup/lambda/0123456789ab"
 )
@@ -67,16 +81,49 @@ def method_arn(
     return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}{below}"
 
 
+class _Headers(TypedDict, total=False):
+    """The keywords of a request's headers (the module docstring describes each)."""
+
+    authorization: str | None
+    headers: Mapping[str, str] | None
+
+
+class _Request(_Headers, total=False):
+    """The keywords of a proxy event's request: its headers, ``token`` and ``body``."""
+
+    token: str | None
+    body: str | bytes | Mapping[str, Any] | None
+
+
+class _RouteRequest(_Headers, total=False):
+    """The keywords of a REQUEST authorizer event's request: its headers and its route."""
+
+    method: str
+    path: str
+    stage: str
+
+
 def _header_map(
-    token: str | None, authorization: str | None, headers: Mapping[str, str] | None
+    token: str | None,
+    request: _Headers,
+    host: str = _API_HOST,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    merged = {"Host": f"{API_ID}.execute-api.{REGION}.amazonaws.com", "User-Agent": "test"}
-    merged.update(headers or {})
+    """The request's header map: ``Host``, ``User-Agent``, ``extra``, ``headers``, then the
+    ``Authorization`` header the token or ``authorization`` makes."""
+    merged = {"Host": host, "User-Agent": "test", **(extra or {}), **(request.get("headers") or {})}
+    authorization = request.get("authorization")
     if authorization is not None:
         merged["Authorization"] = authorization
     elif token is not None:
         merged["Authorization"] = "Bearer " + token
     return merged
+
+
+def _lower_case_headers(request: _Request, host: str = _API_HOST) -> dict[str, str]:
+    """The header map of payload 2.0 and ALB events: every name lower-cased."""
+    merged = _header_map(request.get("token"), request, host)
+    return {name.lower(): value for name, value in merged.items()}
 
 
 def _body(body: str | bytes | Mapping[str, Any] | None) -> str | None:
@@ -114,70 +161,42 @@ def rest_token_authorizer_event(
 
 
 def rest_request_authorizer_event(
-    token: str | None = None,
-    *,
-    authorization: str | None = None,
-    method: str = "GET",
-    path: str = "/",
-    headers: Mapping[str, str] | None = None,
-    stage: str = "prod",
-    resource: str | None = None,
+    token: str | None = None, *, resource: str | None = None, **request: Unpack[_RouteRequest]
 ) -> dict[str, Any]:
-    """A REST API REQUEST authorizer event: the request's fields, its method ARN, no body."""
-    event = rest_proxy_event(
-        method,
-        path,
-        token=token,
-        authorization=authorization,
-        headers=headers,
-        stage=stage,
-        resource=resource,
-    )
+    """A REST API REQUEST authorizer event: the :func:`rest_proxy_event` of the same request
+    (``resource`` as there) without its body, and its method ARN."""
+    event = rest_proxy_event(token=token, resource=resource, **request)
     del event["body"], event["isBase64Encoded"]
-    return {"type": "REQUEST", "methodArn": method_arn(method, path, stage=stage), **event}
+    arn = method_arn(event["httpMethod"], event["path"], stage=event["requestContext"]["stage"])
+    return {"type": "REQUEST", "methodArn": arn, **event}
 
 
 def http_api_authorizer_event(
-    token: str | None = None,
-    *,
-    authorization: str | None = None,
-    method: str = "GET",
-    path: str = "/",
-    headers: Mapping[str, str] | None = None,
-    stage: str = "$default",
-    route_key: str | None = None,
+    token: str | None = None, *, route_key: str | None = None, **request: Unpack[_RouteRequest]
 ) -> dict[str, Any]:
-    """An HTTP API Lambda authorizer event, payload format 2.0 (lower-case header names)."""
-    event = http_api_proxy_event(
-        method, path, token=token, authorization=authorization, headers=headers, stage=stage
-    )
+    """An HTTP API Lambda authorizer event, payload format 2.0: the :func:`http_api_proxy_event`
+    of the same request, its route key (``route_key``, or ``"{method} {path}"``) and route ARN."""
+    event = http_api_proxy_event(token=token, **request)
     del event["isBase64Encoded"]
-    key = route_key or f"{method} {path}"
-    event["routeKey"] = event["requestContext"]["routeKey"] = key
+    # The event's paths include a named stage; the route key and the ARN take the path below it.
+    method, path = event["requestContext"]["http"]["method"], request.get("path", "/")
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key or f"{method} {path}"
     authorization_value = event["headers"].get("authorization")
     return {
         "version": "2.0",
         "type": "REQUEST",
-        "routeArn": method_arn(method, path, stage=stage),
+        "routeArn": method_arn(method, path, stage=event["requestContext"]["stage"]),
         "identitySource": [authorization_value] if authorization_value else [],
         **event,
     }
 
 
 def websocket_connect_authorizer_event(
-    token: str | None = None,
-    *,
-    authorization: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    stage: str = "prod",
+    token: str | None = None, *, stage: str = "prod", **request: Unpack[_Headers]
 ) -> dict[str, Any]:
     """A WebSocket API REQUEST authorizer event on ``$connect``."""
-    header_map = _header_map(
-        token,
-        authorization,
-        {"Connection": "upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
-        | dict(headers or {}),
-    )
+    upgrade = {"Connection": "upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+    header_map = _header_map(token, request, extra=upgrade)
     return {
         "type": "REQUEST",
         "methodArn": method_arn("$connect", stage=stage),
@@ -234,14 +253,11 @@ def rest_proxy_event(
     method: str = "GET",
     path: str = "/",
     *,
-    token: str | None = None,
-    authorization: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    body: str | bytes | Mapping[str, Any] | None = None,
     stage: str = "prod",
     resource: str | None = None,
     authorizer_claims: Mapping[str, str] | None = None,
     no_headers: bool = False,
+    **request: Unpack[_Request],
 ) -> dict[str, Any]:
     """A REST API proxy event (payload 1.0): ``headers`` and ``multiValueHeaders``.
 
@@ -249,7 +265,7 @@ def rest_proxy_event(
     authorizer does (every value a string); ``no_headers=True`` sends both header fields as
     null, as API Gateway does for a request without headers.
     """
-    header_map = _header_map(token, authorization, headers)
+    header_map = _header_map(request.get("token"), request)
     context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "apiId": API_ID,
@@ -273,7 +289,7 @@ def rest_proxy_event(
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": context,
-        "body": _body(body),
+        "body": _body(request.get("body")),
         "isBase64Encoded": False,
     }
 
@@ -282,7 +298,7 @@ def _v2_event(
     method: str,
     path: str,
     header_map: dict[str, str],
-    body: str | None,
+    request: _Request,
     stage: str,
     context: dict[str, Any],
 ) -> dict[str, Any]:
@@ -314,6 +330,7 @@ def _v2_event(
     }
     if cookies:
         event["cookies"] = cookies
+    body = _body(request.get("body"))
     if body is not None:
         event["body"] = body
     return event
@@ -323,71 +340,42 @@ def http_api_proxy_event(
     method: str = "GET",
     path: str = "/",
     *,
-    token: str | None = None,
-    authorization: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    body: str | bytes | Mapping[str, Any] | None = None,
     stage: str = "$default",
     jwt_claims: Mapping[str, str] | None = None,
     jwt_scopes: list[str] | None = None,
+    **request: Unpack[_Request],
 ) -> dict[str, Any]:
     """An HTTP API proxy event (payload 2.0): lower-case header names, values comma-joined.
 
     ``jwt_claims`` (and ``jwt_scopes``) fill ``requestContext.authorizer.jwt`` as an HTTP API
     JWT authorizer does (every claim value a string).
     """
-    header_map = {k.lower(): v for k, v in _header_map(token, authorization, headers).items()}
     context: dict[str, Any] = {"apiId": API_ID}
     if jwt_claims is not None:
         context["authorizer"] = {"jwt": {"claims": dict(jwt_claims), "scopes": jwt_scopes}}
-    return _v2_event(method, path, header_map, _body(body), stage, context)
+    return _v2_event(method, path, _lower_case_headers(request), request, stage, context)
 
 
 def function_url_event(
-    method: str = "GET",
-    path: str = "/",
-    *,
-    token: str | None = None,
-    authorization: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    body: str | bytes | Mapping[str, Any] | None = None,
+    method: str = "GET", path: str = "/", **request: Unpack[_Request]
 ) -> dict[str, Any]:
     """A Lambda function URL event (payload 2.0, no stage, no authorizer claims)."""
     url_id = "abcdefghijklmnopqrstuvwxyz012345"
-    header_map = {
-        k.lower(): v
-        for k, v in _header_map(
-            token,
-            authorization,
-            {"Host": f"{url_id}.lambda-url.{REGION}.on.aws", **(headers or {})},
-        ).items()
-    }
-    return _v2_event(method, path, header_map, _body(body), "$default", {"apiId": url_id})
+    header_map = _lower_case_headers(request, f"{url_id}.lambda-url.{REGION}.on.aws")
+    return _v2_event(method, path, header_map, request, "$default", {"apiId": url_id})
 
 
 def alb_event(
-    method: str = "GET",
-    path: str = "/",
-    *,
-    token: str | None = None,
-    authorization: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    body: str | bytes | Mapping[str, Any] | None = None,
-    multi_value: bool = False,
+    method: str = "GET", path: str = "/", *, multi_value: bool = False, **request: Unpack[_Request]
 ) -> dict[str, Any]:
     """An Application Load Balancer target event: ``headers``, or only ``multiValueHeaders``
     when the target group has multi-value headers on (``multi_value=True``)."""
-    header_map = {
-        k.lower(): v
-        for k, v in _header_map(
-            token, authorization, {"Host": "lambda-alb-123.elb.amazonaws.com", **(headers or {})}
-        ).items()
-    }
+    header_map = _lower_case_headers(request, "lambda-alb-123.elb.amazonaws.com")
     event: dict[str, Any] = {
         "requestContext": {"elb": {"targetGroupArn": _TARGET_GROUP}},
         "httpMethod": method,
         "path": path,
-        "body": _body(body) or "",
+        "body": _body(request.get("body")) or "",
         "isBase64Encoded": False,
     }
     if multi_value:
