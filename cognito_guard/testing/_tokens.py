@@ -179,6 +179,7 @@ class TokenIssuer:
         header: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> str:
+        """The claims of :meth:`_claims`, signed with ``key`` (else ``default_key``)."""
         return self.sign(
             self._claims(body, groups, **options), key=key or default_key, header=header
         )
