@@ -49,18 +49,8 @@ def attribute_claims(attributes: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _finish(
-    body: dict[str, Any],
-    groups: Iterable[str] | None,
-    claims: Mapping[str, Any] | None,
-    overrides: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Cognito puts ``cognito:groups`` first; ``claims`` apply before the keyword overrides."""
-    if groups is not None:
-        body = {"cognito:groups": list(groups), **body}
-    body.update(claims or {})
-    body.update(overrides)
-    return body
+_TIMES: dict[str, Any] = dict.fromkeys(("auth_time", "iat", "exp"))
+"""Where the times stand in a token's claims (Cognito's order); ``_claims`` sets them."""
 
 
 class TokenIssuer:
@@ -69,6 +59,16 @@ class TokenIssuer:
     Like Cognito it has two keys, one signing access tokens and one signing ID tokens. Every claim
     of a minted token can be overridden, or left out with :data:`OMIT`. Use it through
     :class:`~cognito_guard.testing.LocalIssuer`, which adds ``serve()`` and ``serve_oauth()``.
+
+    Besides its own arguments, every token method takes these keyword options:
+
+    * ``expires_in`` (3600): seconds from ``iat`` to ``exp``;
+    * ``issued_at`` (None: the clock's time): ``iat`` and ``auth_time``;
+    * ``claims`` (None): claims to add or override, for names that are not identifiers
+      (``{"custom:tenant": "acme"}``); applied before the keyword overrides;
+    * ``key`` and ``header`` (None), for the signed tokens: as for :meth:`sign` (the ID token's
+      default key is :attr:`id_key`);
+    * any other keyword: a claim to override, or to leave out with :data:`OMIT`.
     """
 
     def __init__(
@@ -147,9 +147,42 @@ class TokenIssuer:
         )
         return signing_input + "." + b64url(signature)
 
-    def _times(self, expires_in: float, issued_at: float | None) -> dict[str, int]:
+    def _claims(
+        self,
+        body: Mapping[str, Any],
+        groups: Iterable[str] | None,
+        /,
+        *,
+        expires_in: float = 3600,
+        issued_at: float | None = None,
+        claims: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        """``body`` with its times set, ``cognito:groups`` first (as Cognito puts it), then
+        ``claims``, then the keyword ``overrides``."""
         iat = int(self.clock() if issued_at is None else issued_at)
-        return {"auth_time": iat, "iat": iat, "exp": int(iat + expires_in)}
+        finished: dict[str, Any] = {} if groups is None else {"cognito:groups": list(groups)}
+        finished.update(body)
+        finished.update({"auth_time": iat, "iat": iat, "exp": int(iat + expires_in)})
+        finished.update(claims or {})
+        finished.update(overrides)
+        return finished
+
+    def _signed(
+        self,
+        body: Mapping[str, Any],
+        groups: Iterable[str] | None,
+        default_key: SigningKey,
+        /,
+        *,
+        key: SigningKey | None = None,
+        header: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> str:
+        """The claims of :meth:`_claims`, signed with ``key`` (else ``default_key``)."""
+        return self.sign(
+            self._claims(body, groups, **options), key=key or default_key, header=header
+        )
 
     def access_token_claims(
         self,
@@ -158,12 +191,12 @@ class TokenIssuer:
         groups: Iterable[str] | None = None,
         username: str = "alice",
         sub: str | None = None,
-        expires_in: float = 3600,
-        issued_at: float | None = None,
-        claims: Mapping[str, Any] | None = None,
-        **overrides: Any,
+        **options: Any,
     ) -> dict[str, Any]:
-        """The claims of a user's access token, as Cognito issues them."""
+        """The claims of a user's access token, as Cognito issues them.
+
+        ``options``: ``expires_in``, ``issued_at``, ``claims`` and claim overrides (see the class).
+        """
         body: dict[str, Any] = {
             "sub": sub or stable_sub(self.user_pool_id, username),
             "iss": self.issuer,
@@ -173,11 +206,11 @@ class TokenIssuer:
             "event_id": str(uuid.uuid4()),
             "token_use": "access",
             "scope": " ".join(scopes),
-            **self._times(expires_in, issued_at),
+            **_TIMES,
             "jti": str(uuid.uuid4()),
             "username": username,
         }
-        return _finish(body, groups, claims, overrides)
+        return self._claims(body, groups, **options)
 
     def access_token(
         self, *, key: SigningKey | None = None, header: Mapping[str, Any] | None = None, **kw: Any
@@ -192,14 +225,12 @@ class TokenIssuer:
         username: str = "alice",
         email: str = "alice@example.com",
         sub: str | None = None,
-        expires_in: float = 3600,
-        issued_at: float | None = None,
-        key: SigningKey | None = None,
-        header: Mapping[str, Any] | None = None,
-        claims: Mapping[str, Any] | None = None,
-        **overrides: Any,
+        **options: Any,
     ) -> str:
-        """A signed ID token with Cognito's claims (``aud`` is the client id)."""
+        """A signed ID token with Cognito's claims (``aud`` is the client id).
+
+        ``options``: the token options and claim overrides of the class.
+        """
         body: dict[str, Any] = {
             "sub": sub or stable_sub(self.user_pool_id, username),
             "email_verified": True,
@@ -209,38 +240,35 @@ class TokenIssuer:
             "aud": self.client_id,
             "event_id": str(uuid.uuid4()),
             "token_use": "id",
-            **self._times(expires_in, issued_at),
+            **_TIMES,
             "jti": str(uuid.uuid4()),
             "email": email,
         }
-        body = _finish(body, groups, claims, overrides)
-        return self.sign(body, key=key or self.id_key, header=header)
+        return self._signed(body, groups, self.id_key, **options)
 
     def m2m_token(
         self,
         *,
         scopes: Iterable[str] = ("orders/read",),
         client_id: str | None = None,
-        expires_in: float = 3600,
-        issued_at: float | None = None,
-        key: SigningKey | None = None,
-        header: Mapping[str, Any] | None = None,
-        claims: Mapping[str, Any] | None = None,
-        **overrides: Any,
+        **options: Any,
     ) -> str:
-        """A client-credentials (machine-to-machine) access token: ``sub`` is the client id."""
+        """A client-credentials (machine-to-machine) access token: ``sub`` is the client id.
+
+        ``options``: the token options and claim overrides of the class.
+        """
         client = client_id or self.client_id
         body: dict[str, Any] = {
             "sub": client,
             "token_use": "access",
             "scope": " ".join(scopes),
-            **self._times(expires_in, issued_at),
+            **_TIMES,
             "iss": self.issuer,
             "version": 2,
             "jti": str(uuid.uuid4()),
             "client_id": client,
         }
-        return self.sign(_finish(body, None, claims, overrides), key=key, header=header)
+        return self._signed(body, None, self.access_key, **options)
 
     # -- wiring --------------------------------------------------------------------------------
 

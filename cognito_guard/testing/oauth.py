@@ -54,7 +54,16 @@ import functools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    TypedDict,
+    TypeVar,
+    overload,
+)
 from urllib.parse import urlsplit
 
 from ._managed_login import ManagedLogin
@@ -65,9 +74,24 @@ from ._tokens import TokenIssuer
 from .server import JWKSServer, Request, Response, Route
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..client import CognitoTokenClient
 
 __all__ = ["GRANTS", "USER_SCOPES", "OAuthServer"]
+
+
+class _PoolOptions(TypedDict, total=False):
+    """The options of :class:`OAuthServer` that shape its pool: :class:`UserPool`'s keywords."""
+
+    client_secret: str | None
+    rotate_refresh_tokens: bool
+    retry_grace_period: float
+    device_tracking: bool
+    access_token_ttl: int
+    code_ttl: float
+    resources: Iterable[str] | None
+
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -134,12 +158,16 @@ class OAuthServer(JWKSServer):
             RFC 8707); any other is refused with ``invalid_target``. None (default): any URL
             Cognito accepts, ``https://``, ``http://localhost`` or a custom scheme.
         access_token_ttl: ``expires_in`` of the access and ID tokens it issues.
+        code_ttl: seconds an authorization code can be redeemed.
         signed_in_user: whom ``/oauth2/authorize`` signs in.
         token_delay: seconds ``/oauth2/token`` waits before answering (to test concurrency).
 
     Inspect it with ``request_count(path)``, ``grant_counts`` and ``api_counts``; make the next
     answer of a path a fault with :meth:`inject`. The options stay settable attributes.
 
+    ``client_secret``, ``rotate_refresh_tokens``, ``retry_grace_period``, ``device_tracking``,
+    ``resources``, ``access_token_ttl`` and ``code_ttl`` go to the pool (``UserPool`` keeps
+    their defaults).
     The pool's state (users, codes, refresh tokens) is a plain ``UserPool``; its routes are
     ``OAuthEndpoints`` (``/oauth2/*``), ``UserPoolAPI`` (``POST /``) and ``ManagedLogin``
     (``/oauth2/authorize``, ``/login``, ``/logout``); this class wires them together.
@@ -177,32 +205,17 @@ class OAuthServer(JWKSServer):
         self,
         issuer: TokenIssuer,
         *,
-        client_secret: str | None = None,
-        rotate_refresh_tokens: bool = False,
-        retry_grace_period: float = 0,
-        device_tracking: bool = False,
         unknown_operations: Iterable[str] = (),
         allowed_grants: Iterable[str] = GRANTS,
         m2m_scopes: Iterable[str] = ("orders/read", "orders/write"),
-        resources: Iterable[str] | None = None,
-        access_token_ttl: int = 3600,
-        code_ttl: float = 300,
         signed_in_user: str = "alice",
         token_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        **pool: Unpack[_PoolOptions],
     ) -> None:
         super().__init__(issuer, host=host, port=port)
-        self._pool = UserPool(
-            issuer,
-            client_secret=client_secret,
-            rotate_refresh_tokens=rotate_refresh_tokens,
-            retry_grace_period=retry_grace_period,
-            device_tracking=device_tracking,
-            access_token_ttl=access_token_ttl,
-            code_ttl=code_ttl,
-            resources=resources,
-        )
+        self._pool = UserPool(issuer, **pool)
         self._api = UserPoolAPI(self._pool, unknown_operations)
         self._oauth = OAuthEndpoints(
             self._pool,

@@ -11,7 +11,8 @@ import pytest
 
 import cognito_guard.testing
 from cognito_guard import testing
-from cognito_guard.testing import LocalIssuer, ManualClock
+from cognito_guard._jws import decode_unverified
+from cognito_guard.testing import OMIT, LocalIssuer, ManualClock, OAuthServer
 from cognito_guard.testing._pool import UserPool
 from cognito_guard.testing._refusals import Refused
 
@@ -182,3 +183,95 @@ def test_a_password_signs_in_only_an_added_user(issuer: LocalIssuer) -> None:
 def test_a_grace_period_outside_cognito_s_range_is_refused(issuer: LocalIssuer) -> None:
     with pytest.raises(ValueError, match="0 to 60"):
         UserPool(issuer, retry_grace_period=61)
+
+
+# -- the options every token method and the OAuth double take ------------------------------------
+
+
+def _decoded(token: str) -> tuple[dict[str, object], dict[str, object]]:
+    return decode_unverified(token, 16_384)
+
+
+@pytest.mark.parametrize("kind", ["access_token", "id_token", "m2m_token"])
+def test_every_token_method_takes_the_token_options_and_claim_overrides(
+    issuer: LocalIssuer, kind: str
+) -> None:
+    mint = getattr(issuer, kind)
+    token = mint(
+        expires_in=60,
+        issued_at=1_000,
+        key=issuer.id_key,
+        header={"typ": "JWT"},
+        claims={"custom:tenant": "acme", "jti": "from-claims"},
+        jti="from-keyword",  # keyword overrides apply after ``claims``
+        event_id=OMIT,
+    )
+    header, claims = _decoded(token)
+    assert header == {"kid": issuer.id_key.kid, "alg": "RS256", "typ": "JWT"}
+    assert (claims["auth_time"], claims["iat"], claims["exp"]) == (1_000, 1_000, 1_060)
+    assert claims["custom:tenant"] == "acme"
+    assert claims["jti"] == "from-keyword"
+    assert "event_id" not in claims
+
+
+def test_each_token_kind_is_signed_by_its_own_key_by_default(issuer: LocalIssuer) -> None:
+    assert _decoded(issuer.access_token())[0]["kid"] == issuer.access_key.kid
+    assert _decoded(issuer.id_token())[0]["kid"] == issuer.id_key.kid
+    assert _decoded(issuer.m2m_token())[0]["kid"] == issuer.access_key.kid
+
+
+def test_groups_become_cognito_groups_on_user_tokens_and_a_plain_claim_on_m2m(
+    issuer: LocalIssuer,
+) -> None:
+    for user_token in (issuer.access_token(groups=["admins"]), issuer.id_token(groups=["admins"])):
+        assert next(iter(_decoded(user_token)[1].items())) == ("cognito:groups", ["admins"])
+    m2m = _decoded(issuer.m2m_token(groups=["admins"]))[1]
+    assert m2m["groups"] == ["admins"]
+    assert "cognito:groups" not in m2m
+
+
+def test_the_times_stand_where_cognito_puts_them(issuer: LocalIssuer) -> None:
+    claims = list(_decoded(issuer.id_token())[1])
+    assert claims[claims.index("token_use") + 1 : claims.index("jti")] == [
+        "auth_time",
+        "iat",
+        "exp",
+    ]
+
+
+def test_the_oauth_double_hands_its_pool_options_to_the_pool(issuer: LocalIssuer) -> None:
+    server = OAuthServer(
+        issuer,
+        client_secret="s3cret",
+        rotate_refresh_tokens=True,
+        retry_grace_period=5,
+        device_tracking=True,
+        access_token_ttl=600,
+        code_ttl=30,
+        resources=["https://api.example.com"],
+        token_delay=0.5,
+    )
+    assert (server.client_secret, server.rotate_refresh_tokens, server.device_tracking) == (
+        "s3cret",
+        True,
+        True,
+    )
+    assert (server.retry_grace_period, server.access_token_ttl, server.code_ttl) == (5.0, 600, 30)
+    assert server.resources == ("https://api.example.com",)
+    assert server.token_delay == 0.5
+    server.client_secret = None  # the options stay settable attributes
+    assert server.client_secret is None
+
+
+def test_the_oauth_double_keeps_the_pool_s_defaults(issuer: LocalIssuer) -> None:
+    server, pool = OAuthServer(issuer), UserPool(issuer)
+    names = ["client_secret", "rotate_refresh_tokens", "retry_grace_period", "device_tracking"]
+    names += ["access_token_ttl", "code_ttl", "resources"]
+    assert {n: getattr(server, n) for n in names} == {n: getattr(pool, n) for n in names}
+
+
+def test_the_oauth_double_refuses_an_unknown_or_out_of_range_option(issuer: LocalIssuer) -> None:
+    with pytest.raises(TypeError, match="rotate_refresh_token"):
+        OAuthServer(issuer, rotate_refresh_token=True)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="0 to 60"):
+        issuer.serve_oauth(retry_grace_period=61)
