@@ -37,8 +37,12 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
+# The suite in parallel (pytest-xdist), a file to a worker: its real servers each take a port of
+# their own. At most four workers, so that a large machine does not start dozens of clusters.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
+
 pytest: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 # The newest releases pyproject.toml allows, as a user installing today gets them: a separate
 # environment, upgraded at every run, then the type check and the whole suite.
@@ -47,7 +51,7 @@ test-latest: $(UV)
 	$(UV) pip install --quiet --python $(LATEST)/bin/python --upgrade --refresh -e '.[dev]'
 	@echo "newest releases: $$($(UV) pip freeze --python $(LATEST)/bin/python | tr '\n' ' ')"
 	$(LATEST)/bin/python -m mypy --strict cognito_guard
-	$(LATEST)/bin/python -m pytest
+	$(LATEST)/bin/python -m pytest $(PYTEST_WORKERS)
 
 # Refresh the lock: every package to its newest allowed release (and uv itself).
 lock: $(UV)
