@@ -7,7 +7,8 @@ Sync and async twins in this package follow one rule:
   the manner of ``httpx.Auth.auth_flow``. The flows of :mod:`cognito_guard._oauth` and
   :class:`~cognito_guard.client.CognitoTokenClient`'s ``_run``/``_arun``; the key store's
   ``_fetch_flow`` and its two fetch drivers; the auth classes' ``_protocol`` and their
-  ``sync_auth_flow``/``async_auth_flow``. A driver only performs the steps: an HTTP request with
+  ``sync_auth_flow``/``async_auth_flow``; the M2M token caches' ``_flow`` under
+  ``TokenCache.get``/``aget``. A driver only performs the steps: an HTTP request with
   ``httpx.Client`` or ``httpx.AsyncClient``, or a call of a component that has a sync and an async
   form (a verifier, a revocation list).
 - A **sync-only component** used from async code is handed to a thread (``asyncio.to_thread``),
