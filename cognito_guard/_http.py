@@ -5,12 +5,13 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 
 from .errors import BodyTooLarge
 
-__all__ = ["BodyTooLarge", "aread_capped", "read_capped", "ssl_context"]
+__all__ = ["BodyTooLarge", "aread_capped", "client_options", "read_capped", "ssl_context"]
 
 _ssl_lock = threading.Lock()
 _ssl: ssl.SSLContext | None = None
@@ -32,6 +33,16 @@ def ssl_context() -> ssl.SSLContext:
                 _ssl = httpx.create_ssl_context()
             context = _ssl
     return context
+
+
+def client_options(timeout: httpx.Timeout, transport: object) -> dict[str, Any]:
+    """The options of an httpx client that talks to Cognito: no redirect followed (an answer is
+    judged where it was asked for), and the process's TLS context (:func:`ssl_context`) unless
+    ``transport``, the caller's own, brings its TLS settings."""
+    options: dict[str, Any] = {"timeout": timeout, "follow_redirects": False}
+    if transport is None:
+        options["verify"] = ssl_context()
+    return options
 
 
 def read_capped(chunks: Iterator[bytes], limit: int) -> bytes:

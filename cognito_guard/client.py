@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _telemetry
-from ._http import aread_capped, read_capped
+from ._http import aread_capped, client_options, read_capped
 from ._oauth.flows import (
     check_client_metadata,
     check_scopes,
@@ -478,12 +478,13 @@ class CognitoTokenClient:
 
     # -- the two drivers -----------------------------------------------------------------------
 
-    def _http_options(self) -> dict[str, Any]:
-        return {"timeout": self._timeout, "follow_redirects": False}
+    # A client per operation (its connection is not kept between operations), but one TLS context
+    # per process: loading the CA bundle costs tens of milliseconds.
 
     def _run(self, flow: _ClientFlow[T]) -> T:
         step = resume(flow, None)  # configuration errors surface here, before any connection
-        with httpx.Client(transport=self._transport, **self._http_options()) as http:
+        options = client_options(self._timeout, self._transport)
+        with httpx.Client(transport=self._transport, **options) as http:
             while not isinstance(step, Finished):
                 if isinstance(step, HttpCall):
                     step = resume(flow, self._send(http, step))
@@ -493,7 +494,7 @@ class CognitoTokenClient:
 
     async def _arun(self, flow: _ClientFlow[T]) -> T:
         step = resume(flow, None)
-        options = self._http_options()
+        options = client_options(self._timeout, self._async_transport)
         async with httpx.AsyncClient(transport=self._async_transport, **options) as http:
             while not isinstance(step, Finished):
                 if isinstance(step, HttpCall):

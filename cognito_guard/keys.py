@@ -26,7 +26,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from . import _telemetry
-from ._http import aread_capped, read_capped, ssl_context
+from ._http import aread_capped, client_options, read_capped
 from ._jwks import parse_jwks
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
@@ -450,16 +450,10 @@ class KeyStore:
         )
 
     def _client_options(self, transport: object) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "timeout": httpx.Timeout(self.policy.timeout),
-            "follow_redirects": False,
-            "headers": {"Accept": "application/json"},
-        }
-        if transport is None:
-            # A client is made per fetch (a few per hour; it is cheap) but its TLS context, whose
-            # CA bundle costs tens of milliseconds to load, once per process. A transport of the
-            # caller's brings its own.
-            options["verify"] = ssl_context()
+        # A client is made per fetch (a few per hour; it is cheap) but its TLS context, whose CA
+        # bundle costs tens of milliseconds to load, once per process.
+        options = client_options(httpx.Timeout(self.policy.timeout), transport)
+        options["headers"] = {"Accept": "application/json"}
         return options
 
     def _start_thread(self, flight: _Flight, *, quiet: bool = False) -> None:

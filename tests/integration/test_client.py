@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from cognito_guard._http import ssl_context
 from cognito_guard.client import CognitoTokenClient, OAuthError, TokenEndpointUnavailable
 from cognito_guard.errors import ClaimCheckError, ConfigurationError
 from cognito_guard.pkce import make_pkce_pair
@@ -98,6 +100,28 @@ def test_client_credentials_returns_a_verifiable_m2m_token(
     assert (tokens.id_token, tokens.refresh_token) == (None, None)
     assert (tokens.token_type, tokens.expires_in) == ("Bearer", 3600)
     assert server.grant_counts["client_credentials"] == 1
+
+
+def test_operations_share_the_process_tls_context(
+    server: OAuthServer, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every operation makes an httpx client; loading a CA bundle into a new TLS context costs
+    # tens of milliseconds, so the process's one context must be the one they use.
+    ssl_context()
+    loads: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counting(context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        load(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    client = server.client()
+    for _ in range(3):
+        tokens = call(mode, client, "client_credentials", scopes=["orders/read"])
+    assert tokens.access_token
+    assert server.grant_counts["client_credentials"] == 3
+    assert loads == []
 
 
 def test_client_credentials_expiry_follows_the_injected_clock(
