@@ -1,12 +1,14 @@
-"""Configuration values given as one string or several: the one normaliser every setting uses."""
+"""Configuration values: the one check of each kind every setting uses (one string or several,
+scope and group names, client ids, seconds, whole numbers)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from .errors import ConfigurationError
 
-__all__ = ["client_ids", "names", "strings"]
+__all__ = ["client_ids", "names", "seconds", "strings", "whole"]
 
 
 def strings(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
@@ -62,3 +64,48 @@ def client_ids(value: str | Iterable[str] | None, what: str) -> tuple[str, ...]:
                 f"client_id=[{', '.join(repr(p) for p in item.replace(',', ' ').split())}]"
             )
     return items
+
+
+def _shown(value: object) -> str:
+    # A number is shown; anything else only by its type (a secret pasted in the wrong place
+    # stays out of the message).
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def seconds(value: object, what: str, *, zero: bool = False) -> float:
+    """``value`` as a duration: an int or float, finite, above 0 (or 0 too with ``zero=True``).
+
+    Anything else (a bool, a string, NaN, infinity, a negative) is a ConfigurationError naming
+    ``what``: NaN passes every comparison and infinity overflows a socket timeout, so both would
+    fail far from where they were written.
+
+    Example: ``seconds(timeout, "timeout")  # 2 -> 2.0``
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero)
+    ):
+        bound = ">= 0" if zero else "> 0"
+        raise ConfigurationError(f"{what} must be a number of seconds {bound}, not {_shown(value)}")
+    return float(value)
+
+
+def whole(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` as a whole number (an int, not a bool) from ``minimum`` to ``maximum``.
+
+    Example: ``whole(max_pending_logins, "max_pending_logins", minimum=1)``
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigurationError(f"{what} must be a whole number {span}, not {_shown(value)}")
+    return value

@@ -31,6 +31,7 @@ from ._oauth.tokens import TokenSet
 from ._oauth.wire import Endpoint
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
+from ._values import seconds
 from .errors import ConfigurationError, OAuthError, TokenEndpointUnavailable
 from .m2m_cache import CacheRequest, MemoryTokenCache, TokenCache, cache_key
 from .m2m_cache import effective_skew as _effective_skew
@@ -238,14 +239,8 @@ class _BearerAuth(httpx.Auth):
     requires_request_body = True
 
     def __init__(self, slot: _TokenSlot, refresh_skew: float) -> None:
-        if (
-            isinstance(refresh_skew, bool)
-            or not isinstance(refresh_skew, (int, float))
-            or refresh_skew < 0
-        ):
-            raise ConfigurationError("refresh_skew must be a number of seconds >= 0")
         self._slot = slot
-        self.refresh_skew = float(refresh_skew)
+        self.refresh_skew = seconds(refresh_skew, "refresh_skew", zero=True)
 
     def _fetch(self, current: TokenSet | None) -> TokenSet:
         raise NotImplementedError

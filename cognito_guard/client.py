@@ -43,6 +43,7 @@ from ._oauth.refresh import refresh_flow
 from ._oauth.tokens import TokenSet, unverified_claims
 from ._oauth.wire import MAX_REPLY_BYTES, Endpoint, Flow, HttpCall, HttpReply, Step, VerifyIdToken
 from ._sansio import Failed, Finished, resume
+from ._values import seconds
 from .auth import ClientCredentialsAuth, RefreshTokenAuth, _TokenSlot
 from .errors import (
     BodyTooLarge,
@@ -157,8 +158,7 @@ class CognitoTokenClient:
             api_url = user_pool_api_url(region)
         else:
             raise ConfigurationError("pass domain=... (hosted/custom domain) or region=...")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigurationError("timeout must be a positive number of seconds")
+        seconds(timeout, "timeout")
         if not isinstance(refresh_token_rotation, bool):
             raise ConfigurationError("refresh_token_rotation must be True or False")
         self.refresh_token_rotation = refresh_token_rotation

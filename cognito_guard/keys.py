@@ -30,6 +30,7 @@ from ._http import aread_capped, client_options, read_capped
 from ._jwks import parse_jwks
 from ._sansio import Finished, resume
 from ._singleflight import Flight, SingleFlight
+from ._values import seconds, whole
 from .errors import (
     BodyTooLarge,
     ConfigurationError,
@@ -102,21 +103,13 @@ class KeyPolicy:
 
     def __post_init__(self) -> None:
         for name in ("ttl", "timeout", "max_wait", "backoff_initial", "backoff_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigurationError(
-                    f"KeyPolicy.{name} must be a positive number, not {value!r}"
-                )
+            seconds(getattr(self, name), f"KeyPolicy.{name}")
         for name in ("unknown_kid_cooldown", "stale_if_error"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ConfigurationError(f"KeyPolicy.{name} must be a number >= 0, not {value!r}")
+            seconds(getattr(self, name), f"KeyPolicy.{name}", zero=True)
         if self.backoff_max < self.backoff_initial:
             raise ConfigurationError("KeyPolicy.backoff_max must be >= backoff_initial")
-        if self.max_bytes < 1024:
-            raise ConfigurationError("KeyPolicy.max_bytes must be at least 1024")
-        if self.min_key_bits < 2048:
-            raise ConfigurationError("KeyPolicy.min_key_bits must be at least 2048")
+        whole(self.max_bytes, "KeyPolicy.max_bytes", minimum=1024)
+        whole(self.min_key_bits, "KeyPolicy.min_key_bits", minimum=2048)
 
 
 def _check_response(response: httpx.Response, max_bytes: int) -> None:

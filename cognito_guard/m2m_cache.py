@@ -50,6 +50,7 @@ from ._redis import (
     unavailable_errors,
 )
 from ._redis.ops import Acquire, Get, RedisOp, Release, Script, Steps, arun, run
+from ._values import seconds
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -299,11 +300,8 @@ class RedisTokenCache(TokenCache):
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"{what}: prefix must be a non-empty string")
         check_prefix(prefix, what)
-        for name, value in (("lock_lease", lock_lease), ("wait_timeout", wait_timeout)):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{what}: {name} must be a positive number of seconds")
+        lease = seconds(lock_lease, f"{what}: lock_lease") if lock_lease is not None else None
+        wait = seconds(wait_timeout, f"{what}: wait_timeout") if wait_timeout is not None else None
         self._fernet = fernet_for(
             encryption_key, allow_plaintext=allow_plaintext, what="RedisTokenCache"
         )
@@ -317,12 +315,10 @@ class RedisTokenCache(TokenCache):
         )
         self.prefix = prefix
         # Options left out follow the others: see _check_client_timeout.
-        self._lease_given = lock_lease is not None
-        self._wait_given = wait_timeout is not None
-        self.lock_lease = float(lock_lease) if lock_lease is not None else _LOCK_LEASE
-        self.wait_timeout = (
-            float(wait_timeout) if wait_timeout is not None else self.lock_lease + _MARGIN
-        )
+        self._lease_given = lease is not None
+        self._wait_given = wait is not None
+        self.lock_lease = lease if lease is not None else _LOCK_LEASE
+        self.wait_timeout = wait if wait is not None else self.lock_lease + _MARGIN
         self._errors = unavailable_errors()
         self._state = threading.Lock()
         self._outage = Outage(self.connection)

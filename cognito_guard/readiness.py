@@ -35,7 +35,8 @@ from typing import Any
 
 from ._redis import RedisConnection, describe
 from ._sansio import Finished, resume
-from .errors import ConfigurationError, KeysUnavailableError, UnknownKeyError
+from ._values import seconds
+from .errors import KeysUnavailableError, UnknownKeyError
 from .keys import KeyStore
 from .sessions.signin import WebSignIn
 from .verifier import CognitoVerifier
@@ -94,7 +95,7 @@ def check(
 
     Example: ``readiness.check(verifier, sign_in).reasons``
     """
-    flow = _flow(verifier, sign_in, _timeout(timeout))
+    flow = _flow(verifier, sign_in, seconds(timeout, "timeout"))
     step = resume(flow, None)
     while not isinstance(step, Finished):
         step = resume(flow, step.run())
@@ -108,17 +109,11 @@ async def acheck(
 
     Example: ``state = await readiness.acheck(verifier, sign_in)``
     """
-    flow = _flow(verifier, sign_in, _timeout(timeout))
+    flow = _flow(verifier, sign_in, seconds(timeout, "timeout"))
     step = resume(flow, None)
     while not isinstance(step, Finished):
         step = resume(flow, await step.arun())
     return step.value
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"timeout must be a positive number of seconds, not {value!r}")
-    return float(value)
 
 
 # -- the protocol, written once ----------------------------------------------------------------

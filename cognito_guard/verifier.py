@@ -25,7 +25,9 @@ from . import _hydration, _jws, _telemetry
 from ._audience import audiences, matched_audience
 from ._values import client_ids as _client_ids
 from ._values import names as _names
+from ._values import seconds as _seconds
 from ._values import strings as _strings
+from ._values import whole as _whole
 from .claims import CognitoClaims
 from .errors import (
     ClaimCheckError,
@@ -190,21 +192,15 @@ class CognitoVerifier:
         self.allow_any_client = allow_any_client
         self.scopes = _names(scopes, "scopes", "scopes=[{}]")
         self.groups = frozenset(_names(groups, "groups", "groups=[{}]"))
-        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or not leeway >= 0:
-            raise ConfigurationError(f"leeway must be a number of seconds >= 0, not {leeway!r}")
-        if leeway > _MAX_LEEWAY:
+        if _seconds(leeway, "leeway", zero=True) > _MAX_LEEWAY:
             # Milliseconds taken for seconds would accept tokens expired for hours.
             raise ConfigurationError(
                 f"leeway is in seconds and at most {_MAX_LEEWAY:.0f} (clock skew, not token "
                 f"lifetime), not {leeway!r}"
             )
         self.leeway = float(leeway)
-        if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int):
-            raise ConfigurationError("token_cache_size must be an int")
-        if token_cache_size < 0:
-            raise ConfigurationError("token_cache_size must be >= 0")
-        if not isinstance(max_token_bytes, int) or max_token_bytes < 512:
-            raise ConfigurationError("max_token_bytes must be an int >= 512")
+        _whole(token_cache_size, "token_cache_size")
+        _whole(max_token_bytes, "max_token_bytes", minimum=512)
         if custom_check is not None and not callable(custom_check):
             raise ConfigurationError("custom_check must be callable")
         if inspect.iscoroutinefunction(custom_check) or inspect.iscoroutinefunction(

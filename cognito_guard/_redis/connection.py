@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .._values import seconds, whole
 from ..errors import ConfigurationError
 from .cluster import ais_cluster, check_cluster_url, cluster_retries, is_cluster, probe_url
 from .forks import at_fork
@@ -169,15 +170,9 @@ class RedisConnection:
             raise ConfigurationError(f"{what} needs a Redis URL or client=..., not both")
         if async_client is not None and client is None:
             raise ConfigurationError(f"{what}: async_client=... needs client=... as well")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigurationError(f"{what}: timeout must be a positive number of seconds")
-        if retries is not None and (
-            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
-        ):
-            raise ConfigurationError(f"{what}: retries must be an int >= 0")
         self.what = what
-        self.timeout = float(timeout)
-        self.retries = retries
+        self.timeout = seconds(timeout, f"{what}: timeout")
+        self.retries = whole(retries, f"{what}: retries") if retries is not None else None
         self._url = check_url(url, f"{what}'s Redis URL") if url is not None else None
         if credential_provider is not None:
             if self._url is None:

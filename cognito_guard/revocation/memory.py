@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .._values import seconds
 from ..claims import CognitoClaims
 from ..errors import ConfigurationError, RevokedTokenError, shorten
 from ._wire import check_id, number
@@ -25,13 +26,6 @@ AT_SKEW = 5.0
 _BAD_LOG_LIMIT = 100  # distinct malformed values logged; beyond that they are ignored quietly
 
 
-def _number_option(value: object, name: str, *, minimum: float = 0.0) -> float:
-    seconds = number(value)
-    if seconds is None or seconds <= minimum:
-        raise ConfigurationError(f"{name} must be a number of seconds > {minimum:g}")
-    return seconds
-
-
 _List = TypeVar("_List", bound="_LocalList")
 
 
@@ -43,7 +37,7 @@ class _LocalList:
     """
 
     def __init__(self, max_token_lifetime: float, clock: Callable[[], float]) -> None:
-        self.max_token_lifetime = _number_option(max_token_lifetime, "max_token_lifetime")
+        self.max_token_lifetime = seconds(max_token_lifetime, "max_token_lifetime")
         if not callable(clock):
             raise ConfigurationError("clock must be callable")
         self._clock = clock

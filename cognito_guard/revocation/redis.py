@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._redis import Outage, RedisConnection, check_prefix, describe, unavailable_errors
 from .._redis.forks import at_fork, forget_at_fork
 from .._singleflight import Flight, SingleFlight
+from .._values import seconds
 from ..errors import ConfigurationError, RevocationsUnavailableError, shorten
 from ._store import _RedisList
 from ._wire import parse_member, parse_message
-from .memory import _LocalList, _number_option
+from .memory import _LocalList
 from .protocols import Revocation
 
 if TYPE_CHECKING:
@@ -57,12 +58,10 @@ def _staleness_options(max_staleness: object, resync_interval: object) -> tuple[
     count as stale. So only an interval the caller chose can contradict the bound, and the
     refusal names what the caller passed.
     """
-    staleness = (
-        _MAX_STALENESS if max_staleness is None else _number_option(max_staleness, "max_staleness")
-    )
+    staleness = _MAX_STALENESS if max_staleness is None else seconds(max_staleness, "max_staleness")
     if resync_interval is None:
         return staleness, min(_RESYNC_INTERVAL, staleness / 2)
-    interval = _number_option(resync_interval, "resync_interval")
+    interval = seconds(resync_interval, "resync_interval")
     if interval >= staleness:
         bound = (
             f"the default max_staleness ({staleness:g}); pass a longer max_staleness too"

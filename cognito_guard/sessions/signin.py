@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from .._audience import resource_indicator
 from .._oauth import OAuthError, TokenEndpointUnavailable
+from .._values import seconds
 from ..client import CognitoTokenClient
 from ..errors import (
     CognitoGuardError,
@@ -59,21 +60,6 @@ _ERROR_CODE = re.compile(r"[a-z_]{1,64}", re.ASCII)
 
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _seconds(
-    value: float | None, what: str, *, allow_none: bool = False, zero: bool = False
-) -> Any:
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < 0
-        or (value == 0 and not zero)
-    ):
-        raise ConfigurationError(f"{what} must be a positive number of seconds")
-    return float(value)
 
 
 class WebSignIn(SessionKeeper):
@@ -191,11 +177,11 @@ class WebSignIn(SessionKeeper):
                 "cookie is set without Secure and without the __Host- prefix; for development "
                 "only, never in production"
             )
-        self.session_lifetime = _seconds(session_lifetime, "session_lifetime")
-        self.idle_timeout = _seconds(idle_timeout, "idle_timeout", allow_none=True)
-        self.refresh_skew = _seconds(refresh_skew, "refresh_skew", zero=True)
-        self.refresh_lock_lease = _seconds(refresh_lock_lease, "refresh_lock_lease")
-        self.login_ttl = _seconds(login_ttl, "login_ttl")
+        self.session_lifetime = seconds(session_lifetime, "session_lifetime")
+        self.idle_timeout = None if idle_timeout is None else seconds(idle_timeout, "idle_timeout")
+        self.refresh_skew = seconds(refresh_skew, "refresh_skew", zero=True)
+        self.refresh_lock_lease = seconds(refresh_lock_lease, "refresh_lock_lease")
+        self.login_ttl = seconds(login_ttl, "login_ttl")
         self.resource = None if resource is None else resource_indicator(resource)
         accepted = verifier.audiences
         if self.resource is not None and accepted and self.resource not in accepted:

@@ -34,6 +34,7 @@ from .._redis import (
     milliseconds,
     unavailable_errors,
 )
+from .._values import whole
 from ..errors import ConfigurationError, SessionStoreUnavailable
 
 if TYPE_CHECKING:
@@ -102,12 +103,6 @@ def _digest(kind: str, value: str) -> str:
     return f"{kind}:{_hex(value)}"
 
 
-def _cap(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a whole number of at least 1, not {value!r}")
-    return value
-
-
 class _FullWarning:
     """Says at most once a minute that the cap drops pending sign-ins (a flood logs once)."""
 
@@ -152,7 +147,7 @@ class MemorySessionStore:
         max_pending_logins: int = MAX_PENDING_LOGINS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.max_pending_logins = _cap(max_pending_logins, "max_pending_logins")
+        self.max_pending_logins = whole(max_pending_logins, "max_pending_logins", minimum=1)
         self.clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[float, str]] = {}
@@ -389,7 +384,7 @@ class RedisSessionStore:
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string")
         self.prefix = check_prefix(prefix, "RedisSessionStore")
-        self.max_pending_logins = _cap(max_pending_logins, "max_pending_logins")
+        self.max_pending_logins = whole(max_pending_logins, "max_pending_logins", minimum=1)
         self.clock = clock
         self.connection = RedisConnection(
             url,

@@ -243,7 +243,7 @@ def test_memory_session_store_and_bad_timeouts(cognito_issuer: LocalIssuer) -> N
     verifier = cognito_issuer.verifier()
     assert readiness.check(verifier, sign_in_with(verifier, MemorySessionStore())).ready
     for bad in (0, -1, "1", True):
-        with pytest.raises(ConfigurationError, match="timeout must be a positive number"):
+        with pytest.raises(ConfigurationError, match="timeout must be a number of seconds > 0"):
             readiness.check(verifier, timeout=bad)  # type: ignore[arg-type]
 
 

@@ -267,15 +267,21 @@ def test_errors_imports_nothing_of_ours() -> None:
     assert not ours, [_where("cognito_guard.errors", i) for i in ours]
 
 
-def test_redis_plumbing_uses_nothing_of_ours_but_errors() -> None:
+def test_redis_plumbing_uses_nothing_of_ours_but_errors_and_value_checks() -> None:
+    allowed = ("cognito_guard._redis", "cognito_guard.errors", "cognito_guard._values")
     wrong = [
         _where(name, i)
         for name, found in IMPORTS.items()
         if _in(name, "cognito_guard._redis")
         for i in found
-        if i.target in MODULES and not _in(i.target, "cognito_guard._redis", "cognito_guard.errors")
+        if i.target in MODULES and not _in(i.target, *allowed)
     ]
     assert not wrong, wrong
+
+
+def test_value_checks_use_nothing_of_ours_but_errors() -> None:
+    ours = [i for i in IMPORTS["cognito_guard._values"] if i.target in MODULES]
+    assert [i.target for i in ours] == ["cognito_guard.errors"], ours
 
 
 def test_the_core_never_imports_the_outer_layers() -> None:

@@ -342,3 +342,81 @@ def test_a_custom_check_answer_that_is_not_a_bool_never_counts_as_yes(verdict: o
     verifier = issuer.verifier(custom_check=lambda claims: verdict)
     with pytest.raises(ConfigurationError, match="must return None, True or False"):
         verifier.verify(issuer.access_token())
+
+
+# -- durations and counts: one check for every setting -------------------------------------------
+
+
+def _durations() -> list[tuple[str, Any]]:
+    """A constructor per setting given in seconds, called with the value under test."""
+    from cognito_guard.client import ClientCredentialsAuth, CognitoTokenClient, RedisTokenCache
+    from cognito_guard.keys import KeyPolicy
+    from cognito_guard.revocation import MemoryRevocations
+    from cognito_guard.sessions import MemorySessionStore, WebSignIn
+
+    issuer = LocalIssuer()
+    client = CognitoTokenClient(issuer.client_id, "secret", domain="https://auth.example.com")
+    sign_in = {
+        "client": client,
+        "verifier": issuer.verifier(),
+        "redirect_uri": "https://app.example.com/auth/callback",
+        "store": MemorySessionStore(),
+    }
+    return [
+        ("timeout", lambda v: CognitoTokenClient("id", domain="https://a.example", timeout=v)),
+        ("refresh_skew", lambda v: ClientCredentialsAuth(client, refresh_skew=v)),
+        ("leeway", lambda v: issuer.verifier(leeway=v)),
+        ("KeyPolicy.ttl", lambda v: KeyPolicy(ttl=v)),
+        ("KeyPolicy.stale_if_error", lambda v: KeyPolicy(stale_if_error=v)),
+        ("max_token_lifetime", lambda v: MemoryRevocations(max_token_lifetime=v)),
+        ("session_lifetime", lambda v: WebSignIn(**sign_in, session_lifetime=v)),
+        ("login_ttl", lambda v: WebSignIn(**sign_in, login_ttl=v)),
+        (
+            "lock_lease",
+            lambda v: RedisTokenCache("redis://127.0.0.1:1", allow_plaintext=True, lock_lease=v),
+        ),
+        (
+            "timeout",
+            lambda v: RedisTokenCache("redis://127.0.0.1:1", allow_plaintext=True, timeout=v),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, True, "30"])
+def test_every_duration_refuses_what_is_not_a_finite_number_of_seconds(value: object) -> None:
+    # NaN passes every comparison and infinity overflows a socket timeout: both must be refused
+    # where they are written, in the same words for every setting.
+    for what, make in _durations():
+        with pytest.raises(ConfigurationError, match=f"{what} must be a number of seconds"):
+            make(value)
+
+
+def test_every_duration_takes_a_finite_number_of_seconds() -> None:
+    for _what, make in _durations():
+        make(30)
+        make(2.5)
+
+
+def test_a_refused_setting_shows_a_number_but_not_a_string_it_was_given() -> None:
+    from cognito_guard.client import CognitoTokenClient
+
+    with pytest.raises(ConfigurationError) as info:
+        CognitoTokenClient("id", domain="https://a.example", timeout="hunter2-secret")  # type: ignore[arg-type]
+    assert "hunter2" not in str(info.value) and "a str" in str(info.value)
+    with pytest.raises(ConfigurationError, match=r"not -1\b"):
+        CognitoTokenClient("id", domain="https://a.example", timeout=-1)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "10", float("nan")])
+def test_every_count_refuses_what_is_not_a_whole_number(value: object) -> None:
+    from cognito_guard.keys import KeyPolicy
+
+    for what, make in [
+        (
+            "token_cache_size",
+            lambda v: CognitoVerifier(user_pool_id=POOL, client_id="c", token_cache_size=v),
+        ),
+        ("KeyPolicy.max_bytes", lambda v: KeyPolicy(max_bytes=v)),
+    ]:
+        with pytest.raises(ConfigurationError, match=f"{what} must be a whole number"):
+            make(value)

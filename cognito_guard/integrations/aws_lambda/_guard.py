@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
+from ..._values import whole
 from ...bearer import BearerGuard, Requirement
 from ...claims import CognitoClaims
 from ...config import verifier_from_env
@@ -114,10 +115,7 @@ class Authorizer:
             )
         if protect is None:
             protect = Requirement.of(scopes, groups)
-        if isinstance(appsync_ttl, bool) or not isinstance(appsync_ttl, int):
-            raise ConfigurationError("appsync_ttl must be a whole number of seconds")
-        if not 0 <= appsync_ttl <= _MAX_APPSYNC_TTL:
-            raise ConfigurationError(f"appsync_ttl must lie between 0 and {_MAX_APPSYNC_TTL}")
+        whole(appsync_ttl, "appsync_ttl (seconds)", maximum=_MAX_APPSYNC_TTL)
         self._guard = guard
         self.rules = PathRules(protect)
         self._rules = rule_list(protect)
