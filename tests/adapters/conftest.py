@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from cognito_guard.testing import LocalIssuer, generate_rsa_key
+from cognito_guard.testing import LocalIssuer, RedisServer, generate_rsa_key
+from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
 
 @pytest.fixture(scope="session")
 def other_issuer() -> LocalIssuer:
     """Another user pool, with keys of its own: its tokens must be rejected everywhere."""
     return LocalIssuer("eu-west-1_OtherPool9", keys=[generate_rsa_key()])
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, to stop and start."""
+    server = redis_server_or_skip()
+    try:
+        yield server
+    finally:
+        server.close()

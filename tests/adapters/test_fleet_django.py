@@ -19,23 +19,13 @@ from cognito_guard.integrations.django import request_state, require_auth
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import JWKSServer, LocalIssuer, OAuthServer, RedisServer
 from cognito_guard.testing.process import AppProcess
-from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from .._polling import wait_for_status
 from .django_project import setup
 
 setup()
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_app"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own, to stop and start."""
-    server = redis_server_or_skip()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def serve_example(server: str, issuer: LocalIssuer, jwks_uri: str, redis_url: str) -> AppProcess:
@@ -54,16 +44,6 @@ def serve_example(server: str, issuer: LocalIssuer, jwks_uri: str, redis_url: st
         env=env,
         cwd=EXAMPLE,
     )
-
-
-def wait_for_status(url: str, status: int, timeout: float = 10.0) -> httpx.Response:
-    """GET ``url`` until it answers ``status`` (or ``timeout``); the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = httpx.get(url, timeout=10)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("server", ["waitress", "uvicorn"])

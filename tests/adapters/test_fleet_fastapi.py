@@ -18,8 +18,8 @@ from cognito_guard import ConfigurationError
 from cognito_guard.integrations.starlette import CognitoGuard
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import JWKSServer, LocalIssuer, OAuthServer, RedisServer
-from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from .._polling import wait_for_status
 from ._uvicorn import uvicorn_thread
 from .test_fastapi import clear_env, load_example
 
@@ -47,28 +47,6 @@ def revocations_of(app: FastAPI) -> RedisRevocations:
     revocations = app.state.cognito_guard.revocations
     assert isinstance(revocations, RedisRevocations)
     return revocations
-
-
-def wait_for_status(
-    url: str, status: int, timeout: float = 10.0, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """GET ``url`` until it answers ``status`` (or ``timeout``); the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = httpx.get(url, headers=headers, timeout=10)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own, to stop and start."""
-    server = redis_server_or_skip()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_ready_is_200_and_the_lifespan_closes_the_list(

@@ -17,8 +17,8 @@ from cognito_guard import ConfigurationError
 from cognito_guard.integrations.flask import CognitoGuard
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import JWKSServer, LocalIssuer, OAuthServer, RedisServer
-from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from .._polling import wait_for_status
 from .test_flask_server import EXAMPLE, load_example, waitress
 
 
@@ -58,28 +58,6 @@ def example_env(issuer: LocalIssuer, jwks_uri: str, redis_url: str) -> dict[str,
         "COGNITO_JWKS_URI": jwks_uri,
         "COGNITO_REVOCATIONS_URL": redis_url,
     }
-
-
-def wait_for_status(
-    url: str, status: int, timeout: float = 10.0, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """GET ``url`` until it answers ``status`` (or ``timeout``); the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = httpx.get(url, headers=headers, timeout=10)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own, to stop and start."""
-    server = redis_server_or_skip()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_ready_is_200_when_keys_and_revocations_are_up(

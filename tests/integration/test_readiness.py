@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -25,6 +25,8 @@ from cognito_guard.sessions import MemorySessionStore, RedisSessionStore, WebSig
 from cognito_guard.testing import JWKSServer, LocalIssuer, ManualClock, RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from .._polling import wait_for
+
 PASSWORD = "pw-readiness-s3cret"
 
 
@@ -34,13 +36,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"condition not met within {timeout}s"
-        time.sleep(0.01)
 
 
 def sign_in_with(verifier: CognitoVerifier, store: object) -> WebSignIn:

@@ -27,18 +27,12 @@ from cognito_guard.sessions import RedisSessionStore, SessionStoreUnavailable
 from cognito_guard.testing import RedisClusterServer
 from cognito_guard.testing.pytest_plugin import redis_cluster_or_skip
 
+from .._polling import wait_for
+
 KEY = Fernet.generate_key()
 FAST = {"resync_interval": 0.1, "max_staleness": 30.0}
 # A reader that re-syncs only after the test is over: what it knows came as a message.
 BY_MESSAGE = {"resync_interval": 60.0, "max_staleness": 120.0}
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
 
 
 @pytest.fixture

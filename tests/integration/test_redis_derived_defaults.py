@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,16 +21,8 @@ from cognito_guard.m2m_cache import cache_key
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import LocalIssuer, OAuthServer
 
+from .._polling import wait_for
 from ._oauth_support import SECRET, ProtectedAPI
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
-
 
 # -- RedisRevocations -----------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ import pytest
 from cognito_guard.revocation import RedisRevocations
 from cognito_guard.testing import LocalIssuer
 
+from .._polling import wait_for
+
 MAX_STALENESS = 1.0
 
 # The child: a verifier with RedisRevocations, as a Lambda function builds it at import. It
@@ -92,10 +94,7 @@ def test_a_revocation_made_while_the_process_was_frozen_is_honoured_at_once_afte
         child.stdin.flush()
         assert json.loads(child.stdout.readline()) == ["accepted", "accepted"]
         os.kill(child.pid, signal.SIGSTOP)
-        deadline = time.monotonic() + 10
-        while not _stopped(child.pid):
-            assert time.monotonic() < deadline, "the child never stopped"
-            time.sleep(0.01)
+        wait_for(lambda: _stopped(child.pid), 10, "the child's stop")
         with RedisRevocations(cognito_redis_url) as revocations:
             revocations.revoke_session(doomed_claims["origin_jti"])
         time.sleep(MAX_STALENESS + 0.5)  # frozen past max_staleness

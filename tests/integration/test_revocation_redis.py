@@ -23,15 +23,9 @@ from cognito_guard.revocation import RedisRevocations, Revocation
 from cognito_guard.testing import LocalIssuer, ManualClock, RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from .._polling import wait_for
+
 FAST = {"resync_interval": 0.1, "max_staleness": 30.0}
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
 
 
 def refused(verify: Callable[[], object]) -> bool:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +27,7 @@ from cognito_guard._redis import RedisConnection
 from cognito_guard.m2m_cache import cache_key
 from cognito_guard.testing import LocalIssuer, OAuthServer
 
+from .._polling import wait_for
 from ._oauth_support import SECRET, ProtectedAPI
 
 TOKEN = "/oauth2/token"
@@ -139,13 +139,6 @@ def entry_name(server: OAuthServer) -> str:
     )
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_four_processes_of_eight_share_one_token_request_and_one_renewal(
     fleet: Callable[..., list[Worker]],
@@ -166,7 +159,7 @@ def test_four_processes_of_eight_share_one_token_request_and_one_renewal(
 
     store = RedisConnection(fleet_redis_url)  # a single server's client, or a cluster's
     try:  # Redis drops the entry when it is due: so is every process's own copy
-        wait_until(lambda: not store.sync.exists(entry_name(server)), "the shared entry expired")
+        wait_for(lambda: not store.sync.exists(entry_name(server)), 15, "the shared entry expired")
     finally:
         store.close()
     for worker in workers:
@@ -188,7 +181,7 @@ def test_a_lock_holder_killed_mid_fetch_blocks_nobody_past_its_lease(
     monkeypatch.setattr(server, "token_delay", 1.0)  # long enough to kill the fetcher in it
     holder, other = fleet(2, lock_lease=2.5, timeout=2.0)
     holder.go()
-    wait_until(lambda: server.request_count(TOKEN) == 1, "the holder's token request arrived")
+    wait_for(lambda: server.request_count(TOKEN) == 1, 15, "the holder's token request")
     os.kill(holder.process.pid, signal.SIGKILL)
     holder.process.wait(timeout=10)
     store = RedisConnection(fleet_redis_url)
