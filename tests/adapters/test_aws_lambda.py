@@ -17,13 +17,12 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from cognito_guard import (
     CognitoClaims,
@@ -65,17 +64,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("USER_POOL_ID", "CLIENT_ID", "TOKEN_USE", "JWKS_URI", "ISSUER", "SCOPES"):
         monkeypatch.delenv("COGNITO_" + name, raising=False)
     monkeypatch.setattr(aws_lambda.default_guard(), "_built", None)
-
-
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    return LocalIssuer(keys=cognito_signing_keys)
-
-
-@pytest.fixture(scope="module")
-def jwks(issuer: LocalIssuer) -> Iterator[JWKSServer]:
-    with issuer.serve() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,11 @@ compare with what the rules (``PathRules``) decide for that token on each route.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -114,17 +113,6 @@ def exact(
     return set(requirement.scopes) <= scopes and (
         not requirement.groups or bool(groups & set(requirement.groups))
     )
-
-
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    return LocalIssuer(keys=cognito_signing_keys)
-
-
-@pytest.fixture(scope="module")
-def jwks(issuer: LocalIssuer) -> Iterator[JWKSServer]:
-    with issuer.serve() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from django.conf import settings
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
@@ -73,22 +72,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    """One pool for the module, so that one JWKS server serves all the matrix cases."""
-    return LocalIssuer(keys=cognito_signing_keys)
-
-
-@pytest.fixture(scope="module")
-def jwks_server(issuer: LocalIssuer) -> Iterator[JWKSServer]:
-    with issuer.serve() as server:
-        yield server
-
-
 @pytest.fixture
-def served(issuer: LocalIssuer, jwks_server: JWKSServer) -> Iterator[CognitoVerifier]:
+def served(issuer: LocalIssuer, jwks: JWKSServer) -> Iterator[CognitoVerifier]:
     """The test project with a fresh verifier (empty key cache) of the module's JWKS server."""
-    verifier = issuer.verifier(jwks_uri=jwks_server.jwks_uri)
+    verifier = issuer.verifier(jwks_uri=jwks.jwks_uri)
     with override_settings(COGNITO_GUARD_VERIFIER=verifier):
         yield verifier
 

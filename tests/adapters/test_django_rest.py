@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from django.test import override_settings
 
 from cognito_guard import CognitoVerifier
@@ -32,21 +31,10 @@ DRF_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    return LocalIssuer(keys=cognito_signing_keys)
-
-
-@pytest.fixture(scope="module")
-def jwks_server(issuer: LocalIssuer) -> Iterator[JWKSServer]:
-    with issuer.serve() as server:
-        yield server
-
-
 @pytest.fixture
-def api(issuer: LocalIssuer, jwks_server: JWKSServer) -> Iterator[APIClient]:
+def api(issuer: LocalIssuer, jwks: JWKSServer) -> Iterator[APIClient]:
     """An APIClient of the DRF reference app, with a fresh verifier of the module's pool."""
-    verifier = issuer.verifier(jwks_uri=jwks_server.jwks_uri)
+    verifier = issuer.verifier(jwks_uri=jwks.jwks_uri)
     with override_settings(COGNITO_GUARD_VERIFIER=verifier, ROOT_URLCONF=DRF_URLS):
         yield APIClient()
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, connections
 from django.test import AsyncClient, Client, override_settings
@@ -70,11 +69,6 @@ def database() -> Iterator[None]:
     state = setup_databases(verbosity=0, interactive=False)
     yield
     teardown_databases(state, verbosity=0)
-
-
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    return LocalIssuer(keys=cognito_signing_keys)
 
 
 Configure = Callable[..., Any]

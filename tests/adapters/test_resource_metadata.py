@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi import Depends, FastAPI, Security
 from flask import Flask
 from starlette.applications import Starlette
@@ -54,17 +53,6 @@ RULES: dict[str, Requirement | None] = {
     "POST /orders": Requirement.of(scopes="orders/write"),
     "/admin": Requirement.of(groups="admins"),
 }
-
-
-@pytest.fixture(scope="module")
-def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
-    return LocalIssuer(keys=cognito_signing_keys)
-
-
-@pytest.fixture(scope="module")
-def jwks(issuer: LocalIssuer) -> Iterator[JWKSServer]:
-    with issuer.serve() as server:
-        yield server
 
 
 # -- the reference API in each framework ----------------------------------------------------------
