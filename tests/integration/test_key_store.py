@@ -422,15 +422,25 @@ def test_a_fetch_cancelled_with_its_event_loop_counts_as_failed(
 SLOW_REFRESH = 1.0
 
 
-def test_a_ttl_refresh_runs_in_the_background_and_brings_new_keys(
+def due_for_refresh(
     issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
-) -> None:
+) -> tuple[CognitoVerifier, str, str]:
+    """A verifier whose keys are past their TTL just after a rotation (the new key is published
+    before the refresh, so the refresh brings it): the verifier, a token signed with the old
+    key and one with the new."""
     verifier = make_verifier(issuer, server, key_policy=SLOW)
     old_token = issuer.access_token(expires_in=7200)
     warm(verifier, old_token)
-    issuer.rotate()  # published before the refresh: the refresh brings it
+    issuer.rotate()
     new_token = issuer.access_token(expires_in=7200)
     clock.now += SLOW.ttl + 1
+    return verifier, old_token, new_token
+
+
+def test_a_ttl_refresh_runs_in_the_background_and_brings_new_keys(
+    issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
+) -> None:
+    verifier, old_token, new_token = due_for_refresh(issuer, server, clock)
     server.delay = SLOW_REFRESH
     assert verifier.verify(old_token).sub  # its key is cached: no wait, no 503
     store = verifier.key_store(verifier.issuers[0])
@@ -486,12 +496,7 @@ def test_a_ttl_refresh_outlives_the_event_loop_of_its_request(
     issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     """A loop per request (Flask's async views) cancels the refresh task: a thread finishes it."""
-    verifier = make_verifier(issuer, server, key_policy=SLOW)
-    old_token = issuer.access_token(expires_in=7200)
-    warm(verifier, old_token)
-    issuer.rotate()
-    new_token = issuer.access_token(expires_in=7200)
-    clock.now += SLOW.ttl + 1
+    verifier, old_token, new_token = due_for_refresh(issuer, server, clock)
     server.delay = SLOW_REFRESH
     assert asyncio.run(verifier.averify(old_token)).sub  # its loop is closed when it returns
     store = verifier.key_store(verifier.issuers[0])
@@ -507,12 +512,7 @@ def test_a_refresh_stranded_on_a_loop_closed_without_cancelling_it_is_taken_over
     issuer: LocalIssuer, server: JWKSServer, clock: ManualClock
 ) -> None:
     """A loop run by hand and closed with its tasks pending: the next lookup saves the refresh."""
-    verifier = make_verifier(issuer, server, key_policy=SLOW)
-    old_token = issuer.access_token(expires_in=7200)
-    warm(verifier, old_token)
-    issuer.rotate()
-    new_token = issuer.access_token(expires_in=7200)
-    clock.now += SLOW.ttl + 1
+    verifier, old_token, new_token = due_for_refresh(issuer, server, clock)
     loop = asyncio.new_event_loop()
     try:
         assert loop.run_until_complete(verifier.averify(old_token)).sub
