@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from cognito_guard.testing import JWKSServer, LocalIssuer, OAuthServer
+
+from ._cli import cli
 
 T = 1_800_000_000
 AT = str(T + 60)
@@ -39,18 +38,6 @@ CHECKS = [
 API = "https://api.example.com"
 
 
-def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "cognito_guard.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def issuer(cognito_signing_keys: list[RSAPrivateKey]) -> LocalIssuer:
     return LocalIssuer(keys=cognito_signing_keys, clock=lambda: T)
@@ -69,7 +56,7 @@ def verify(
     args += ["--at", AT, *extra]
     if json_out:
         args.append("--json")
-    return run(*args, stdin=token)
+    return cli(*args, stdin=token)
 
 
 def verify_json(issuer: LocalIssuer, jwks: JWKSServer, token: str, *extra: str) -> Any:
@@ -282,21 +269,21 @@ def test_the_audience_comes_from_cognito_audience_when_no_option_names_one(
     args = ["verify", "-", "--user-pool-id", issuer.user_pool_id, "--jwks-uri", jwks.jwks_uri]
     args += ["--at", AT, "--json"]
     env = {"COGNITO_AUDIENCE": f"https://x.example, {API}"}
-    without_aud = run(*args, stdin=issuer.access_token(), env=env)
+    without_aud = cli(*args, stdin=issuer.access_token(), env=env)
     assert without_aud.returncode == 1
     assert reasons(json.loads(without_aud.stdout))["audience"] == (
         "the token has no 'aud' claim; expected one of the audiences "
         "['https://api.example.com', 'https://x.example']"
     )
-    assert run(*args, stdin=issuer.access_token(aud=API), env=env).returncode == 0
+    assert cli(*args, stdin=issuer.access_token(aud=API), env=env).returncode == 0
     # --audience replaces the environment's
-    other = run(
+    other = cli(
         *args, "--audience", "https://x.example", stdin=issuer.access_token(aud=API), env=env
     )
     assert other.returncode == 1
     # the environment's audience is for access tokens: an ID token check ignores it
     id_token = issuer.id_token()
-    assert run(*args, "--token-use", "id", stdin=id_token, env=env).returncode == 0
+    assert cli(*args, "--token-use", "id", stdin=id_token, env=env).returncode == 0
 
 
 def test_an_id_token_skips_the_audience_check(issuer: LocalIssuer, jwks: JWKSServer) -> None:
@@ -321,8 +308,8 @@ def test_the_token_may_be_an_argument_or_a_bearer_header(
 ) -> None:
     token = issuer.access_token()
     common = ["--user-pool-id", issuer.user_pool_id, "--jwks-uri", jwks.jwks_uri, "--at", AT]
-    assert run("verify", token, *common).returncode == 0
-    assert run("verify", "-", *common, stdin=f"Bearer {token}\n").returncode == 0
+    assert cli("verify", token, *common).returncode == 0
+    assert cli("verify", "-", *common, stdin=f"Bearer {token}\n").returncode == 0
 
 
 def test_unavailable_keys_exit_2(issuer: LocalIssuer) -> None:
@@ -331,7 +318,7 @@ def test_unavailable_keys_exit_2(issuer: LocalIssuer) -> None:
         port = sock.getsockname()[1]
     args = ["verify", "-", "--user-pool-id", issuer.user_pool_id, "--at", AT, "--json"]
     args += ["--jwks-uri", f"http://127.0.0.1:{port}/jwks.json"]
-    result = run(*args, stdin=issuer.access_token())
+    result = cli(*args, stdin=issuer.access_token())
     report = json.loads(result.stdout)
     assert result.returncode == 2
     assert report["outcome"] == "keys_unavailable"
@@ -344,7 +331,7 @@ def test_unavailable_keys_are_explained_once_with_their_cause(issuer: LocalIssue
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/jwks.json"
     args = ["verify", "-", "--user-pool-id", issuer.user_pool_id, "--at", AT, "--jwks-uri", url]
-    result = run(*args, stdin=issuer.access_token())
+    result = cli(*args, stdin=issuer.access_token())
     assert result.returncode == 2
     assert "JWKS fetch failed" not in result.stderr  # no log line above the report
     assert result.stdout.count("Connection refused") == 1  # the cause, said once
@@ -357,14 +344,14 @@ def test_unavailable_keys_are_explained_once_with_their_cause(issuer: LocalIssue
     [(["verify", "-", "--user-pool-id", "us-east-1_LocalPool1"], "  \n"), (["decode", "-"], "")],
 )
 def test_empty_stdin_says_that_stdin_was_empty(args: list[str], stdin: str) -> None:
-    result = run(*args, stdin=stdin)
+    result = cli(*args, stdin=stdin)
     assert result.returncode == 2
     assert "stdin was empty" in result.stderr
     assert "'-' to read it from stdin" not in result.stderr
 
 
 def test_an_empty_token_argument_says_how_to_give_one() -> None:
-    result = run("decode", "")
+    result = cli("decode", "")
     assert result.returncode == 2
     assert "no token given" in result.stderr
 
@@ -382,7 +369,7 @@ def test_an_empty_token_argument_says_how_to_give_one() -> None:
 def test_configuration_errors_name_the_options_not_python_parameters(
     args: list[str], expected: str
 ) -> None:
-    result = run(*args, stdin="x.y.z", env={"COGNITO_CLIENT_SECRET": "s"})
+    result = cli(*args, stdin="x.y.z", env={"COGNITO_CLIENT_SECRET": "s"})
     assert result.returncode == 2
     assert expected in result.stderr
     for parameter in ("user_pool_id", "client_id", "jwks_uri", "token_use"):
@@ -402,7 +389,7 @@ def test_other_library_warnings_still_reach_stderr(capsys: pytest.CaptureFixture
 def test_version() -> None:
     from cognito_guard import __version__
 
-    result = run("--version")
+    result = cli("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"cognito-guard {__version__}"
 
@@ -420,7 +407,7 @@ def test_version() -> None:
     ],
 )
 def test_usage_errors_exit_2(args: list[str], stdin: str | None) -> None:
-    result = run(*args, stdin=stdin)
+    result = cli(*args, stdin=stdin)
     assert result.returncode == 2
     assert result.stderr
 
@@ -430,12 +417,12 @@ def test_usage_errors_exit_2(args: list[str], stdin: str | None) -> None:
 
 def test_decode_marks_the_output_unverified_and_describes_times(issuer: LocalIssuer) -> None:
     token = issuer.access_token(expires_in=20 * 60 + 60)
-    text = run("decode", "-", "--at", AT, stdin=token)
+    text = cli("decode", "-", "--at", AT, stdin=token)
     assert text.returncode == 0
     assert text.stdout.startswith("UNVERIFIED")
     assert "exp        2027-01-15T08:21:00Z  (in 20 minutes)" in text.stdout
     assert "iat        2027-01-15T08:00:00Z  (1 minute ago)" in text.stdout
-    data = json.loads(run("decode", "-", "--at", AT, "--json", stdin=token).stdout)
+    data = json.loads(cli("decode", "-", "--at", AT, "--json", stdin=token).stdout)
     assert data["verified"] is False
     assert data["claims"]["username"] == "alice"
     assert data["header"]["alg"] == "RS256"
@@ -448,12 +435,12 @@ def test_decode_marks_the_output_unverified_and_describes_times(issuer: LocalIss
 
 def test_decode_hours(issuer: LocalIssuer) -> None:
     token = issuer.access_token(issued_at=T - 2 * 3600)
-    data = json.loads(run("decode", "-", "--at", AT, "--json", stdin=token).stdout)
+    data = json.loads(cli("decode", "-", "--at", AT, "--json", stdin=token).stdout)
     assert data["times"]["iat"]["relative"] == "2 hours ago"
 
 
 def test_decode_of_a_malformed_token_exits_1() -> None:
-    result = run("decode", "-", stdin="not-a-jwt")
+    result = cli("decode", "-", stdin="not-a-jwt")
     assert result.returncode == 1
     assert "not a JWT" in result.stderr
 
@@ -469,28 +456,28 @@ def oauth(issuer: LocalIssuer) -> Iterator[OAuthServer]:
 
 def test_token_prints_a_client_credentials_token(issuer: LocalIssuer, oauth: OAuthServer) -> None:
     args = ["token", "--domain", oauth.domain, "--client-id", oauth.client_id]
-    result = run(*args, "--scope", "orders/read", env={"COGNITO_CLIENT_SECRET": "cli-secret-value"})
+    result = cli(*args, "--scope", "orders/read", env={"COGNITO_CLIENT_SECRET": "cli-secret-value"})
     assert result.returncode == 0
     claims = issuer.verifier().verify(result.stdout.strip())
     assert claims.is_machine
     assert claims.scopes == {"orders/read"}
-    as_json = run(*args, "--json", env={"COGNITO_CLIENT_SECRET": "cli-secret-value"})
+    as_json = cli(*args, "--json", env={"COGNITO_CLIENT_SECRET": "cli-secret-value"})
     assert json.loads(as_json.stdout)["expires_in"] == 3600
 
 
 def test_token_reads_the_secret_only_from_the_environment(oauth: OAuthServer) -> None:
     args = ["token", "--domain", oauth.domain, "--client-id", oauth.client_id]
-    missing = run(*args, env={"COGNITO_CLIENT_SECRET": ""})
+    missing = cli(*args, env={"COGNITO_CLIENT_SECRET": ""})
     assert missing.returncode == 2
     assert "COGNITO_CLIENT_SECRET" in missing.stderr
-    assert run(*args, "--secret", "x").returncode == 2  # there is no such option
-    custom = run(*args, "--secret-env", "MY_SECRET", env={"MY_SECRET": "cli-secret-value"})
+    assert cli(*args, "--secret", "x").returncode == 2  # there is no such option
+    custom = cli(*args, "--secret-env", "MY_SECRET", env={"MY_SECRET": "cli-secret-value"})
     assert custom.returncode == 0
 
 
 def test_token_refused_by_cognito_exits_1_without_echoing_the_secret(oauth: OAuthServer) -> None:
     args = ["token", "--domain", oauth.domain, "--client-id", oauth.client_id]
-    result = run(*args, env={"COGNITO_CLIENT_SECRET": "wrong-secret-value"})
+    result = cli(*args, env={"COGNITO_CLIENT_SECRET": "wrong-secret-value"})
     assert result.returncode == 1
     assert "invalid_client" in result.stderr
     assert "wrong-secret-value" not in result.stderr + result.stdout
@@ -501,6 +488,6 @@ def test_token_refused_by_cognito_exits_1_without_echoing_the_secret(oauth: OAut
 
 @pytest.mark.parametrize("command", [[], ["verify"], ["decode"], ["token"], ["demo"]])
 def test_every_command_has_help_with_examples(command: list[str]) -> None:
-    result = run(*command, "--help")
+    result = cli(*command, "--help")
     assert result.returncode == 0
     assert "examples:" in result.stdout

@@ -6,9 +6,7 @@ real Redis with an ACL user."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -18,24 +16,11 @@ import pytest
 from cognito_guard.testing import RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from ._cli import cli
+
 PASSWORD = "ops-p@ss:w0rd-7Q"  # "@" and ":" in it: percent-encoded in the URL
 SPELLINGS = (PASSWORD, quote(PASSWORD, safe=""), quote(PASSWORD))
 WARNING = "warning: the --redis URL holds a password"
-
-
-def cli(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("COGNITO_")}
-    return subprocess.run(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "cognito_guard.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, **(env or {})},
-        check=False,
-    )
 
 
 def assert_no_password(result: subprocess.CompletedProcess[str]) -> None:

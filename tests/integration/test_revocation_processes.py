@@ -20,6 +20,8 @@ from cognito_guard.revocation import RedisRevocations, read_entries
 from cognito_guard.testing import AppProcess, LocalIssuer, RedisServer
 from cognito_guard.testing.pytest_plugin import redis_server_or_skip
 
+from ._cli import cli
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # A child API process: its own verifier and RedisRevocations; it says when it first accepts the
@@ -111,20 +113,6 @@ def test_a_session_revoked_in_one_process_is_refused_by_the_others(
 
 
 # -- the CLI --------------------------------------------------------------------------------------
-
-
-def cli(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("COGNITO_")}
-    return subprocess.run(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "cognito_guard.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**base, **(env or {})},
-    )
 
 
 @pytest.fixture
