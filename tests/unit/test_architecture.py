@@ -267,6 +267,17 @@ def test_errors_imports_nothing_of_ours() -> None:
     assert not ours, [_where("cognito_guard.errors", i) for i in ours]
 
 
+def test_the_test_issuer_s_key_minting_and_token_building_reach_no_server() -> None:
+    # LocalIssuer mints and signs without a socket; only serve() and serve_oauth() start one.
+    from cognito_guard.testing import LocalIssuer
+
+    minting = {LocalIssuer.sign.__module__, LocalIssuer.rotate.__module__}
+    reached = set().union(*(_reach(name) for name in minting))
+    servers = {f"cognito_guard.testing.{name}" for name in ("server", "oauth", "issuer")}
+    assert minting.isdisjoint(servers)
+    assert reached.isdisjoint(servers), sorted(reached & servers)
+
+
 def test_redis_plumbing_uses_nothing_of_ours_but_errors_and_value_checks() -> None:
     allowed = ("cognito_guard._redis", "cognito_guard.errors", "cognito_guard._values")
     wrong = [
