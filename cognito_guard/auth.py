@@ -69,7 +69,7 @@ class TokenClient(Protocol):
 
 class _RefreshOptions(TypedDict, total=False):
     """The keyword arguments of :meth:`~cognito_guard.client.CognitoTokenClient.refresh` that
-    :class:`RefreshTokenAuth` passes (``resource`` is only for a caller that names one)."""
+    :class:`RefreshTokenAuth` passes."""
 
     device_key: str | None
     client_metadata: Mapping[str, str] | None
